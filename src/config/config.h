@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Config: loads a Tumiki config file (JSON) into an immutable tk_config_t.
+ * The file accepts the ecosystem's "mcpServers" object (Claude Desktop /
+ * Claude Code / Cursor format: command/args/env for stdio servers, url/headers
+ * for remote ones) plus Tumiki's own settings. Loading either yields a fully
+ * validated config or an error naming the file, the key path and the problem;
+ * nothing is half-loaded. The config owns every string in it; secrets
+ * (bearer_token, env values, header values) must never be logged.
+ */
+#ifndef TK_CONFIG_H
+#define TK_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/core.h"
+
+/* Limits applied by the loader. */
+#define TK_SERVER_NAME_MAX 32   /* [A-Za-z0-9_-], no "__", no leading/trailing '_' */
+#define TK_SLUG_MAX 64          /* [a-z0-9-] */
+#define TK_MAX_SERVERS 256
+#define TK_MAX_ENDPOINTS 256
+#define TK_MIN_TOKEN_LEN 32     /* bootstrap bearer token: at least 32 chars */
+
+typedef enum { TK_TRANSPORT_STDIO = 0, TK_TRANSPORT_HTTP = 1, TK_TRANSPORT_SSE = 2 } tk_transport_t;
+
+typedef struct tk_kv {
+    char *name;
+    char *value;
+} tk_kv_t;
+
+typedef struct tk_server_conf {
+    char *name;
+    tk_transport_t transport;
+    /* stdio */
+    char *command;
+    char **args;
+    size_t nargs;
+    tk_kv_t *env; /* the child's whole environment (nothing else is inherited) */
+    size_t nenv;
+    char *cwd;    /* NULL: the gateway's cwd */
+    /* http / sse */
+    char *url;
+    tk_kv_t *headers;
+    size_t nheaders;
+    /* common */
+    int disabled;
+    uint32_t request_timeout_ms; /* default 60000 */
+    uint32_t connect_timeout_ms; /* default 10000 (http) / start-up timeout (stdio) */
+    uint32_t idle_timeout_s;     /* stdio: reap after this idle time; 0 = never; default 600 */
+    uint32_t max_inflight;       /* default 1024 */
+} tk_server_conf_t;
+
+typedef struct tk_endpoint_conf {
+    char *slug;
+    size_t *servers; /* indexes into tk_config_t.servers */
+    size_t nservers;
+    char **tool_allow; /* glob patterns over namespaced names ("srv__tool", '*' wildcard); empty = all */
+    size_t nallow;
+    char **tool_deny; /* applied after allow */
+    size_t ndeny;
+} tk_endpoint_conf_t;
+
+typedef struct tk_config {
+    char *path; /* the file it came from (or the name given to load_string) */
+    char *listen_host; /* default "127.0.0.1" */
+    uint16_t listen_port; /* default 8080; 0 = ephemeral */
+    char *data_dir;       /* default "./data" */
+    char *bearer_token;   /* bootstrap auth; NULL if none configured */
+    char **allowed_origins; /* exact origins ("http://localhost:6274"); empty = only localhost origins */
+    size_t norigins;
+    char **allowed_hosts; /* extra Host header values accepted besides loopback names */
+    size_t nhosts;
+    tk_log_level_t log_level; /* default info */
+    size_t max_body_bytes;      /* default 4 MiB */
+    size_t max_message_bytes;   /* upstream message cap, default 16 MiB */
+    uint32_t session_idle_timeout_s; /* default 3600 */
+    uint32_t max_sessions;      /* default 10000 */
+    tk_server_conf_t *servers;
+    size_t nservers;
+    tk_endpoint_conf_t *endpoints; /* if the file has none: one "default" endpoint with all servers */
+    size_t nendpoints;
+} tk_config_t;
+
+/* Load and validate. On failure returns a negative TK_E*, *out is NULL and err
+ * holds "FILE: key.path: problem". Environment overrides: TUMIKI_TOKEN sets
+ * bearer_token when the file sets none. */
+int tk_config_load_file(const char *path, tk_config_t **out, char *err, size_t errlen) TK_WUR;
+int tk_config_load_string(const char *json, const char *name, tk_config_t **out, char *err,
+                          size_t errlen) TK_WUR;
+void tk_config_destroy(tk_config_t *cfg);
+
+const tk_server_conf_t *tk_config_find_server(const tk_config_t *cfg, const char *name);
+const tk_endpoint_conf_t *tk_config_find_endpoint(const tk_config_t *cfg, const char *slug);
+
+/* Convert a Claude Desktop / Claude Code config (any JSON with "mcpServers")
+ * into a Tumiki config written to out. Servers with invalid names are
+ * renamed deterministically and reported on warn (may be NULL). */
+int tk_config_import_claude(const char *in_path, FILE *out, FILE *warn, char *err,
+                            size_t errlen) TK_WUR;
+
+#endif

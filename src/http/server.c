@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The HTTP listener: limits, security headers, CORS for allowed origins,
+ * Host/Origin validation, bootstrap bearer authentication and routing.
+ */
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "mcp/jsonrpc.h"
+
+#define MOD "http"
+#define MAX_HEADERS_BYTES (16 * 1024)
+#define IO_TIMEOUT_S 60
+
+struct tk_http_server {
+    struct event_base *base;
+    const tk_config_t *cfg;
+    tk_gateway_t *gw;
+    struct evhttp *http;
+    struct evhttp_bound_socket *sock;
+    int port;
+};
+
+int tk_http_server_port(const tk_http_server_t *srv)
+{
+    return srv->port;
+}
+
+int tk_http_is_loopback(const char *host)
+{
+    if (!strcasecmp(host, "localhost") || !strcmp(host, "::1") ||
+        !strcasecmp(host, "localhost.localdomain"))
+        return 1;
+    struct in_addr a4;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6) ||
+               (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    return 0;
+}
+
+/* Split "host[:port]" or "[v6][:port]" into host (no brackets); returns
+ * 0 on a well-formed value. */
+static int split_host(const char *in, char *host, size_t hostlen)
+{
+    const char *end;
+    if (*in == '[') {
+        end = strchr(in, ']');
+        if (end == NULL || (end[1] != '\0' && end[1] != ':'))
+            return -1;
+        in++;
+    } else {
+        end = strchr(in, ':');
+        if (end == NULL)
+            end = in + strlen(in);
+    }
+    size_t n = (size_t)(end - in);
+    if (n == 0 || n >= hostlen)
+        return -1;
+    memcpy(host, in, n);
+    host[n] = '\0';
+    const char *port = *end == ']' ? end + 1 : end;
+    if (*port == ':') {
+        uint64_t p;
+        if (tk_parse_uint(port + 1, 1, 65535, &p) != TK_OK)
+            return -1;
+    }
+    return 0;
+}
+
+int tk_http_host_allowed(const tk_config_t *cfg, const char *value)
+{
+    char host[256];
+    if (value == NULL || split_host(value, host, sizeof(host)) != 0)
+        return 0;
+    if (tk_http_is_loopback(host))
+        return 1;
+    if (cfg->listen_host && strcasecmp(host, cfg->listen_host) == 0 &&
+        strcmp(cfg->listen_host, "0.0.0.0") != 0 && strcmp(cfg->listen_host, "::") != 0)
+        return 1;
+    for (size_t i = 0; i < cfg->nhosts; i++) {
+        const char *a = cfg->allowed_hosts[i];
+        if (strcasecmp(a, value) == 0 || strcasecmp(a, host) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int tk_http_origin_allowed(const tk_config_t *cfg, const char *origin)
+{
+    for (size_t i = 0; i < cfg->norigins; i++)
+        if (strcasecmp(cfg->allowed_origins[i], origin) == 0)
+            return 1;
+    const char *rest;
+    if (strncasecmp(origin, "http://", 7) == 0)
+        rest = origin + 7;
+    else if (strncasecmp(origin, "https://", 8) == 0)
+        rest = origin + 8;
+    else
+        return 0;
+    if (strchr(rest, '/') != NULL)
+        return 0;
+    char host[256];
+    return split_host(rest, host, sizeof(host)) == 0 && tk_http_is_loopback(host);
+}
+
+static void add_security_headers(struct evhttp_request *req)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    evhttp_add_header(h, "X-Frame-Options", "DENY");
+    evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+    evhttp_add_header(h, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+    evhttp_add_header(h, "Cache-Control", "no-store");
+}
+
+static void reply_error(struct evhttp_request *req, int status, const char *reason,
+                        const char *msg)
+{
+    json_t *e = tk_rpc_error(NULL, -32000, msg);
+    size_t len;
+    char *s = tk_json_dump(e, &len);
+    json_decref(e);
+    struct evbuffer *buf = evbuffer_new();
+    evbuffer_add(buf, s, len);
+    free(s);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_remove_header(h, "Content-Type");
+    evhttp_add_header(h, "Content-Type", "application/json");
+    evhttp_send_reply(req, status, reason, buf);
+    evbuffer_free(buf);
+}
+
+static int authorized(const tk_http_server_t *srv, struct evhttp_request *req)
+{
+    const char *tok = srv->cfg->bearer_token;
+    if (tok == NULL)
+        return 0; /* never open: without a token nothing is authorised */
+    const char *a = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    if (a == NULL || strncasecmp(a, "Bearer ", 7) != 0)
+        return 0;
+    a += 7;
+    while (*a == ' ')
+        a++;
+    return tk_ct_equal(a, strlen(a), tok, strlen(tok));
+}
+
+static void add_cors(struct evhttp_request *req, const char *origin)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Access-Control-Allow-Origin", origin);
+    evhttp_add_header(h, "Vary", "Origin");
+    evhttp_add_header(h, "Access-Control-Expose-Headers",
+                      "Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate");
+}
+
+static void handle_preflight(struct evhttp_request *req)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Access-Control-Allow-Methods", "GET, POST, DELETE");
+    evhttp_add_header(h, "Access-Control-Allow-Headers",
+                      "Authorization, Content-Type, Accept, Mcp-Session-Id, "
+                      "MCP-Protocol-Version, Last-Event-ID");
+    evhttp_add_header(h, "Access-Control-Max-Age", "600");
+    evhttp_send_reply(req, 204, "No Content", NULL);
+}
+
+/* "/mcp/<slug>" -> slug; "/mcp" -> "default". */
+static int mcp_slug(const char *path, char *slug, size_t len)
+{
+    if (strcmp(path, "/mcp") == 0 || strcmp(path, "/mcp/") == 0) {
+        tk_snprintf(slug, len, "default");
+        return 0;
+    }
+    if (strncmp(path, "/mcp/", 5) != 0)
+        return -1;
+    path += 5;
+    size_t n = strspn(path, "abcdefghijklmnopqrstuvwxyz0123456789-");
+    if (n == 0 || n > TK_SLUG_MAX || (path[n] != '\0' && strcmp(path + n, "/") != 0))
+        return -1;
+    tk_snprintf(slug, len, "%.*s", (int)n, path);
+    return 0;
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    tk_http_server_t *srv = arg;
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    add_security_headers(req);
+
+    const char *host = evhttp_find_header(in, "Host");
+    if (!tk_http_host_allowed(srv->cfg, host)) {
+        tk_warn(MOD, "rejected request with a foreign Host header");
+        reply_error(req, 403, "Forbidden", "Forbidden: Host header is not allowed");
+        return;
+    }
+    const char *origin = evhttp_find_header(in, "Origin");
+    if (origin != NULL) {
+        if (!tk_http_origin_allowed(srv->cfg, origin)) {
+            tk_warn(MOD, "rejected request with a foreign Origin header");
+            reply_error(req, 403, "Forbidden", "Forbidden: Origin is not allowed");
+            return;
+        }
+        add_cors(req, origin);
+    }
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    if (path == NULL)
+        path = "/";
+    if (strcmp(path, "/healthz") == 0 && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)) {
+        struct evbuffer *b = evbuffer_new();
+        evbuffer_add(b, "ok\n", 3);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain");
+        evhttp_send_reply(req, 200, "OK", b);
+        evbuffer_free(b);
+        return;
+    }
+    char slug[TK_SLUG_MAX + 1];
+    if (mcp_slug(path, slug, sizeof(slug)) != 0) {
+        reply_error(req, 404, "Not Found", "Not Found");
+        return;
+    }
+    if (cmd == EVHTTP_REQ_OPTIONS) {
+        handle_preflight(req);
+        return;
+    }
+    if (!authorized(srv, req)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                          "Bearer realm=\"tumiki\"");
+        reply_error(req, 401, "Unauthorized", "Unauthorized: a valid bearer token is required");
+        return;
+    }
+    tk_gateway_handle(srv->gw, req, slug);
+}
+
+int tk_http_server_create(struct event_base *base, const tk_config_t *cfg, tk_gateway_t *gw,
+                          tk_http_server_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!tk_http_is_loopback(cfg->listen_host) && cfg->bearer_token == NULL) {
+        tk_snprintf(err, errlen,
+                    "refusing to listen on %s without authentication: configure auth "
+                    "(auth.bearer_token_env / TUMIKI_TOKEN) or listen on 127.0.0.1",
+                    cfg->listen_host);
+        return TK_EINVAL;
+    }
+    tk_http_server_t *srv = tk_calloc(1, sizeof(*srv));
+    srv->base = base;
+    srv->cfg = cfg;
+    srv->gw = gw;
+    srv->http = evhttp_new(base);
+    evhttp_set_max_headers_size(srv->http, MAX_HEADERS_BYTES);
+    evhttp_set_max_body_size(srv->http, (ev_ssize_t)cfg->max_body_bytes);
+    evhttp_set_timeout(srv->http, IO_TIMEOUT_S);
+    evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
+                                              EVHTTP_REQ_OPTIONS | EVHTTP_REQ_HEAD);
+    evhttp_set_default_content_type(srv->http, "application/json");
+    evhttp_set_gencb(srv->http, on_request, srv);
+    srv->sock = evhttp_bind_socket_with_handle(srv->http, cfg->listen_host, cfg->listen_port);
+    if (srv->sock == NULL) {
+        tk_snprintf(err, errlen, "cannot listen on %s:%u", cfg->listen_host,
+                    (unsigned)cfg->listen_port);
+        tk_http_server_destroy(srv);
+        return TK_EIO;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(srv->sock);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET)
+            srv->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6)
+            srv->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    if (cfg->bearer_token == NULL)
+        tk_warn(MOD, "no bearer token configured: every MCP request will be refused (set "
+                     "TUMIKI_TOKEN or auth in the config)");
+    *out = srv;
+    return TK_OK;
+}
+
+void tk_http_server_destroy(tk_http_server_t *srv)
+{
+    if (srv == NULL)
+        return;
+    if (srv->http)
+        evhttp_free(srv->http);
+    free(srv);
+}

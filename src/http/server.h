@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * HTTP server: the listener (libevent evhttp), request size and time limits,
+ * security headers on every response, Host and Origin validation (DNS
+ * rebinding defence), bootstrap bearer-token authentication, and routing:
+ *   GET  /healthz           liveness, no auth
+ *   *    /mcp/<slug>        MCP Streamable HTTP, handed to the gateway
+ * The server borrows the config, event base and gateway.
+ */
+#ifndef TK_HTTP_SERVER_H
+#define TK_HTTP_SERVER_H
+
+#include <event2/event.h>
+
+#include "config/config.h"
+#include "core/core.h"
+#include "mcp/gateway.h"
+
+typedef struct tk_http_server tk_http_server_t;
+
+/* Bind and listen on cfg->listen_host:listen_port. Refuses (TK_EINVAL, with
+ * err filled) a non-loopback address when no bearer token is configured. */
+int tk_http_server_create(struct event_base *base, const tk_config_t *cfg, tk_gateway_t *gw,
+                          tk_http_server_t **out, char *err, size_t errlen) TK_WUR;
+void tk_http_server_destroy(tk_http_server_t *srv);
+
+/* The bound port (useful when the config asked for port 0). */
+int tk_http_server_port(const tk_http_server_t *srv);
+
+/* Whether a Host header value names this server: a loopback name, or one of
+ * cfg->allowed_hosts (with or without port). */
+int tk_http_host_allowed(const tk_config_t *cfg, const char *host);
+/* Whether an Origin header value is acceptable: a loopback origin or one of
+ * cfg->allowed_origins. */
+int tk_http_origin_allowed(const tk_config_t *cfg, const char *origin);
+/* Whether host (no port) is a loopback address or name. */
+int tk_http_is_loopback(const char *host);
+
+#endif

@@ -1,0 +1,1453 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The MCP aggregating proxy: sessions of the Streamable HTTP transport,
+ * method routing, the namespaced per-endpoint catalogue (tools, prompts,
+ * resources, templates), id and progress-token rewriting, fan-out of
+ * upstream notifications, and routing of server-to-client requests
+ * (sampling, elicitation, roots) to the client session whose call is in
+ * flight on that server.
+ *
+ * Invariants:
+ * - every client request (call_t) is answered exactly once, then freed;
+ * - async work refers to calls by serial number (gw->calls), never by a
+ *   pointer that could dangle, except upstream requests, which are always
+ *   cancelled before their call is freed;
+ * - an evhttp request is released by sending a reply (or freed if the
+ *   connection went away first).
+ */
+#include "mcp/gateway.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <sys/wait.h>
+
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+
+#include "core/map.h"
+#include "mcp/jsonrpc.h"
+#include "mcp/names.h"
+#include "upstream/upstream.h"
+
+#define MOD "mcp"
+#define SWEEP_INTERVAL_S 15
+#define MAX_PAGES 100
+#define MAX_ITEMS 10000
+
+typedef enum { CAT_TOOLS = 0, CAT_PROMPTS, CAT_RESOURCES, CAT_TEMPLATES, CAT_N } cat_kind_t;
+
+static const struct {
+    const char *method; /* list method */
+    const char *field;  /* array field in the result */
+    const char *cap;    /* server capability required */
+} cat_info[CAT_N] = {
+    {"tools/list", "tools", "tools"},
+    {"prompts/list", "prompts", "prompts"},
+    {"resources/list", "resources", "resources"},
+    {"resources/templates/list", "resourceTemplates", "resources"},
+};
+
+typedef struct srv srv_t;
+typedef struct session session_t;
+typedef struct endpoint endpoint_t;
+typedef struct call call_t;
+
+TAILQ_HEAD(call_list, call);
+
+typedef struct cat_req {
+    srv_t *sv;
+    int k;
+} cat_req_t;
+
+typedef struct waiter {
+    uint64_t call_serial;
+    struct waiter *next;
+} waiter_t;
+
+typedef struct catalog {
+    int fetching;
+    int valid;
+    unsigned gen; /* bumped whenever items change */
+    json_t *items; /* array, or NULL */
+    json_t *accum; /* pages so far while fetching */
+    unsigned pages;
+    uint64_t handle;
+} catalog_t;
+
+struct srv {
+    tk_gateway_t *gw;
+    size_t index;
+    tk_upstream_t *up;
+    catalog_t cat[CAT_N];
+    cat_req_t catreq[CAT_N];  /* callback args for catalogue fetches */
+    struct call_list calls;   /* client calls in flight here, oldest first */
+};
+
+typedef struct route {
+    srv_t *srv;
+    char *name; /* the upstream's own name (or uri) */
+} route_t;
+
+struct endpoint {
+    tk_gateway_t *gw;
+    const tk_endpoint_conf_t *conf;
+    srv_t **srvs;
+    size_t nsrvs;
+    /* merged catalogue per kind, rebuilt when a server's catalogue changes */
+    json_t *merged[CAT_N];
+    tk_map_t *routes[CAT_N]; /* namespaced name (or uri) -> route_t */
+    unsigned *built_gen[CAT_N]; /* per server gen the merge was built from */
+    waiter_t *waiters[CAT_N];
+    unsigned fetching[CAT_N];
+};
+
+struct session {
+    char id[65];
+    tk_gateway_t *gw;
+    endpoint_t *ep;
+    char proto[16];
+    json_t *client_caps;
+    struct evhttp_request *stream; /* GET SSE stream, or NULL */
+    uint64_t last_seen_ms;
+    int log_level; /* index into log_levels; notifications below are dropped */
+    json_t *subs;  /* uri -> true */
+    struct call_list calls;
+};
+
+struct call {
+    uint64_t serial;
+    tk_gateway_t *gw;
+    session_t *sess;
+    struct evhttp_request *req; /* NULL once the client went away */
+    json_t *msg;                /* the request (owns id/params) */
+    json_t *id;
+    const char *method;
+    json_t *params;
+    int sse;
+    srv_t *srv; /* while forwarded */
+    uint64_t handle;
+    char ptoken[32];      /* our progress token, "" if none */
+    json_t *client_ptoken; /* theirs */
+    unsigned waited;       /* catalogue kinds this call already waited for */
+    TAILQ_ENTRY(call) slink; /* in session */
+    TAILQ_ENTRY(call) ulink; /* in srv, while forwarded */
+};
+
+typedef struct s2c {
+    char key[32];
+    srv_t *srv;
+    uint64_t gen;
+    json_t *up_id;
+    session_t *sess;
+} s2c_t;
+
+struct tk_gateway {
+    struct event_base *base;
+    const tk_config_t *cfg;
+    srv_t *srvs;
+    size_t nsrvs;
+    endpoint_t *eps;
+    size_t neps;
+    tk_map_t *sessions; /* id -> session_t */
+    tk_map_t *calls;    /* serial -> call_t */
+    tk_map_t *progress; /* our token -> call_t */
+    tk_map_t *s2c;      /* our request id -> s2c_t */
+    uint64_t next_serial;
+    uint64_t next_token;
+    struct event *sigchld;
+    struct event *sweep;
+};
+
+static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26"};
+static const char *const log_levels[] = {"debug",    "info",  "notice", "warning",
+                                         "error",    "critical", "alert", "emergency"};
+
+int tk_mcp_version_supported(const char *v)
+{
+    for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++)
+        if (strcmp(v, versions[i]) == 0)
+            return 1;
+    return 0;
+}
+
+size_t tk_gateway_session_count(const tk_gateway_t *gw)
+{
+    return tk_map_count(gw->sessions);
+}
+
+static int log_level_index(const char *s)
+{
+    for (int i = 0; i < 8; i++)
+        if (s && strcmp(s, log_levels[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* ---- HTTP replies ---- */
+
+static void send_json(struct evhttp_request *req, int status, const char *reason, json_t *body)
+{
+    struct evbuffer *buf = evbuffer_new();
+    size_t len;
+    char *s = tk_json_dump(body, &len);
+    evbuffer_add(buf, s, len);
+    free(s);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_remove_header(h, "Content-Type");
+    evhttp_add_header(h, "Content-Type", "application/json");
+    evhttp_send_reply(req, status, reason, buf);
+    evbuffer_free(buf);
+}
+
+static void send_rpc_error(struct evhttp_request *req, int status, const char *reason,
+                           json_t *id, int code, const char *msg)
+{
+    json_t *e = tk_rpc_error(id, code, msg);
+    send_json(req, status, reason, e);
+    json_decref(e);
+}
+
+static void sse_start(struct evhttp_request *req)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_remove_header(h, "Content-Type");
+    evhttp_add_header(h, "Content-Type", "text/event-stream");
+    evhttp_add_header(h, "Cache-Control", "no-cache, no-store");
+    evhttp_add_header(h, "X-Accel-Buffering", "no");
+    evhttp_send_reply_start(req, 200, "OK");
+}
+
+static void sse_event(struct evhttp_request *req, json_t *msg)
+{
+    struct evbuffer *buf = evbuffer_new();
+    size_t len;
+    char *s = tk_json_dump(msg, &len);
+    evbuffer_add(buf, "event: message\ndata: ", 21);
+    evbuffer_add(buf, s, len);
+    evbuffer_add(buf, "\n\n", 2);
+    free(s);
+    evhttp_send_reply_chunk(req, buf);
+    evbuffer_free(buf);
+}
+
+/* ---- calls ---- */
+
+static void call_conn_closed(struct evhttp_connection *evcon, void *arg);
+
+static void call_detach_conn(call_t *c)
+{
+    if (c->req == NULL)
+        return;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+}
+
+static void call_free(call_t *c)
+{
+    tk_gateway_t *gw = c->gw;
+    if (c->srv) {
+        tk_upstream_cancel(c->srv->up, c->handle, "client request ended");
+        TAILQ_REMOVE(&c->srv->calls, c, ulink);
+        c->srv = NULL;
+    }
+    if (c->ptoken[0])
+        tk_map_sdel(gw->progress, c->ptoken);
+    tk_map_del(gw->calls, c->serial);
+    TAILQ_REMOVE(&c->sess->calls, c, slink);
+    if (c->req) {
+        call_detach_conn(c);
+        if (evhttp_request_get_connection(c->req) == NULL)
+            evhttp_request_free(c->req);
+        else if (c->sse)
+            evhttp_send_reply_end(c->req);
+        else
+            send_rpc_error(c->req, 500, "Internal Server Error", c->id, TK_RPC_INTERNAL_ERROR,
+                           "request abandoned");
+    }
+    json_decref(c->client_ptoken);
+    json_decref(c->msg);
+    free(c);
+}
+
+/* Send the final message of a call and free it. msg is borrowed. */
+static void call_finish(call_t *c, json_t *msg)
+{
+    if (c->req) {
+        call_detach_conn(c);
+        if (c->sse) {
+            sse_event(c->req, msg);
+            evhttp_send_reply_end(c->req);
+        } else {
+            send_json(c->req, 200, "OK", msg);
+        }
+        c->req = NULL;
+    }
+    call_free(c);
+}
+
+static void call_result(call_t *c, json_t *result /* stolen */)
+{
+    json_t *m = tk_rpc_result(c->id, result);
+    call_finish(c, m);
+    json_decref(m);
+}
+
+static void call_error(call_t *c, int code, const char *msg)
+{
+    json_t *m = tk_rpc_error(c->id, code, msg);
+    call_finish(c, m);
+    json_decref(m);
+}
+
+/* A message related to the call before its answer: switch to SSE. */
+static void call_push(call_t *c, json_t *msg)
+{
+    if (c->req == NULL)
+        return;
+    if (!c->sse) {
+        sse_start(c->req);
+        c->sse = 1;
+    }
+    sse_event(c->req, msg);
+}
+
+static void call_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    call_t *c = arg;
+    (void)evcon;
+    if (c->req && evhttp_request_get_connection(c->req) == NULL) {
+        evhttp_request_free(c->req);
+        c->req = NULL;
+    }
+    c->req = NULL;
+    tk_debug(MOD, "client went away; cancelling %s", c->method);
+    call_free(c);
+}
+
+static call_t *call_new(session_t *s, struct evhttp_request *req, json_t *msg, tk_rpc_t *rpc)
+{
+    call_t *c = tk_calloc(1, sizeof(*c));
+    c->gw = s->gw;
+    c->serial = ++s->gw->next_serial;
+    c->sess = s;
+    c->req = req;
+    c->msg = json_incref(msg);
+    c->id = rpc->id;
+    c->method = rpc->method;
+    c->params = rpc->params;
+    TAILQ_INSERT_TAIL(&s->calls, c, slink);
+    tk_map_put(s->gw->calls, c->serial, c);
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, call_conn_closed, c);
+    return c;
+}
+
+/* ---- sessions ---- */
+
+static void session_push(session_t *s, json_t *msg)
+{
+    if (s->stream)
+        sse_event(s->stream, msg);
+}
+
+static void stream_closed(struct evhttp_connection *evcon, void *arg)
+{
+    session_t *s = arg;
+    (void)evcon;
+    if (s->stream && evhttp_request_get_connection(s->stream) == NULL)
+        evhttp_request_free(s->stream);
+    s->stream = NULL;
+}
+
+static void session_close_stream(session_t *s)
+{
+    if (s->stream == NULL)
+        return;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(s->stream);
+    if (evcon) {
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+        evhttp_send_reply_end(s->stream);
+    } else {
+        evhttp_request_free(s->stream);
+    }
+    s->stream = NULL;
+}
+
+static void session_destroy(session_t *s)
+{
+    call_t *c;
+    while ((c = TAILQ_FIRST(&s->calls)) != NULL)
+        call_error(c, TK_RPC_INTERNAL_ERROR, "session terminated");
+    session_close_stream(s);
+    /* drop server-to-client requests routed to this session */
+    size_t it = 0;
+    void *val;
+    const char *key;
+    char **dead = tk_calloc(tk_map_count(s->gw->s2c) + 1, sizeof(char *));
+    size_t n = 0;
+    while (tk_map_next(s->gw->s2c, &it, NULL, &key, &val))
+        if (((s2c_t *)val)->sess == s)
+            dead[n++] = (char *)key;
+    for (size_t i = 0; i < n; i++) {
+        s2c_t *r = tk_map_sdel(s->gw->s2c, dead[i]);
+        json_t *err = json_pack("{s:i, s:s}", "code", TK_RPC_INTERNAL_ERROR, "message",
+                                "client session ended");
+        if (tk_upstream_respond(r->srv->up, r->gen, r->up_id, NULL, err) != TK_OK)
+            tk_debug(MOD, "late answer dropped");
+        json_decref(err);
+        json_decref(r->up_id);
+        free(r);
+    }
+    free(dead);
+    tk_map_sdel(s->gw->sessions, s->id);
+    json_decref(s->client_caps);
+    json_decref(s->subs);
+    free(s);
+}
+
+/* ---- catalogue ---- */
+
+static void endpoint_catalog_done(endpoint_t *ep, cat_kind_t k);
+static void dispatch_call(call_t *c);
+
+static int srv_has_cap(srv_t *sv, cat_kind_t k)
+{
+    json_t *info = tk_upstream_server_info(sv->up);
+    if (info == NULL)
+        return 1; /* not initialised yet: ask, the request starts it */
+    return json_object_get(json_object_get(info, "capabilities"), cat_info[k].cap) != NULL;
+}
+
+static void catalog_fetch_page(srv_t *sv, cat_kind_t k, json_t *cursor);
+
+static void catalog_settle(srv_t *sv, cat_kind_t k)
+{
+    catalog_t *cat = &sv->cat[k];
+    cat->fetching = 0;
+    tk_gateway_t *gw = sv->gw;
+    for (size_t i = 0; i < gw->neps; i++) {
+        endpoint_t *ep = &gw->eps[i];
+        for (size_t j = 0; j < ep->nsrvs; j++) {
+            if (ep->srvs[j] == sv && ep->fetching[k] > 0) {
+                ep->fetching[k]--;
+                if (ep->fetching[k] == 0)
+                    endpoint_catalog_done(ep, k);
+            }
+        }
+    }
+}
+
+static void catalog_reply(void *arg, json_t *result, json_t *error)
+{
+    cat_req_t *cr = arg;
+    srv_t *sv = cr->sv;
+    cat_kind_t k = (cat_kind_t)cr->k;
+    catalog_t *cat = &sv->cat[k];
+    if (error != NULL) {
+        const char *m = json_string_value(json_object_get(error, "message"));
+        tk_warn(MOD, "server %s: %s failed: %s", tk_upstream_name(sv->up), cat_info[k].method,
+                m ? m : "?");
+        json_decref(cat->accum);
+        cat->accum = NULL;
+        catalog_settle(sv, k);
+        return;
+    }
+    json_t *items = json_object_get(result, cat_info[k].field);
+    if (json_is_array(items) && json_array_size(cat->accum) + json_array_size(items) <= MAX_ITEMS)
+        json_array_extend(cat->accum, items);
+    json_t *next = json_object_get(result, "nextCursor");
+    if (json_is_string(next) && ++cat->pages < MAX_PAGES) {
+        catalog_fetch_page(sv, k, next);
+        return;
+    }
+    json_decref(cat->items);
+    cat->items = cat->accum;
+    cat->accum = NULL;
+    cat->valid = 1;
+    cat->gen++;
+    catalog_settle(sv, k);
+}
+
+static void catalog_fetch_page(srv_t *sv, cat_kind_t k, json_t *cursor)
+{
+    json_t *params = cursor ? json_pack("{s:O}", "cursor", cursor) : NULL;
+    cat_req_t *cr = &sv->catreq[k];
+    cr->sv = sv;
+    cr->k = (int)k;
+    int rc = tk_upstream_request(sv->up, cat_info[k].method, params, catalog_reply, cr,
+                                 &sv->cat[k].handle);
+    json_decref(params);
+    if (rc != TK_OK) {
+        json_decref(sv->cat[k].accum);
+        sv->cat[k].accum = NULL;
+        catalog_settle(sv, k);
+    }
+}
+
+/* Start fetching k from sv unless it is valid or already being fetched.
+ * Returns 1 if the caller must wait for catalog_settle. */
+static int catalog_ensure(srv_t *sv, cat_kind_t k)
+{
+    catalog_t *cat = &sv->cat[k];
+    if (cat->fetching)
+        return 1;
+    if (cat->valid || tk_upstream_state(sv->up) == TK_UP_BACKOFF)
+        return 0; /* a restarting server answers with what it last listed */
+    if (!srv_has_cap(sv, k)) {
+        json_decref(cat->items);
+        cat->items = json_array();
+        cat->valid = 1;
+        cat->gen++;
+        return 0;
+    }
+    cat->fetching = 1;
+    cat->pages = 0;
+    cat->accum = json_array();
+    catalog_fetch_page(sv, k, NULL);
+    return cat->fetching; /* may have failed synchronously */
+}
+
+static int endpoint_tool_allowed(const endpoint_t *ep, const char *ns)
+{
+    const tk_endpoint_conf_t *c = ep->conf;
+    int ok = c->nallow == 0;
+    for (size_t i = 0; i < c->nallow && !ok; i++)
+        ok = tk_glob_match(c->tool_allow[i], ns);
+    for (size_t i = 0; i < c->ndeny && ok; i++)
+        ok = !tk_glob_match(c->tool_deny[i], ns);
+    return ok;
+}
+
+static void routes_clear(tk_map_t *m)
+{
+    size_t it = 0;
+    void *val;
+    while (tk_map_next(m, &it, NULL, NULL, &val)) {
+        route_t *r = val;
+        free(r->name);
+        free(r);
+    }
+}
+
+/* Rebuild the merged, namespaced list of kind k if any server changed. */
+static void endpoint_merge(endpoint_t *ep, cat_kind_t k)
+{
+    int stale = ep->merged[k] == NULL;
+    for (size_t j = 0; j < ep->nsrvs && !stale; j++)
+        stale = ep->built_gen[k][j] != ep->srvs[j]->cat[k].gen;
+    if (!stale)
+        return;
+    json_t *out = json_array();
+    tk_map_t *routes = tk_map_create();
+    for (size_t j = 0; j < ep->nsrvs; j++) {
+        srv_t *sv = ep->srvs[j];
+        ep->built_gen[k][j] = sv->cat[k].gen;
+        size_t i;
+        json_t *item;
+        json_array_foreach(sv->cat[k].items, i, item) {
+            const char *key = k == CAT_RESOURCES   ? "uri"
+                              : k == CAT_TEMPLATES ? "uriTemplate"
+                                                   : "name";
+            const char *orig = json_string_value(json_object_get(item, key));
+            if (orig == NULL)
+                continue;
+            char ns[TK_NS_MAX + 1];
+            const char *routekey = orig;
+            json_t *copy = json_deep_copy(item);
+            if (k == CAT_TOOLS || k == CAT_PROMPTS) {
+                if (tk_ns_make(tk_upstream_name(sv->up), orig, ns, sizeof(ns)) != TK_OK) {
+                    json_decref(copy);
+                    continue;
+                }
+                if (k == CAT_TOOLS && !endpoint_tool_allowed(ep, ns)) {
+                    json_decref(copy);
+                    continue;
+                }
+                json_object_set_new(copy, "name", json_string(ns));
+                routekey = ns;
+            }
+            if (tk_map_sget(routes, routekey) != NULL) {
+                tk_warn(MOD, "endpoint %s: duplicate %s \"%s\" from %s ignored", ep->conf->slug,
+                        cat_info[k].field, routekey, tk_upstream_name(sv->up));
+                json_decref(copy);
+                continue;
+            }
+            route_t *r = tk_malloc(sizeof(*r));
+            r->srv = sv;
+            r->name = tk_strdup(orig);
+            tk_map_sput(routes, routekey, r);
+            json_array_append_new(out, copy);
+        }
+    }
+    json_decref(ep->merged[k]);
+    ep->merged[k] = out;
+    if (ep->routes[k]) {
+        routes_clear(ep->routes[k]);
+        tk_map_destroy(ep->routes[k]);
+    }
+    ep->routes[k] = routes;
+}
+
+/* Make sure every server's catalogue k is fetched; then run the call again. */
+static int endpoint_ensure(endpoint_t *ep, cat_kind_t k, call_t *c)
+{
+    unsigned waiting = 0;
+    if (c->waited & (1u << k)) { /* waited once already: use what there is */
+        endpoint_merge(ep, k);
+        return 0;
+    }
+    for (size_t j = 0; j < ep->nsrvs; j++)
+        waiting += (unsigned)catalog_ensure(ep->srvs[j], k);
+    if (waiting == 0) {
+        endpoint_merge(ep, k);
+        return 0;
+    }
+    ep->fetching[k] = waiting;
+    c->waited |= 1u << k;
+    waiter_t *w = tk_malloc(sizeof(*w));
+    w->call_serial = c->serial;
+    w->next = ep->waiters[k];
+    ep->waiters[k] = w;
+    return 1;
+}
+
+static void endpoint_catalog_done(endpoint_t *ep, cat_kind_t k)
+{
+    endpoint_merge(ep, k);
+    waiter_t *w = ep->waiters[k];
+    ep->waiters[k] = NULL;
+    while (w) {
+        waiter_t *next = w->next;
+        call_t *c = tk_map_get(ep->gw->calls, w->call_serial);
+        free(w);
+        if (c)
+            dispatch_call(c);
+        w = next;
+    }
+}
+
+/* ---- forwarding ---- */
+
+static void forward_reply(void *arg, json_t *result, json_t *error)
+{
+    call_t *c = arg;
+    TAILQ_REMOVE(&c->srv->calls, c, ulink);
+    c->srv = NULL;
+    json_t *m;
+    if (error)
+        m = json_pack("{s:s, s:O, s:O}", "jsonrpc", "2.0", "id", c->id, "error", error);
+    else
+        m = tk_rpc_result(c->id, json_incref(result));
+    call_finish(c, m);
+    json_decref(m);
+}
+
+/* Forward the call to sv as method with params (borrowed). */
+static void forward(call_t *c, srv_t *sv, json_t *params)
+{
+    json_t *meta = json_object_get(params, "_meta");
+    json_t *tok = json_object_get(meta, "progressToken");
+    if (tok && (json_is_string(tok) || json_is_integer(tok))) {
+        tk_snprintf(c->ptoken, sizeof(c->ptoken), "tkp-%llu",
+                    (unsigned long long)++c->gw->next_token);
+        c->client_ptoken = json_incref(tok);
+        json_object_set_new(meta, "progressToken", json_string(c->ptoken));
+        tk_map_sput(c->gw->progress, c->ptoken, c);
+    }
+    int rc = tk_upstream_request(sv->up, c->method, params, forward_reply, c, &c->handle);
+    if (rc != TK_OK) {
+        call_error(c, TK_RPC_INTERNAL_ERROR,
+                   rc == TK_ELIMIT ? "upstream server is at its concurrency limit"
+                                   : "upstream server is unavailable");
+        return;
+    }
+    c->srv = sv;
+    TAILQ_INSERT_TAIL(&sv->calls, c, ulink);
+}
+
+static route_t *lookup_route(call_t *c, cat_kind_t k, const char *key, int *wait)
+{
+    endpoint_t *ep = c->sess->ep;
+    *wait = 0;
+    route_t *r = ep->routes[k] ? tk_map_sget(ep->routes[k], key) : NULL;
+    if (r != NULL)
+        return r;
+    /* unknown: make sure the catalogue is current before saying so */
+    if (endpoint_ensure(ep, k, c)) {
+        *wait = 1;
+        return NULL;
+    }
+    return ep->routes[k] ? tk_map_sget(ep->routes[k], key) : NULL;
+}
+
+static void handle_named(call_t *c, cat_kind_t k, const char *what)
+{
+    const char *name = json_string_value(json_object_get(c->params, "name"));
+    if (name == NULL) {
+        call_error(c, TK_RPC_INVALID_PARAMS, "params.name must be a string");
+        return;
+    }
+    int wait;
+    route_t *r = lookup_route(c, k, name, &wait);
+    if (wait)
+        return;
+    if (r == NULL) {
+        char msg[160];
+        tk_snprintf(msg, sizeof(msg), "Unknown %s: %.100s", what, name);
+        call_error(c, TK_RPC_INVALID_PARAMS, msg);
+        return;
+    }
+    json_t *params = json_deep_copy(c->params);
+    json_object_set_new(params, "name", json_string(r->name));
+    forward(c, r->srv, params);
+    json_decref(params);
+}
+
+/* Find the server owning a resource uri: listed resources first, then the
+ * literal prefix of templates, then the only resource server. */
+static srv_t *resource_server(call_t *c, const char *uri, int *wait)
+{
+    endpoint_t *ep = c->sess->ep;
+    route_t *r = lookup_route(c, CAT_RESOURCES, uri, wait);
+    if (*wait || r)
+        return r ? r->srv : NULL;
+    if (endpoint_ensure(ep, CAT_TEMPLATES, c)) {
+        *wait = 1;
+        return NULL;
+    }
+    srv_t *best = NULL;
+    size_t best_len = 0;
+    size_t i;
+    json_t *t;
+    json_array_foreach(ep->merged[CAT_TEMPLATES], i, t) {
+        const char *tpl = json_string_value(json_object_get(t, "uriTemplate"));
+        size_t pl = strcspn(tpl, "{");
+        route_t *tr = tk_map_sget(ep->routes[CAT_TEMPLATES], tpl);
+        if (tr && pl > best_len && strncmp(uri, tpl, pl) == 0) {
+            best = tr->srv;
+            best_len = pl;
+        }
+    }
+    if (best)
+        return best;
+    srv_t *only = NULL;
+    for (size_t j = 0; j < ep->nsrvs; j++) {
+        if (srv_has_cap(ep->srvs[j], CAT_RESOURCES)) {
+            if (only)
+                return NULL;
+            only = ep->srvs[j];
+        }
+    }
+    return only;
+}
+
+static void handle_resource(call_t *c)
+{
+    const char *uri = json_string_value(json_object_get(c->params, "uri"));
+    if (uri == NULL) {
+        call_error(c, TK_RPC_INVALID_PARAMS, "params.uri must be a string");
+        return;
+    }
+    int wait;
+    srv_t *sv = resource_server(c, uri, &wait);
+    if (wait)
+        return;
+    if (sv == NULL) {
+        call_error(c, TK_RPC_RESOURCE_NOT_FOUND, "Resource not found");
+        return;
+    }
+    if (!strcmp(c->method, "resources/subscribe"))
+        json_object_set_new(c->sess->subs, uri, json_true());
+    else if (!strcmp(c->method, "resources/unsubscribe"))
+        json_object_del(c->sess->subs, uri);
+    json_t *params = json_deep_copy(c->params);
+    forward(c, sv, params);
+    json_decref(params);
+}
+
+static void handle_complete(call_t *c)
+{
+    json_t *ref = json_object_get(c->params, "ref");
+    const char *type = json_string_value(json_object_get(ref, "type"));
+    if (type && !strcmp(type, "ref/prompt")) {
+        const char *name = json_string_value(json_object_get(ref, "name"));
+        int wait;
+        route_t *r = name ? lookup_route(c, CAT_PROMPTS, name, &wait) : NULL;
+        if (name && wait)
+            return;
+        if (r == NULL) {
+            call_error(c, TK_RPC_INVALID_PARAMS, "Unknown prompt");
+            return;
+        }
+        json_t *params = json_deep_copy(c->params);
+        json_object_set_new(json_object_get(params, "ref"), "name", json_string(r->name));
+        forward(c, r->srv, params);
+        json_decref(params);
+        return;
+    }
+    if (type && !strcmp(type, "ref/resource")) {
+        const char *uri = json_string_value(json_object_get(ref, "uri"));
+        int wait = 0;
+        srv_t *sv = uri ? resource_server(c, uri, &wait) : NULL;
+        if (wait)
+            return;
+        if (sv == NULL) {
+            call_error(c, TK_RPC_INVALID_PARAMS, "Unknown resource");
+            return;
+        }
+        forward(c, sv, c->params);
+        return;
+    }
+    call_error(c, TK_RPC_INVALID_PARAMS, "params.ref must be a ref/prompt or ref/resource");
+}
+
+static void handle_list(call_t *c, cat_kind_t k)
+{
+    endpoint_t *ep = c->sess->ep;
+    if (endpoint_ensure(ep, k, c))
+        return;
+    call_result(c, json_pack("{s:O}", cat_info[k].field, ep->merged[k]));
+}
+
+static void dispatch_call(call_t *c)
+{
+    const char *m = c->method;
+    if (!strcmp(m, "ping"))
+        call_result(c, json_object());
+    else if (!strcmp(m, "tools/list"))
+        handle_list(c, CAT_TOOLS);
+    else if (!strcmp(m, "tools/call"))
+        handle_named(c, CAT_TOOLS, "tool");
+    else if (!strcmp(m, "prompts/list"))
+        handle_list(c, CAT_PROMPTS);
+    else if (!strcmp(m, "prompts/get"))
+        handle_named(c, CAT_PROMPTS, "prompt");
+    else if (!strcmp(m, "resources/list"))
+        handle_list(c, CAT_RESOURCES);
+    else if (!strcmp(m, "resources/templates/list"))
+        handle_list(c, CAT_TEMPLATES);
+    else if (!strcmp(m, "resources/read") || !strcmp(m, "resources/subscribe") ||
+             !strcmp(m, "resources/unsubscribe"))
+        handle_resource(c);
+    else if (!strcmp(m, "completion/complete"))
+        handle_complete(c);
+    else if (!strcmp(m, "logging/setLevel")) {
+        int lvl = log_level_index(json_string_value(json_object_get(c->params, "level")));
+        if (lvl < 0) {
+            call_error(c, TK_RPC_INVALID_PARAMS, "params.level is not a log level");
+            return;
+        }
+        c->sess->log_level = lvl;
+        call_result(c, json_object());
+    } else if (!strcmp(m, "initialize"))
+        call_error(c, TK_RPC_INVALID_REQUEST, "session is already initialized");
+    else {
+        char msg[160];
+        tk_snprintf(msg, sizeof(msg), "Method not found: %.100s", m);
+        call_error(c, TK_RPC_METHOD_NOT_FOUND, msg);
+    }
+}
+
+/* ---- upstream events ---- */
+
+static int endpoint_has(const endpoint_t *ep, const srv_t *sv)
+{
+    for (size_t j = 0; j < ep->nsrvs; j++)
+        if (ep->srvs[j] == sv)
+            return 1;
+    return 0;
+}
+
+/* Send msg to every session whose endpoint includes sv (and, for log
+ * messages, whose level admits it; for resource updates, that subscribed). */
+static void fan_out(srv_t *sv, json_t *msg, int level, const char *uri)
+{
+    tk_gateway_t *gw = sv->gw;
+    size_t it = 0;
+    void *val;
+    while (tk_map_next(gw->sessions, &it, NULL, NULL, &val)) {
+        session_t *s = val;
+        if (!endpoint_has(s->ep, sv))
+            continue;
+        if (level >= 0 && level < s->log_level)
+            continue;
+        if (uri && json_object_get(s->subs, uri) == NULL)
+            continue;
+        session_push(s, msg);
+    }
+}
+
+static void on_up_notification(void *arg, tk_upstream_t *up, const char *method, json_t *params)
+{
+    srv_t *sv = arg;
+    tk_gateway_t *gw = sv->gw;
+    (void)up;
+    if (!strcmp(method, "notifications/progress")) {
+        json_t *tok = json_object_get(params, "progressToken");
+        call_t *c = json_is_string(tok) ? tk_map_sget(gw->progress, json_string_value(tok)) : NULL;
+        if (c == NULL)
+            return;
+        json_t *p = json_deep_copy(params);
+        json_object_set(p, "progressToken", c->client_ptoken);
+        json_t *n = tk_rpc_notification(method, p);
+        call_push(c, n);
+        json_decref(n);
+        return;
+    }
+    int k = -1;
+    if (!strcmp(method, "notifications/tools/list_changed"))
+        k = CAT_TOOLS;
+    else if (!strcmp(method, "notifications/prompts/list_changed"))
+        k = CAT_PROMPTS;
+    else if (!strcmp(method, "notifications/resources/list_changed"))
+        k = CAT_RESOURCES;
+    if (k >= 0) {
+        sv->cat[k].valid = 0;
+        if (k == CAT_RESOURCES)
+            sv->cat[CAT_TEMPLATES].valid = 0;
+        json_t *n = tk_rpc_notification(method, NULL);
+        fan_out(sv, n, -1, NULL);
+        json_decref(n);
+        return;
+    }
+    if (!strcmp(method, "notifications/resources/updated")) {
+        const char *uri = json_string_value(json_object_get(params, "uri"));
+        if (uri == NULL)
+            return;
+        json_t *n = tk_rpc_notification(method, json_incref(params));
+        fan_out(sv, n, -1, uri);
+        json_decref(n);
+        return;
+    }
+    if (!strcmp(method, "notifications/message")) {
+        int lvl = log_level_index(json_string_value(json_object_get(params, "level")));
+        json_t *p = json_deep_copy(params);
+        json_t *logger = json_object_get(p, "logger");
+        json_object_set_new(p, "logger",
+                            json_sprintf("%s%s%s", tk_upstream_name(sv->up), logger ? "/" : "",
+                                         logger ? json_string_value(logger) : ""));
+        json_t *n = tk_rpc_notification(method, p);
+        fan_out(sv, n, lvl < 0 ? 0 : lvl, NULL);
+        json_decref(n);
+        return;
+    }
+    if (!strcmp(method, "notifications/cancelled")) {
+        /* the server withdrew one of its requests to a client */
+        size_t it = 0;
+        void *val;
+        json_t *rid = json_object_get(params, "requestId");
+        while (rid && tk_map_next(gw->s2c, &it, NULL, NULL, &val)) {
+            s2c_t *r = val;
+            if (r->srv == sv && json_equal(r->up_id, rid)) {
+                json_t *n = tk_rpc_notification(
+                    method, json_pack("{s:s}", "requestId", r->key));
+                session_push(r->sess, n);
+                json_decref(n);
+                break;
+            }
+        }
+        return;
+    }
+    tk_debug(MOD, "server %s: notification %s dropped", tk_upstream_name(sv->up), method);
+}
+
+static const char *needed_cap(const char *method)
+{
+    if (!strcmp(method, "sampling/createMessage"))
+        return "sampling";
+    if (!strcmp(method, "elicitation/create"))
+        return "elicitation";
+    if (!strcmp(method, "roots/list"))
+        return "roots";
+    return NULL;
+}
+
+static void on_up_request(void *arg, tk_upstream_t *up, json_t *id, const char *method,
+                          json_t *params)
+{
+    srv_t *sv = arg;
+    tk_gateway_t *gw = sv->gw;
+    uint64_t gen = tk_upstream_generation(up);
+    if (!strcmp(method, "ping")) {
+        json_t *empty = json_object();
+        if (tk_upstream_respond(up, gen, id, empty, NULL) != TK_OK)
+            tk_debug(MOD, "ping answer dropped");
+        json_decref(empty);
+        return;
+    }
+    const char *cap = needed_cap(method);
+    call_t *target = NULL, *c;
+    if (cap) {
+        TAILQ_FOREACH_REVERSE(c, &sv->calls, call_list, ulink) { /* newest first */
+            if (c->req && json_object_get(c->sess->client_caps, cap)) {
+                target = c;
+                break;
+            }
+        }
+    }
+    if (target == NULL) {
+        json_t *err = json_pack("{s:i, s:s}", "code", TK_RPC_METHOD_NOT_FOUND, "message",
+                                "no connected client session can answer this request");
+        if (tk_upstream_respond(up, gen, id, NULL, err) != TK_OK)
+            tk_debug(MOD, "answer dropped");
+        json_decref(err);
+        return;
+    }
+    s2c_t *r = tk_calloc(1, sizeof(*r));
+    tk_snprintf(r->key, sizeof(r->key), "tks-%llu", (unsigned long long)++gw->next_token);
+    r->srv = sv;
+    r->gen = gen;
+    r->up_id = json_incref(id);
+    r->sess = target->sess;
+    tk_map_sput(gw->s2c, r->key, r);
+    json_t *msg = tk_rpc_request(json_string(r->key), method, params ? json_incref(params) : NULL);
+    call_push(target, msg);
+    json_decref(msg);
+}
+
+static void on_up_ready(void *arg, tk_upstream_t *up)
+{
+    srv_t *sv = arg;
+    (void)up;
+    for (int k = 0; k < CAT_N; k++)
+        sv->cat[k].valid = 0; /* refetch lazily; keep the old items meanwhile */
+}
+
+static void on_up_down(void *arg, tk_upstream_t *up)
+{
+    srv_t *sv = arg;
+    (void)up;
+    for (int k = 0; k < CAT_N; k++) {
+        if (sv->cat[k].fetching) {
+            json_decref(sv->cat[k].accum);
+            sv->cat[k].accum = NULL;
+        }
+    }
+}
+
+/* ---- HTTP entry ---- */
+
+static const char *hdr(struct evhttp_request *req, const char *name)
+{
+    return evhttp_find_header(evhttp_request_get_input_headers(req), name);
+}
+
+static int accepts(const char *accept, const char *type)
+{
+    if (accept == NULL)
+        return 0;
+    return strstr(accept, type) != NULL || strstr(accept, "*/*") != NULL;
+}
+
+static session_t *session_new(tk_gateway_t *gw, endpoint_t *ep)
+{
+    unsigned char raw[32];
+    if (tk_random_bytes(raw, sizeof(raw)) != TK_OK)
+        return NULL;
+    session_t *s = tk_calloc(1, sizeof(*s));
+    tk_hex_encode(raw, sizeof(raw), s->id);
+    s->gw = gw;
+    s->ep = ep;
+    s->subs = json_object();
+    s->log_level = 1; /* info */
+    s->last_seen_ms = tk_now_ms();
+    TAILQ_INIT(&s->calls);
+    tk_map_sput(gw->sessions, s->id, s);
+    return s;
+}
+
+static void handle_initialize(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_request *req,
+                              tk_rpc_t *rpc)
+{
+    const char *want = json_string_value(json_object_get(rpc->params, "protocolVersion"));
+    if (want == NULL) {
+        send_rpc_error(req, 400, "Bad Request", rpc->id, TK_RPC_INVALID_PARAMS,
+                       "params.protocolVersion must be a string");
+        return;
+    }
+    if (tk_map_count(gw->sessions) >= gw->cfg->max_sessions) {
+        send_rpc_error(req, 503, "Service Unavailable", rpc->id, TK_RPC_INTERNAL_ERROR,
+                       "too many sessions");
+        return;
+    }
+    session_t *s = session_new(gw, ep);
+    if (s == NULL) {
+        send_rpc_error(req, 500, "Internal Server Error", rpc->id, TK_RPC_INTERNAL_ERROR,
+                       "cannot create a session");
+        return;
+    }
+    const char *ver = tk_mcp_version_supported(want) ? want : TK_MCP_LATEST;
+    tk_snprintf(s->proto, sizeof(s->proto), "%s", ver);
+    json_t *caps = json_object_get(rpc->params, "capabilities");
+    s->client_caps = json_is_object(caps) ? json_incref(caps) : json_object();
+    json_t *result = json_pack(
+        "{s:s, s:{s:{s:b}, s:{s:b}, s:{s:b, s:b}, s:{}, s:{}}, s:{s:s, s:s, s:s}}",
+        "protocolVersion", ver, "capabilities", "tools", "listChanged", 1, "prompts",
+        "listChanged", 1, "resources", "subscribe", 1, "listChanged", 1, "logging",
+        "completions", "serverInfo", "name", "tumiki", "title", "Tumiki MCP gateway", "version",
+        TK_VERSION);
+    json_t *m = tk_rpc_result(rpc->id, result);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Mcp-Session-Id", s->id);
+    send_json(req, 200, "OK", m);
+    json_decref(m);
+    tk_info(MOD, "session started on endpoint %s (protocol %s, %zu sessions)", ep->conf->slug,
+            ver, tk_map_count(gw->sessions));
+}
+
+static void handle_client_response(tk_gateway_t *gw, tk_rpc_t *rpc)
+{
+    const char *key = json_string_value(rpc->id);
+    s2c_t *r = key ? tk_map_sdel(gw->s2c, key) : NULL;
+    if (r == NULL)
+        return;
+    if (tk_upstream_respond(r->srv->up, r->gen, r->up_id, rpc->result, rpc->error) != TK_OK)
+        tk_debug(MOD, "answer for %s dropped: server restarted", key);
+    json_decref(r->up_id);
+    free(r);
+}
+
+static void handle_client_notification(session_t *s, tk_rpc_t *rpc)
+{
+    if (!strcmp(rpc->method, "notifications/cancelled")) {
+        json_t *rid = json_object_get(rpc->params, "requestId");
+        call_t *c;
+        TAILQ_FOREACH(c, &s->calls, slink) {
+            if (rid && json_equal(c->id, rid)) {
+                if (c->req) {
+                    call_detach_conn(c);
+                    /* the client no longer wants an answer; release the HTTP request */
+                    if (evhttp_request_get_connection(c->req) == NULL)
+                        evhttp_request_free(c->req);
+                    else if (c->sse)
+                        evhttp_send_reply_end(c->req);
+                    else
+                        send_rpc_error(c->req, 200, "OK", c->id, TK_RPC_REQUEST_CANCELLED,
+                                       "request cancelled");
+                    c->req = NULL;
+                }
+                call_free(c);
+                return;
+            }
+        }
+        return;
+    }
+    if (!strcmp(rpc->method, "notifications/roots/list_changed")) {
+        for (size_t j = 0; j < s->ep->nsrvs; j++)
+            if (tk_upstream_notify(s->ep->srvs[j]->up, rpc->method, NULL) != TK_OK)
+                tk_debug(MOD, "roots change not forwarded");
+    }
+    /* notifications/initialized and others need no action */
+}
+
+static void handle_get(session_t *s, struct evhttp_request *req)
+{
+    if (!accepts(hdr(req, "Accept"), "text/event-stream")) {
+        send_rpc_error(req, 406, "Not Acceptable", NULL, -32000,
+                       "Not Acceptable: client must accept text/event-stream");
+        return;
+    }
+    if (s->stream != NULL) {
+        send_rpc_error(req, 409, "Conflict", NULL, -32000,
+                       "Conflict: only one SSE stream is allowed per session");
+        return;
+    }
+    s->stream = req;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, stream_closed, s);
+    sse_start(req);
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, ": stream open\n\n", 15);
+    evhttp_send_reply_chunk(req, b);
+    evbuffer_free(b);
+}
+
+static endpoint_t *find_endpoint(tk_gateway_t *gw, const char *slug)
+{
+    for (size_t i = 0; i < gw->neps; i++)
+        if (!strcmp(gw->eps[i].conf->slug, slug))
+            return &gw->eps[i];
+    return NULL;
+}
+
+static session_t *find_session(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_request *req,
+                               int *status)
+{
+    const char *sid = hdr(req, "Mcp-Session-Id");
+    if (sid == NULL) {
+        *status = 400;
+        return NULL;
+    }
+    session_t *s = tk_map_sget(gw->sessions, sid);
+    if (s == NULL || s->ep != ep) {
+        *status = 404;
+        return NULL;
+    }
+    const char *pv = hdr(req, "MCP-Protocol-Version");
+    if (pv != NULL && !tk_mcp_version_supported(pv)) {
+        *status = 400;
+        return NULL;
+    }
+    s->last_seen_ms = tk_now_ms();
+    return s;
+}
+
+static void session_error(struct evhttp_request *req, int status)
+{
+    if (status == 404)
+        send_rpc_error(req, 404, "Not Found", NULL, -32001, "Session not found");
+    else if (hdr(req, "Mcp-Session-Id") == NULL)
+        send_rpc_error(req, 400, "Bad Request", NULL, -32000,
+                       "Bad Request: Mcp-Session-Id header is required");
+    else
+        send_rpc_error(req, 400, "Bad Request", NULL, -32000,
+                       "Bad Request: unsupported MCP-Protocol-Version");
+}
+
+static void handle_post(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_request *req)
+{
+    const char *ct = hdr(req, "Content-Type");
+    if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0) {
+        send_rpc_error(req, 415, "Unsupported Media Type", NULL, -32000,
+                       "Unsupported Media Type: Content-Type must be application/json");
+        return;
+    }
+    const char *acc = hdr(req, "Accept");
+    if (!accepts(acc, "application/json") || !accepts(acc, "text/event-stream")) {
+        send_rpc_error(req, 406, "Not Acceptable", NULL, -32000,
+                       "Not Acceptable: client must accept both application/json and "
+                       "text/event-stream");
+        return;
+    }
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    const char *body = (const char *)evbuffer_pullup(in, -1);
+    json_t *msg = NULL;
+    tk_rpc_t rpc;
+    int code;
+    const char *why;
+    if (tk_rpc_parse(body ? body : "", len, &msg, &rpc, &code, &why) != TK_OK) {
+        json_t *id = json_is_object(msg) ? json_object_get(msg, "id") : NULL;
+        if (id && !json_is_string(id) && !json_is_integer(id))
+            id = NULL;
+        send_rpc_error(req, 400, "Bad Request", id, code,
+                       code == TK_RPC_PARSE_ERROR ? "Parse error: invalid JSON" : why);
+        json_decref(msg);
+        return;
+    }
+    if (rpc.kind == TK_RPC_REQUEST && !strcmp(rpc.method, "initialize")) {
+        handle_initialize(gw, ep, req, &rpc);
+        json_decref(msg);
+        return;
+    }
+    int status;
+    session_t *s = find_session(gw, ep, req, &status);
+    if (s == NULL) {
+        session_error(req, status);
+        json_decref(msg);
+        return;
+    }
+    if (rpc.kind == TK_RPC_REQUEST) {
+        call_t *c = call_new(s, req, msg, &rpc);
+        json_decref(msg);
+        dispatch_call(c);
+        return;
+    }
+    if (rpc.kind == TK_RPC_RESPONSE)
+        handle_client_response(gw, &rpc);
+    else
+        handle_client_notification(s, &rpc);
+    evhttp_send_reply(req, 202, "Accepted", NULL);
+    json_decref(msg);
+}
+
+void tk_gateway_handle(tk_gateway_t *gw, struct evhttp_request *req, const char *slug)
+{
+    endpoint_t *ep = find_endpoint(gw, slug);
+    if (ep == NULL) {
+        send_rpc_error(req, 404, "Not Found", NULL, -32000, "Not Found: unknown endpoint");
+        return;
+    }
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if (cmd == EVHTTP_REQ_POST) {
+        handle_post(gw, ep, req);
+        return;
+    }
+    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_DELETE) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, POST, DELETE");
+        send_rpc_error(req, 405, "Method Not Allowed", NULL, -32000, "Method not allowed");
+        return;
+    }
+    int status;
+    session_t *s = find_session(gw, ep, req, &status);
+    if (s == NULL) {
+        session_error(req, status);
+        return;
+    }
+    if (cmd == EVHTTP_REQ_GET) {
+        handle_get(s, req);
+        return;
+    }
+    tk_info(MOD, "session ended by client on endpoint %s", ep->conf->slug);
+    session_destroy(s);
+    evhttp_send_reply(req, 200, "OK", NULL);
+}
+
+/* ---- life cycle ---- */
+
+static void sigchld_cb(evutil_socket_t sig, short what, void *arg)
+{
+    tk_gateway_t *gw = arg;
+    (void)sig;
+    (void)what;
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (size_t i = 0; i < gw->nsrvs; i++)
+            if (tk_upstream_child_exited(gw->srvs[i].up, (int)pid, status))
+                break;
+    }
+}
+
+static void sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+    tk_gateway_t *gw = arg;
+    (void)fd;
+    (void)what;
+    uint64_t now = tk_now_ms();
+    uint64_t idle_ms = (uint64_t)gw->cfg->session_idle_timeout_s * 1000u;
+    size_t it = 0, n = 0;
+    void *val;
+    session_t **dead = tk_calloc(tk_map_count(gw->sessions) + 1, sizeof(*dead));
+    while (tk_map_next(gw->sessions, &it, NULL, NULL, &val)) {
+        session_t *s = val;
+        if (s->stream) {
+            struct evbuffer *b = evbuffer_new();
+            evbuffer_add(b, ": keepalive\n\n", 13);
+            evhttp_send_reply_chunk(s->stream, b);
+            evbuffer_free(b);
+            s->last_seen_ms = now;
+        } else if (TAILQ_EMPTY(&s->calls) && now - s->last_seen_ms > idle_ms) {
+            dead[n++] = s;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        tk_info(MOD, "session expired after %us idle", gw->cfg->session_idle_timeout_s);
+        session_destroy(dead[i]);
+    }
+    free(dead);
+}
+
+tk_gateway_t *tk_gateway_create(struct event_base *base, const tk_config_t *cfg)
+{
+    tk_gateway_t *gw = tk_calloc(1, sizeof(*gw));
+    gw->base = base;
+    gw->cfg = cfg;
+    gw->sessions = tk_map_create();
+    gw->calls = tk_map_create();
+    gw->progress = tk_map_create();
+    gw->s2c = tk_map_create();
+    gw->srvs = tk_calloc(cfg->nservers, sizeof(srv_t));
+    size_t *srv_of = tk_calloc(cfg->nservers, sizeof(size_t)); /* conf index -> srv index + 1 */
+    for (size_t i = 0; i < cfg->nservers; i++) {
+        const tk_server_conf_t *sc = &cfg->servers[i];
+        if (sc->disabled)
+            continue;
+        srv_t *sv = &gw->srvs[gw->nsrvs];
+        sv->gw = gw;
+        sv->index = gw->nsrvs;
+        TAILQ_INIT(&sv->calls);
+        tk_upstream_events_t ev = {on_up_notification, on_up_request, on_up_ready, on_up_down,
+                                   sv};
+        sv->up = tk_upstream_create(base, sc, cfg->max_message_bytes, &ev);
+        srv_of[i] = ++gw->nsrvs;
+    }
+    gw->eps = tk_calloc(cfg->nendpoints, sizeof(endpoint_t));
+    gw->neps = cfg->nendpoints;
+    for (size_t i = 0; i < cfg->nendpoints; i++) {
+        endpoint_t *ep = &gw->eps[i];
+        ep->gw = gw;
+        ep->conf = &cfg->endpoints[i];
+        ep->srvs = tk_calloc(ep->conf->nservers, sizeof(srv_t *));
+        for (size_t j = 0; j < ep->conf->nservers; j++) {
+            size_t si = srv_of[ep->conf->servers[j]];
+            if (si)
+                ep->srvs[ep->nsrvs++] = &gw->srvs[si - 1];
+        }
+        for (int k = 0; k < CAT_N; k++)
+            ep->built_gen[k] = tk_calloc(ep->nsrvs, sizeof(unsigned));
+    }
+    free(srv_of);
+    gw->sigchld = evsignal_new(base, SIGCHLD, sigchld_cb, gw);
+    evsignal_add(gw->sigchld, NULL);
+    gw->sweep = event_new(base, -1, EV_PERSIST, sweep_cb, gw);
+    struct timeval tv = {SWEEP_INTERVAL_S, 0};
+    evtimer_add(gw->sweep, &tv);
+    return gw;
+}
+
+void tk_gateway_start(tk_gateway_t *gw)
+{
+    for (size_t i = 0; i < gw->nsrvs; i++)
+        if (tk_upstream_start(gw->srvs[i].up) != TK_OK)
+            tk_warn(MOD, "server %s did not start; will retry", tk_upstream_name(gw->srvs[i].up));
+}
+
+void tk_gateway_destroy(tk_gateway_t *gw)
+{
+    if (gw == NULL)
+        return;
+    size_t it = 0;
+    void *val;
+    session_t **all = tk_calloc(tk_map_count(gw->sessions) + 1, sizeof(*all));
+    size_t n = 0;
+    while (tk_map_next(gw->sessions, &it, NULL, NULL, &val))
+        all[n++] = val;
+    for (size_t i = 0; i < n; i++)
+        session_destroy(all[i]);
+    free(all);
+    for (size_t i = 0; i < gw->neps; i++) {
+        endpoint_t *ep = &gw->eps[i];
+        for (int k = 0; k < CAT_N; k++) {
+            json_decref(ep->merged[k]);
+            if (ep->routes[k]) {
+                routes_clear(ep->routes[k]);
+                tk_map_destroy(ep->routes[k]);
+            }
+            free(ep->built_gen[k]);
+            waiter_t *w = ep->waiters[k];
+            while (w) {
+                waiter_t *next = w->next;
+                free(w);
+                w = next;
+            }
+        }
+        free(ep->srvs);
+    }
+    free(gw->eps);
+    for (size_t i = 0; i < gw->nsrvs; i++) {
+        tk_upstream_destroy(gw->srvs[i].up);
+        for (int k = 0; k < CAT_N; k++) {
+            json_decref(gw->srvs[i].cat[k].items);
+            json_decref(gw->srvs[i].cat[k].accum);
+        }
+    }
+    free(gw->srvs);
+    it = 0;
+    while (tk_map_next(gw->s2c, &it, NULL, NULL, &val)) {
+        json_decref(((s2c_t *)val)->up_id);
+        free(val);
+    }
+    tk_map_destroy(gw->s2c);
+    tk_map_destroy(gw->progress);
+    tk_map_destroy(gw->calls);
+    tk_map_destroy(gw->sessions);
+    event_free(gw->sigchld);
+    event_free(gw->sweep);
+    free(gw);
+}
