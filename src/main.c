@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <event2/event.h>
 
 #include "config/config.h"
@@ -151,6 +152,10 @@ static int cmd_serve(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        tk_config_destroy(cfg);
+        return 1;
+    }
     struct event_base *base = event_base_new();
     tk_gateway_t *gw = tk_gateway_create(base, cfg);
     tk_http_server_t *http = NULL;
@@ -179,6 +184,7 @@ out:
     tk_gateway_destroy(gw);
     event_base_free(base);
     tk_config_destroy(cfg);
+    curl_global_cleanup();
     tk_info(MOD, "stopped");
     return rc;
 }

@@ -38,15 +38,15 @@ typedef struct ctx {
 typedef struct field field_t;
 
 enum field_kind {
-    F_STR,      /* char * at off */
-    F_STRV,     /* char ** at off, size_t count at count_off */
-    F_KV,       /* tk_kv_t * at off, size_t count at count_off */
-    F_U32,      /* uint32_t at off, in [min,max] */
-    F_U32_LAX,  /* as F_U32, but a non-integer is ignored (other clients' keys) */
-    F_SIZE,     /* size_t at off, in [min,max] */
-    F_BOOL,     /* int at off */
-    F_CUSTOM,   /* parse() does the work */
-    F_IGNORE    /* accepted and not stored */
+    F_STR,     /* char * at off */
+    F_STRV,    /* char ** at off, size_t count at count_off */
+    F_KV,      /* tk_kv_t * at off, size_t count at count_off */
+    F_U32,     /* uint32_t at off, in [min,max] */
+    F_U32_LAX, /* as F_U32, but a non-integer is ignored (other clients' keys) */
+    F_SIZE,    /* size_t at off, in [min,max] */
+    F_BOOL,    /* int at off */
+    F_CUSTOM,  /* parse() does the work */
+    F_IGNORE   /* accepted and not stored */
 };
 
 /* A string validator returns NULL if s is fine, else the problem. A validator
@@ -59,9 +59,9 @@ struct field {
     size_t off;
     size_t count_off;
     uint64_t min, max, def;
-    const char *sdef;        /* F_STR default */
-    check_fn check;          /* F_STR value, F_STRV element, F_KV key */
-    check_fn check_value;    /* F_KV value */
+    const char *sdef;     /* F_STR default */
+    check_fn check;       /* F_STR value, F_STRV element, F_KV key */
+    check_fn check_value; /* F_KV value */
     int (*parse)(ctx_t *c, const char *path, json_t *v, void *base);
 };
 
@@ -275,8 +275,7 @@ static const char *check_url(const char *s)
 
 /* Split "host[:port]" or "[v6][:port]" at the port; check the host part.
  * *port is NULL when there is none. */
-static const char *split_hostport(const char *s, const char **host, size_t *hlen,
-                                  const char **port)
+static const char *split_hostport(const char *s, const char **host, size_t *hlen, const char **port)
 {
     const char *end;
     if (s[0] == '[') {
@@ -413,7 +412,8 @@ static int parse_kv(ctx_t *c, const char *path, json_t *v, const field_t *f, voi
     free_kv(*arr, *n);
     *n = 0;
     *arr = tk_calloc(json_object_size(v), sizeof(**arr));
-    json_object_foreach(v, key, val) {
+    json_object_foreach(v, key, val)
+    {
         path_key(p, path, key);
         if ((why = f->check(key)) != NULL)
             return fail(c, TK_EINVAL, p, "%s", why);
@@ -434,8 +434,7 @@ static int parse_uint(ctx_t *c, const char *path, json_t *v, const field_t *f, v
         return fail(c, TK_EINVAL, path, "expected an integer");
     json_int_t i = json_integer_value(v);
     if (i < 0 || (uint64_t)i < f->min || (uint64_t)i > f->max)
-        return fail(c, TK_EINVAL, path, "must be between %" PRIu64 " and %" PRIu64, f->min,
-                    f->max);
+        return fail(c, TK_EINVAL, path, "must be between %" PRIu64 " and %" PRIu64, f->min, f->max);
     if (f->kind == F_SIZE)
         *(size_t *)slot(base, f->off) = (size_t)i;
     else
@@ -446,22 +445,28 @@ static int parse_uint(ctx_t *c, const char *path, json_t *v, const field_t *f, v
 static int parse_field(ctx_t *c, const char *path, json_t *v, const field_t *f, void *base)
 {
     switch (f->kind) {
-    case F_STR: return parse_str(c, path, v, f->check, slot(base, f->off));
-    case F_STRV: return parse_strv(c, path, v, f, base);
-    case F_KV: return parse_kv(c, path, v, f, base);
+    case F_STR:
+        return parse_str(c, path, v, f->check, slot(base, f->off));
+    case F_STRV:
+        return parse_strv(c, path, v, f, base);
+    case F_KV:
+        return parse_kv(c, path, v, f, base);
     case F_U32_LAX:
         if (!json_is_integer(v))
             return TK_OK;
         return parse_uint(c, path, v, f, base);
     case F_U32:
-    case F_SIZE: return parse_uint(c, path, v, f, base);
+    case F_SIZE:
+        return parse_uint(c, path, v, f, base);
     case F_BOOL:
         if (!json_is_boolean(v))
             return fail(c, TK_EINVAL, path, "expected true or false");
         *(int *)slot(base, f->off) = json_is_true(v);
         return TK_OK;
-    case F_CUSTOM: return f->parse(c, path, v, base);
-    case F_IGNORE: return TK_OK;
+    case F_CUSTOM:
+        return f->parse(c, path, v, base);
+    case F_IGNORE:
+        return TK_OK;
     }
     return TK_EINVAL;
 }
@@ -476,7 +481,8 @@ static int parse_object(ctx_t *c, const char *path, json_t *obj, const field_t *
 
     if (!json_is_object(obj))
         return fail(c, TK_EINVAL, path, "expected an object");
-    json_object_foreach(obj, key, val) {
+    json_object_foreach(obj, key, val)
+    {
         size_t i = 0;
         while (i < nfields && strcmp(fields[i].name, key) != 0)
             i++;
@@ -541,8 +547,9 @@ static int parse_log_level(ctx_t *c, const char *path, json_t *v, void *base)
 static int set_token(ctx_t *c, const char *path, const char *tok, size_t len, char **out)
 {
     if (len < TK_MIN_TOKEN_LEN)
-        return fail(c, TK_EINVAL, path, "token must be at least " STR(TK_MIN_TOKEN_LEN)
-                    " characters (it has %zu)", len);
+        return fail(c, TK_EINVAL, path,
+                    "token must be at least " STR(TK_MIN_TOKEN_LEN) " characters (it has %zu)",
+                    len);
     if (len > TK_TOKEN_MAX)
         return fail(c, TK_EINVAL, path, "token is longer than " STR(TK_TOKEN_MAX) " characters");
     for (size_t i = 0; i < len; i++) {
@@ -579,14 +586,16 @@ static int parse_auth(ctx_t *c, const char *path, json_t *v, void *base)
 
     if (!json_is_object(v))
         return fail(c, TK_EINVAL, path, "expected an object");
-    json_object_foreach(v, key, val) {
+    json_object_foreach(v, key, val)
+    {
         int is_tok = strcmp(key, "bearer_token") == 0;
         int is_env = strcmp(key, "bearer_token_env") == 0;
         int is_file = strcmp(key, "bearer_token_file") == 0;
         if (!is_tok && !is_env && !is_file)
             return fail(c, TK_EINVAL, path, "unknown key \"%s\"", key);
         if (cfg->bearer_token != NULL)
-            return fail(c, TK_EINVAL, path, "give only one of \"bearer_token\", "
+            return fail(c, TK_EINVAL, path,
+                        "give only one of \"bearer_token\", "
                         "\"bearer_token_env\" and \"bearer_token_file\"");
         path_key(p, path, key);
         if (!json_is_string(val))
@@ -611,16 +620,18 @@ static int parse_auth(ctx_t *c, const char *path, json_t *v, void *base)
 
 #define CFG(m) offsetof(tk_config_t, m)
 
+/* clang-format off */
 static const field_t limits_fields[] = {
-    {.name = "max_body_bytes", .kind = F_SIZE, .off = CFG(max_body_bytes), .min = 1024,
-     .max = (uint64_t)1 << 30, .def = (uint64_t)4 << 20},
-    {.name = "max_message_bytes", .kind = F_SIZE, .off = CFG(max_message_bytes), .min = 1024,
-     .max = (uint64_t)1 << 30, .def = (uint64_t)16 << 20},
+    {.name = "max_body_bytes", .kind = F_SIZE, .off = CFG(max_body_bytes),
+     .min = 1024, .max = (uint64_t)1 << 30, .def = (uint64_t)4 << 20},
+    {.name = "max_message_bytes", .kind = F_SIZE, .off = CFG(max_message_bytes),
+     .min = 1024, .max = (uint64_t)1 << 30, .def = (uint64_t)16 << 20},
     {.name = "session_idle_timeout_s", .kind = F_U32, .off = CFG(session_idle_timeout_s),
      .min = 1, .max = 604800, .def = 3600},
-    {.name = "max_sessions", .kind = F_U32, .off = CFG(max_sessions), .min = 1, .max = 1000000,
-     .def = 10000},
+    {.name = "max_sessions", .kind = F_U32, .off = CFG(max_sessions),
+     .min = 1, .max = 1000000, .def = 10000},
 };
+/* clang-format on */
 
 static int parse_limits(ctx_t *c, const char *path, json_t *v, void *base)
 {
@@ -649,12 +660,14 @@ static int parse_transport(ctx_t *c, const char *path, json_t *v, void *base)
             return TK_OK;
         }
     }
-    return fail(c, TK_EINVAL, path, "unknown transport (expected \"stdio\", \"http\", "
+    return fail(c, TK_EINVAL, path,
+                "unknown transport (expected \"stdio\", \"http\", "
                 "\"streamable-http\" or \"sse\")");
 }
 
 #define SRV(m) offsetof(tk_server_conf_t, m)
 
+/* clang-format off */
 static const field_t server_fields[] = {
     {.name = "command", .kind = F_STR, .off = SRV(command), .check = check_nonempty},
     {.name = "args", .kind = F_STRV, .off = SRV(args), .count_off = SRV(nargs)},
@@ -667,21 +680,22 @@ static const field_t server_fields[] = {
     {.name = "type", .kind = F_CUSTOM, .parse = parse_transport},
     {.name = "transport", .kind = F_CUSTOM, .parse = parse_transport},
     {.name = "disabled", .kind = F_BOOL, .off = SRV(disabled)},
-    {.name = "timeout_ms", .kind = F_U32, .off = SRV(request_timeout_ms), .min = 1,
-     .max = 3600000, .def = 60000},
-    {.name = "timeout", .kind = F_U32_LAX, .off = SRV(request_timeout_ms), .min = 1,
-     .max = 3600000, .def = 60000},
-    {.name = "connect_timeout_ms", .kind = F_U32, .off = SRV(connect_timeout_ms), .min = 1,
-     .max = 3600000, .def = 10000},
-    {.name = "idle_timeout_s", .kind = F_U32, .off = SRV(idle_timeout_s), .min = 0,
-     .max = 604800, .def = 600},
-    {.name = "max_inflight", .kind = F_U32, .off = SRV(max_inflight), .min = 1, .max = 100000,
-     .def = 1024},
+    {.name = "timeout_ms", .kind = F_U32, .off = SRV(request_timeout_ms),
+     .min = 1, .max = 3600000, .def = 60000},
+    {.name = "timeout", .kind = F_U32_LAX, .off = SRV(request_timeout_ms),
+     .min = 1, .max = 3600000, .def = 60000},
+    {.name = "connect_timeout_ms", .kind = F_U32, .off = SRV(connect_timeout_ms),
+     .min = 1, .max = 3600000, .def = 10000},
+    {.name = "idle_timeout_s", .kind = F_U32, .off = SRV(idle_timeout_s),
+     .min = 0, .max = 604800, .def = 600},
+    {.name = "max_inflight", .kind = F_U32, .off = SRV(max_inflight),
+     .min = 1, .max = 100000, .def = 1024},
     /* written by other clients; accepted and ignored */
     {.name = "description", .kind = F_IGNORE},
     {.name = "autoApprove", .kind = F_IGNORE},
     {.name = "alwaysAllow", .kind = F_IGNORE},
 };
+/* clang-format on */
 
 /* After the keys: infer the transport and check the keys fit it. */
 static int finish_server(ctx_t *c, const char *path, json_t *obj, tk_server_conf_t *s)
@@ -703,7 +717,8 @@ static int finish_server(ctx_t *c, const char *path, json_t *obj, tk_server_conf
     if (s->transport == TK_TRANSPORT_STDIO && s->nheaders > 0)
         return fail(c, TK_EINVAL, path, "\"headers\" applies only to http and sse servers");
     if (s->transport != TK_TRANSPORT_STDIO && (s->nargs > 0 || s->nenv > 0 || s->cwd != NULL))
-        return fail(c, TK_EINVAL, path, "\"args\", \"env\" and \"cwd\" apply only to stdio servers");
+        return fail(c, TK_EINVAL, path,
+                    "\"args\", \"env\" and \"cwd\" apply only to stdio servers");
     return TK_OK;
 }
 
@@ -737,7 +752,8 @@ static int parse_servers(ctx_t *c, const char *path, json_t *v, void *base)
     if (json_object_size(v) > TK_MAX_SERVERS)
         return fail(c, TK_ELIMIT, path, "more than " STR(TK_MAX_SERVERS) " servers");
     cfg->servers = tk_calloc(json_object_size(v), sizeof(*cfg->servers));
-    json_object_foreach(v, key, val) {
+    json_object_foreach(v, key, val)
+    {
         tk_server_conf_t *s = &cfg->servers[cfg->nservers++];
         path_key(p, path, key);
         int rc = parse_server(c, p, key, val, s);
@@ -788,12 +804,14 @@ static int parse_ep_servers(ctx_t *c, const char *path, json_t *v, void *base)
 
 #define EP(m) offsetof(tk_endpoint_conf_t, m)
 
+/* clang-format off */
 static const field_t tools_fields[] = {
     {.name = "allow", .kind = F_STRV, .off = EP(tool_allow), .count_off = EP(nallow),
      .check = check_glob},
     {.name = "deny", .kind = F_STRV, .off = EP(tool_deny), .count_off = EP(ndeny),
      .check = check_glob},
 };
+/* clang-format on */
 
 static int parse_ep_tools(ctx_t *c, const char *path, json_t *v, void *base)
 {
@@ -833,7 +851,8 @@ static int parse_endpoints(ctx_t *c, json_t *v)
     if (json_object_size(v) > TK_MAX_ENDPOINTS)
         return fail(c, TK_ELIMIT, path, "more than " STR(TK_MAX_ENDPOINTS) " endpoints");
     cfg->endpoints = tk_calloc(json_object_size(v), sizeof(*cfg->endpoints));
-    json_object_foreach(v, slug, val) {
+    json_object_foreach(v, slug, val)
+    {
         tk_endpoint_conf_t *e = &cfg->endpoints[cfg->nendpoints++];
         path_key(p, path, slug);
         if ((why = check_slug(slug)) != NULL)
@@ -858,6 +877,7 @@ static void free_endpoint(tk_endpoint_conf_t *e)
 
 /* ---- the whole file ---------------------------------------------------- */
 
+/* clang-format off */
 static const field_t config_fields[] = {
     {.name = "listen", .kind = F_CUSTOM, .parse = parse_listen},
     {.name = "data_dir", .kind = F_STR, .off = CFG(data_dir), .check = check_nonempty,
@@ -872,6 +892,7 @@ static const field_t config_fields[] = {
     {.name = "mcpServers", .kind = F_CUSTOM, .parse = parse_servers},
     {.name = "endpoints", .kind = F_IGNORE}, /* parsed once the servers are known */
 };
+/* clang-format on */
 
 static void lowercase_all(char **v, size_t n)
 {
@@ -1081,7 +1102,8 @@ static int import_server(ctx_t *c, const char *path, json_t *in, json_t *dst, FI
 
     if (!json_is_object(in))
         return fail(c, TK_EINVAL, path, "expected an object");
-    json_object_foreach(in, key, val) {
+    json_object_foreach(in, key, val)
+    {
         size_t i = 0;
         while (i < NFIELDS(copied) && strcmp(copied[i], key) != 0)
             i++;
@@ -1099,8 +1121,8 @@ static int import_server(ctx_t *c, const char *path, json_t *in, json_t *dst, FI
     return TK_OK;
 }
 
-static int import_servers(ctx_t *c, const char *skey, json_t *in, json_t *out_srv,
-                          json_t *names, FILE *warn)
+static int import_servers(ctx_t *c, const char *skey, json_t *in, json_t *out_srv, json_t *names,
+                          FILE *warn)
 {
     json_t *taken = json_object();
     char p[PATH_LEN], base[TK_SERVER_NAME_MAX + 1], name[TK_SERVER_NAME_MAX + 1];
@@ -1108,11 +1130,13 @@ static int import_servers(ctx_t *c, const char *skey, json_t *in, json_t *out_sr
     json_t *val;
     int rc = TK_OK;
 
-    json_object_foreach(in, key, val) {
+    json_object_foreach(in, key, val)
+    {
         if (check_server_name(key) == NULL)
             json_object_set_new(taken, key, json_true());
     }
-    json_object_foreach(in, key, val) {
+    json_object_foreach(in, key, val)
+    {
         path_key(p, skey, key);
         if (check_server_name(key) == NULL) {
             tk_snprintf(name, sizeof(name), "%s", key);
@@ -1147,7 +1171,8 @@ static int import_doc(ctx_t *c, json_t *root, FILE *warn, json_t **out)
         return fail(c, TK_EINVAL, NULL, "no \"mcpServers\" (or VS Code \"servers\") object");
     if (!json_is_object(in))
         return fail(c, TK_EINVAL, skey, "expected an object");
-    json_object_foreach(root, key, val) {
+    json_object_foreach(root, key, val)
+    {
         if (strcmp(key, skey) != 0)
             warnf(warn, "%s: ignoring top-level key \"%s\"\n", c->file, key);
     }
@@ -1169,8 +1194,7 @@ static int import_doc(ctx_t *c, json_t *root, FILE *warn, json_t **out)
     return TK_OK;
 }
 
-int tk_config_import_claude(const char *in_path, FILE *out, FILE *warn, char *err,
-                            size_t errlen)
+int tk_config_import_claude(const char *in_path, FILE *out, FILE *warn, char *err, size_t errlen)
 {
     ctx_t c = {.file = in_path, .err = err, .errlen = errlen};
     char *text = NULL, *dump = NULL;

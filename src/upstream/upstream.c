@@ -23,6 +23,7 @@
 
 #include "core/map.h"
 #include "mcp/jsonrpc.h"
+#include "upstream/remote.h"
 
 #define MOD "upstream"
 #define BACKOFF_MIN_MS 100
@@ -71,11 +72,16 @@ struct tk_upstream {
     struct bufferevent *err_bev;
     struct evbuffer *wbuf; /* bytes waiting for the child's stdin */
     struct event *write_ev;
+    /* remote servers */
+    tk_remote_t *remote;
+    struct event *lost_ev; /* defers a remote failure out of curl's callbacks */
+    char lost_why[160];
 };
 
 static void fail_pending(tk_upstream_t *up, const char *why, int queued_too);
 static void schedule_restart(tk_upstream_t *up);
-static int spawn_child(tk_upstream_t *up);
+static int start_transport(tk_upstream_t *up);
+static void abort_transport(tk_upstream_t *up, const char *why);
 static void flush_queue(tk_upstream_t *up);
 
 const char *tk_upstream_name(const tk_upstream_t *up)
@@ -187,11 +193,17 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-static int send_json(tk_upstream_t *up, json_t *msg)
+static int send_json_id(tk_upstream_t *up, json_t *msg, uint64_t req_id)
 {
+    size_t len;
+    if (up->remote) {
+        char *body = tk_json_dump(msg, &len);
+        int rc = tk_remote_send(up->remote, body, len, req_id);
+        free(body);
+        return rc;
+    }
     if (up->in_fd < 0)
         return TK_ESTATE;
-    size_t len;
     char *s = tk_json_dump(msg, &len);
     evbuffer_add(up->wbuf, s, len);
     evbuffer_add(up->wbuf, "\n", 1);
@@ -201,11 +213,16 @@ static int send_json(tk_upstream_t *up, json_t *msg)
     return TK_OK;
 }
 
+static int send_json(tk_upstream_t *up, json_t *msg)
+{
+    return send_json_id(up, msg, 0);
+}
+
 static int send_request(tk_upstream_t *up, pending_t *p)
 {
     json_t *msg = tk_rpc_request(json_integer((json_int_t)p->id), p->method,
                                  p->params ? json_incref(p->params) : NULL);
-    int rc = send_json(up, msg);
+    int rc = send_json_id(up, msg, p->id);
     json_decref(msg);
     json_decref(p->params);
     p->params = NULL;
@@ -221,7 +238,7 @@ static void on_initialized(void *arg, json_t *result, json_t *error)
     if (error != NULL) {
         const char *m = json_string_value(json_object_get(error, "message"));
         tk_warn(MOD, "server %s: initialize failed: %s", up->conf->name, m ? m : "?");
-        kill(-up->pid, SIGKILL);
+        abort_transport(up, "initialize failed");
         return; /* the exit path restarts it */
     }
     json_decref(up->server_info);
@@ -232,8 +249,14 @@ static void on_initialized(void *arg, json_t *result, json_t *error)
     json_decref(note);
     up->state = TK_UP_READY;
     const char *ver = json_string_value(json_object_get(result, "protocolVersion"));
-    tk_info(MOD, "server %s ready (pid %d, protocol %s)", up->conf->name, (int)up->pid,
-            ver ? ver : "?");
+    if (up->remote)
+        tk_remote_ready(up->remote, ver);
+    if (up->remote)
+        tk_info(MOD, "server %s ready (%s, protocol %s)", up->conf->name,
+                up->conf->transport == TK_TRANSPORT_SSE ? "sse" : "http", ver ? ver : "?");
+    else
+        tk_info(MOD, "server %s ready (pid %d, protocol %s)", up->conf->name, (int)up->pid,
+                ver ? ver : "?");
     flush_queue(up);
     if (up->ev.ready)
         up->ev.ready(up->ev.arg, up);
@@ -316,7 +339,7 @@ static void out_read_cb(struct bufferevent *bev, void *arg)
                 tk_warn(MOD, "server %s: message exceeds %zu bytes; killing it",
                         up->conf->name, up->max_message_bytes);
                 evbuffer_drain(in, avail);
-                kill(-up->pid, SIGKILL);
+                abort_transport(up, "message too large");
             }
             return;
         }
@@ -358,6 +381,8 @@ static void err_read_cb(struct bufferevent *bev, void *arg)
 
 static void close_child_io(tk_upstream_t *up)
 {
+    if (up->remote)
+        tk_remote_reset(up->remote, 0);
     if (up->out_bev) {
         bufferevent_free(up->out_bev);
         up->out_bev = NULL;
@@ -478,7 +503,7 @@ static void backoff_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     up->state = TK_UP_IDLE;
-    if (spawn_child(up) != TK_OK) {
+    if (start_transport(up) != TK_OK) {
         fail_pending(up, "cannot start the process", 1);
         schedule_restart(up);
     }
@@ -511,6 +536,14 @@ static void kill_cb(evutil_socket_t fd, short what, void *arg)
 /* Graceful stop: close stdin, SIGTERM the group, SIGKILL after a grace. */
 static void stop_child(tk_upstream_t *up)
 {
+    if (up->remote) {
+        tk_remote_reset(up->remote, 1);
+        up->generation++;
+        up->state = TK_UP_IDLE;
+        if (up->ev.down)
+            up->ev.down(up->ev.arg, up);
+        return;
+    }
     if (up->pid <= 0)
         return;
     up->state = TK_UP_STOPPING;
@@ -546,8 +579,7 @@ static void timeout_cb(evutil_socket_t fd, short what, void *arg)
         tk_warn(MOD, "server %s: initialize timed out", up->conf->name);
         pending_unlink(up, p);
         pending_free(p);
-        if (up->pid > 0)
-            kill(-up->pid, SIGKILL);
+        abort_transport(up, "initialize timed out");
         return;
     }
     if (p->sent) {
@@ -719,6 +751,71 @@ out:
     return rc;
 }
 
+static void lost_cb(evutil_socket_t fd, short what, void *arg)
+{
+    tk_upstream_t *up = arg;
+    (void)fd;
+    (void)what;
+    if (up->state == TK_UP_STARTING || up->state == TK_UP_READY)
+        child_lost(up, up->lost_why);
+}
+
+/* Give up on the current process or connection; the exit path restarts it. */
+static void abort_transport(tk_upstream_t *up, const char *why)
+{
+    if (up->remote) {
+        tk_snprintf(up->lost_why, sizeof(up->lost_why), "%s", why);
+        event_active(up->lost_ev, EV_TIMEOUT, 0);
+    } else if (up->pid > 0) {
+        kill(-up->pid, SIGKILL);
+    }
+}
+
+static void remote_connected(void *arg)
+{
+    tk_upstream_t *up = arg;
+    if (send_initialize(up) != TK_OK)
+        abort_transport(up, "cannot send initialize");
+}
+
+static void remote_message(void *arg, const char *buf, size_t len)
+{
+    handle_message(arg, buf, len);
+}
+
+static void remote_request_failed(void *arg, uint64_t req_id, const char *why)
+{
+    tk_upstream_t *up = arg;
+    pending_t *p = tk_map_get(up->pending, req_id);
+    if (p == NULL || !p->sent)
+        return;
+    if (p->internal) {
+        pending_unlink(up, p);
+        pending_free(p);
+        abort_transport(up, why);
+        return;
+    }
+    json_t *err = make_error(TK_RPC_INTERNAL_ERROR, "upstream server '%s' failed: %s",
+                             up->conf->name, why);
+    complete(up, p, NULL, err);
+    json_decref(err);
+}
+
+static void remote_lost(void *arg, const char *why)
+{
+    abort_transport(arg, why);
+}
+
+static int start_transport(tk_upstream_t *up)
+{
+    if (up->remote == NULL)
+        return spawn_child(up);
+    up->state = TK_UP_STARTING;
+    up->started_ms = tk_now_ms();
+    tk_info(MOD, "server %s: connecting", up->conf->name);
+    return tk_remote_connect(up->remote);
+}
+
 /* ---- public API ---- */
 
 tk_upstream_t *tk_upstream_create(struct event_base *base, const tk_server_conf_t *conf,
@@ -739,6 +836,12 @@ tk_upstream_t *tk_upstream_create(struct event_base *base, const tk_server_conf_
     up->backoff_timer = evtimer_new(base, backoff_cb, up);
     up->idle_timer = evtimer_new(base, idle_cb, up);
     up->kill_timer = evtimer_new(base, kill_cb, up);
+    up->lost_ev = event_new(base, -1, 0, lost_cb, up);
+    if (conf->transport != TK_TRANSPORT_STDIO) {
+        tk_remote_cbs_t cbs = {remote_connected, remote_message, remote_request_failed,
+                               remote_lost, up};
+        up->remote = tk_remote_create(base, conf, max_message_bytes, &cbs);
+    }
     return up;
 }
 
@@ -746,11 +849,7 @@ int tk_upstream_start(tk_upstream_t *up)
 {
     if (up->state != TK_UP_IDLE)
         return TK_OK;
-    if (up->conf->transport != TK_TRANSPORT_STDIO) {
-        tk_warn(MOD, "server %s: remote transports are not supported yet", up->conf->name);
-        return TK_EINVAL;
-    }
-    if (spawn_child(up) != TK_OK) {
+    if (start_transport(up) != TK_OK) {
         schedule_restart(up);
         return TK_EIO;
     }
@@ -760,8 +859,6 @@ int tk_upstream_start(tk_upstream_t *up)
 int tk_upstream_request(tk_upstream_t *up, const char *method, json_t *params,
                         tk_upstream_reply_cb cb, void *arg, uint64_t *handle)
 {
-    if (up->conf->transport != TK_TRANSPORT_STDIO)
-        return TK_EINVAL;
     if (tk_map_count(up->pending) >= up->conf->max_inflight)
         return TK_ELIMIT;
     evtimer_del(up->idle_timer);
@@ -775,7 +872,7 @@ int tk_upstream_request(tk_upstream_t *up, const char *method, json_t *params,
         return TK_OK;
     }
     TAILQ_INSERT_TAIL(&up->queue, p, qlink);
-    if (up->state == TK_UP_IDLE && spawn_child(up) != TK_OK) {
+    if (up->state == TK_UP_IDLE && start_transport(up) != TK_OK) {
         pending_unlink(up, p);
         pending_free(p);
         schedule_restart(up);
@@ -840,6 +937,8 @@ void tk_upstream_destroy(tk_upstream_t *up)
         waitpid(pid, &status, WNOHANG) == 0 ? (void)waitpid(pid, &status, 0) : (void)0;
         up->pid = -1;
     }
+    tk_remote_destroy(up->remote); /* DELETEs a remote session first */
+    up->remote = NULL;
     close_child_io(up);
     size_t it = 0;
     void *val;
@@ -852,5 +951,6 @@ void tk_upstream_destroy(tk_upstream_t *up)
     event_free(up->backoff_timer);
     event_free(up->idle_timer);
     event_free(up->kill_timer);
+    event_free(up->lost_ev);
     free(up);
 }

@@ -1,0 +1,506 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Remote MCP transports over libcurl multi on the libevent loop: Streamable
+ * HTTP (POST per message, JSON or SSE replies, session header, GET stream)
+ * and legacy HTTP+SSE (GET stream with an "endpoint" event, POSTs answered
+ * on the stream). Every body and event is capped at max_message_bytes.
+ */
+#include "upstream/remote.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <event2/buffer.h>
+
+#define MOD "remote"
+#define SESSION_ID_MAX 256
+
+typedef struct xfer xfer_t;
+
+struct xfer {
+    tk_remote_t *r;
+    CURL *easy;
+    struct curl_slist *hdrs;
+    char *body;
+    uint64_t req_id;
+    int is_stream; /* the GET stream */
+    int added;     /* handed to the multi handle */
+    int kind_known;
+    int sse;
+    int json; /* Content-Type: application/json */
+    struct evbuffer *buf;  /* JSON body, or SSE bytes not yet parsed */
+    struct evbuffer *data; /* SSE: data of the current event */
+    char event[32];
+    char errbuf[CURL_ERROR_SIZE];
+    LIST_ENTRY(xfer) link;
+};
+
+struct tk_remote {
+    struct event_base *base;
+    const tk_server_conf_t *conf;
+    size_t max;
+    tk_remote_cbs_t cbs;
+    CURLM *multi;
+    struct event *timer;
+    LIST_HEAD(, xfer) xfers;
+    char session[SESSION_ID_MAX];
+    char protocol[32];
+    char *post_url; /* legacy SSE: announced endpoint */
+    xfer_t *stream;
+    int connected;
+    struct event *kick; /* adds new transfers outside curl's callbacks */
+};
+
+static void check_done(tk_remote_t *r);
+
+/* ---- curl <-> libevent glue ---- */
+
+static void sock_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+    tk_remote_t *r = arg;
+    int running;
+    int action = (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
+    curl_multi_socket_action(r->multi, fd, action, &running);
+    check_done(r);
+}
+
+static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    tk_remote_t *r = userp;
+    struct event *ev = socketp;
+    (void)e;
+    if (what == CURL_POLL_REMOVE) {
+        if (ev) {
+            event_free(ev);
+            curl_multi_assign(r->multi, s, NULL);
+        }
+        return 0;
+    }
+    short kind = (short)((what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0) |
+                         EV_PERSIST);
+    if (ev) {
+        event_del(ev);
+        event_assign(ev, r->base, s, kind, sock_event_cb, r);
+    } else {
+        ev = event_new(r->base, s, kind, sock_event_cb, r);
+        curl_multi_assign(r->multi, s, ev);
+    }
+    event_add(ev, NULL);
+    return 0;
+}
+
+static void timer_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+    tk_remote_t *r = arg;
+    int running;
+    (void)fd;
+    (void)what;
+    curl_multi_socket_action(r->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(r);
+}
+
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    tk_remote_t *r = userp;
+    (void)multi;
+    if (timeout_ms < 0) {
+        evtimer_del(r->timer);
+        return 0;
+    }
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    evtimer_add(r->timer, &tv);
+    return 0;
+}
+
+/* ---- transfers ---- */
+
+static void xfer_free(xfer_t *x)
+{
+    LIST_REMOVE(x, link);
+    if (x->r->stream == x)
+        x->r->stream = NULL;
+    if (x->added)
+        curl_multi_remove_handle(x->r->multi, x->easy);
+    curl_easy_cleanup(x->easy);
+    curl_slist_free_all(x->hdrs);
+    free(x->body);
+    evbuffer_free(x->buf);
+    evbuffer_free(x->data);
+    free(x);
+}
+
+static void sse_dispatch(xfer_t *x)
+{
+    tk_remote_t *r = x->r;
+    size_t n = evbuffer_get_length(x->data);
+    if (n > 0 && evbuffer_pullup(x->data, -1)[n - 1] == '\n')
+        n--; /* the separator after the last data line */
+    const char *d = (const char *)evbuffer_pullup(x->data, -1);
+    if (!strcmp(x->event, "endpoint")) {
+        if (r->post_url == NULL && n > 0 && n < 2048) {
+            char *rel = tk_strndup(d, n);
+            CURLU *u = curl_url();
+            char *abs = NULL;
+            if (curl_url_set(u, CURLUPART_URL, r->conf->url, 0) == CURLUE_OK &&
+                curl_url_set(u, CURLUPART_URL, rel, 0) == CURLUE_OK &&
+                curl_url_get(u, CURLUPART_URL, &abs, 0) == CURLUE_OK) {
+                r->post_url = tk_strdup(abs);
+                curl_free(abs);
+            }
+            curl_url_cleanup(u);
+            free(rel);
+            if (r->post_url && !r->connected) {
+                r->connected = 1;
+                r->cbs.connected(r->cbs.arg);
+            }
+        }
+    } else if ((x->event[0] == '\0' || !strcmp(x->event, "message")) && n > 0) {
+        r->cbs.message(r->cbs.arg, d, n);
+    }
+    evbuffer_drain(x->data, evbuffer_get_length(x->data));
+    x->event[0] = '\0';
+}
+
+/* Parse complete SSE lines from x->buf. Returns -1 past the size cap. */
+static int sse_feed(xfer_t *x)
+{
+    for (;;) {
+        size_t len;
+        char *line = evbuffer_readln(x->buf, &len, EVBUFFER_EOL_CRLF);
+        if (line == NULL)
+            break;
+        if (len == 0) {
+            sse_dispatch(x);
+        } else if (!strncmp(line, "data:", 5)) {
+            const char *v = line + 5;
+            if (*v == ' ')
+                v++;
+            evbuffer_add(x->data, v, strlen(v));
+            evbuffer_add(x->data, "\n", 1);
+        } else if (!strncmp(line, "event:", 6)) {
+            const char *v = line + 6;
+            if (*v == ' ')
+                v++;
+            tk_snprintf(x->event, sizeof(x->event), "%s", v);
+        }
+        free(line);
+        if (evbuffer_get_length(x->data) > x->r->max)
+            return -1;
+        if (x->r->stream == NULL && x->is_stream)
+            return 0;
+    }
+    return evbuffer_get_length(x->buf) > x->r->max ? -1 : 0;
+}
+
+static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    xfer_t *x = arg;
+    size_t n = size * nmemb;
+    if (!x->kind_known) {
+        char *ct = NULL;
+        curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &ct);
+        x->sse = ct && strncasecmp(ct, "text/event-stream", 17) == 0;
+        x->json = ct && strncasecmp(ct, "application/json", 16) == 0;
+        x->kind_known = 1;
+    }
+    long status = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    evbuffer_add(x->buf, ptr, n);
+    if (status >= 300)
+        return evbuffer_get_length(x->buf) > 4096 ? 0 : n; /* error bodies are not read */
+    if (x->sse)
+        return sse_feed(x) == 0 ? n : 0;
+    return evbuffer_get_length(x->buf) > x->r->max ? 0 : n;
+}
+
+static size_t header_cb(char *buf, size_t size, size_t nitems, void *arg)
+{
+    xfer_t *x = arg;
+    size_t n = size * nitems;
+    static const char name[] = "mcp-session-id:";
+    if (n > sizeof(name) - 1 && strncasecmp(buf, name, sizeof(name) - 1) == 0) {
+        const char *v = buf + sizeof(name) - 1;
+        size_t vl = n - (sizeof(name) - 1);
+        while (vl && (*v == ' ' || *v == '\t'))
+            v++, vl--;
+        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+            vl--;
+        if (vl > 0 && vl < SESSION_ID_MAX) {
+            memcpy(x->r->session, v, vl);
+            x->r->session[vl] = '\0';
+        }
+    }
+    return n;
+}
+
+static xfer_t *xfer_new(tk_remote_t *r, const char *url, int is_stream)
+{
+    xfer_t *x = tk_calloc(1, sizeof(*x));
+    x->r = r;
+    x->is_stream = is_stream;
+    x->buf = evbuffer_new();
+    x->data = evbuffer_new();
+    x->easy = curl_easy_init();
+    CURL *e = x->easy;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)r->conf->connect_timeout_ms);
+    if (!is_stream)
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)r->conf->request_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "tumiki/" TK_VERSION);
+    for (size_t i = 0; i < r->conf->nheaders; i++) {
+        char *h = tk_asprintf("%s: %s", r->conf->headers[i].name, r->conf->headers[i].value);
+        x->hdrs = curl_slist_append(x->hdrs, h);
+        free(h);
+    }
+    if (r->session[0]) {
+        char *h = tk_asprintf("Mcp-Session-Id: %s", r->session);
+        x->hdrs = curl_slist_append(x->hdrs, h);
+        free(h);
+    }
+    if (r->protocol[0]) {
+        char *h = tk_asprintf("MCP-Protocol-Version: %s", r->protocol);
+        x->hdrs = curl_slist_append(x->hdrs, h);
+        free(h);
+    }
+    LIST_INSERT_HEAD(&r->xfers, x, link);
+    return x;
+}
+
+/* Transfers are added to the multi handle from a fresh loop iteration:
+ * curl refuses additions from inside its own callbacks, and sends are often
+ * triggered by a message being delivered. */
+static int xfer_start(xfer_t *x)
+{
+    curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->hdrs);
+    event_active(x->r->kick, EV_TIMEOUT, 0);
+    return TK_OK;
+}
+
+static void kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    tk_remote_t *r = arg;
+    xfer_t *x, *next;
+    (void)fd;
+    (void)what;
+    for (x = LIST_FIRST(&r->xfers); x != NULL; x = next) {
+        next = LIST_NEXT(x, link);
+        if (x->added)
+            continue;
+        if (curl_multi_add_handle(r->multi, x->easy) != CURLM_OK) {
+            uint64_t id = x->req_id;
+            tk_warn(MOD, "server %s: cannot start a transfer", r->conf->name);
+            xfer_free(x);
+            if (id)
+                r->cbs.request_failed(r->cbs.arg, id, "cannot start the HTTP request");
+            return; /* the callback may have changed the list */
+        }
+        x->added = 1;
+    }
+}
+
+static void deliver_json(tk_remote_t *r, xfer_t *x)
+{
+    size_t n = evbuffer_get_length(x->buf);
+    if (n == 0)
+        return;
+    const char *d = (const char *)evbuffer_pullup(x->buf, -1);
+    json_error_t jerr;
+    json_t *v = json_loadb(d, n, 0, &jerr);
+    if (json_is_array(v)) { /* a batch: deliver each */
+        size_t i;
+        json_t *m;
+        json_array_foreach(v, i, m) {
+            char *s = json_dumps(m, JSON_COMPACT);
+            if (s) {
+                r->cbs.message(r->cbs.arg, s, strlen(s));
+                free(s);
+            }
+        }
+    } else {
+        r->cbs.message(r->cbs.arg, d, n);
+    }
+    json_decref(v);
+}
+
+static void xfer_done(xfer_t *x, CURLcode res)
+{
+    tk_remote_t *r = x->r;
+    long status = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    char why[192];
+    why[0] = '\0';
+    if (res != CURLE_OK)
+        tk_snprintf(why, sizeof(why), "%s", curl_easy_strerror(res));
+    else if (status == 404 && r->session[0] && !x->is_stream)
+        tk_snprintf(why, sizeof(why), "session expired (HTTP 404)");
+    else if (status >= 300)
+        tk_snprintf(why, sizeof(why), "HTTP %ld", status);
+    if (why[0] == '\0') {
+        if (x->sse && evbuffer_get_length(x->buf) > 0) {
+            evbuffer_add(x->buf, "\n\n", 2);
+            if (sse_feed(x) != 0)
+                tk_warn(MOD, "server %s: oversized event dropped", r->conf->name);
+        } else if (x->json) {
+            deliver_json(r, x);
+        }
+    }
+    int legacy = r->conf->transport == TK_TRANSPORT_SSE;
+    uint64_t req_id = x->req_id;
+    int was_stream = x->is_stream;
+    xfer_free(x);
+    if (was_stream) {
+        if (legacy && r->connected)
+            r->cbs.lost(r->cbs.arg, why[0] ? why : "event stream closed");
+        else if (legacy)
+            r->cbs.lost(r->cbs.arg, why[0] ? why : "no endpoint announced");
+        else if (why[0] && status != 405)
+            tk_info(MOD, "server %s: GET stream ended: %s", r->conf->name, why);
+        return;
+    }
+    if (why[0] == '\0')
+        return;
+    tk_warn(MOD, "server %s: POST failed: %s", r->conf->name, why);
+    if (status == 404 && r->session[0]) {
+        r->cbs.lost(r->cbs.arg, why);
+        return;
+    }
+    if (req_id)
+        r->cbs.request_failed(r->cbs.arg, req_id, why);
+}
+
+static void check_done(tk_remote_t *r)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(r->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        xfer_t *x = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        CURLcode res = msg->data.result;
+        if (x)
+            xfer_done(x, res);
+    }
+}
+
+/* ---- public ---- */
+
+tk_remote_t *tk_remote_create(struct event_base *base, const tk_server_conf_t *conf,
+                              size_t max_message_bytes, const tk_remote_cbs_t *cbs)
+{
+    tk_remote_t *r = tk_calloc(1, sizeof(*r));
+    r->base = base;
+    r->conf = conf;
+    r->max = max_message_bytes;
+    r->cbs = *cbs;
+    LIST_INIT(&r->xfers);
+    r->multi = curl_multi_init();
+    r->timer = evtimer_new(base, timer_event_cb, r);
+    r->kick = event_new(base, -1, 0, kick_cb, r);
+    curl_multi_setopt(r->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+    curl_multi_setopt(r->multi, CURLMOPT_SOCKETDATA, r);
+    curl_multi_setopt(r->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(r->multi, CURLMOPT_TIMERDATA, r);
+    return r;
+}
+
+static int open_stream(tk_remote_t *r)
+{
+    xfer_t *x = xfer_new(r, r->conf->url, 1);
+    x->hdrs = curl_slist_append(x->hdrs, "Accept: text/event-stream");
+    r->stream = x;
+    return xfer_start(x);
+}
+
+int tk_remote_connect(tk_remote_t *r)
+{
+    tk_remote_reset(r, 0);
+    if (r->conf->transport == TK_TRANSPORT_SSE)
+        return open_stream(r);
+    r->connected = 1;
+    r->cbs.connected(r->cbs.arg);
+    return TK_OK;
+}
+
+void tk_remote_ready(tk_remote_t *r, const char *protocol_version)
+{
+    tk_snprintf(r->protocol, sizeof(r->protocol), "%s", protocol_version ? protocol_version : "");
+    if (r->conf->transport == TK_TRANSPORT_HTTP && r->session[0] && r->stream == NULL &&
+        open_stream(r) != TK_OK)
+        tk_debug(MOD, "server %s: no GET stream", r->conf->name);
+}
+
+int tk_remote_send(tk_remote_t *r, const char *json, size_t len, uint64_t req_id)
+{
+    const char *url = r->conf->transport == TK_TRANSPORT_SSE ? r->post_url : r->conf->url;
+    if (url == NULL || !r->connected)
+        return TK_ESTATE;
+    xfer_t *x = xfer_new(r, url, 0);
+    x->req_id = req_id;
+    x->body = tk_strndup(json, len);
+    curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->body);
+    curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    x->hdrs = curl_slist_append(x->hdrs, "Content-Type: application/json");
+    x->hdrs = curl_slist_append(x->hdrs, "Accept: application/json, text/event-stream");
+    return xfer_start(x);
+}
+
+void tk_remote_reset(tk_remote_t *r, int delete_session)
+{
+    xfer_t *x;
+    while ((x = LIST_FIRST(&r->xfers)) != NULL)
+        xfer_free(x);
+    if (delete_session && r->session[0] && r->conf->transport == TK_TRANSPORT_HTTP) {
+        /* best effort, bounded, synchronous: only at shutdown or idle stop */
+        CURL *e = curl_easy_init();
+        struct curl_slist *h = NULL;
+        char *sh = tk_asprintf("Mcp-Session-Id: %s", r->session);
+        h = curl_slist_append(h, sh);
+        free(sh);
+        for (size_t i = 0; i < r->conf->nheaders; i++) {
+            char *hv = tk_asprintf("%s: %s", r->conf->headers[i].name, r->conf->headers[i].value);
+            h = curl_slist_append(h, hv);
+            free(hv);
+        }
+        curl_easy_setopt(e, CURLOPT_URL, r->conf->url);
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "DELETE");
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 1000L);
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+        if (curl_easy_perform(e) != CURLE_OK)
+            tk_debug(MOD, "server %s: session DELETE failed", r->conf->name);
+        curl_slist_free_all(h);
+        curl_easy_cleanup(e);
+    }
+    r->session[0] = '\0';
+    r->protocol[0] = '\0';
+    free(r->post_url);
+    r->post_url = NULL;
+    r->connected = 0;
+}
+
+void tk_remote_destroy(tk_remote_t *r)
+{
+    if (r == NULL)
+        return;
+    tk_remote_reset(r, 1);
+    curl_multi_cleanup(r->multi);
+    event_free(r->timer);
+    event_free(r->kick);
+    free(r);
+}
