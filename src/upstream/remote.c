@@ -373,6 +373,16 @@ static void xfer_done(xfer_t *x, CURLcode res)
     if (why[0] == '\0')
         return;
     tk_warn(MOD, "server %s: POST failed: %s", r->conf->name, why);
+    /* The server is gone (or restarted and forgot us): start over. */
+    int conn_lost = res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST ||
+                    res == CURLE_GOT_NOTHING || res == CURLE_RECV_ERROR ||
+                    res == CURLE_SEND_ERROR;
+    if (conn_lost) {
+        if (req_id)
+            r->cbs.request_failed(r->cbs.arg, req_id, why);
+        r->cbs.lost(r->cbs.arg, why);
+        return;
+    }
     if (status == 404 && r->session[0]) {
         r->cbs.lost(r->cbs.arg, why);
         return;

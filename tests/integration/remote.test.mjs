@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: Apache-2.0
+// Remote upstreams: server-everything served over Streamable HTTP and over
+// the legacy HTTP+SSE transport (both real npm servers on 127.0.0.1), reached
+// through one gateway endpoint with the official SDK client. Also: a remote
+// server that goes away gives a clear error, and is used again once it is back.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { ROOT, cleanup, connect, listAll, sleep, startGateway, textOf, waitExit, waitFor } from './lib.mjs';
+
+const HTTP_FIXTURE = path.join(ROOT, 'tests', 'conformance', 'everything-http.mjs');
+const SSE_FIXTURE = path.join(ROOT, 'tests', 'fixtures', 'everything-sse.mjs');
+const children = new Set();
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startRemote(script, port) {
+  const proc = spawn(process.execPath, [script], {
+    cwd: ROOT, env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(proc);
+  let log = '';
+  proc.stdout.on('data', (d) => { log += d; });
+  proc.stderr.on('data', (d) => { log += d; });
+  await waitFor(() => new Promise((resolve) => {
+    const c = net.connect(port, '127.0.0.1', () => { c.destroy(); resolve(true); });
+    c.on('error', () => resolve(false));
+  }), { timeoutMs: 20000, what: `${path.basename(script)} on port ${port}` });
+  return { proc, log: () => log };
+}
+
+async function stopRemote(r) {
+  r.proc.kill('SIGTERM');
+  if (!(await waitExit(r.proc, 5000))) r.proc.kill('SIGKILL');
+  children.delete(r.proc);
+}
+
+describe('remote upstreams (Streamable HTTP and legacy SSE)', () => {
+  let gw;
+  let client;
+  let httpPort;
+  let httpServer;
+  let sseServer;
+
+  before(async () => {
+    httpPort = await freePort();
+    const ssePort = await freePort();
+    httpServer = await startRemote(HTTP_FIXTURE, httpPort);
+    sseServer = await startRemote(SSE_FIXTURE, ssePort);
+    gw = await startGateway({
+      config: {
+        mcpServers: {
+          web: { url: `http://127.0.0.1:${httpPort}/mcp`, connect_timeout_ms: 2000, timeout_ms: 10000 },
+          old: { type: 'sse', url: `http://127.0.0.1:${ssePort}/sse` },
+        },
+      },
+    });
+    client = await connect(gw);
+  });
+
+  after(async () => {
+    await client?.close().catch(() => {});
+    await cleanup();
+    for (const p of children) p.kill('SIGKILL');
+  });
+
+  test('tools of both remote servers are listed, namespaced', async () => {
+    const names = (await listAll(client, 'tools')).map((t) => t.name);
+    assert.ok(names.includes('web__echo'), names.join(','));
+    assert.ok(names.includes('old__echo'), names.join(','));
+  });
+
+  test('tools/call over Streamable HTTP and over SSE', async () => {
+    const a = await client.callTool({ name: 'web__echo', arguments: { message: 'via http' } });
+    assert.equal(textOf(a), 'Echo: via http');
+    const b = await client.callTool({ name: 'old__echo', arguments: { message: 'via sse' } });
+    assert.equal(textOf(b), 'Echo: via sse');
+  });
+
+  test('progress notifications from a remote server reach the client', async () => {
+    const seen = [];
+    const r = await client.callTool(
+      { name: 'web__trigger-long-running-operation', arguments: { duration: 1, steps: 3 } },
+      undefined, { onprogress: (p) => seen.push(p.progress), timeout: 20000 });
+    assert.match(textOf(r), /completed/i);
+    assert.deepEqual(seen, [1, 2, 3]);
+  });
+
+  test('concurrent calls over HTTP each get their own answer', async () => {
+    const n = 40;
+    const results = await Promise.all(Array.from({ length: n }, (_, i) =>
+      client.callTool({ name: i % 2 ? 'web__echo' : 'old__echo', arguments: { message: `m${i}` } })));
+    results.forEach((r, i) => assert.equal(textOf(r), `Echo: m${i}`));
+  });
+
+  test('a remote server that goes away gives an error; it is used again when back', async () => {
+    await stopRemote(httpServer);
+    await assert.rejects(
+      client.callTool({ name: 'web__echo', arguments: { message: 'nobody home' } }, undefined, { timeout: 15000 }),
+      (e) => /web/.test(e.message) || /upstream/.test(e.message));
+    // the other server is unaffected
+    const ok = await client.callTool({ name: 'old__echo', arguments: { message: 'still here' } });
+    assert.equal(textOf(ok), 'Echo: still here');
+    httpServer = await startRemote(HTTP_FIXTURE, httpPort);
+    const back = await waitFor(async () => {
+      try {
+        return await client.callTool({ name: 'web__echo', arguments: { message: 'back' } }, undefined,
+          { timeout: 5000 });
+      } catch {
+        await sleep(200);
+        return null;
+      }
+    }, { timeoutMs: 40000, what: 'the remote server to be used again' });
+    assert.equal(textOf(back), 'Echo: back');
+  });
+});
