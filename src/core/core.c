@@ -70,6 +70,7 @@ char *tk_strdup(const char *s)
 
 char *tk_strndup(const char *s, size_t n)
 {
+    n = strnlen(s, n);
     char *p = tk_malloc(n + 1);
     memcpy(p, s, n);
     p[n] = '\0';
@@ -170,18 +171,54 @@ int tk_log_parse_level(const char *s, tk_log_level_t *out)
     return TK_EINVAL;
 }
 
-/* Append s to the line as JSON string content, escaping as needed. */
-static size_t json_escape_into(char *dst, size_t cap, size_t pos, const char *s)
+/* Length of the valid UTF-8 sequence at s, or 0 if it is not one. */
+static size_t utf8_seq(const unsigned char *s)
 {
-    for (; *s && pos + 7 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
+    size_t n;
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        n = 2;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        n = 3;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        n = 4;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
+        (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
+        return 0; /* overlong, surrogate or out of range */
+    return n;
+}
+
+/* Append s to the line as JSON string content, escaping control characters
+ * and replacing invalid UTF-8 with U+FFFD. Stops early so that at least
+ * `reserve` bytes stay free for the caller's closing characters. */
+static size_t json_escape_into(char *dst, size_t cap, size_t pos, const char *s, size_t reserve)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t n = utf8_seq(p);
+        size_t need = n == 0 ? 6 : (*p < 0x20 ? 6 : (*p == '"' || *p == '\\' ? 2 : n));
+        if (pos + need + reserve >= cap)
+            break;
+        if (n == 0) {
+            memcpy(dst + pos, "\\ufffd", 6);
+            pos += 6;
+            p++;
+        } else if (*p < 0x20) {
+            pos += (size_t)snprintf(dst + pos, cap - pos, "\\u%04x", *p);
+            p++;
+        } else if (*p == '"' || *p == '\\') {
             dst[pos++] = '\\';
-            dst[pos++] = (char)c;
-        } else if (c < 0x20) {
-            pos += (size_t)snprintf(dst + pos, cap - pos, "\\u%04x", c);
+            dst[pos++] = (char)*p++;
         } else {
-            dst[pos++] = (char)c;
+            memcpy(dst + pos, p, n);
+            pos += n;
+            p += n;
         }
     }
     return pos;
@@ -222,14 +259,15 @@ void tk_log_vwrite(tk_log_level_t level, const char *module, const char *fmt, va
     gmtime_r(&ts.tv_sec, &tm);
     size_t pos = (size_t)snprintf(line, sizeof(line),
                                   "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\","
-                                  "\"module\":\"%s\",\"msg\":\"",
+                                  "\"module\":\"",
                                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                                  tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L,
-                                  names[level & 3], module);
-    pos = json_escape_into(line, sizeof(line), pos, msg);
-    pos += (size_t)snprintf(line + pos, sizeof(line) - pos, "\"}\n");
-    if (pos >= sizeof(line))
-        pos = sizeof(line) - 1;
+                                  tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L, names[level & 3]);
+    pos = json_escape_into(line, sizeof(line), pos, module, 16);
+    memcpy(line + pos, "\",\"msg\":\"", 9);
+    pos += 9;
+    pos = json_escape_into(line, sizeof(line), pos, msg, 4);
+    memcpy(line + pos, "\"}\n", 4); /* 4 bytes were kept free */
+    pos += 3;
     if (fwrite(line, 1, pos, stderr) != pos)
         return;
     fflush(stderr);

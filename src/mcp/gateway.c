@@ -386,14 +386,13 @@ static void session_destroy(session_t *s)
     /* drop server-to-client requests routed to this session */
     size_t it = 0;
     void *val;
-    const char *key;
-    char **dead = tk_calloc(tk_map_count(s->gw->s2c) + 1, sizeof(char *));
+    s2c_t **dead = tk_calloc(tk_map_count(s->gw->s2c) + 1, sizeof(*dead));
     size_t n = 0;
-    while (tk_map_next(s->gw->s2c, &it, NULL, &key, &val))
+    while (tk_map_next(s->gw->s2c, &it, NULL, NULL, &val))
         if (((s2c_t *)val)->sess == s)
-            dead[n++] = (char *)key;
+            dead[n++] = val;
     for (size_t i = 0; i < n; i++) {
-        s2c_t *r = tk_map_sdel(s->gw->s2c, dead[i]);
+        s2c_t *r = tk_map_sdel(s->gw->s2c, dead[i]->key);
         json_t *err = json_pack("{s:i, s:s}", "code", TK_RPC_INTERNAL_ERROR, "message",
                                 "client session ended");
         if (tk_upstream_respond(r->srv->up, r->gen, r->up_id, NULL, err) != TK_OK)

@@ -129,7 +129,7 @@ int tk_rpc_parse(const char *buf, size_t len, json_t **out, tk_rpc_t *rpc, int *
                  const char **why)
 {
     json_error_t jerr;
-    *out = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    *out = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (*out == NULL) {
         *code = TK_RPC_PARSE_ERROR;
         *why = "invalid JSON";
@@ -185,7 +185,7 @@ json_t *tk_rpc_notification(const char *method, json_t *params)
 
 char *tk_json_dump(const json_t *v, size_t *len)
 {
-    char *s = json_dumps(v, JSON_COMPACT);
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     if (s == NULL)
         s = tk_strdup("null");
     if (len)
