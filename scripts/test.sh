@@ -2,46 +2,68 @@
 # SPDX-License-Identifier: Apache-2.0
 # The project's test command (README, CI): npm test peers, normal build and
 # its ctest suite (unit + integration), the same under ASan+UBSan, then the
-# MCP conformance suite against the normal build.
+# MCP conformance suite against the normal build. Every stage runs even when
+# an earlier one failed (unless it needs that one's build); the exit status is
+# non-zero if any stage failed, and the failed stages are listed at the end.
 # Env: JOBS (parallel build jobs, default nproc), SKIP_ASAN=1, SKIP_CONFORMANCE=1.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 JOBS="${JOBS:-$(nproc)}"
+failed=()
 
 step() { printf '\n==== %s ====\n' "$*"; }
+# stage NAME CMD...: run CMD, record NAME if it fails; returns CMD's status.
+stage() {
+  local name=$1
+  shift
+  step "$name"
+  local rc=0
+  "$@" || rc=$?
+  if ((rc != 0)); then
+    echo "---- $name: FAILED (exit $rc)"
+    failed+=("$name")
+  fi
+  return $rc
+}
 
-# 1. npm packages (real MCP peers), from the lockfile; skipped when installed
-#    from the current lockfile already.
+# 1. npm packages (real MCP peers), from the lockfile; skipped when
+#    node_modules was installed from this very lockfile.
 stamp=node_modules/.tumiki-lock.sha256
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
-  step "npm ci"
-  npm ci --no-audit --no-fund
-  echo "$want" >"$stamp"
+  stage "npm ci" npm ci --no-audit --no-fund && echo "$want" >"$stamp"
 fi
 
-# 2. normal build + tests
-step "build (build/)"
-cmake -S . -B build
-cmake --build build -j"$JOBS"
-step "ctest (build/)"
-ctest --test-dir build --output-on-failure
+build() { # dir, cmake args...
+  local dir=$1
+  shift
+  cmake -S . -B "$dir" "$@" && cmake --build "$dir" -j"$JOBS"
+}
+
+# 2. normal build + tests (unit + integration)
+built=0
+if stage "build (build/)" build build; then
+  built=1
+  stage "ctest (build/)" ctest --test-dir build --output-on-failure || true
+fi
 
 # 3. ASan + UBSan build + tests
 if [[ "${SKIP_ASAN:-0}" != 1 ]]; then
-  step "build (build-asan/, TK_SANITIZE=ON)"
-  cmake -S . -B build-asan -DTK_SANITIZE=ON
-  cmake --build build-asan -j"$JOBS"
-  step "ctest (build-asan/)"
-  ASAN_OPTIONS="detect_leaks=1" \
-  UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
-    ctest --test-dir build-asan --output-on-failure
+  if stage "build (build-asan/, TK_SANITIZE=ON)" build build-asan -DTK_SANITIZE=ON; then
+    stage "ctest (build-asan/)" env ASAN_OPTIONS="detect_leaks=1" \
+      UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+      ctest --test-dir build-asan --output-on-failure || true
+  fi
 fi
 
 # 4. MCP conformance: server-everything directly vs. through the gateway
-if [[ "${SKIP_CONFORMANCE:-0}" != 1 ]]; then
-  step "MCP conformance suite"
-  TUMIKI_BIN="$ROOT/build/tumiki" bash tests/conformance/run.sh
+if [[ "${SKIP_CONFORMANCE:-0}" != 1 && $built == 1 ]]; then
+  stage "MCP conformance suite" env TUMIKI_BIN="$ROOT/build/tumiki" bash tests/conformance/run.sh || true
 fi
-step "all tests passed"
+
+if ((${#failed[@]})); then
+  step "FAILED: ${failed[*]}"
+  exit 1
+fi
+step "all stages passed"
