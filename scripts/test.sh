@@ -27,13 +27,9 @@ stage() {
   return $rc
 }
 
-# 1. npm packages (real MCP peers), from the lockfile; skipped when
-#    node_modules was installed from this very lockfile.
-stamp=node_modules/.tumiki-lock.sha256
-want=$(sha256sum package-lock.json | cut -d' ' -f1)
-if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
-  stage "npm ci" npm ci --no-audit --no-fund && echo "$want" >"$stamp"
-fi
+# 1. Debian packages (installed as root when missing) and the npm packages
+#    (real MCP peers) from the lockfile: scripts/install-deps.sh.
+stage "dependencies" bash scripts/install-deps.sh || exit 1
 
 build() { # dir, cmake args...
   local dir=$1

@@ -504,6 +504,8 @@ static void apply_defaults(const field_t *fields, size_t nfields, void *base)
             *(uint32_t *)slot(base, f->off) = (uint32_t)f->def;
         else if (f->kind == F_SIZE)
             *(size_t *)slot(base, f->off) = (size_t)f->def;
+        else if (f->kind == F_BOOL)
+            *(int *)slot(base, f->off) = f->def != 0;
         else if (f->kind == F_STR && f->sdef != NULL)
             *(char **)slot(base, f->off) = tk_strdup(f->sdef);
     }
@@ -821,6 +823,7 @@ static int parse_ep_tools(ctx_t *c, const char *path, json_t *v, void *base)
 static const field_t endpoint_fields[] = {
     {.name = "servers", .kind = F_CUSTOM, .parse = parse_ep_servers},
     {.name = "tools", .kind = F_CUSTOM, .parse = parse_ep_tools},
+    {.name = "namespace", .kind = F_BOOL, .off = EP(namespace_names), .def = 1},
 };
 
 static void add_all_servers(const tk_config_t *cfg, tk_endpoint_conf_t *e)
@@ -841,6 +844,7 @@ static int parse_endpoints(ctx_t *c, json_t *v)
         cfg->endpoints = tk_calloc(1, sizeof(*cfg->endpoints));
         cfg->nendpoints = 1;
         cfg->endpoints[0].slug = tk_strdup("default");
+        cfg->endpoints[0].namespace_names = 1;
         add_all_servers(cfg, &cfg->endpoints[0]);
         return TK_OK;
     }
@@ -858,6 +862,7 @@ static int parse_endpoints(ctx_t *c, json_t *v)
         if ((why = check_slug(slug)) != NULL)
             return fail(c, TK_EINVAL, p, "invalid endpoint name: %s", why);
         e->slug = tk_strdup(slug);
+        apply_defaults(endpoint_fields, NFIELDS(endpoint_fields), e);
         int rc = parse_object(c, p, val, endpoint_fields, NFIELDS(endpoint_fields), e);
         if (rc != TK_OK)
             return rc;

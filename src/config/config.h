@@ -61,6 +61,7 @@ typedef struct tk_endpoint_conf {
     size_t nallow;
     char **tool_deny; /* applied after allow */
     size_t ndeny;
+    int namespace_names; /* 1 (default): "server__name"; 0: upstream names as they are */
 } tk_endpoint_conf_t;
 
 typedef struct tk_config {

@@ -558,16 +558,18 @@ static void endpoint_merge(endpoint_t *ep, cat_kind_t k)
             const char *routekey = orig;
             json_t *copy = json_deep_copy(item);
             if (k == CAT_TOOLS || k == CAT_PROMPTS) {
-                if (tk_ns_make(tk_upstream_name(sv->up), orig, ns, sizeof(ns)) != TK_OK) {
+                if (ep->conf->namespace_names) {
+                    if (tk_ns_make(tk_upstream_name(sv->up), orig, ns, sizeof(ns)) != TK_OK) {
+                        json_decref(copy);
+                        continue;
+                    }
+                    json_object_set_new(copy, "name", json_string(ns));
+                    routekey = ns;
+                }
+                if (k == CAT_TOOLS && !endpoint_tool_allowed(ep, routekey)) {
                     json_decref(copy);
                     continue;
                 }
-                if (k == CAT_TOOLS && !endpoint_tool_allowed(ep, ns)) {
-                    json_decref(copy);
-                    continue;
-                }
-                json_object_set_new(copy, "name", json_string(ns));
-                routekey = ns;
             }
             if (tk_map_sget(routes, routekey) != NULL) {
                 tk_warn(MOD, "endpoint %s: duplicate %s \"%s\" from %s ignored", ep->conf->slug,

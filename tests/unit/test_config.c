@@ -425,6 +425,22 @@ static void test_default_endpoint_order(void **state)
     tk_config_destroy(cfg);
 }
 
+static void test_endpoint_namespace(void **state)
+{
+    (void)state;
+    tk_config_t *cfg = load_ok("{\"mcpServers\": {\"a\": {\"command\": \"x\"}}}");
+    assert_int_equal(cfg->endpoints[0].namespace_names, 1); /* implicit default endpoint */
+    tk_config_destroy(cfg);
+    cfg = load_ok("{\"mcpServers\": {\"a\": {\"command\": \"x\"}},"
+                  " \"endpoints\": {\"plain\": {\"namespace\": false}, \"ns\": {}}}");
+    assert_int_equal(cfg->endpoints[0].namespace_names, 0);
+    assert_int_equal(cfg->endpoints[1].namespace_names, 1);
+    tk_config_destroy(cfg);
+    expect_err("{\"mcpServers\": {\"a\": {\"command\": \"x\"}},"
+               " \"endpoints\": {\"e\": {\"namespace\": \"no\"}}}",
+               "endpoints.e.namespace: expected true or false");
+}
+
 static void test_endpoint_errors(void **state)
 {
     (void)state;
@@ -809,6 +825,7 @@ int main(void)
         cmocka_unit_test_setup(test_ranges, setup),
         cmocka_unit_test_setup(test_origins_and_hosts, setup),
         cmocka_unit_test_setup(test_default_endpoint_order, setup),
+        cmocka_unit_test_setup(test_endpoint_namespace, setup),
         cmocka_unit_test_setup(test_endpoint_errors, setup),
         cmocka_unit_test_setup(test_token_validation, setup),
         cmocka_unit_test_setup(test_token_env, setup),
