@@ -219,7 +219,12 @@ static void on_request(struct evhttp_request *req, void *arg)
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     if (path == NULL)
         path = "/";
-    if (strcmp(path, "/healthz") == 0 && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)) {
+    if (strcmp(path, "/healthz") == 0) {
+        if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+            reply_error(req, 405, "Method Not Allowed", "Method not allowed");
+            return;
+        }
         struct evbuffer *b = evbuffer_new();
         evbuffer_add(b, "ok\n", 3);
         evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain");
@@ -264,8 +269,12 @@ int tk_http_server_create(struct event_base *base, const tk_config_t *cfg, tk_ga
     evhttp_set_max_headers_size(srv->http, MAX_HEADERS_BYTES);
     evhttp_set_max_body_size(srv->http, (ev_ssize_t)cfg->max_body_bytes);
     evhttp_set_timeout(srv->http, IO_TIMEOUT_S);
+    /* every method reaches on_request, so unsupported ones get a JSON 405
+     * with the security headers rather than libevent's HTML 501 */
     evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
-                                              EVHTTP_REQ_OPTIONS | EVHTTP_REQ_HEAD);
+                                              EVHTTP_REQ_OPTIONS | EVHTTP_REQ_HEAD |
+                                              EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH |
+                                              EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
     evhttp_set_default_content_type(srv->http, "application/json");
     evhttp_set_gencb(srv->http, on_request, srv);
     srv->sock = evhttp_bind_socket_with_handle(srv->http, cfg->listen_host, cfg->listen_port);

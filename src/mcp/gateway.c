@@ -1241,6 +1241,12 @@ static void handle_post(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_request 
         return;
     }
     if (rpc.kind == TK_RPC_REQUEST && !strcmp(rpc.method, "initialize")) {
+        if (hdr(req, "Mcp-Session-Id") != NULL) {
+            send_rpc_error(req, 400, "Bad Request", rpc.id, TK_RPC_INVALID_REQUEST,
+                           "Invalid Request: initialize must not carry an Mcp-Session-Id");
+            json_decref(msg);
+            return;
+        }
         handle_initialize(gw, ep, req, &rpc);
         json_decref(msg);
         return;
