@@ -156,7 +156,16 @@ static int cmd_serve(int argc, char **argv)
         tk_config_destroy(cfg);
         return 1;
     }
-    struct event_base *base = event_base_new();
+    /* the changelist coalesces the enable/disable churn of HTTP connections
+     * into fewer epoll_ctl calls per loop iteration */
+    struct event_config *ecfg = event_config_new();
+    event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    struct event_base *base = event_base_new_with_config(ecfg);
+    event_config_free(ecfg);
+    if (base == NULL) {
+        tk_config_destroy(cfg);
+        return 1;
+    }
     tk_gateway_t *gw = tk_gateway_create(base, cfg);
     tk_http_server_t *http = NULL;
     int rc = 1;

@@ -702,10 +702,10 @@ static void handle_named(call_t *c, cat_kind_t k, const char *what)
         call_error(c, TK_RPC_INVALID_PARAMS, msg);
         return;
     }
-    json_t *params = json_deep_copy(c->params);
-    json_object_set_new(params, "name", json_string(r->name));
-    forward(c, r->srv, params);
-    json_decref(params);
+    /* the call owns its message: rename in place rather than copy */
+    if (strcmp(name, r->name) != 0)
+        json_object_set_new(c->params, "name", json_string(r->name));
+    forward(c, r->srv, c->params);
 }
 
 /* Find the server owning a resource uri: listed resources first, then the
