@@ -990,6 +990,14 @@ static void on_up_request(void *arg, tk_upstream_t *up, json_t *id, const char *
             }
         }
     }
+    if (target == NULL && !strcmp(method, "roots/list")) {
+        /* a shared server asking outside any call: the gateway has no roots */
+        json_t *empty = json_pack("{s:[]}", "roots");
+        if (tk_upstream_respond(up, gen, id, empty, NULL) != TK_OK)
+            tk_debug(MOD, "roots answer dropped");
+        json_decref(empty);
+        return;
+    }
     if (target == NULL) {
         json_t *err = json_pack("{s:i, s:s}", "code", TK_RPC_METHOD_NOT_FOUND, "message",
                                 "no connected client session can answer this request");
