@@ -237,6 +237,22 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *arg)
     return n;
 }
 
+/* The configured headers (secrets: never logged) plus the session id. */
+static struct curl_slist *base_headers(const tk_remote_t *r, struct curl_slist *list)
+{
+    for (size_t i = 0; i < r->conf->nheaders; i++) {
+        char *h = tk_asprintf("%s: %s", r->conf->headers[i].name, r->conf->headers[i].value);
+        list = curl_slist_append(list, h);
+        free(h);
+    }
+    if (r->session[0]) {
+        char *h = tk_asprintf("Mcp-Session-Id: %s", r->session);
+        list = curl_slist_append(list, h);
+        free(h);
+    }
+    return list;
+}
+
 static xfer_t *xfer_new(tk_remote_t *r, const char *url, int is_stream)
 {
     xfer_t *x = tk_calloc(1, sizeof(*x));
@@ -260,16 +276,7 @@ static xfer_t *xfer_new(tk_remote_t *r, const char *url, int is_stream)
     if (!is_stream)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)r->conf->request_timeout_ms);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "tumiki/" TK_VERSION);
-    for (size_t i = 0; i < r->conf->nheaders; i++) {
-        char *h = tk_asprintf("%s: %s", r->conf->headers[i].name, r->conf->headers[i].value);
-        x->hdrs = curl_slist_append(x->hdrs, h);
-        free(h);
-    }
-    if (r->session[0]) {
-        char *h = tk_asprintf("Mcp-Session-Id: %s", r->session);
-        x->hdrs = curl_slist_append(x->hdrs, h);
-        free(h);
-    }
+    x->hdrs = base_headers(r, x->hdrs);
     if (r->protocol[0]) {
         char *h = tk_asprintf("MCP-Protocol-Version: %s", r->protocol);
         x->hdrs = curl_slist_append(x->hdrs, h);
@@ -476,15 +483,7 @@ void tk_remote_reset(tk_remote_t *r, int delete_session)
     if (delete_session && r->session[0] && r->conf->transport == TK_TRANSPORT_HTTP) {
         /* best effort, bounded, synchronous: only at shutdown or idle stop */
         CURL *e = curl_easy_init();
-        struct curl_slist *h = NULL;
-        char *sh = tk_asprintf("Mcp-Session-Id: %s", r->session);
-        h = curl_slist_append(h, sh);
-        free(sh);
-        for (size_t i = 0; i < r->conf->nheaders; i++) {
-            char *hv = tk_asprintf("%s: %s", r->conf->headers[i].name, r->conf->headers[i].value);
-            h = curl_slist_append(h, hv);
-            free(hv);
-        }
+        struct curl_slist *h = base_headers(r, NULL);
         curl_easy_setopt(e, CURLOPT_URL, r->conf->url);
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "DELETE");
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);

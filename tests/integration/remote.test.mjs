@@ -5,6 +5,7 @@
 // server that goes away gives a clear error, and is used again once it is back.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -47,23 +48,42 @@ async function stopRemote(r) {
   children.delete(r.proc);
 }
 
+// A loopback reverse proxy that records the request headers it forwards.
+function recordingProxy(targetPort) {
+  const seen = [];
+  const server = http.createServer((req, res) => {
+    seen.push({ method: req.method, headers: req.headers });
+    const up = http.request({ host: '127.0.0.1', port: targetPort, path: req.url, method: req.method,
+      headers: req.headers }, (r) => { res.writeHead(r.statusCode, r.headers); r.pipe(res); });
+    up.on('error', () => { res.writeHead(502); res.end(); });
+    req.pipe(up);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () =>
+    resolve({ server, seen, port: server.address().port })));
+}
+
+const API_KEY = 'sk-remote-secret-0123456789abcdef';
+
 describe('remote upstreams (Streamable HTTP and legacy SSE)', () => {
   let gw;
   let client;
   let httpPort;
   let httpServer;
   let sseServer;
+  let proxy;
 
   before(async () => {
     httpPort = await freePort();
     const ssePort = await freePort();
     httpServer = await startRemote(HTTP_FIXTURE, httpPort);
     sseServer = await startRemote(SSE_FIXTURE, ssePort);
+    proxy = await recordingProxy(httpPort);
     gw = await startGateway({
       config: {
         mcpServers: {
           web: { url: `http://127.0.0.1:${httpPort}/mcp`, connect_timeout_ms: 2000, timeout_ms: 10000 },
           old: { type: 'sse', url: `http://127.0.0.1:${ssePort}/sse` },
+          keyed: { type: 'http', url: `http://127.0.0.1:${proxy.port}/mcp`, headers: { 'X-Api-Key': API_KEY } },
         },
       },
     });
@@ -73,7 +93,18 @@ describe('remote upstreams (Streamable HTTP and legacy SSE)', () => {
   after(async () => {
     await client?.close().catch(() => {});
     await cleanup();
+    proxy?.server.close();
     for (const p of children) p.kill('SIGKILL');
+  });
+
+  test('configured headers reach the remote server on every request, and never the log', async () => {
+    const r = await client.callTool({ name: 'keyed__echo', arguments: { message: 'with key' } });
+    assert.equal(textOf(r), 'Echo: with key');
+    const posts = proxy.seen.filter((s) => s.method === 'POST');
+    assert.ok(posts.length >= 3, `initialize, initialized and the call went through (${posts.length})`);
+    for (const p of posts) assert.equal(p.headers['x-api-key'], API_KEY);
+    assert.ok(posts.slice(1).every((p) => p.headers['mcp-session-id']), 'session id after initialize');
+    assert.ok(!gw.stderr().includes(API_KEY), 'the header value must not be logged');
   });
 
   test('tools of both remote servers are listed, namespaced', async () => {
