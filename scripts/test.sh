@@ -11,6 +11,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 JOBS="${JOBS:-$(nproc)}"
 failed=()
+passed=0
 
 step() { printf '\n==== %s ====\n' "$*"; }
 # stage NAME CMD...: run CMD, record NAME if it fails; returns CMD's status.
@@ -23,6 +24,8 @@ stage() {
   if ((rc != 0)); then
     echo "---- $name: FAILED (exit $rc)"
     failed+=("$name")
+  else
+    passed=$((passed + 1))
   fi
   return $rc
 }
@@ -60,6 +63,8 @@ fi
 
 if ((${#failed[@]})); then
   step "FAILED: ${failed[*]}"
+  echo "stages: $passed passed, ${#failed[@]} failed"
   exit 1
 fi
 step "all stages passed"
+echo "stages: $passed passed, 0 failed"
