@@ -6,7 +6,12 @@
 //     the ones listed in VACUOUS below), or if dns-rebinding-protection fails
 //     through the gateway; 0 otherwise.
 // A scenario passes when none of its checks is FAILURE or WARNING (the CLI's
-// own rule). Usage: node summarise.mjs DIRECT_DIR [GATEWAY_DIR] [--json OUT]
+// own rule).
+// Usage: node summarise.mjs DIRECT_DIR [GATEWAY_DIR] [--json OUT] [--strict]
+//                           [--title TEXT]
+// --strict drops the VACUOUS exemptions: used for the pair run against
+// tests/fixtures/conformance-server.mjs, which implements every fixture, so
+// every direct pass is a real one.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -41,9 +46,22 @@ function load(dir) {
 }
 
 const args = process.argv.slice(2);
-let jsonOut = null;
-const ji = args.indexOf('--json');
-if (ji >= 0) { jsonOut = args[ji + 1]; args.splice(ji, 2); }
+function option(name) {
+  const i = args.indexOf(name);
+  if (i < 0) return null;
+  const v = args[i + 1];
+  args.splice(i, 2);
+  return v;
+}
+function flag(name) {
+  const i = args.indexOf(name);
+  if (i < 0) return false;
+  args.splice(i, 1);
+  return true;
+}
+const jsonOut = option('--json');
+const title = option('--title');
+const strict = flag('--strict');
 const [directDir, gatewayDir] = args;
 const direct = load(directDir);
 const gateway = gatewayDir ? load(gatewayDir) : null;
@@ -61,7 +79,7 @@ for (const n of names) {
   if (!gateway) continue;
   if (d?.pass && !g?.pass) {
     const msg = `${n}: passes directly, fails via the gateway (${g ? g.why : 'not run'})`;
-    if (VACUOUS.has(n)) notes.push(msg);
+    if (!strict && VACUOUS.has(n)) notes.push(msg);
     else problems.push(msg);
   }
 }
@@ -73,15 +91,16 @@ if (gateway) {
 }
 
 const w = Math.max(8, ...names.map((n) => n.length));
+if (title) console.log(`== ${title}`);
 console.log(`${'scenario'.padEnd(w)}  direct  ${gateway ? 'gateway' : ''}`);
 for (const r of rows) {
   console.log(`${r.scenario.padEnd(w)}  ${r.direct.padEnd(6)}  ${gateway ? r.gateway.padEnd(7) : ''}` +
-    `${r.gatewayWhy ? `  ${r.gatewayWhy.slice(0, 160)}` : ''}`);
+    `${r.gatewayWhy ? `  ${r.gatewayWhy.slice(0, 160)}` : r.directWhy ? `  (direct) ${r.directWhy.slice(0, 150)}` : ''}`);
 }
 const count = (m) => [...m.values()].filter((r) => r.pass).length;
 console.log(`direct: ${count(direct)} of ${direct.size} scenarios pass` +
   (gateway ? `; gateway: ${count(gateway)} of ${gateway.size} pass` : ''));
-if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify({ rows, problems, notes }, null, 2));
+if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify({ title, strict, rows, problems, notes }, null, 2));
 if (notes.length) {
   console.log('notes (differences in scenarios that test nothing server-everything has):');
   for (const n of notes) console.log(`  - ${n}`);
