@@ -56,7 +56,8 @@ if [[ "${SKIP_ASAN:-0}" != 1 ]]; then
   fi
 fi
 
-# 4. MCP conformance: server-everything directly vs. through the gateway
+# 4. MCP conformance: server-everything and the conformance fixture server,
+#    each directly and through the gateway (tests/conformance/run.sh)
 if [[ "${SKIP_CONFORMANCE:-0}" != 1 && $built == 1 ]]; then
   stage "MCP conformance suite" env TUMIKI_BIN="$ROOT/build/tumiki" bash tests/conformance/run.sh || true
 fi

@@ -863,8 +863,21 @@ static int endpoint_has(const endpoint_t *ep, const srv_t *sv)
     return 0;
 }
 
+/* The session's newest call in flight on sv that can still carry messages. */
+static call_t *session_call_on(session_t *s, srv_t *sv)
+{
+    call_t *c;
+    TAILQ_FOREACH_REVERSE(c, &s->calls, call_list, slink)
+        if (c->srv == sv && c->req != NULL)
+            return c;
+    return NULL;
+}
+
 /* Send msg to every session whose endpoint includes sv (and, for log
- * messages, whose level admits it; for resource updates, that subscribed). */
+ * messages, whose level admits it; for resource updates, that subscribed).
+ * A log message goes to a session without a GET stream on its newest call
+ * in flight on that server (stdio carries no request association, and a
+ * message logged during a call most likely belongs to it). */
 static void fan_out(srv_t *sv, json_t *msg, int level, const char *uri)
 {
     tk_gateway_t *gw = sv->gw;
@@ -878,7 +891,11 @@ static void fan_out(srv_t *sv, json_t *msg, int level, const char *uri)
             continue;
         if (uri && json_object_get(s->subs, uri) == NULL)
             continue;
-        session_push(s, msg);
+        call_t *c;
+        if (s->stream == NULL && level >= 0 && (c = session_call_on(s, sv)) != NULL)
+            call_push(c, msg);
+        else
+            session_push(s, msg);
     }
 }
 

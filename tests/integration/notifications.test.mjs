@@ -14,7 +14,10 @@ import {
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 
-import { cleanup, connect, pidOf, procState, servers, sleep, startGateway, textOf, waitFor } from './lib.mjs';
+import {
+  cleanup, connect, mcpHeaders, pidOf, procState, rawInitialize, rawRequest, servers, sleep, startGateway,
+  textOf, waitFor,
+} from './lib.mjs';
 
 function collect(client, schema) {
   const seen = [];
@@ -94,6 +97,38 @@ describe('server-initiated notifications', () => {
       method: 'notifications/resources/updated', params: { uri: 'echo://static/hello' } } });
     await sleep(300);
     assert.equal(got.a.updates.length, 1, 'no update after unsubscribe');
+  });
+});
+
+describe('log messages without a GET stream', () => {
+  let gw;
+
+  before(async () => {
+    gw = await startGateway({ config: { mcpServers: { echo: servers.echo('echo') } } });
+  });
+  after(cleanup);
+
+  test('a message logged during a call arrives on that call\'s SSE response', async () => {
+    const session = await rawInitialize(gw);
+    const post = (body, untilId) => rawRequest(gw.mcpUrl(), {
+      headers: mcpHeaders(gw, { session }), body, untilId });
+    const lvl = await post({ jsonrpc: '2.0', id: 2, method: 'logging/setLevel', params: { level: 'debug' } }, 2);
+    assert.equal(lvl.status, 200);
+    const r = await post({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'echo__notify',
+      arguments: { method: 'notifications/message', params: { level: 'warning', data: 'during the call' } } } }, 3);
+    assert.equal(r.status, 200);
+    assert.match(r.headers['content-type'], /text\/event-stream/);
+    assert.equal(r.messages.length, 2, JSON.stringify(r.messages));
+    assert.equal(r.messages[0].method, 'notifications/message');
+    assert.equal(r.messages[0].params.data, 'during the call');
+    assert.equal(r.messages[1].id, 3);
+    assert.equal(r.messages[1].result.content[0].text, 'sent');
+    // below the session's level: not sent, and the reply stays plain JSON
+    await post({ jsonrpc: '2.0', id: 4, method: 'logging/setLevel', params: { level: 'error' } }, 4);
+    const q = await post({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'echo__notify',
+      arguments: { method: 'notifications/message', params: { level: 'info', data: 'quiet' } } } }, 5);
+    assert.match(q.headers['content-type'], /application\/json/);
+    assert.equal(q.messages.length, 1);
   });
 });
 
