@@ -119,8 +119,8 @@ start_gateway() { # dir (holding tumiki.json); sets GW_PID and PROXY_URL
 SUMMARISE=("$NODE22" "$ROOT/tests/conformance/summarise.mjs")
 
 # (A) server-everything, Streamable HTTP, directly
-start_direct "$ROOT/tests/conformance/everything-http.mjs" "$OUT/everything-http.log" \
-  "server-everything (streamableHttp)"
+start_direct "$ROOT/tests/fixtures/everything-loopback.mjs" "$OUT/everything-http.log" \
+  "server-everything (streamableHttp)" streamableHttp
 run_suite "$DIRECT_URL" "$OUT/direct" "$OUT/direct.log"
 
 # (C) conformance-server.mjs, Streamable HTTP, directly

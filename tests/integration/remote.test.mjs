@@ -12,8 +12,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { ROOT, cleanup, connect, listAll, sleep, startGateway, textOf, waitExit, waitFor } from './lib.mjs';
 
-const HTTP_FIXTURE = path.join(ROOT, 'tests', 'conformance', 'everything-http.mjs');
-const SSE_FIXTURE = path.join(ROOT, 'tests', 'fixtures', 'everything-sse.mjs');
+const LOOPBACK_FIXTURE = path.join(ROOT, 'tests', 'fixtures', 'everything-loopback.mjs');
 const children = new Set();
 
 function freePort() {
@@ -27,8 +26,8 @@ function freePort() {
   });
 }
 
-async function startRemote(script, port) {
-  const proc = spawn(process.execPath, [script], {
+async function startRemote(transport, port) {
+  const proc = spawn(process.execPath, [LOOPBACK_FIXTURE, transport], {
     cwd: ROOT, env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(proc);
@@ -38,7 +37,7 @@ async function startRemote(script, port) {
   await waitFor(() => new Promise((resolve) => {
     const c = net.connect(port, '127.0.0.1', () => { c.destroy(); resolve(true); });
     c.on('error', () => resolve(false));
-  }), { timeoutMs: 20000, what: `${path.basename(script)} on port ${port}` });
+  }), { timeoutMs: 20000, what: `server-everything ${transport} on port ${port}` });
   return { proc, log: () => log };
 }
 
@@ -75,8 +74,8 @@ describe('remote upstreams (Streamable HTTP and legacy SSE)', () => {
   before(async () => {
     httpPort = await freePort();
     const ssePort = await freePort();
-    httpServer = await startRemote(HTTP_FIXTURE, httpPort);
-    sseServer = await startRemote(SSE_FIXTURE, ssePort);
+    httpServer = await startRemote('streamableHttp', httpPort);
+    sseServer = await startRemote('sse', ssePort);
     proxy = await recordingProxy(httpPort);
     gw = await startGateway({
       config: {
@@ -144,7 +143,7 @@ describe('remote upstreams (Streamable HTTP and legacy SSE)', () => {
     // the other server is unaffected
     const ok = await client.callTool({ name: 'old__echo', arguments: { message: 'still here' } });
     assert.equal(textOf(ok), 'Echo: still here');
-    httpServer = await startRemote(HTTP_FIXTURE, httpPort);
+    httpServer = await startRemote('streamableHttp', httpPort);
     const back = await waitFor(async () => {
       try {
         return await client.callTool({ name: 'web__echo', arguments: { message: 'back' } }, undefined,
