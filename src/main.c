@@ -41,6 +41,18 @@ static void usage(FILE *f)
           f);
 }
 
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+    tk_http_server_t *http = arg;
+    char err[512];
+    (void)sig;
+    (void)what;
+    if (tk_http_server_reload_tls(http, err, sizeof(err)) == TK_OK)
+        tk_info(MOD, "SIGHUP: TLS certificate and key reloaded");
+    else
+        tk_warn(MOD, "SIGHUP: TLS not reloaded, still serving the previous one: %s", err);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct event_base *base = arg;
@@ -118,7 +130,8 @@ static int write_ready_file(const char *path, const tk_config_t *cfg, int port)
     else if (!strcmp(h, "::"))
         h = "::1";
     char url[320];
-    tk_snprintf(url, sizeof(url), "http://%s%s%s:%d\n", v6 ? "[" : "", h, v6 ? "]" : "", port);
+    tk_snprintf(url, sizeof(url), "%s://%s%s%s:%d\n", cfg->tls_cert_file ? "https" : "http",
+                v6 ? "[" : "", h, v6 ? "]" : "", port);
     return write_file_atomic(path, url, 0644);
 }
 
@@ -173,8 +186,9 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "tumiki: %s: %s\n", config, err);
         goto out;
     }
-    tk_info(MOD, "tumiki %s listening on %s:%d (%zu servers, %zu endpoints)", TK_VERSION,
-            cfg->listen_host, tk_http_server_port(http), cfg->nservers, cfg->nendpoints);
+    tk_info(MOD, "tumiki %s listening on %s://%s:%d (%zu servers, %zu endpoints)", TK_VERSION,
+            cfg->tls_cert_file ? "https" : "http", cfg->listen_host, tk_http_server_port(http),
+            cfg->nservers, cfg->nendpoints);
     tk_gateway_start(gw);
     if (ready && write_ready_file(ready, cfg, tk_http_server_port(http)) != 0) {
         fprintf(stderr, "tumiki: cannot write ready file %s\n", ready);
@@ -182,11 +196,14 @@ static int cmd_serve(int argc, char **argv)
     }
     struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
     struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+    struct event *sighup = evsignal_new(base, SIGHUP, on_sighup, http);
     evsignal_add(sigint, NULL);
     evsignal_add(sigterm, NULL);
+    evsignal_add(sighup, NULL);
     event_base_dispatch(base);
     event_free(sigint);
     event_free(sigterm);
+    event_free(sighup);
     rc = 0;
 out:
     tk_http_server_destroy(http);

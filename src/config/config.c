@@ -632,12 +632,36 @@ static const field_t limits_fields[] = {
      .min = 1, .max = 604800, .def = 3600},
     {.name = "max_sessions", .kind = F_U32, .off = CFG(max_sessions),
      .min = 1, .max = 1000000, .def = 10000},
+    {.name = "max_connections", .kind = F_U32, .off = CFG(max_connections),
+     .min = 1, .max = 1000000, .def = 4096},
+    {.name = "header_timeout_ms", .kind = F_U32, .off = CFG(header_timeout_ms),
+     .min = 100, .max = 600000, .def = 10000},
+    {.name = "idle_timeout_ms", .kind = F_U32, .off = CFG(idle_timeout_ms),
+     .min = 100, .max = 3600000, .def = 60000},
+};
+
+static const field_t tls_fields[] = {
+    {.name = "cert_file", .kind = F_STR, .off = CFG(tls_cert_file), .check = check_nonempty},
+    {.name = "key_file", .kind = F_STR, .off = CFG(tls_key_file), .check = check_nonempty},
+    {.name = "hsts_max_age_s", .kind = F_U32, .off = CFG(hsts_max_age_s),
+     .min = 0, .max = 63072000, .def = 31536000},
 };
 /* clang-format on */
 
 static int parse_limits(ctx_t *c, const char *path, json_t *v, void *base)
 {
     return parse_object(c, path, v, limits_fields, NFIELDS(limits_fields), base);
+}
+
+static int parse_tls(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    tk_config_t *cfg = base;
+    int rc = parse_object(c, path, v, tls_fields, NFIELDS(tls_fields), base);
+    if (rc != TK_OK)
+        return rc;
+    if (cfg->tls_cert_file == NULL || cfg->tls_key_file == NULL)
+        return fail(c, TK_EINVAL, path, "both \"cert_file\" and \"key_file\" are required");
+    return TK_OK;
 }
 
 /* ---- servers ----------------------------------------------------------- */
@@ -894,6 +918,7 @@ static const field_t config_fields[] = {
     {.name = "allowed_hosts", .kind = F_STRV, .off = CFG(allowed_hosts),
      .count_off = CFG(nhosts), .check = check_host},
     {.name = "limits", .kind = F_CUSTOM, .parse = parse_limits},
+    {.name = "tls", .kind = F_CUSTOM, .parse = parse_tls},
     {.name = "mcpServers", .kind = F_CUSTOM, .parse = parse_servers},
     {.name = "endpoints", .kind = F_IGNORE}, /* parsed once the servers are known */
 };
@@ -937,6 +962,7 @@ static tk_config_t *config_new(const char *name)
     cfg->log_level = TK_LOG_INFO;
     apply_defaults(config_fields, NFIELDS(config_fields), cfg);
     apply_defaults(limits_fields, NFIELDS(limits_fields), cfg);
+    apply_defaults(tls_fields, NFIELDS(tls_fields), cfg);
     return cfg;
 }
 
@@ -994,6 +1020,8 @@ void tk_config_destroy(tk_config_t *cfg)
     free(cfg->path);
     free(cfg->listen_host);
     free(cfg->data_dir);
+    free(cfg->tls_cert_file);
+    free(cfg->tls_key_file);
     if (cfg->bearer_token != NULL)
         OPENSSL_cleanse(cfg->bearer_token, strlen(cfg->bearer_token));
     free(cfg->bearer_token);

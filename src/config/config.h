@@ -79,6 +79,12 @@ typedef struct tk_config {
     size_t max_message_bytes;   /* upstream message cap, default 16 MiB */
     uint32_t session_idle_timeout_s; /* default 3600 */
     uint32_t max_sessions;      /* default 10000 */
+    uint32_t max_connections;   /* open client connections, default 4096 */
+    uint32_t header_timeout_ms; /* a new connection's first request must arrive within, default 10000 */
+    uint32_t idle_timeout_ms;   /* ... and each next request on a kept-alive one, default 60000 */
+    char *tls_cert_file;        /* both set: serve HTTPS only (TLS 1.2/1.3) */
+    char *tls_key_file;
+    uint32_t hsts_max_age_s;    /* Strict-Transport-Security max-age when serving TLS */
     tk_server_conf_t *servers;
     size_t nservers;
     tk_endpoint_conf_t *endpoints; /* if the file has none: one "default" endpoint with all servers */

@@ -7,19 +7,35 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "core/map.h"
+#include "http/tls.h"
 #include "mcp/jsonrpc.h"
 
 #define MOD "http"
 #define MAX_HEADERS_BYTES (16 * 1024)
 #define IO_TIMEOUT_S 60
+
+/* One client connection. evhttp owns it; we keep a reference on its
+ * bufferevent so that its socket stays valid for our deadline until we see
+ * that evhttp has let go of it (bufferevent_free clears the callbacks), which
+ * gives an exact count of open connections and a safe handle to cut one off. */
+typedef struct conn {
+    tk_http_server_t *srv;
+    struct bufferevent *bev;
+    struct event *deadline; /* the next complete request must arrive by then */
+} conn_t;
 
 struct tk_http_server {
     struct event_base *base;
@@ -27,7 +43,11 @@ struct tk_http_server {
     tk_gateway_t *gw;
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
+    SSL_CTX *tls;       /* NULL: plain HTTP */
+    tk_map_t *conns;    /* bufferevent -> conn_t */
+    struct event *sweep; /* releases connections evhttp has freed */
     int port;
+    unsigned long refused; /* connections cut at max_connections */
 };
 
 int tk_http_server_port(const tk_http_server_t *srv)
@@ -115,9 +135,14 @@ int tk_http_origin_allowed(const tk_config_t *cfg, const char *origin)
     return split_host(rest, host, sizeof(host)) == 0 && tk_http_is_loopback(host);
 }
 
-static void add_security_headers(struct evhttp_request *req)
+static void add_security_headers(const tk_http_server_t *srv, struct evhttp_request *req)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    if (srv->tls && srv->cfg->hsts_max_age_s > 0) {
+        char v[64];
+        tk_snprintf(v, sizeof(v), "max-age=%u; includeSubDomains", srv->cfg->hsts_max_age_s);
+        evhttp_add_header(h, "Strict-Transport-Security", v);
+    }
     evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
     evhttp_add_header(h, "X-Frame-Options", "DENY");
     evhttp_add_header(h, "Referrer-Policy", "no-referrer");
@@ -193,12 +218,122 @@ static int mcp_slug(const char *path, char *slug, size_t len)
     return 0;
 }
 
+/* ---- connections ---- */
+
+static int conn_released(const conn_t *c)
+{
+    bufferevent_data_cb r, w;
+    bufferevent_event_cb e;
+    bufferevent_getcb(c->bev, &r, &w, &e, NULL);
+    return r == NULL && e == NULL;
+}
+
+static void conn_release(conn_t *c)
+{
+    tk_map_del(c->srv->conns, (uint64_t)(uintptr_t)c->bev);
+    event_free(c->deadline);
+    bufferevent_decref(c->bev); /* the last reference: closes the socket */
+    free(c);
+}
+
+static void conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    conn_t *c = arg;
+    (void)fd;
+    (void)what;
+    if (conn_released(c)) {
+        conn_release(c);
+        return;
+    }
+    evutil_socket_t s = bufferevent_getfd(c->bev);
+    if (s < 0)
+        return;
+    /* our reference keeps the socket open, so this is still the client's
+     * connection; evhttp sees EOF and frees it */
+    tk_debug(MOD, "closing a connection without a complete request in time");
+    shutdown(s, SHUT_RDWR);
+}
+
+static void conn_arm(conn_t *c, uint32_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(c->deadline, &tv);
+}
+
+static void sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+    tk_http_server_t *srv = arg;
+    (void)fd;
+    (void)what;
+    size_t it = 0, n = 0;
+    void *val;
+    conn_t **gone = tk_calloc(tk_map_count(srv->conns) + 1, sizeof(*gone));
+    while (tk_map_next(srv->conns, &it, NULL, NULL, &val))
+        if (conn_released(val))
+            gone[n++] = val;
+    for (size_t i = 0; i < n; i++)
+        conn_release(gone[i]);
+    free(gone);
+}
+
+static void request_done_cb(struct evhttp_request *req, void *arg)
+{
+    conn_t *c = arg;
+    (void)req;
+    conn_arm(c, c->srv->cfg->idle_timeout_ms); /* waiting for the next request */
+}
+
+static void conn_request_started(tk_http_server_t *srv, struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    conn_t *c = bev ? tk_map_get(srv->conns, (uint64_t)(uintptr_t)bev) : NULL;
+    if (c == NULL)
+        return;
+    evtimer_del(c->deadline);
+    evhttp_request_set_on_complete_cb(req, request_done_cb, c);
+}
+
+/* evhttp asks for the bufferevent of each connection it accepts (it sets
+ * the socket on it right after). */
+static struct bufferevent *bev_cb(struct event_base *base, void *arg)
+{
+    tk_http_server_t *srv = arg;
+    struct bufferevent *bev;
+    if (srv->tls) {
+        SSL *ssl = SSL_new(srv->tls);
+        bev = ssl ? bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                   BEV_OPT_CLOSE_ON_FREE)
+                  : NULL;
+    } else {
+        bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    }
+    if (bev == NULL)
+        return NULL;
+    conn_t *c = tk_calloc(1, sizeof(*c));
+    c->srv = srv;
+    c->bev = bev;
+    bufferevent_incref(bev);
+    c->deadline = evtimer_new(base, conn_deadline_cb, c);
+    tk_map_put(srv->conns, (uint64_t)(uintptr_t)bev, c);
+    if (tk_map_count(srv->conns) > srv->cfg->max_connections) {
+        if (srv->refused++ % 1000 == 0)
+            tk_warn(MOD, "cutting connections: more than %u open (limits.max_connections)",
+                    srv->cfg->max_connections);
+        conn_arm(c, 0); /* cut it off once evhttp has given it its socket */
+    } else {
+        conn_arm(c, srv->cfg->header_timeout_ms);
+    }
+    return bev;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     tk_http_server_t *srv = arg;
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    add_security_headers(req);
+    conn_request_started(srv, req);
+    add_security_headers(srv, req);
 
     const char *host = evhttp_find_header(in, "Host");
     if (!tk_http_host_allowed(srv->cfg, host)) {
@@ -250,6 +385,47 @@ static void on_request(struct evhttp_request *req, void *arg)
     tk_gateway_handle(srv->gw, req, slug);
 }
 
+static int listen_on(tk_http_server_t *srv, char *err, size_t errlen)
+{
+    const tk_config_t *cfg = srv->cfg;
+    srv->sock = evhttp_bind_socket_with_handle(srv->http, cfg->listen_host, cfg->listen_port);
+    if (srv->sock == NULL) {
+        tk_snprintf(err, errlen, "cannot listen on %s:%u", cfg->listen_host,
+                    (unsigned)cfg->listen_port);
+        return TK_EIO;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(srv->sock);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET)
+            srv->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6)
+            srv->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    return TK_OK;
+}
+
+int tk_http_server_reload_tls(tk_http_server_t *srv, char *err, size_t errlen)
+{
+    if (srv->tls == NULL) {
+        tk_snprintf(err, errlen, "not serving TLS");
+        return TK_ESTATE;
+    }
+    SSL_CTX *ctx;
+    int rc = tk_tls_ctx_load(srv->cfg->tls_cert_file, srv->cfg->tls_key_file, &ctx, err, errlen);
+    if (rc != TK_OK)
+        return rc; /* keep serving with the old context */
+    SSL_CTX_free(srv->tls); /* open connections hold their own reference */
+    srv->tls = ctx;
+    return TK_OK;
+}
+
+size_t tk_http_server_connections(const tk_http_server_t *srv)
+{
+    return tk_map_count(srv->conns);
+}
+
 int tk_http_server_create(struct event_base *base, const tk_config_t *cfg, tk_gateway_t *gw,
                           tk_http_server_t **out, char *err, size_t errlen)
 {
@@ -266,6 +442,10 @@ int tk_http_server_create(struct event_base *base, const tk_config_t *cfg, tk_ga
     srv->cfg = cfg;
     srv->gw = gw;
     srv->http = evhttp_new(base);
+    srv->conns = tk_map_create();
+    srv->sweep = event_new(base, -1, EV_PERSIST, sweep_cb, srv);
+    struct timeval one = {1, 0};
+    evtimer_add(srv->sweep, &one);
     evhttp_set_max_headers_size(srv->http, MAX_HEADERS_BYTES);
     evhttp_set_max_body_size(srv->http, (ev_ssize_t)cfg->max_body_bytes);
     evhttp_set_timeout(srv->http, IO_TIMEOUT_S);
@@ -277,21 +457,17 @@ int tk_http_server_create(struct event_base *base, const tk_config_t *cfg, tk_ga
                                               EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
     evhttp_set_default_content_type(srv->http, "application/json");
     evhttp_set_gencb(srv->http, on_request, srv);
-    srv->sock = evhttp_bind_socket_with_handle(srv->http, cfg->listen_host, cfg->listen_port);
-    if (srv->sock == NULL) {
-        tk_snprintf(err, errlen, "cannot listen on %s:%u", cfg->listen_host,
-                    (unsigned)cfg->listen_port);
+    evhttp_set_bevcb(srv->http, bev_cb, srv);
+    if (cfg->tls_cert_file) {
+        int rc = tk_tls_ctx_load(cfg->tls_cert_file, cfg->tls_key_file, &srv->tls, err, errlen);
+        if (rc != TK_OK) {
+            tk_http_server_destroy(srv);
+            return rc;
+        }
+    }
+    if (listen_on(srv, err, errlen) != TK_OK) {
         tk_http_server_destroy(srv);
         return TK_EIO;
-    }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    evutil_socket_t fd = evhttp_bound_socket_get_fd(srv->sock);
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET)
-            srv->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        else if (ss.ss_family == AF_INET6)
-            srv->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     }
     if (cfg->bearer_token == NULL)
         tk_warn(MOD, "no bearer token configured: every MCP request will be refused (set "
@@ -305,6 +481,19 @@ void tk_http_server_destroy(tk_http_server_t *srv)
     if (srv == NULL)
         return;
     if (srv->http)
-        evhttp_free(srv->http);
+        evhttp_free(srv->http); /* frees its connections; ours are then released */
+    size_t it = 0;
+    void *val;
+    conn_t **all = tk_calloc(tk_map_count(srv->conns) + 1, sizeof(*all));
+    size_t n = 0;
+    while (tk_map_next(srv->conns, &it, NULL, NULL, &val))
+        all[n++] = val;
+    for (size_t i = 0; i < n; i++)
+        conn_release(all[i]);
+    free(all);
+    tk_map_destroy(srv->conns);
+    if (srv->sweep)
+        event_free(srv->sweep);
+    SSL_CTX_free(srv->tls);
     free(srv);
 }

@@ -26,6 +26,11 @@ void tk_http_server_destroy(tk_http_server_t *srv);
 
 /* The bound port (useful when the config asked for port 0). */
 int tk_http_server_port(const tk_http_server_t *srv);
+/* Open client connections. */
+size_t tk_http_server_connections(const tk_http_server_t *srv);
+/* Load the certificate and key again (SIGHUP) and use them for new
+ * connections; open ones keep theirs. On failure the old ones stay. */
+int tk_http_server_reload_tls(tk_http_server_t *srv, char *err, size_t errlen) TK_WUR;
 
 /* Whether a Host header value names this server: a loopback name, or one of
  * cfg->allowed_hosts (with or without port). */

@@ -172,7 +172,7 @@ export async function startGateway({ config = {}, env = {}, token = randomToken(
       if (Date.now() > deadline) throw new Error(`no ready file after ${readyTimeoutMs} ms`);
       await sleep(25);
     }
-    if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(gw.url))
+    if (!/^https?:\/\/127\.0\.0\.1:\d+$/.test(gw.url))
       throw new Error(`unexpected ready-file content ${JSON.stringify(gw.url)}`);
   } catch (e) {
     await gw.stop();
