@@ -714,6 +714,12 @@ static const field_t server_fields[] = {
      .min = 1, .max = 3600000, .def = 10000},
     {.name = "idle_timeout_s", .kind = F_U32, .off = SRV(idle_timeout_s),
      .min = 0, .max = 604800, .def = 600},
+    {.name = "max_queue", .kind = F_U32, .off = SRV(max_queue),
+     .min = 0, .max = 1000000, .def = 1024},
+    {.name = "circuit_failures", .kind = F_U32, .off = SRV(circuit_failures),
+     .min = 0, .max = 100000, .def = 5},
+    {.name = "circuit_open_ms", .kind = F_U32, .off = SRV(circuit_open_ms),
+     .min = 100, .max = 3600000, .def = 30000},
     {.name = "max_inflight", .kind = F_U32, .off = SRV(max_inflight),
      .min = 1, .max = 100000, .def = 1024},
     /* written by other clients; accepted and ignored */

@@ -50,7 +50,11 @@ typedef struct tk_server_conf {
     uint32_t request_timeout_ms; /* default 60000 */
     uint32_t connect_timeout_ms; /* default 10000 (http) / start-up timeout (stdio) */
     uint32_t idle_timeout_s;     /* stdio: reap after this idle time; 0 = never; default 600 */
-    uint32_t max_inflight;       /* default 1024 */
+    uint32_t max_inflight;       /* requests sent and unanswered at once, default 1024 */
+    uint32_t max_queue;          /* requests waiting beyond that, default 1024; then 503 */
+    uint32_t circuit_failures;   /* consecutive transport failures that open the circuit
+                                    breaker, default 5; 0 = never */
+    uint32_t circuit_open_ms;    /* how long it stays open (calls fail fast), default 30000 */
 } tk_server_conf_t;
 
 typedef struct tk_endpoint_conf {

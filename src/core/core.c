@@ -27,6 +27,7 @@ const char *tk_strerror(int err)
     case TK_ELIMIT: return "limit exceeded";
     case TK_ESTATE: return "wrong state";
     case TK_ETIMEOUT: return "timed out";
+    case TK_EBUSY: return "busy";
     default: return "unknown error";
     }
 }

@@ -24,7 +24,8 @@ enum {
     TK_ENOENT = -4,  /* no such object */
     TK_ELIMIT = -5,  /* a configured size or count limit was exceeded */
     TK_ESTATE = -6,  /* object is in the wrong state for this operation */
-    TK_ETIMEOUT = -7 /* deadline passed */
+    TK_ETIMEOUT = -7, /* deadline passed */
+    TK_EBUSY = -8     /* temporarily refusing work (circuit open, overloaded) */
 };
 
 const char *tk_strerror(int err);

@@ -272,8 +272,9 @@ static void call_free(call_t *c)
     free(c);
 }
 
-/* Send the final message of a call and free it. msg is borrowed. */
-static void call_finish(call_t *c, json_t *msg)
+/* Send the final message of a call with an HTTP status (used unless the
+ * response already became an SSE stream) and free it. msg is borrowed. */
+static void call_finish_status(call_t *c, json_t *msg, int status, const char *reason)
 {
     if (c->req) {
         call_detach_conn(c);
@@ -281,11 +282,16 @@ static void call_finish(call_t *c, json_t *msg)
             sse_event(c->req, msg);
             evhttp_send_reply_end(c->req);
         } else {
-            send_json(c->req, 200, "OK", msg);
+            send_json(c->req, status, reason, msg);
         }
         c->req = NULL;
     }
     call_free(c);
+}
+
+static void call_finish(call_t *c, json_t *msg)
+{
+    call_finish_status(c, msg, 200, "OK");
 }
 
 static void call_result(call_t *c, json_t *result /* stolen */)
@@ -661,9 +667,29 @@ static void forward(call_t *c, srv_t *sv, json_t *params)
     }
     int rc = tk_upstream_request(sv->up, c->method, params, forward_reply, c, &c->handle);
     if (rc != TK_OK) {
-        call_error(c, TK_RPC_INTERNAL_ERROR,
-                   rc == TK_ELIMIT ? "upstream server is at its concurrency limit"
-                                   : "upstream server is unavailable");
+        char msg[192];
+        uint32_t retry = 0;
+        if (rc == TK_EBUSY) {
+            retry = tk_upstream_retry_after_s(sv->up);
+            tk_snprintf(msg, sizeof(msg),
+                        "upstream server '%s' is failing (circuit open); retry in %u s",
+                        tk_upstream_name(sv->up), retry);
+        } else if (rc == TK_ELIMIT) {
+            retry = 1;
+            tk_snprintf(msg, sizeof(msg), "upstream server '%s' is busy: its queue is full",
+                        tk_upstream_name(sv->up));
+        } else {
+            tk_snprintf(msg, sizeof(msg), "upstream server '%s' is unavailable",
+                        tk_upstream_name(sv->up));
+        }
+        if (c->req && !c->sse && retry > 0) {
+            char v[16];
+            tk_snprintf(v, sizeof(v), "%u", retry);
+            evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", v);
+        }
+        json_t *m = tk_rpc_error(c->id, TK_RPC_INTERNAL_ERROR, msg);
+        call_finish_status(c, m, 503, "Service Unavailable");
+        json_decref(m);
         return;
     }
     c->srv = sv;

@@ -61,6 +61,9 @@ struct tk_upstream {
     json_t *server_info;
     unsigned restarts;
     unsigned failures; /* consecutive, for backoff */
+    size_t nsent;      /* requests sent and not yet answered */
+    unsigned call_failures;  /* consecutive transport failures of calls */
+    uint64_t open_until_ms;  /* circuit breaker: fail fast until then */
     uint64_t started_ms;
     struct event *backoff_timer;
     struct event *idle_timer;
@@ -152,6 +155,35 @@ static void pending_unlink(tk_upstream_t *up, pending_t *p)
     tk_map_del(up->pending, p->id);
     if (!p->sent)
         TAILQ_REMOVE(&up->queue, p, qlink);
+    else
+        up->nsent--;
+}
+
+/* Circuit breaker bookkeeping: transport failures (made up by the gateway:
+ * exits, timeouts, connection errors) count; any answer from the server
+ * closes the circuit again. */
+static void note_outcome(tk_upstream_t *up, int transport_failure)
+{
+    if (!transport_failure) {
+        up->call_failures = 0;
+        up->open_until_ms = 0;
+        return;
+    }
+    up->call_failures++;
+    if (up->conf->circuit_failures > 0 && up->call_failures >= up->conf->circuit_failures) {
+        if (up->open_until_ms <= tk_now_ms())
+            tk_warn(MOD, "server %s: %u failures in a row; circuit open for %u ms",
+                    up->conf->name, up->call_failures, up->conf->circuit_open_ms);
+        up->open_until_ms = tk_now_ms() + up->conf->circuit_open_ms;
+    }
+}
+
+uint32_t tk_upstream_retry_after_s(const tk_upstream_t *up)
+{
+    uint64_t now = tk_now_ms();
+    if (up->open_until_ms <= now)
+        return 0;
+    return (uint32_t)((up->open_until_ms - now + 999) / 1000);
 }
 
 static void idle_arm(tk_upstream_t *up)
@@ -163,14 +195,29 @@ static void idle_arm(tk_upstream_t *up)
     evtimer_add(up->idle_timer, &tv);
 }
 
-static void complete(tk_upstream_t *up, pending_t *p, json_t *result, json_t *error)
+static void complete_as(tk_upstream_t *up, pending_t *p, json_t *result, json_t *error,
+                        int transport_failure)
 {
     pending_unlink(up, p);
     tk_upstream_reply_cb cb = p->cb;
     void *arg = p->arg;
     pending_free(p);
+    note_outcome(up, transport_failure);
     cb(arg, result, error);
+    flush_queue(up);
     idle_arm(up);
+}
+
+/* A reply from the server itself. */
+static void complete(tk_upstream_t *up, pending_t *p, json_t *result, json_t *error)
+{
+    complete_as(up, p, result, error, 0);
+}
+
+/* A failure the gateway observed (exit, timeout, transport error). */
+static void complete_failed(tk_upstream_t *up, pending_t *p, json_t *error)
+{
+    complete_as(up, p, NULL, error, 1);
 }
 
 /* ---- writing to the child ---- */
@@ -227,6 +274,7 @@ static int send_request(tk_upstream_t *up, pending_t *p)
     json_decref(p->params);
     p->params = NULL;
     p->sent = 1;
+    up->nsent++;
     return rc;
 }
 
@@ -491,7 +539,7 @@ static void fail_pending(tk_upstream_t *up, const char *why, int queued_too)
         }
         json_t *err = make_error(TK_RPC_INTERNAL_ERROR, "upstream server '%s' failed: %s",
                                  up->conf->name, why);
-        complete(up, p, NULL, err);
+        complete_failed(up, p, err);
         json_decref(err);
     }
     free(list);
@@ -592,14 +640,15 @@ static void timeout_cb(evutil_socket_t fd, short what, void *arg)
     }
     json_t *err = make_error(TK_RPC_INTERNAL_ERROR, "upstream server '%s' did not answer %s within %u ms",
                              up->conf->name, p->method, up->conf->request_timeout_ms);
-    complete(up, p, NULL, err);
+    complete_failed(up, p, err);
     json_decref(err);
 }
 
 static void flush_queue(tk_upstream_t *up)
 {
     pending_t *p;
-    while (up->state == TK_UP_READY && (p = TAILQ_FIRST(&up->queue)) != NULL) {
+    while (up->state == TK_UP_READY && up->nsent < up->conf->max_inflight &&
+           (p = TAILQ_FIRST(&up->queue)) != NULL) {
         TAILQ_REMOVE(&up->queue, p, qlink);
         if (send_request(up, p) != TK_OK)
             break;
@@ -797,7 +846,7 @@ static void remote_request_failed(void *arg, uint64_t req_id, const char *why)
     }
     json_t *err = make_error(TK_RPC_INTERNAL_ERROR, "upstream server '%s' failed: %s",
                              up->conf->name, why);
-    complete(up, p, NULL, err);
+    complete_failed(up, p, err);
     json_decref(err);
 }
 
@@ -859,13 +908,15 @@ int tk_upstream_start(tk_upstream_t *up)
 int tk_upstream_request(tk_upstream_t *up, const char *method, json_t *params,
                         tk_upstream_reply_cb cb, void *arg, uint64_t *handle)
 {
-    if (tk_map_count(up->pending) >= up->conf->max_inflight)
+    if (up->open_until_ms > tk_now_ms())
+        return TK_EBUSY;
+    if (tk_map_count(up->pending) >= (size_t)up->conf->max_inflight + up->conf->max_queue)
         return TK_ELIMIT;
     evtimer_del(up->idle_timer);
     pending_t *p = pending_new(up, method, params, cb, arg, up->conf->request_timeout_ms);
     if (handle)
         *handle = p->id;
-    if (up->state == TK_UP_READY) {
+    if (up->state == TK_UP_READY && up->nsent < up->conf->max_inflight) {
         /* A failed write means the child is gone; its exit fails the call. */
         if (send_request(up, p) != TK_OK)
             tk_debug(MOD, "server %s: write failed", up->conf->name);

@@ -63,7 +63,9 @@ void tk_upstream_destroy(tk_upstream_t *up);
 int tk_upstream_start(tk_upstream_t *up) TK_WUR;
 
 /* Send a request; params is borrowed (may be NULL). *handle identifies it for
- * tk_upstream_cancel. Fails with TK_ELIMIT when max_inflight is reached. */
+ * tk_upstream_cancel. Beyond max_inflight requests wait in a queue; fails
+ * with TK_ELIMIT when that is full too, and with TK_EBUSY while the circuit
+ * breaker is open (see tk_upstream_retry_after_s). */
 int tk_upstream_request(tk_upstream_t *up, const char *method, json_t *params,
                         tk_upstream_reply_cb cb, void *arg, uint64_t *handle) TK_WUR;
 /* Forget a request: its callback will not run; if it was sent, the server
@@ -88,5 +90,7 @@ json_t *tk_upstream_server_info(const tk_upstream_t *up);
 size_t tk_upstream_inflight(const tk_upstream_t *up);
 unsigned tk_upstream_restarts(const tk_upstream_t *up);
 int tk_upstream_pid(const tk_upstream_t *up);
+/* Seconds until the open circuit breaker lets calls through again; 0 if closed. */
+uint32_t tk_upstream_retry_after_s(const tk_upstream_t *up);
 
 #endif
