@@ -201,6 +201,35 @@ static void handle_preflight(struct evhttp_request *req)
     evhttp_send_reply(req, 204, "No Content", NULL);
 }
 
+/* Framing that request smuggling relies on: more than one Host or
+ * Content-Length, Content-Length together with Transfer-Encoding, or an
+ * absolute-form target naming another host. Returns a reason, or NULL. */
+static const char *ambiguous_framing(const tk_config_t *cfg, struct evhttp_request *req)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    struct evkeyval *h;
+    int hosts = 0, lengths = 0, te = 0;
+    for (h = in->tqh_first; h != NULL; h = h->next.tqe_next) {
+        if (!strcasecmp(h->key, "Host"))
+            hosts++;
+        else if (!strcasecmp(h->key, "Content-Length"))
+            lengths++;
+        else if (!strcasecmp(h->key, "Transfer-Encoding"))
+            te++;
+    }
+    if (hosts > 1)
+        return "more than one Host header";
+    if (lengths > 1)
+        return "more than one Content-Length header";
+    if (lengths && te)
+        return "both Content-Length and Transfer-Encoding";
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *uhost = uri ? evhttp_uri_get_host(uri) : NULL;
+    if (uhost != NULL && !tk_http_host_allowed(cfg, uhost))
+        return "absolute-form target names a foreign host";
+    return NULL;
+}
+
 /* "/mcp/<slug>" -> slug; "/mcp" -> "default". */
 static int mcp_slug(const char *path, char *slug, size_t len)
 {
@@ -335,6 +364,15 @@ static void on_request(struct evhttp_request *req, void *arg)
     conn_request_started(srv, req);
     add_security_headers(srv, req);
 
+    const char *bad = ambiguous_framing(srv->cfg, req);
+    if (bad != NULL) {
+        tk_warn(MOD, "rejected an ambiguous request: %s", bad);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        char msg[96];
+        tk_snprintf(msg, sizeof(msg), "Bad Request: %s", bad);
+        reply_error(req, 400, "Bad Request", msg);
+        return;
+    }
     const char *host = evhttp_find_header(in, "Host");
     if (!tk_http_host_allowed(srv->cfg, host)) {
         tk_warn(MOD, "rejected request with a foreign Host header");
