@@ -107,6 +107,7 @@ cat >"$CFG" <<EOF
 {
   "listen": "127.0.0.1:0",
   "data_dir": $(json_str "$TMP/data"),
+  "rate_limits": { "per_key": "off" },
   "mcpServers": {
     "echo": { "command": $(json_str "$ECHO_BIN"), "args": ["--name", "echo", "--fast"] }
   }

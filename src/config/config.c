@@ -537,6 +537,36 @@ static int parse_listen(ctx_t *c, const char *path, json_t *v, void *base)
     return TK_OK;
 }
 
+/* A rate string ("100/min", "10/s,burst=20") or "off" into the tk_rate_t at *slot. */
+static int parse_rate_into(ctx_t *c, const char *path, json_t *v, tk_rate_t *slot)
+{
+    char why[160];
+    if (!json_is_string(v))
+        return fail(c, TK_EINVAL, path, "expected a rate such as \"100/min\", or \"off\"");
+    if (strcmp(json_string_value(v), "off") == 0) {
+        memset(slot, 0, sizeof(*slot));
+        return TK_OK;
+    }
+    if (tk_rate_parse_msg(json_string_value(v), slot, why, sizeof(why)) != TK_OK)
+        return fail(c, TK_EINVAL, path, "%s", why);
+    return TK_OK;
+}
+
+static int parse_rate_per_key(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    return parse_rate_into(c, path, v, &((tk_config_t *)base)->rate_per_key);
+}
+
+static int parse_rate_per_ip(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    return parse_rate_into(c, path, v, &((tk_config_t *)base)->rate_per_ip);
+}
+
+static int parse_ep_rate(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    return parse_rate_into(c, path, v, &((tk_endpoint_conf_t *)base)->rate);
+}
+
 static int parse_log_level(ctx_t *c, const char *path, json_t *v, void *base)
 {
     tk_config_t *cfg = base;
@@ -640,6 +670,13 @@ static const field_t limits_fields[] = {
      .min = 100, .max = 3600000, .def = 60000},
 };
 
+static const field_t rate_fields[] = {
+    {.name = "per_key", .kind = F_CUSTOM, .parse = parse_rate_per_key},
+    {.name = "per_ip_unauthenticated", .kind = F_CUSTOM, .parse = parse_rate_per_ip},
+    {.name = "max_keys", .kind = F_U32, .off = CFG(rate_max_keys),
+     .min = 1, .max = 10000000, .def = 100000},
+};
+
 static const field_t tls_fields[] = {
     {.name = "cert_file", .kind = F_STR, .off = CFG(tls_cert_file), .check = check_nonempty},
     {.name = "key_file", .kind = F_STR, .off = CFG(tls_key_file), .check = check_nonempty},
@@ -651,6 +688,11 @@ static const field_t tls_fields[] = {
 static int parse_limits(ctx_t *c, const char *path, json_t *v, void *base)
 {
     return parse_object(c, path, v, limits_fields, NFIELDS(limits_fields), base);
+}
+
+static int parse_rates(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    return parse_object(c, path, v, rate_fields, NFIELDS(rate_fields), base);
 }
 
 static int parse_tls(ctx_t *c, const char *path, json_t *v, void *base)
@@ -854,6 +896,7 @@ static const field_t endpoint_fields[] = {
     {.name = "servers", .kind = F_CUSTOM, .parse = parse_ep_servers},
     {.name = "tools", .kind = F_CUSTOM, .parse = parse_ep_tools},
     {.name = "namespace", .kind = F_BOOL, .off = EP(namespace_names), .def = 1},
+    {.name = "rate_limit", .kind = F_CUSTOM, .parse = parse_ep_rate},
 };
 
 static void add_all_servers(const tk_config_t *cfg, tk_endpoint_conf_t *e)
@@ -925,6 +968,7 @@ static const field_t config_fields[] = {
      .count_off = CFG(nhosts), .check = check_host},
     {.name = "limits", .kind = F_CUSTOM, .parse = parse_limits},
     {.name = "tls", .kind = F_CUSTOM, .parse = parse_tls},
+    {.name = "rate_limits", .kind = F_CUSTOM, .parse = parse_rates},
     {.name = "mcpServers", .kind = F_CUSTOM, .parse = parse_servers},
     {.name = "endpoints", .kind = F_IGNORE}, /* parsed once the servers are known */
 };
@@ -969,6 +1013,9 @@ static tk_config_t *config_new(const char *name)
     apply_defaults(config_fields, NFIELDS(config_fields), cfg);
     apply_defaults(limits_fields, NFIELDS(limits_fields), cfg);
     apply_defaults(tls_fields, NFIELDS(tls_fields), cfg);
+    apply_defaults(rate_fields, NFIELDS(rate_fields), cfg);
+    cfg->rate_per_key = (tk_rate_t){.count = 100, .burst = 100, .period_ms = 60000};
+    cfg->rate_per_ip = (tk_rate_t){.count = 60, .burst = 60, .period_ms = 60000};
     return cfg;
 }
 

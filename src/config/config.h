@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "core/core.h"
+#include "state/ratelimit.h"
 
 /* Limits applied by the loader. */
 #define TK_SERVER_NAME_MAX 32   /* [A-Za-z0-9_-], no "__", no leading/trailing '_' */
@@ -65,6 +66,7 @@ typedef struct tk_endpoint_conf {
     size_t nallow;
     char **tool_deny; /* applied after allow */
     size_t ndeny;
+    tk_rate_t rate; /* all requests to this endpoint together; count 0 = unlimited */
     int namespace_names; /* 1 (default): "server__name"; 0: upstream names as they are */
 } tk_endpoint_conf_t;
 
@@ -89,6 +91,10 @@ typedef struct tk_config {
     char *tls_cert_file;        /* both set: serve HTTPS only (TLS 1.2/1.3) */
     char *tls_key_file;
     uint32_t hsts_max_age_s;    /* Strict-Transport-Security max-age when serving TLS */
+    tk_rate_t rate_per_key;     /* per credential; default 100/min; count 0 = off */
+    tk_rate_t rate_per_ip;      /* per client address for unauthenticated requests (failed
+                                   auth, health checks); default 60/min; count 0 = off */
+    uint32_t rate_max_keys;     /* buckets kept in memory, default 100000 */
     tk_server_conf_t *servers;
     size_t nservers;
     tk_endpoint_conf_t *endpoints; /* if the file has none: one "default" endpoint with all servers */

@@ -22,6 +22,7 @@
 #include "core/map.h"
 #include "http/tls.h"
 #include "mcp/jsonrpc.h"
+#include "state/ratelimit.h"
 
 #define MOD "http"
 #define MAX_HEADERS_BYTES (16 * 1024)
@@ -48,6 +49,7 @@ struct tk_http_server {
     struct event *sweep; /* releases connections evhttp has freed */
     int port;
     unsigned long refused; /* connections cut at max_connections */
+    tk_ratelimit_t *rl;    /* per key, per endpoint, per address */
 };
 
 int tk_http_server_port(const tk_http_server_t *srv)
@@ -167,6 +169,46 @@ static void reply_error(struct evhttp_request *req, int status, const char *reas
     evbuffer_free(buf);
 }
 
+/* Take a token from bucket key; if there is none, answer 429 (with
+ * Retry-After and a JSON-RPC error body) and return 0. */
+static int rate_ok(tk_http_server_t *srv, struct evhttp_request *req, const char *key,
+                   const tk_rate_t *rate)
+{
+    if (rate->count == 0)
+        return 1;
+    tk_rate_result_t r;
+    if (tk_ratelimit_take(srv->rl, key, rate, &r) != TK_OK)
+        return 1; /* a key we cannot track (too long): the other limits still apply */
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    char v[32];
+    tk_snprintf(v, sizeof(v), "%u", r.limit);
+    evhttp_add_header(h, "RateLimit-Limit", v);
+    tk_snprintf(v, sizeof(v), "%u", r.remaining);
+    evhttp_add_header(h, "RateLimit-Remaining", v);
+    tk_snprintf(v, sizeof(v), "%llu", (unsigned long long)((r.reset_ms + 999) / 1000));
+    evhttp_add_header(h, "RateLimit-Reset", v);
+    if (r.allowed)
+        return 1;
+    tk_snprintf(v, sizeof(v), "%u", r.retry_after_s);
+    evhttp_add_header(h, "Retry-After", v);
+    char msg[96];
+    tk_snprintf(msg, sizeof(msg), "Rate limit exceeded: retry in %u s", r.retry_after_s);
+    reply_error(req, 429, "Too Many Requests", msg);
+    return 0;
+}
+
+/* The client's address, for per-address limits (never a forwarded-for
+ * header: nothing in front of the gateway is trusted to set one). */
+static void peer_key(struct evhttp_request *req, char *out, size_t len)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    if (evcon)
+        evhttp_connection_get_peer(evcon, &addr, &port);
+    tk_snprintf(out, len, "ip:%s", addr ? addr : "?");
+}
+
 static int authorized(const tk_http_server_t *srv, struct evhttp_request *req)
 {
     const char *tok = srv->cfg->bearer_token;
@@ -187,7 +229,8 @@ static void add_cors(struct evhttp_request *req, const char *origin)
     evhttp_add_header(h, "Access-Control-Allow-Origin", origin);
     evhttp_add_header(h, "Vary", "Origin");
     evhttp_add_header(h, "Access-Control-Expose-Headers",
-                      "Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate");
+                      "Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate, Retry-After, "
+                      "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset");
 }
 
 static void handle_preflight(struct evhttp_request *req)
@@ -392,7 +435,11 @@ static void on_request(struct evhttp_request *req, void *arg)
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     if (path == NULL)
         path = "/";
+    char ipkey[80];
+    peer_key(req, ipkey, sizeof(ipkey));
     if (strcmp(path, "/healthz") == 0) {
+        if (!rate_ok(srv, req, ipkey, &srv->cfg->rate_per_ip))
+            return;
         if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
             evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
             reply_error(req, 405, "Method Not Allowed", "Method not allowed");
@@ -415,10 +462,22 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
     if (!authorized(srv, req)) {
+        /* failed attempts are limited per address: no brute force of tokens */
+        if (!rate_ok(srv, req, ipkey, &srv->cfg->rate_per_ip))
+            return;
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
                           "Bearer realm=\"tumiki\"");
         reply_error(req, 401, "Unauthorized", "Unauthorized: a valid bearer token is required");
         return;
+    }
+    if (!rate_ok(srv, req, "key:bootstrap", &srv->cfg->rate_per_key))
+        return;
+    const tk_endpoint_conf_t *ep = tk_config_find_endpoint(srv->cfg, slug);
+    if (ep != NULL && ep->rate.count > 0) {
+        char epkey[TK_SLUG_MAX + 8];
+        tk_snprintf(epkey, sizeof(epkey), "ep:%s", slug);
+        if (!rate_ok(srv, req, epkey, &ep->rate))
+            return;
     }
     tk_gateway_handle(srv->gw, req, slug);
 }
@@ -481,6 +540,7 @@ int tk_http_server_create(struct event_base *base, const tk_config_t *cfg, tk_ga
     srv->gw = gw;
     srv->http = evhttp_new(base);
     srv->conns = tk_map_create();
+    srv->rl = tk_ratelimit_local_create(cfg->rate_max_keys);
     srv->sweep = event_new(base, -1, EV_PERSIST, sweep_cb, srv);
     struct timeval one = {1, 0};
     evtimer_add(srv->sweep, &one);
@@ -530,6 +590,7 @@ void tk_http_server_destroy(tk_http_server_t *srv)
         conn_release(all[i]);
     free(all);
     tk_map_destroy(srv->conns);
+    tk_ratelimit_destroy(srv->rl);
     if (srv->sweep)
         event_free(srv->sweep);
     SSL_CTX_free(srv->tls);

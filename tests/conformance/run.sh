@@ -144,6 +144,7 @@ cat >"$GW/tumiki.json" <<EOF
 {
   "listen": "127.0.0.1:0",
   "data_dir": "$GW/data",
+  "rate_limits": { "per_key": "off" },
   "mcpServers": {
     "everything": { "command": "$NODE_BIN", "args": ["$EVERYTHING", "stdio"] }
   }
@@ -160,6 +161,7 @@ cat >"$GWD/tumiki.json" <<EOF
 {
   "listen": "127.0.0.1:0",
   "data_dir": "$GWD/data",
+  "rate_limits": { "per_key": "off" },
   "mcpServers": {
     "conf": { "command": "$NODE_BIN", "args": ["$CONF_SERVER", "stdio"] }
   },

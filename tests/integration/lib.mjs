@@ -112,7 +112,11 @@ export async function startGateway({ config = {}, env = {}, token = randomToken(
   readyTimeoutMs = 30000, extraArgs = [], expectCleanExit = true, cwd } = {}) {
   if (!fs.existsSync(TUMIKI_BIN)) throw new Error(`TUMIKI_BIN ${TUMIKI_BIN} does not exist (build first)`);
   const dir = await makeTempDir('tumiki-gw-');
-  const cfg = { listen: '127.0.0.1:0', data_dir: path.join(dir, 'data'), ...config };
+  // Tests drive many requests through one token: unless a test sets its own
+  // rate_limits, lift the defaults (100/min per key, 60/min per address),
+  // which ratelimit.test.mjs checks on their own.
+  const cfg = { listen: '127.0.0.1:0', data_dir: path.join(dir, 'data'),
+    rate_limits: { per_key: '1000000/min', per_ip_unauthenticated: '1000000/min' }, ...config };
   const configPath = path.join(dir, 'tumiki.json');
   const readyPath = path.join(dir, 'ready');
   await fsp.writeFile(configPath, JSON.stringify(cfg, null, 2));
