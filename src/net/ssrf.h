@@ -103,8 +103,8 @@ int tk_ssrf_check_addr(const tk_ssrf_policy_t *p, const struct sockaddr *sa,
 /* Parse url, refuse userinfo, empty hosts, IPv6 zone ids, port 0 and schemes
  * outside the policy, resolve the host once and refuse it if ANY address is
  * denied. On TK_OK *out is filled (release with tk_ssrf_target_clear); on
- * error *out is left cleared (no allocation held) and err says why. *out is
- * overwritten without being cleared first. */
+ * error *out is left zeroed (no allocation held) and err says why. A target
+ * filled earlier is overwritten, not freed: clear it before reusing it. */
 int tk_ssrf_resolve(const tk_ssrf_policy_t *p, const char *url, tk_ssrf_target_t *out, char *err,
                     size_t errlen) TK_WUR;
 
