@@ -677,6 +677,37 @@ static const field_t rate_fields[] = {
      .min = 1, .max = 10000000, .def = 100000},
 };
 
+static int parse_outbound(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    tk_config_t *cfg = base;
+    char p[PATH_LEN], why[TK_SSRF_ERR_MAX];
+    const char *key;
+    json_t *val;
+    if (!json_is_object(v))
+        return fail(c, TK_EINVAL, path, "expected an object");
+    json_object_foreach(v, key, val)
+    {
+        path_key(p, path, key);
+        if (strcmp(key, "allow_cidrs") != 0)
+            return fail(c, TK_EINVAL, path, "unknown key \"%s\"", key);
+        if (!json_is_array(val))
+            return fail(c, TK_EINVAL, p, "expected an array of CIDR ranges");
+        size_t i;
+        json_t *cidr;
+        json_array_foreach(val, i, cidr)
+        {
+            char pi[PATH_LEN];
+            tk_snprintf(pi, sizeof(pi), "%s[%zu]", p, i);
+            if (!json_is_string(cidr))
+                return fail(c, TK_EINVAL, pi, "expected a string");
+            if (tk_ssrf_policy_allow_cidr(cfg->ssrf, json_string_value(cidr), why, sizeof(why)) !=
+                TK_OK)
+                return fail(c, TK_EINVAL, pi, "%s", why);
+        }
+    }
+    return TK_OK;
+}
+
 static const field_t tls_fields[] = {
     {.name = "cert_file", .kind = F_STR, .off = CFG(tls_cert_file), .check = check_nonempty},
     {.name = "key_file", .kind = F_STR, .off = CFG(tls_key_file), .check = check_nonempty},
@@ -969,6 +1000,7 @@ static const field_t config_fields[] = {
     {.name = "limits", .kind = F_CUSTOM, .parse = parse_limits},
     {.name = "tls", .kind = F_CUSTOM, .parse = parse_tls},
     {.name = "rate_limits", .kind = F_CUSTOM, .parse = parse_rates},
+    {.name = "outbound", .kind = F_CUSTOM, .parse = parse_outbound},
     {.name = "mcpServers", .kind = F_CUSTOM, .parse = parse_servers},
     {.name = "endpoints", .kind = F_IGNORE}, /* parsed once the servers are known */
 };
@@ -982,6 +1014,28 @@ static void lowercase_all(char **v, size_t n)
                 *p = (char)(*p - 'A' + 'a');
         }
     }
+}
+
+/* Every remote server URL against the outbound policy ("save time"): a URL
+ * whose host is, or resolves to, a denied address is an error. A name that
+ * does not resolve now is left to the check made at every connect. */
+static int check_outbound(ctx_t *c)
+{
+    tk_config_t *cfg = c->cfg;
+    char p[PATH_LEN], why[TK_SSRF_ERR_MAX];
+    for (size_t i = 0; i < cfg->nservers; i++) {
+        const tk_server_conf_t *s = &cfg->servers[i];
+        if (s->url == NULL || s->disabled)
+            continue;
+        tk_ssrf_target_t t;
+        int rc = tk_ssrf_resolve(cfg->ssrf, s->url, &t, why, sizeof(why));
+        tk_ssrf_target_clear(&t);
+        if (rc == TK_EINVAL || rc == TK_ELIMIT) {
+            tk_snprintf(p, sizeof(p), "mcpServers.%s.url", s->name);
+            return fail(c, TK_EINVAL, p, "%s (allow a range in outbound.allow_cidrs)", why);
+        }
+    }
+    return TK_OK;
 }
 
 static int parse_config(ctx_t *c, json_t *root, int use_env)
@@ -998,6 +1052,10 @@ static int parse_config(ctx_t *c, json_t *root, int use_env)
         if (env != NULL && env[0] != '\0')
             rc = set_token(c, "TUMIKI_TOKEN (environment)", env, strlen(env), &cfg->bearer_token);
     }
+    /* (the import's own validation pass skips this: an imported localhost
+     * URL still needs an explicit outbound allow before it can be served) */
+    if (rc == TK_OK && use_env)
+        rc = check_outbound(c);
     lowercase_all(cfg->allowed_origins, cfg->norigins);
     lowercase_all(cfg->allowed_hosts, cfg->nhosts);
     return rc;
@@ -1016,6 +1074,7 @@ static tk_config_t *config_new(const char *name)
     apply_defaults(rate_fields, NFIELDS(rate_fields), cfg);
     cfg->rate_per_key = (tk_rate_t){.count = 100, .burst = 100, .period_ms = 60000};
     cfg->rate_per_ip = (tk_rate_t){.count = 60, .burst = 60, .period_ms = 60000};
+    cfg->ssrf = tk_ssrf_policy_create();
     return cfg;
 }
 
@@ -1073,6 +1132,7 @@ void tk_config_destroy(tk_config_t *cfg)
     free(cfg->path);
     free(cfg->listen_host);
     free(cfg->data_dir);
+    tk_ssrf_policy_destroy(cfg->ssrf);
     free(cfg->tls_cert_file);
     free(cfg->tls_key_file);
     if (cfg->bearer_token != NULL)

@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "core/core.h"
+#include "net/ssrf.h"
 #include "state/ratelimit.h"
 
 /* Limits applied by the loader. */
@@ -95,6 +96,8 @@ typedef struct tk_config {
     tk_rate_t rate_per_ip;      /* per client address for unauthenticated requests (failed
                                    auth, health checks); default 60/min; count 0 = off */
     uint32_t rate_max_keys;     /* buckets kept in memory, default 100000 */
+    tk_ssrf_policy_t *ssrf;     /* outbound URL policy ("outbound": {"allow_cidrs": [...]});
+                                   every remote server URL was checked against it at load */
     tk_server_conf_t *servers;
     size_t nservers;
     tk_endpoint_conf_t *endpoints; /* if the file has none: one "default" endpoint with all servers */

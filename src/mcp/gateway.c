@@ -1421,7 +1421,7 @@ tk_gateway_t *tk_gateway_create(struct event_base *base, const tk_config_t *cfg)
         TAILQ_INIT(&sv->calls);
         tk_upstream_events_t ev = {on_up_notification, on_up_request, on_up_ready, on_up_down,
                                    sv};
-        sv->up = tk_upstream_create(base, sc, cfg->max_message_bytes, &ev);
+        sv->up = tk_upstream_create(base, sc, cfg->max_message_bytes, &ev, cfg->ssrf);
         srv_of[i] = ++gw->nsrvs;
     }
     gw->eps = tk_calloc(cfg->nendpoints, sizeof(endpoint_t));

@@ -53,6 +53,8 @@ struct tk_remote {
     xfer_t *stream;
     int connected;
     struct event *kick; /* adds new transfers outside curl's callbacks */
+    const tk_ssrf_policy_t *policy;
+    tk_ssrf_target_t target; /* conf->url's host, resolved and checked at connect */
 };
 
 static void check_done(tk_remote_t *r);
@@ -133,6 +135,26 @@ static void xfer_free(xfer_t *x)
     free(x);
 }
 
+/* Scheme, host and port of two absolute URLs are equal. */
+static int same_origin(const char *a, const char *b)
+{
+    static const CURLUPart parts[] = {CURLUPART_SCHEME, CURLUPART_HOST, CURLUPART_PORT};
+    CURLU *ua = curl_url(), *ub = curl_url();
+    int same = curl_url_set(ua, CURLUPART_URL, a, 0) == CURLUE_OK &&
+               curl_url_set(ub, CURLUPART_URL, b, 0) == CURLUE_OK;
+    for (size_t i = 0; same && i < sizeof(parts) / sizeof(parts[0]); i++) {
+        char *pa = NULL, *pb = NULL;
+        curl_url_get(ua, parts[i], &pa, CURLU_DEFAULT_PORT);
+        curl_url_get(ub, parts[i], &pb, CURLU_DEFAULT_PORT);
+        same = pa && pb && strcasecmp(pa, pb) == 0;
+        curl_free(pa);
+        curl_free(pb);
+    }
+    curl_url_cleanup(ua);
+    curl_url_cleanup(ub);
+    return same;
+}
+
 static void sse_dispatch(xfer_t *x)
 {
     tk_remote_t *r = x->r;
@@ -148,7 +170,11 @@ static void sse_dispatch(xfer_t *x)
             if (curl_url_set(u, CURLUPART_URL, r->conf->url, 0) == CURLUE_OK &&
                 curl_url_set(u, CURLUPART_URL, rel, 0) == CURLUE_OK &&
                 curl_url_get(u, CURLUPART_URL, &abs, 0) == CURLUE_OK) {
-                r->post_url = tk_strdup(abs);
+                if (same_origin(r->conf->url, abs))
+                    r->post_url = tk_strdup(abs);
+                else
+                    tk_warn(MOD, "server %s: refused an endpoint on another origin",
+                            r->conf->name);
                 curl_free(abs);
             }
             curl_url_cleanup(u);
@@ -270,8 +296,8 @@ static xfer_t *xfer_new(tk_remote_t *r, const char *url, int is_stream)
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    if (tk_ssrf_pin_curl(e, &r->target) != TK_OK) /* also: no redirects, no proxy */
+        curl_easy_setopt(e, CURLOPT_URL, ""); /* cannot happen with a resolved target */
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)r->conf->connect_timeout_ms);
     if (!is_stream)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)r->conf->request_timeout_ms);
@@ -353,6 +379,8 @@ static void xfer_done(xfer_t *x, CURLcode res)
         tk_snprintf(why, sizeof(why), "%s", curl_easy_strerror(res));
     else if (status == 404 && r->session[0] && !x->is_stream)
         tk_snprintf(why, sizeof(why), "session expired (HTTP 404)");
+    else if (status >= 300 && status < 400)
+        tk_snprintf(why, sizeof(why), "HTTP %ld: redirects are not followed", status);
     else if (status >= 300)
         tk_snprintf(why, sizeof(why), "HTTP %ld", status);
     if (why[0] == '\0') {
@@ -416,13 +444,15 @@ static void check_done(tk_remote_t *r)
 /* ---- public ---- */
 
 tk_remote_t *tk_remote_create(struct event_base *base, const tk_server_conf_t *conf,
-                              size_t max_message_bytes, const tk_remote_cbs_t *cbs)
+                              size_t max_message_bytes, const tk_remote_cbs_t *cbs,
+                              const tk_ssrf_policy_t *policy)
 {
     tk_remote_t *r = tk_calloc(1, sizeof(*r));
     r->base = base;
     r->conf = conf;
     r->max = max_message_bytes;
     r->cbs = *cbs;
+    r->policy = policy;
     LIST_INIT(&r->xfers);
     r->multi = curl_multi_init();
     r->timer = evtimer_new(base, timer_event_cb, r);
@@ -445,6 +475,14 @@ static int open_stream(tk_remote_t *r)
 int tk_remote_connect(tk_remote_t *r)
 {
     tk_remote_reset(r, 0);
+    /* resolve once per connection and pin it (getaddrinfo blocks the loop
+     * briefly here, at connect only; numeric hosts do not touch DNS) */
+    char why[TK_SSRF_ERR_MAX];
+    tk_ssrf_target_clear(&r->target);
+    if (tk_ssrf_resolve(r->policy, r->conf->url, &r->target, why, sizeof(why)) != TK_OK) {
+        tk_warn(MOD, "server %s: outbound policy: %s", r->conf->name, why);
+        return TK_EINVAL;
+    }
     if (r->conf->transport == TK_TRANSPORT_SSE)
         return open_stream(r);
     r->connected = 1;
@@ -485,11 +523,12 @@ void tk_remote_reset(tk_remote_t *r, int delete_session)
         CURL *e = curl_easy_init();
         struct curl_slist *h = base_headers(r, NULL);
         curl_easy_setopt(e, CURLOPT_URL, r->conf->url);
+        if (tk_ssrf_pin_curl(e, &r->target) != TK_OK)
+            curl_easy_setopt(e, CURLOPT_URL, "");
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "DELETE");
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 1000L);
-        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
         if (curl_easy_perform(e) != CURLE_OK)
             tk_debug(MOD, "server %s: session DELETE failed", r->conf->name);
@@ -508,6 +547,7 @@ void tk_remote_destroy(tk_remote_t *r)
     if (r == NULL)
         return;
     tk_remote_reset(r, 1);
+    tk_ssrf_target_clear(&r->target);
     curl_multi_cleanup(r->multi);
     event_free(r->timer);
     event_free(r->kick);

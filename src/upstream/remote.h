@@ -18,6 +18,7 @@
 
 #include "config/config.h"
 #include "core/core.h"
+#include "net/ssrf.h"
 
 typedef struct tk_remote tk_remote_t;
 
@@ -33,8 +34,12 @@ typedef struct tk_remote_cbs {
     void *arg;
 } tk_remote_cbs_t;
 
+/* policy (borrowed, may be NULL for the defaults) is applied at every
+ * connect: the URL's host is resolved once, checked, and every transfer is
+ * pinned to the checked address (no redirects, no proxies). */
 tk_remote_t *tk_remote_create(struct event_base *base, const tk_server_conf_t *conf,
-                              size_t max_message_bytes, const tk_remote_cbs_t *cbs);
+                              size_t max_message_bytes, const tk_remote_cbs_t *cbs,
+                              const tk_ssrf_policy_t *policy);
 void tk_remote_destroy(tk_remote_t *r);
 
 /* Start: Streamable HTTP is connected at once; legacy SSE after the GET

@@ -78,6 +78,7 @@ struct tk_upstream {
     /* remote servers */
     tk_remote_t *remote;
     struct event *lost_ev; /* defers a remote failure out of curl's callbacks */
+    struct event *connect_timer; /* remote: connected and initialised in time */
     char lost_why[160];
 };
 
@@ -296,6 +297,7 @@ static void on_initialized(void *arg, json_t *result, json_t *error)
         tk_warn(MOD, "server %s: could not send initialized", up->conf->name);
     json_decref(note);
     up->state = TK_UP_READY;
+    evtimer_del(up->connect_timer);
     const char *ver = json_string_value(json_object_get(result, "protocolVersion"));
     if (up->remote)
         tk_remote_ready(up->remote, ver);
@@ -855,12 +857,24 @@ static void remote_lost(void *arg, const char *why)
     abort_transport(arg, why);
 }
 
+static void connect_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    tk_upstream_t *up = arg;
+    (void)fd;
+    (void)what;
+    if (up->state == TK_UP_STARTING)
+        abort_transport(up, "not connected and initialised within connect_timeout_ms");
+}
+
 static int start_transport(tk_upstream_t *up)
 {
     if (up->remote == NULL)
         return spawn_child(up);
     up->state = TK_UP_STARTING;
     up->started_ms = tk_now_ms();
+    struct timeval tv = {(time_t)(up->conf->connect_timeout_ms / 1000),
+                         (suseconds_t)(up->conf->connect_timeout_ms % 1000) * 1000};
+    evtimer_add(up->connect_timer, &tv);
     tk_info(MOD, "server %s: connecting", up->conf->name);
     return tk_remote_connect(up->remote);
 }
@@ -868,7 +882,8 @@ static int start_transport(tk_upstream_t *up)
 /* ---- public API ---- */
 
 tk_upstream_t *tk_upstream_create(struct event_base *base, const tk_server_conf_t *conf,
-                                  size_t max_message_bytes, const tk_upstream_events_t *ev)
+                                  size_t max_message_bytes, const tk_upstream_events_t *ev,
+                                  const tk_ssrf_policy_t *policy)
 {
     tk_upstream_t *up = tk_calloc(1, sizeof(*up));
     up->base = base;
@@ -886,10 +901,11 @@ tk_upstream_t *tk_upstream_create(struct event_base *base, const tk_server_conf_
     up->idle_timer = evtimer_new(base, idle_cb, up);
     up->kill_timer = evtimer_new(base, kill_cb, up);
     up->lost_ev = event_new(base, -1, 0, lost_cb, up);
+    up->connect_timer = evtimer_new(base, connect_timeout_cb, up);
     if (conf->transport != TK_TRANSPORT_STDIO) {
         tk_remote_cbs_t cbs = {remote_connected, remote_message, remote_request_failed,
                                remote_lost, up};
-        up->remote = tk_remote_create(base, conf, max_message_bytes, &cbs);
+        up->remote = tk_remote_create(base, conf, max_message_bytes, &cbs, policy);
     }
     return up;
 }
@@ -1003,5 +1019,6 @@ void tk_upstream_destroy(tk_upstream_t *up)
     event_free(up->idle_timer);
     event_free(up->kill_timer);
     event_free(up->lost_ev);
+    event_free(up->connect_timer);
     free(up);
 }

@@ -54,8 +54,10 @@ typedef enum {
     TK_UP_STOPPING
 } tk_upstream_state_t;
 
+/* policy: the outbound URL policy for remote servers (borrowed; NULL: defaults). */
 tk_upstream_t *tk_upstream_create(struct event_base *base, const tk_server_conf_t *conf,
-                                  size_t max_message_bytes, const tk_upstream_events_t *ev);
+                                  size_t max_message_bytes, const tk_upstream_events_t *ev,
+                                  const tk_ssrf_policy_t *policy);
 /* Kills the process group (SIGTERM, then SIGKILL after a short grace) and
  * waits for it; pending callbacks are not run. */
 void tk_upstream_destroy(tk_upstream_t *up);

@@ -79,6 +79,7 @@ describe('remote upstreams (Streamable HTTP and legacy SSE)', () => {
     proxy = await recordingProxy(httpPort);
     gw = await startGateway({
       config: {
+        outbound: { allow_cidrs: ['127.0.0.0/8'] }, // the test servers are on loopback
         mcpServers: {
           web: { url: `http://127.0.0.1:${httpPort}/mcp`, connect_timeout_ms: 2000, timeout_ms: 10000 },
           old: { type: 'sse', url: `http://127.0.0.1:${ssePort}/sse` },
