@@ -11,15 +11,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <openssl/crypto.h>
 
+#include "auth/apikey.h"
 #include "config/config.h"
 #include "core/core.h"
 #include "http/server.h"
 #include "mcp/gateway.h"
+#include "store/store.h"
 
 #define MOD "main"
 
@@ -34,6 +38,10 @@ static void usage(FILE *f)
           "        validate a config file and exit\n"
           "  import-claude-config FILE [-o OUT]\n"
           "        convert a Claude Desktop / Claude Code / VS Code MCP config\n"
+          "  key create --config FILE --endpoint SLUG|* [--name NAME] [--expires-days N]\n"
+          "        make an API key for an endpoint; the key is printed once\n"
+          "  key list --config FILE\n"
+          "  key revoke --config FILE ID\n"
           "  version\n"
           "\n"
           "environment:\n"
@@ -159,6 +167,11 @@ static int cmd_serve(int argc, char **argv)
         return 1;
     }
     tk_log_set_level(cfg->log_level);
+    if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "tumiki: cannot create data dir %s: %s\n", cfg->data_dir, strerror(errno));
+        tk_config_destroy(cfg);
+        return 1;
+    }
     if (cfg->bearer_token == NULL && tk_http_is_loopback(cfg->listen_host) &&
         bootstrap_token(cfg) != 0) {
         tk_config_destroy(cfg);
@@ -273,6 +286,164 @@ static int cmd_import(int argc, char **argv)
     return 0;
 }
 
+/* ---- tumiki key ... ---- */
+
+static int open_store_for(const char *config, tk_config_t **cfg, tk_store_t **st)
+{
+    char err[1024];
+    if (tk_config_load_file(config, cfg, err, sizeof(err)) != TK_OK) {
+        fprintf(stderr, "tumiki: %s\n", err);
+        return 1;
+    }
+    if (mkdir((*cfg)->data_dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "tumiki: cannot create data dir %s: %s\n", (*cfg)->data_dir,
+                strerror(errno));
+        return 1;
+    }
+    char *db = tk_asprintf("%s/tumiki.db", (*cfg)->data_dir);
+    int rc = tk_store_open_sqlite(db, st, err, sizeof(err));
+    free(db);
+    if (rc != TK_OK) {
+        fprintf(stderr, "tumiki: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+static int64_t wall_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void print_time(int64_t ms)
+{
+    if (ms == 0) {
+        fputs("-", stdout);
+        return;
+    }
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    char buf[32];
+    gmtime_r(&t, &tm);
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fputs(buf, stdout);
+}
+
+static int key_create(tk_config_t *cfg, tk_store_t *st, const char *endpoint, const char *name,
+                      uint64_t days)
+{
+    if (strcmp(endpoint, "*") != 0 && tk_config_find_endpoint(cfg, endpoint) == NULL) {
+        fprintf(stderr, "tumiki: %s: no endpoint \"%s\"\n", cfg->path, endpoint);
+        return 1;
+    }
+    char key[TK_APIKEY_LEN + 1], id[TK_APIKEY_ID_LEN + 1], hash[TK_APIKEY_HASH_MAX];
+    if (tk_apikey_generate(key, id) != TK_OK ||
+        tk_apikey_hash(key + 4 + TK_APIKEY_ID_LEN, hash, sizeof(hash)) != TK_OK) {
+        fputs("tumiki: cannot generate a key\n", stderr);
+        return 1;
+    }
+    tk_apikey_t k;
+    memset(&k, 0, sizeof(k));
+    tk_snprintf(k.id, sizeof(k.id), "%s", id);
+    k.name = (char *)(name ? name : "");
+    k.hash = hash;
+    k.endpoint = (char *)endpoint;
+    k.scopes = (char *)"";
+    k.created_at = wall_now_ms();
+    k.expires_at = days ? k.created_at + (int64_t)days * 86400000 : 0;
+    int rc = tk_store_apikey_insert(st, &k);
+    if (rc != TK_OK) {
+        fprintf(stderr, "tumiki: cannot store the key: %s\n", tk_strerror(rc));
+        return 1;
+    }
+    printf("%s\n", key);
+    fprintf(stderr, "key %s created for endpoint %s; it is shown only this once\n", id, endpoint);
+    OPENSSL_cleanse(key, sizeof(key));
+    return 0;
+}
+
+static int key_list(tk_store_t *st)
+{
+    tk_apikey_t *keys = NULL;
+    size_t n = 0;
+    if (tk_store_apikey_list(st, &keys, &n) != TK_OK) {
+        fputs("tumiki: cannot list keys\n", stderr);
+        return 1;
+    }
+    printf("%-16s  %-16s  %-20s  %-20s  %-20s  %-20s  %s\n", "ID", "ENDPOINT", "CREATED",
+           "EXPIRES", "REVOKED", "LAST USED", "NAME");
+    for (size_t i = 0; i < n; i++) {
+        printf("%-16s  %-16s  ", keys[i].id, keys[i].endpoint ? keys[i].endpoint : "");
+        print_time(keys[i].created_at);
+        fputs("  ", stdout);
+        print_time(keys[i].expires_at);
+        fputs("  ", stdout);
+        print_time(keys[i].revoked_at);
+        fputs("  ", stdout);
+        print_time(keys[i].last_used_at);
+        printf("  %s\n", keys[i].name ? keys[i].name : "");
+    }
+    tk_apikey_list_free(keys, n);
+    return 0;
+}
+
+static int cmd_key(int argc, char **argv)
+{
+    const char *sub = argc > 0 ? argv[0] : "", *config = NULL, *endpoint = NULL, *name = NULL;
+    const char *id = NULL;
+    uint64_t days = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            config = argv[++i];
+        else if (!strcmp(argv[i], "--endpoint") && i + 1 < argc)
+            endpoint = argv[++i];
+        else if (!strcmp(argv[i], "--name") && i + 1 < argc)
+            name = argv[++i];
+        else if (!strcmp(argv[i], "--expires-days") && i + 1 < argc) {
+            if (tk_parse_uint(argv[++i], 1, 36500, &days) != TK_OK) {
+                fputs("tumiki key: --expires-days takes 1 to 36500\n", stderr);
+                return 2;
+            }
+        } else if (id == NULL && argv[i][0] != '-')
+            id = argv[i];
+        else {
+            fprintf(stderr, "tumiki key: unknown or incomplete option \"%s\"\n", argv[i]);
+            return 2;
+        }
+    }
+    int create = !strcmp(sub, "create"), list = !strcmp(sub, "list");
+    int revoke = !strcmp(sub, "revoke");
+    if (config == NULL || (!create && !list && !revoke) || (create && endpoint == NULL) ||
+        (revoke && id == NULL)) {
+        usage(stderr);
+        return 2;
+    }
+    tk_config_t *cfg = NULL;
+    tk_store_t *st = NULL;
+    int rc = open_store_for(config, &cfg, &st);
+    if (rc == 0) {
+        if (create)
+            rc = key_create(cfg, st, endpoint, name, days);
+        else if (list)
+            rc = key_list(st);
+        else {
+            int r = tk_store_apikey_revoke(st, id, wall_now_ms());
+            if (r == TK_OK)
+                printf("key %s revoked\n", id);
+            else
+                fprintf(stderr, "tumiki: %s: %s\n", id,
+                        r == TK_ENOENT ? "no such key" : tk_strerror(r));
+            rc = r == TK_OK ? 0 : 1;
+        }
+    }
+    if (st)
+        tk_store_close(st);
+    tk_config_destroy(cfg);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -286,6 +457,8 @@ int main(int argc, char **argv)
         return cmd_check(argc - 2, argv + 2);
     if (!strcmp(cmd, "import-claude-config"))
         return cmd_import(argc - 2, argv + 2);
+    if (!strcmp(cmd, "key"))
+        return cmd_key(argc - 2, argv + 2);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("tumiki %s\n", TK_VERSION);
         return 0;

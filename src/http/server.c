@@ -19,6 +19,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "auth/keyauth.h"
 #include "core/map.h"
 #include "http/tls.h"
 #include "mcp/jsonrpc.h"
@@ -50,7 +51,18 @@ struct tk_http_server {
     int port;
     unsigned long refused; /* connections cut at max_connections */
     tk_ratelimit_t *rl;    /* per key, per endpoint, per address */
+    tk_keyauth_t *ka;      /* API keys (NULL: only the bootstrap token) */
+    tk_map_t *verifying;   /* API-key checks in flight: handle -> pending_auth_t */
 };
+
+/* A request waiting for its API key to be verified off the loop. */
+typedef struct pending_auth {
+    tk_http_server_t *srv;
+    struct evhttp_request *req;
+    uint64_t handle;
+    char slug[TK_SLUG_MAX + 1];
+    char ipkey[80];
+} pending_auth_t;
 
 int tk_http_server_port(const tk_http_server_t *srv)
 {
@@ -209,18 +221,111 @@ static void peer_key(struct evhttp_request *req, char *out, size_t len)
     tk_snprintf(out, len, "ip:%s", addr ? addr : "?");
 }
 
-static int authorized(const tk_http_server_t *srv, struct evhttp_request *req)
+/* The bearer credential of a request, or NULL. */
+static const char *bearer(struct evhttp_request *req)
 {
-    const char *tok = srv->cfg->bearer_token;
-    if (tok == NULL)
-        return 0; /* never open: without a token nothing is authorised */
     const char *a = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     if (a == NULL || strncasecmp(a, "Bearer ", 7) != 0)
-        return 0;
+        return NULL;
     a += 7;
     while (*a == ' ')
         a++;
-    return tk_ct_equal(a, strlen(a), tok, strlen(tok));
+    return *a ? a : NULL;
+}
+
+static int is_bootstrap(const tk_http_server_t *srv, const char *tok)
+{
+    const char *boot = srv->cfg->bearer_token;
+    return boot != NULL && tk_ct_equal(tok, strlen(tok), boot, strlen(boot));
+}
+
+static void unauthorized(tk_http_server_t *srv, struct evhttp_request *req, const char *ipkey)
+{
+    /* failed attempts are limited per address: no brute force of keys */
+    if (!rate_ok(srv, req, ipkey, &srv->cfg->rate_per_ip))
+        return;
+    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                      "Bearer realm=\"tumiki\"");
+    reply_error(req, 401, "Unauthorized", "Unauthorized: a valid bearer token is required");
+}
+
+/* Authenticated as ratekey: per-key and per-endpoint limits, then MCP. */
+static void serve_authorized(tk_http_server_t *srv, struct evhttp_request *req, const char *slug,
+                             const char *ratekey)
+{
+    if (!rate_ok(srv, req, ratekey, &srv->cfg->rate_per_key))
+        return;
+    const tk_endpoint_conf_t *ep = tk_config_find_endpoint(srv->cfg, slug);
+    if (ep != NULL && ep->rate.count > 0) {
+        char epkey[TK_SLUG_MAX + 8];
+        tk_snprintf(epkey, sizeof(epkey), "ep:%s", slug);
+        if (!rate_ok(srv, req, epkey, &ep->rate))
+            return;
+    }
+    tk_gateway_handle(srv->gw, req, slug);
+}
+
+/* A verified API key may only be used on its own endpoint. */
+static void serve_principal(tk_http_server_t *srv, struct evhttp_request *req, const char *slug,
+                            const tk_principal_t *p)
+{
+    if (strcmp(p->endpoint, "*") != 0 && strcmp(p->endpoint, slug) != 0) {
+        reply_error(req, 403, "Forbidden", "Forbidden: this key is not valid for this endpoint");
+        return;
+    }
+    char ratekey[TK_APIKEY_ID_LEN + 8];
+    tk_snprintf(ratekey, sizeof(ratekey), "key:%s", p->key_id);
+    serve_authorized(srv, req, slug, ratekey);
+}
+
+static void key_verified(void *arg, int status, const tk_principal_t *p)
+{
+    pending_auth_t *pa = arg;
+    tk_http_server_t *srv = pa->srv;
+    tk_map_del(srv->verifying, pa->handle);
+    if (status == TK_OK)
+        serve_principal(srv, pa->req, pa->slug, p);
+    else if (status == TK_EIO)
+        reply_error(pa->req, 503, "Service Unavailable", "key store unavailable");
+    else
+        unauthorized(srv, pa->req, pa->ipkey);
+    free(pa);
+}
+
+static void authenticate(tk_http_server_t *srv, struct evhttp_request *req, const char *slug,
+                         const char *ipkey)
+{
+    const char *tok = bearer(req);
+    if (tok == NULL) {
+        unauthorized(srv, req, ipkey);
+        return;
+    }
+    if (is_bootstrap(srv, tok)) {
+        serve_authorized(srv, req, slug, "key:bootstrap");
+        return;
+    }
+    if (srv->ka == NULL) {
+        unauthorized(srv, req, ipkey);
+        return;
+    }
+    pending_auth_t *pa = tk_calloc(1, sizeof(*pa));
+    tk_principal_t p;
+    int rc = tk_keyauth_verify(srv->ka, tok, strlen(tok), &p, key_verified, pa, &pa->handle);
+    if (rc == 0) { /* answered later by key_verified */
+        pa->srv = srv;
+        pa->req = req;
+        tk_snprintf(pa->slug, sizeof(pa->slug), "%s", slug);
+        tk_snprintf(pa->ipkey, sizeof(pa->ipkey), "%s", ipkey);
+        tk_map_put(srv->verifying, pa->handle, pa);
+        return;
+    }
+    free(pa);
+    if (rc == 1)
+        serve_principal(srv, req, slug, &p);
+    else if (rc == TK_ELIMIT)
+        reply_error(req, 503, "Service Unavailable", "too many key verifications in progress");
+    else
+        unauthorized(srv, req, ipkey);
 }
 
 static void add_cors(struct evhttp_request *req, const char *origin)
@@ -461,25 +566,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         handle_preflight(req);
         return;
     }
-    if (!authorized(srv, req)) {
-        /* failed attempts are limited per address: no brute force of tokens */
-        if (!rate_ok(srv, req, ipkey, &srv->cfg->rate_per_ip))
-            return;
-        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-                          "Bearer realm=\"tumiki\"");
-        reply_error(req, 401, "Unauthorized", "Unauthorized: a valid bearer token is required");
-        return;
-    }
-    if (!rate_ok(srv, req, "key:bootstrap", &srv->cfg->rate_per_key))
-        return;
-    const tk_endpoint_conf_t *ep = tk_config_find_endpoint(srv->cfg, slug);
-    if (ep != NULL && ep->rate.count > 0) {
-        char epkey[TK_SLUG_MAX + 8];
-        tk_snprintf(epkey, sizeof(epkey), "ep:%s", slug);
-        if (!rate_ok(srv, req, epkey, &ep->rate))
-            return;
-    }
-    tk_gateway_handle(srv->gw, req, slug);
+    authenticate(srv, req, slug, ipkey);
 }
 
 static int listen_on(tk_http_server_t *srv, char *err, size_t errlen)
@@ -541,6 +628,16 @@ int tk_http_server_create(struct event_base *base, const tk_config_t *cfg, tk_ga
     srv->http = evhttp_new(base);
     srv->conns = tk_map_create();
     srv->rl = tk_ratelimit_local_create(cfg->rate_max_keys);
+    srv->verifying = tk_map_create();
+    {
+        char *db = tk_asprintf("%s/tumiki.db", cfg->data_dir);
+        srv->ka = tk_keyauth_create(base, db, 60000, err, errlen);
+        free(db);
+        if (srv->ka == NULL) {
+            tk_http_server_destroy(srv);
+            return TK_EIO;
+        }
+    }
     srv->sweep = event_new(base, -1, EV_PERSIST, sweep_cb, srv);
     struct timeval one = {1, 0};
     evtimer_add(srv->sweep, &one);
@@ -578,6 +675,14 @@ void tk_http_server_destroy(tk_http_server_t *srv)
 {
     if (srv == NULL)
         return;
+    tk_keyauth_destroy(srv->ka); /* no verification callback runs after this */
+    if (srv->verifying) {
+        size_t vit = 0;
+        void *pv;
+        while (tk_map_next(srv->verifying, &vit, NULL, NULL, &pv))
+            free(pv); /* their requests go with their connections below */
+        tk_map_destroy(srv->verifying);
+    }
     if (srv->http)
         evhttp_free(srv->http); /* frees its connections; ours are then released */
     size_t it = 0;

@@ -6,7 +6,8 @@
  * src/mcp/gateway.c: Streamable HTTP POST/GET/DELETE, sessions, JSON-RPC
  * dispatch). One event base, gateway (a config with no upstream servers and
  * one endpoint, "default", and a bearer token) and HTTP server on
- * 127.0.0.1:<ephemeral> are created once and kept; each input is written as
+ * 127.0.0.1:<ephemeral>, with a temporary data directory for the store that
+ * API keys are checked against) are created once and kept; each input is written as
  * raw bytes to a fresh TCP connection while the loop runs, until the server
  * closes it, nothing has moved for a few loop turns, or 50 ms pass. The
  * response is read and discarded after two checks: it starts like an HTTP
@@ -18,15 +19,18 @@
  * methods (tools/list, GET streams, DELETE); a deleted session is reopened
  * and the whole stack is rebuilt when inputs have opened too many sessions.
  * Set TK_FUZZ_LOG=debug|info|warn to see the gateway's log (default: errors)
- * and TK_FUZZ_TRACE=1 for one line per exchange (bytes, time, how it ended).
+ * and TK_FUZZ_TRACE=1 for one line per exchange (bytes, time, how it ended),
+ * TK_FUZZ_TRACE=2 to print each response as well.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,8 +50,9 @@
 #define DEADLINE_MS 50    /* hard bound per input */
 #define MAX_SESSIONS 512  /* rebuild the stack beyond this many open sessions */
 
-static const char config_json[] =
-    "{\"listen\": \"127.0.0.1:0\","
+/* %s: the data directory (a fresh temporary one; the server keeps its store there) */
+static const char config_fmt[] =
+    "{\"listen\": \"127.0.0.1:0\", \"data_dir\": \"%s\","
     " \"auth\": {\"bearer_token\": \"" TOKEN "\"},"
     " \"allowed_origins\": [\"https://app.example.com\"],"
     " \"allowed_hosts\": [\"gateway.example.com\"],"
@@ -65,13 +70,14 @@ static const char init_body[] =
     "\"clientInfo\":{\"name\":\"fuzz\",\"version\":\"0\"}}}";
 
 static struct event_base *base;
+static char data_dir[64];
 static tk_config_t *cfg;
 static tk_gateway_t *gw;
 static tk_http_server_t *srv;
 static int port;
 static char sid[80];
 static char resp[RESP_CAP + 1];
-static int trace; /* TK_FUZZ_TRACE set: one line per exchange on stderr */
+static int trace; /* TK_FUZZ_TRACE=1: one line per exchange on stderr; =2: and the response */
 
 static uint64_t now_ms(void)
 {
@@ -87,10 +93,22 @@ static size_t exchange(const char *req, size_t len)
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    FUZZ_CHECK(fd >= 0);
-    /* loopback: the kernel completes the handshake before the server accepts */
-    FUZZ_CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    int fd = -1;
+    for (int attempt = 0; fd < 0; attempt++) {
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        FUZZ_CHECK(fd >= 0);
+        /* loopback: the kernel completes the handshake before the server accepts */
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+            break;
+        /* out of ephemeral ports or backlog full: let the server catch up */
+        FUZZ_CHECK(attempt < 100 && (errno == EADDRNOTAVAIL || errno == EAGAIN ||
+                                     errno == ECONNREFUSED || errno == ETIMEDOUT));
+        close(fd);
+        fd = -1;
+        for (int i = 0; i < 10; i++)
+            event_base_loop(base, EVLOOP_NONBLOCK);
+        usleep(10000);
+    }
     FUZZ_CHECK(fcntl(fd, F_SETFL, O_NONBLOCK) == 0);
 
     size_t sent = 0, kept = 0;
@@ -130,11 +148,20 @@ static size_t exchange(const char *req, size_t len)
         fprintf(stderr, "exchange: %zu bytes in, %zu sent, %zu out, %llu ms, %s\n", len, sent,
                 kept, (unsigned long long)(now_ms() - deadline + DEADLINE_MS),
                 closed ? "closed" : idle >= IDLE_TURNS ? "idle" : "deadline");
+    /* an orderly close as a client would (the server sees EOF), then a reset
+     * so that no TIME_WAIT state eats the ephemeral ports over millions of runs */
+    shutdown(fd, SHUT_WR);
+    for (int i = 0; i < 2; i++)
+        event_base_loop(base, EVLOOP_NONBLOCK);
+    struct linger lg = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     close(fd);
     /* let the server notice the close and release the connection */
     for (int i = 0; i < 4; i++)
         event_base_loop(base, EVLOOP_NONBLOCK);
     resp[kept] = '\0';
+    if (trace > 1)
+        fprintf(stderr, "%s\n", resp);
     return kept;
 }
 
@@ -168,8 +195,12 @@ static void open_session(void)
 
 static void stack_create(void)
 {
-    char err[512];
-    FUZZ_CHECK(tk_config_load_string(config_json, "fuzz", &cfg, err, sizeof(err)) == TK_OK);
+    char err[512], json[2048];
+    FUZZ_CHECK(tk_snprintf(json, sizeof(json), config_fmt, data_dir) < (int)sizeof(json));
+    if (tk_config_load_string(json, "fuzz", &cfg, err, sizeof(err)) != TK_OK) {
+        fprintf(stderr, "fuzz_http_request: %s\n", err);
+        abort();
+    }
     gw = tk_gateway_create(base, cfg);
     FUZZ_CHECK(gw != NULL);
     if (tk_http_server_create(base, cfg, gw, &srv, err, sizeof(err)) != TK_OK) {
@@ -191,10 +222,19 @@ static void stack_destroy(void)
     cfg = NULL;
 }
 
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
 static void at_exit(void)
 {
     stack_destroy();
     event_base_free(base);
+    nftw(data_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -209,12 +249,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
             perror("setrlimit");
     }
     unsetenv("TUMIKI_TOKEN");
-    trace = getenv("TK_FUZZ_TRACE") != NULL;
+    const char *tr = getenv("TK_FUZZ_TRACE");
+    trace = tr == NULL ? 0 : tr[0] == '2' ? 2 : 1;
     const char *lvl = getenv("TK_FUZZ_LOG");
     tk_log_level_t level = TK_LOG_ERROR;
     if (lvl == NULL || tk_log_parse_level(lvl, &level) != TK_OK)
         level = TK_LOG_ERROR;
     tk_log_set_level(level);
+    const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    tk_snprintf(data_dir, sizeof(data_dir), "%s/tk-fuzz-http-XXXXXX", tmp);
+    FUZZ_CHECK(mkdtemp(data_dir) != NULL);
     base = event_base_new();
     FUZZ_CHECK(base != NULL);
     stack_create();

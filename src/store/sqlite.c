@@ -1,0 +1,779 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * SQLite backend for the store: one sqlite3 connection per tk_store_t, in WAL
+ * mode with foreign keys on, a 5 s busy timeout and synchronous=NORMAL (a
+ * crash loses at most the last commits, never consistency). Schema changes
+ * are numbered migrations applied at open inside one BEGIN IMMEDIATE
+ * transaction, recorded in schema_migrations; a database whose version is
+ * newer than this binary knows is refused untouched. The schema sticks to
+ * types and syntax PostgreSQL also accepts (TEXT, INTEGER, CHECK, REFERENCES,
+ * explicit NOT NULL on keys; unix-millisecond integers for time) so a
+ * PostgreSQL backend can share it.
+ *
+ * Every value travels as a bound parameter; statements are prepared once per
+ * connection, cached, and reset with bindings cleared after each use. Error
+ * text comes from sqlite3_errmsg(), which describes constraints and I/O but
+ * never echoes bound values.
+ */
+#include "store/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/core.h"
+
+#define BUSY_TIMEOUT_MS 5000
+
+/* ---- schema ---- */
+
+typedef struct migration {
+    int64_t version;
+    const char *sql;
+} migration_t;
+
+static const migration_t migrations[] = {
+    {1, "CREATE TABLE organizations ("
+        "  id TEXT NOT NULL PRIMARY KEY,"
+        "  name TEXT NOT NULL,"
+        "  created_at INTEGER NOT NULL"
+        ");"
+        "CREATE TABLE users ("
+        "  id TEXT NOT NULL PRIMARY KEY,"
+        "  email TEXT NOT NULL UNIQUE,"
+        "  password_hash TEXT,"
+        "  oidc_subject TEXT UNIQUE,"
+        "  failed_logins INTEGER NOT NULL DEFAULT 0,"
+        "  locked_until INTEGER,"
+        "  created_at INTEGER NOT NULL"
+        ");"
+        "CREATE TABLE memberships ("
+        "  org_id TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,"
+        "  user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,"
+        "  role TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'member', 'viewer')),"
+        "  PRIMARY KEY (org_id, user_id)"
+        ");"
+        "CREATE INDEX memberships_user ON memberships (user_id);"
+        "CREATE TABLE api_keys ("
+        "  id TEXT NOT NULL PRIMARY KEY,"
+        "  name TEXT,"
+        "  hash TEXT NOT NULL,"
+        "  endpoint TEXT NOT NULL,"
+        "  scopes TEXT,"
+        "  owner TEXT REFERENCES users (id) ON DELETE CASCADE,"
+        "  created_at INTEGER NOT NULL,"
+        "  expires_at INTEGER,"
+        "  revoked_at INTEGER,"
+        "  last_used_at INTEGER"
+        ");"
+        "CREATE INDEX api_keys_owner ON api_keys (owner);"
+        "CREATE INDEX api_keys_revoked_at ON api_keys (revoked_at);"
+        "CREATE TABLE revoked_tokens ("
+        "  jti TEXT NOT NULL PRIMARY KEY,"
+        "  expires_at INTEGER NOT NULL"
+        ");"
+        "CREATE INDEX revoked_tokens_expires_at ON revoked_tokens (expires_at);"},
+};
+
+#define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
+
+/* ---- statements ---- */
+
+typedef enum stmt_id {
+    S_VERSION,
+    S_ORG_INSERT,
+    S_USER_INSERT,
+    S_MEMBER_INSERT,
+    S_KEY_INSERT,
+    S_KEY_GET,
+    S_KEY_LIST,
+    S_KEY_EXISTS,
+    S_KEY_REVOKE,
+    S_KEY_TOUCH,
+    S_KEY_REVOKED_SINCE,
+    S_COUNT
+} stmt_id_t;
+
+#define KEY_COLUMNS                                                                                \
+    "id, name, hash, endpoint, scopes, owner, created_at, expires_at, revoked_at, last_used_at"
+
+static const char *const stmt_sql[S_COUNT] = {
+    [S_VERSION] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+    [S_ORG_INSERT] = "INSERT INTO organizations (id, name, created_at) VALUES (?1, ?2, ?3)",
+    [S_USER_INSERT] = "INSERT INTO users (id, email, password_hash, failed_logins, created_at)"
+                      " VALUES (?1, ?2, ?3, 0, ?4)",
+    [S_MEMBER_INSERT] = "INSERT INTO memberships (org_id, user_id, role) VALUES (?1, ?2, ?3)",
+    [S_KEY_INSERT] = "INSERT INTO api_keys (" KEY_COLUMNS ")"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [S_KEY_GET] = "SELECT " KEY_COLUMNS " FROM api_keys WHERE id = ?1",
+    [S_KEY_LIST] = "SELECT " KEY_COLUMNS " FROM api_keys ORDER BY created_at, id",
+    [S_KEY_EXISTS] = "SELECT 1 FROM api_keys WHERE id = ?1",
+    [S_KEY_REVOKE] = "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
+    [S_KEY_TOUCH] = "UPDATE api_keys SET last_used_at = ?1"
+                    " WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)",
+    [S_KEY_REVOKED_SINCE] =
+        "SELECT id FROM api_keys WHERE revoked_at >= ?1 ORDER BY revoked_at, id",
+};
+
+typedef struct sqlite_be {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[S_COUNT];
+    char err[200];
+} sqlite_be_t;
+
+/* ---- errors ---- */
+
+static int map_rc(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+        return 0;
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE:
+        return TK_EINVAL;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return TK_EBUSY;
+    case SQLITE_NOMEM:
+        return TK_ENOMEM;
+    case SQLITE_TOOBIG:
+        return TK_ELIMIT;
+    default:
+        return TK_EIO;
+    }
+}
+
+/* Record the connection's description of a failed call; return the TK_E*.
+ * sqlite3_errmsg() names constraints, columns and I/O failures, not values. */
+static int db_fail(sqlite_be_t *be, int rc)
+{
+    tk_snprintf(be->err, sizeof(be->err), "%s", sqlite3_errmsg(be->db));
+    return map_rc(rc);
+}
+
+static int be_fail(sqlite_be_t *be, int rc, const char *what)
+{
+    tk_snprintf(be->err, sizeof(be->err), "%s", what);
+    return rc;
+}
+
+/* ---- statement helpers ---- */
+
+/* The cached statement `id`, prepared on first use; NULL on failure (with
+ * be->err set and *rc the TK_E*). */
+static sqlite3_stmt *stmt(sqlite_be_t *be, stmt_id_t id, int *rc)
+{
+    if (be->stmt[id] == NULL) {
+        int src = sqlite3_prepare_v3(be->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                     &be->stmt[id], NULL);
+        if (src != SQLITE_OK) {
+            *rc = db_fail(be, src);
+            return NULL;
+        }
+    }
+    *rc = 0;
+    return be->stmt[id];
+}
+
+/* Return a statement to the cache: reset it and drop its bindings (they
+ * point into the caller's memory). */
+static void stmt_done(sqlite3_stmt *s)
+{
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+}
+
+/* Bind text, or SQL NULL for a NULL pointer. The text must outlive the step
+ * (it does: statements are reset before the operation returns). */
+static int bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    return v == NULL ? sqlite3_bind_null(s, i) : sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+}
+
+/* Bind a time where 0 means "none" (SQL NULL). */
+static int bind_time(sqlite3_stmt *s, int i, int64_t v)
+{
+    return v == 0 ? sqlite3_bind_null(s, i) : sqlite3_bind_int64(s, i, v);
+}
+
+/* Step a bound write statement to completion, return it to the cache, and
+ * report how many rows it changed (changes may be NULL). */
+static int run_write(sqlite_be_t *be, sqlite3_stmt *s, int *changes)
+{
+    int src = sqlite3_step(s);
+    int rc = src == SQLITE_DONE ? 0 : db_fail(be, src);
+    if (rc == 0 && changes != NULL)
+        *changes = sqlite3_changes(be->db);
+    stmt_done(s);
+    return rc;
+}
+
+/* A column as a fresh heap string, or NULL for SQL NULL. */
+static int col_text(sqlite3_stmt *s, int i, char **out)
+{
+    *out = NULL;
+    if (sqlite3_column_type(s, i) == SQLITE_NULL)
+        return 0;
+    const unsigned char *t = sqlite3_column_text(s, i);
+    if (t == NULL)
+        return TK_ENOMEM;
+    *out = tk_strndup((const char *)t, (size_t)sqlite3_column_bytes(s, i));
+    return 0;
+}
+
+/* Fill *k from the current row of a KEY_COLUMNS query. */
+static int row_to_key(sqlite_be_t *be, sqlite3_stmt *s, tk_apikey_t *k)
+{
+    memset(k, 0, sizeof(*k));
+    const unsigned char *id = sqlite3_column_text(s, 0);
+    int idlen = sqlite3_column_bytes(s, 0);
+    if (id == NULL || idlen <= 0 || idlen > TK_APIKEY_ID_MAX)
+        return be_fail(be, TK_EIO, "malformed api_keys row (id)");
+    memcpy(k->id, id, (size_t)idlen);
+    int rc = col_text(s, 1, &k->name);
+    if (rc == 0)
+        rc = col_text(s, 2, &k->hash);
+    if (rc == 0)
+        rc = col_text(s, 3, &k->endpoint);
+    if (rc == 0)
+        rc = col_text(s, 4, &k->scopes);
+    if (rc == 0)
+        rc = col_text(s, 5, &k->owner);
+    if (rc == 0 && (k->hash == NULL || k->endpoint == NULL))
+        rc = be_fail(be, TK_EIO, "malformed api_keys row (NULL hash or endpoint)");
+    if (rc != 0) {
+        tk_apikey_clear(k);
+        return rc == TK_ENOMEM ? be_fail(be, rc, "out of memory reading a row") : rc;
+    }
+    k->created_at = sqlite3_column_int64(s, 6);
+    k->expires_at = sqlite3_column_int64(s, 7);
+    k->revoked_at = sqlite3_column_int64(s, 8);
+    k->last_used_at = sqlite3_column_int64(s, 9);
+    return 0;
+}
+
+/* ---- operations ---- */
+
+static int op_schema_version(void *arg, int64_t *out)
+{
+    sqlite_be_t *be = arg;
+    int rc;
+    sqlite3_stmt *s = stmt(be, S_VERSION, &rc);
+    if (s == NULL)
+        return rc;
+    int src = sqlite3_step(s);
+    if (src == SQLITE_ROW)
+        *out = sqlite3_column_int64(s, 0);
+    else
+        rc = db_fail(be, src);
+    stmt_done(s);
+    return rc;
+}
+
+static int op_org_insert(void *arg, const char *id, const char *name, int64_t created_at)
+{
+    sqlite_be_t *be = arg;
+    int rc;
+    sqlite3_stmt *s = stmt(be, S_ORG_INSERT, &rc);
+    if (s == NULL)
+        return rc;
+    int src = bind_text(s, 1, id);
+    if (src == SQLITE_OK)
+        src = bind_text(s, 2, name);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(s, 3, created_at);
+    if (src != SQLITE_OK) {
+        rc = db_fail(be, src);
+        stmt_done(s);
+        return rc;
+    }
+    return run_write(be, s, NULL);
+}
+
+static int op_user_insert(void *arg, const char *id, const char *email, const char *password_hash,
+                          int64_t created_at)
+{
+    sqlite_be_t *be = arg;
+    int rc;
+    sqlite3_stmt *s = stmt(be, S_USER_INSERT, &rc);
+    if (s == NULL)
+        return rc;
+    int src = bind_text(s, 1, id);
+    if (src == SQLITE_OK)
+        src = bind_text(s, 2, email);
+    if (src == SQLITE_OK)
+        src = bind_text(s, 3, password_hash);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(s, 4, created_at);
+    if (src != SQLITE_OK) {
+        rc = db_fail(be, src);
+        stmt_done(s);
+        return rc;
+    }
+    return run_write(be, s, NULL);
+}
+
+static int op_membership_insert(void *arg, const char *org_id, const char *user_id,
+                                const char *role)
+{
+    sqlite_be_t *be = arg;
+    int rc;
+    sqlite3_stmt *s = stmt(be, S_MEMBER_INSERT, &rc);
+    if (s == NULL)
+        return rc;
+    int src = bind_text(s, 1, org_id);
+    if (src == SQLITE_OK)
+        src = bind_text(s, 2, user_id);
+    if (src == SQLITE_OK)
+        src = bind_text(s, 3, role);
+    if (src != SQLITE_OK) {
+        rc = db_fail(be, src);
+        stmt_done(s);
+        return rc;
+    }
+    return run_write(be, s, NULL);
+}
+
+static int bind_key(sqlite3_stmt *s, const tk_apikey_t *k)
+{
+    int src = bind_text(s, 1, k->id);
+    if (src == SQLITE_OK)
+        src = bind_text(s, 2, k->name);
+    if (src == SQLITE_OK)
+        src = bind_text(s, 3, k->hash);
+    if (src == SQLITE_OK)
+        src = bind_text(s, 4, k->endpoint);
+    if (src == SQLITE_OK)
+        src = bind_text(s, 5, k->scopes);
+    if (src == SQLITE_OK)
+        src = bind_text(s, 6, k->owner);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(s, 7, k->created_at);
+    if (src == SQLITE_OK)
+        src = bind_time(s, 8, k->expires_at);
+    if (src == SQLITE_OK)
+        src = bind_time(s, 9, k->revoked_at);
+    if (src == SQLITE_OK)
+        src = bind_time(s, 10, k->last_used_at);
+    return src;
+}
+
+static int op_apikey_insert(void *arg, const tk_apikey_t *key)
+{
+    sqlite_be_t *be = arg;
+    int rc;
+    sqlite3_stmt *s = stmt(be, S_KEY_INSERT, &rc);
+    if (s == NULL)
+        return rc;
+    int src = bind_key(s, key);
+    if (src != SQLITE_OK) {
+        rc = db_fail(be, src);
+        stmt_done(s);
+        return rc;
+    }
+    return run_write(be, s, NULL);
+}
+
+static int op_apikey_get(void *arg, const char *id, tk_apikey_t *out)
+{
+    sqlite_be_t *be = arg;
+    int rc;
+    sqlite3_stmt *s = stmt(be, S_KEY_GET, &rc);
+    if (s == NULL)
+        return rc;
+    int src = bind_text(s, 1, id);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(s);
+    if (src == SQLITE_ROW)
+        rc = row_to_key(be, s, out);
+    else if (src == SQLITE_DONE)
+        rc = be_fail(be, TK_ENOENT, "no such key");
+    else
+        rc = db_fail(be, src);
+    stmt_done(s);
+    return rc;
+}
+
+/* Append one zeroed slot to a growing key array. */
+static tk_apikey_t *key_slot(tk_apikey_t **list, size_t *n, size_t *cap)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap == 0 ? 16 : *cap * 2;
+        if (ncap > SIZE_MAX / sizeof(**list))
+            return NULL;
+        *list = tk_realloc(*list, ncap * sizeof(**list));
+        *cap = ncap;
+    }
+    return &(*list)[(*n)++];
+}
+
+static int op_apikey_list(void *arg, tk_apikey_t **out, size_t *n)
+{
+    sqlite_be_t *be = arg;
+    int rc;
+    sqlite3_stmt *s = stmt(be, S_KEY_LIST, &rc);
+    if (s == NULL)
+        return rc;
+    tk_apikey_t *list = NULL;
+    size_t count = 0, cap = 0;
+    int src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        tk_apikey_t *k = key_slot(&list, &count, &cap);
+        if (k == NULL) {
+            rc = be_fail(be, TK_ELIMIT, "too many keys");
+            break;
+        }
+        rc = row_to_key(be, s, k);
+        if (rc != 0) {
+            count--; /* the slot was cleared by row_to_key */
+            break;
+        }
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = db_fail(be, src);
+    stmt_done(s);
+    if (rc != 0) {
+        tk_apikey_list_free(list, count);
+        return rc;
+    }
+    *out = count > 0 ? list : NULL;
+    if (count == 0)
+        free(list);
+    *n = count;
+    return 0;
+}
+
+/* 0 if key `id` exists, TK_ENOENT if not. */
+static int key_exists(sqlite_be_t *be, const char *id)
+{
+    int rc;
+    sqlite3_stmt *s = stmt(be, S_KEY_EXISTS, &rc);
+    if (s == NULL)
+        return rc;
+    int src = bind_text(s, 1, id);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(s);
+    if (src == SQLITE_DONE)
+        rc = be_fail(be, TK_ENOENT, "no such key");
+    else if (src != SQLITE_ROW)
+        rc = db_fail(be, src);
+    stmt_done(s);
+    return rc;
+}
+
+/* Run "UPDATE ... SET col = ?1 WHERE id = ?2 AND <not yet newer>": a row
+ * left unchanged is fine if the key exists (idempotent revoke, touch with an
+ * older time), TK_ENOENT if it does not. */
+static int update_time(sqlite_be_t *be, stmt_id_t which, const char *id, int64_t now_ms)
+{
+    int rc;
+    sqlite3_stmt *s = stmt(be, which, &rc);
+    if (s == NULL)
+        return rc;
+    int src = sqlite3_bind_int64(s, 1, now_ms);
+    if (src == SQLITE_OK)
+        src = bind_text(s, 2, id);
+    if (src != SQLITE_OK) {
+        rc = db_fail(be, src);
+        stmt_done(s);
+        return rc;
+    }
+    int changes = 0;
+    rc = run_write(be, s, &changes);
+    if (rc == 0 && changes == 0)
+        rc = key_exists(be, id);
+    return rc;
+}
+
+static int op_apikey_revoke(void *arg, const char *id, int64_t now_ms)
+{
+    return update_time(arg, S_KEY_REVOKE, id, now_ms);
+}
+
+static int op_apikey_touch(void *arg, const char *id, int64_t now_ms)
+{
+    return update_time(arg, S_KEY_TOUCH, id, now_ms);
+}
+
+static int op_apikey_revoked_since(void *arg, int64_t since_ms, char ***ids, size_t *n)
+{
+    sqlite_be_t *be = arg;
+    int rc;
+    sqlite3_stmt *s = stmt(be, S_KEY_REVOKED_SINCE, &rc);
+    if (s == NULL)
+        return rc;
+    char **list = NULL;
+    size_t count = 0, cap = 0;
+    int src = sqlite3_bind_int64(s, 1, since_ms);
+    while (src == SQLITE_OK || src == SQLITE_ROW) {
+        src = sqlite3_step(s);
+        if (src != SQLITE_ROW)
+            break;
+        char *id = NULL;
+        rc = col_text(s, 0, &id);
+        if (rc != 0 || id == NULL) {
+            rc = be_fail(be, rc != 0 ? rc : TK_EIO, "malformed api_keys row (id)");
+            break;
+        }
+        if (count == cap) {
+            cap = cap == 0 ? 16 : cap * 2;
+            list = tk_realloc(list, cap * sizeof(*list));
+        }
+        list[count++] = id;
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = db_fail(be, src);
+    stmt_done(s);
+    if (rc != 0) {
+        tk_store_ids_free(list, count);
+        return rc;
+    }
+    *ids = list;
+    *n = count;
+    return 0;
+}
+
+static const char *op_last_error(void *arg)
+{
+    return ((sqlite_be_t *)arg)->err;
+}
+
+static void op_close(void *arg)
+{
+    sqlite_be_t *be = arg;
+    for (size_t i = 0; i < S_COUNT; i++)
+        sqlite3_finalize(be->stmt[i]);
+    sqlite3_close_v2(be->db);
+    free(be);
+}
+
+static const tk_store_ops_t sqlite_ops = {
+    .name = "sqlite",
+    .schema_version = op_schema_version,
+    .org_insert = op_org_insert,
+    .user_insert = op_user_insert,
+    .membership_insert = op_membership_insert,
+    .apikey_insert = op_apikey_insert,
+    .apikey_get = op_apikey_get,
+    .apikey_list = op_apikey_list,
+    .apikey_revoke = op_apikey_revoke,
+    .apikey_touch = op_apikey_touch,
+    .apikey_revoked_since = op_apikey_revoked_since,
+    .last_error = op_last_error,
+    .close = op_close,
+};
+
+/* ---- open: file, settings, migrations ---- */
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Create `path` with mode 0600 if it does not exist, so SQLite never creates
+ * it (or its -wal/-shm siblings, which copy the file's mode) with the umask's
+ * default. An existing file keeps its mode. */
+static int create_file(const char *path, char *err, size_t errlen)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0) {
+        close(fd);
+        return 0;
+    }
+    if (errno != EEXIST) {
+        tk_snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        return TK_EIO;
+    }
+    struct stat sb;
+    if (stat(path, &sb) != 0) { /* e.g. a dangling symlink SQLite would create */
+        tk_snprintf(err, errlen, "cannot use %s: %s", path, strerror(errno));
+        return TK_EIO;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        tk_snprintf(err, errlen, "%s is not a regular file", path);
+        return TK_EINVAL;
+    }
+    if ((sb.st_mode & 077) != 0)
+        tk_warn("store", "database file %s is readable by group or others (mode %03o)", path,
+                (unsigned)(sb.st_mode & 0777));
+    return 0;
+}
+
+/* Run a statement that takes no values (settings, DDL, transactions). */
+static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+    int src = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (src != SQLITE_OK) {
+        tk_snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+        return map_rc(src);
+    }
+    return 0;
+}
+
+/* Run a single-row, single-column query and return its integer or text. */
+static int query_one(sqlite3 *db, const char *sql, int64_t *num, char *text, size_t textlen,
+                     char *err, size_t errlen)
+{
+    sqlite3_stmt *s = NULL;
+    int src = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(s);
+    if (src != SQLITE_ROW) {
+        tk_snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+        sqlite3_finalize(s);
+        return map_rc(src == SQLITE_DONE ? SQLITE_ERROR : src);
+    }
+    if (num != NULL)
+        *num = sqlite3_column_int64(s, 0);
+    if (text != NULL) {
+        const unsigned char *t = sqlite3_column_text(s, 0);
+        tk_snprintf(text, textlen, "%s", t != NULL ? (const char *)t : "");
+    }
+    sqlite3_finalize(s);
+    return 0;
+}
+
+static int configure(sqlite3 *db, int in_memory, char *err, size_t errlen)
+{
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    /* Hardening: no schema tricks from a tampered file. */
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
+    char mode[16];
+    int rc = query_one(db, "PRAGMA journal_mode = WAL", NULL, mode, sizeof(mode), err, errlen);
+    if (rc != 0)
+        return rc;
+    if (strcasecmp(mode, in_memory ? "memory" : "wal") != 0) {
+        tk_snprintf(err, errlen, "cannot enable WAL journaling (journal_mode is %s)", mode);
+        return TK_EIO;
+    }
+    rc = exec_sql(db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL", err, errlen);
+    if (rc != 0)
+        return rc;
+    int64_t fk = 0;
+    rc = query_one(db, "PRAGMA foreign_keys", &fk, NULL, 0, err, errlen);
+    if (rc == 0 && fk != 1) {
+        tk_snprintf(err, errlen, "this SQLite does not enforce foreign keys");
+        rc = TK_EIO;
+    }
+    return rc;
+}
+
+static int record_migration(sqlite3 *db, int64_t version, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = NULL;
+    int src = sqlite3_prepare_v2(
+        db, "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)", -1, &s, NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(s, 1, version);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(s, 2, wall_ms());
+    if (src == SQLITE_OK)
+        src = sqlite3_step(s);
+    if (src != SQLITE_DONE)
+        tk_snprintf(err, errlen, "recording migration: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(s);
+    return src == SQLITE_DONE ? 0 : map_rc(src);
+}
+
+/* Inside the open transaction: bring the schema up to date. */
+static int apply_migrations(sqlite3 *db, char *err, size_t errlen)
+{
+    int rc = exec_sql(db,
+                      "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                      " version INTEGER NOT NULL PRIMARY KEY,"
+                      " applied_at INTEGER NOT NULL)",
+                      err, errlen);
+    int64_t cur = 0;
+    if (rc == 0)
+        rc = query_one(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &cur, NULL, 0,
+                       err, errlen);
+    if (rc != 0)
+        return rc;
+    if (cur > TK_STORE_SCHEMA_VERSION) {
+        tk_snprintf(err, errlen,
+                    "database schema version %lld is newer than this tumiki supports (%d); "
+                    "upgrade tumiki or use a matching database",
+                    (long long)cur, TK_STORE_SCHEMA_VERSION);
+        return TK_ESTATE;
+    }
+    for (size_t i = 0; i < N_MIGRATIONS && rc == 0; i++) {
+        if (migrations[i].version <= cur)
+            continue;
+        rc = exec_sql(db, migrations[i].sql, err, errlen);
+        if (rc == 0)
+            rc = record_migration(db, migrations[i].version, err, errlen);
+        if (rc == 0)
+            tk_info("store", "applied schema migration %lld", (long long)migrations[i].version);
+    }
+    return rc;
+}
+
+static int migrate(sqlite3 *db, char *err, size_t errlen)
+{
+    /* IMMEDIATE: take the write lock first, so two processes opening a new
+     * file at once migrate one after the other instead of failing. */
+    int rc = exec_sql(db, "BEGIN IMMEDIATE", err, errlen);
+    if (rc != 0)
+        return rc;
+    rc = apply_migrations(db, err, errlen);
+    if (rc == 0)
+        rc = exec_sql(db, "COMMIT", err, errlen);
+    if (rc != 0)
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int tk_store_open_sqlite(const char *path, tk_store_t **out, char *err, size_t errlen)
+{
+    char scratch[256];
+    if (err == NULL || errlen == 0) {
+        err = scratch;
+        errlen = sizeof(scratch);
+    }
+    err[0] = '\0';
+    if (out == NULL)
+        return TK_EINVAL;
+    *out = NULL;
+    if (path == NULL || path[0] == '\0') {
+        tk_snprintf(err, errlen, "empty database path");
+        return TK_EINVAL;
+    }
+    int in_memory = strcmp(path, ":memory:") == 0;
+    int rc = in_memory ? 0 : create_file(path, err, errlen);
+    if (rc != 0)
+        return rc;
+    sqlite3 *db = NULL;
+    int src = sqlite3_open_v2(
+        path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (src != SQLITE_OK) {
+        tk_snprintf(err, errlen, "cannot open %s: %s", path,
+                    db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(src));
+        rc = map_rc(src);
+        goto out;
+    }
+    rc = configure(db, in_memory, err, errlen);
+    if (rc == 0)
+        rc = migrate(db, err, errlen);
+    if (rc == 0) {
+        sqlite_be_t *be = tk_calloc(1, sizeof(*be));
+        be->db = db;
+        *out = tk_store_create(&sqlite_ops, be);
+        return 0;
+    }
+out:
+    sqlite3_close_v2(db);
+    return rc;
+}

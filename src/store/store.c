@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Store interface: the backend-neutral wrapper around a tk_store_ops_t. It
+ * checks arguments once for every backend (non-NULL handles, id lengths,
+ * field sizes, negative times) so backends only talk to their database, keeps
+ * the handle's last-error text, and frees the value types the store hands
+ * out. Error text written here names the operation and the rule broken, never
+ * the value that broke it.
+ */
+#include "store/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+
+struct tk_store {
+    const tk_store_ops_t *ops;
+    void *be;
+    char err[256];
+};
+
+tk_store_t *tk_store_create(const tk_store_ops_t *ops, void *be)
+{
+    tk_store_t *st = tk_calloc(1, sizeof(*st));
+    st->ops = ops;
+    st->be = be;
+    return st;
+}
+
+void tk_store_close(tk_store_t *st)
+{
+    if (st == NULL)
+        return;
+    st->ops->close(st->be);
+    free(st);
+}
+
+const char *tk_store_backend(const tk_store_t *st)
+{
+    return st != NULL ? st->ops->name : "";
+}
+
+const char *tk_store_last_error(const tk_store_t *st)
+{
+    return st != NULL ? st->err : "invalid store handle";
+}
+
+/* ---- value types ---- */
+
+void tk_apikey_clear(tk_apikey_t *k)
+{
+    if (k == NULL)
+        return;
+    free(k->name);
+    free(k->hash);
+    free(k->endpoint);
+    free(k->scopes);
+    free(k->owner);
+    memset(k, 0, sizeof(*k));
+}
+
+void tk_apikey_list_free(tk_apikey_t *list, size_t n)
+{
+    if (list == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        tk_apikey_clear(&list[i]);
+    free(list);
+}
+
+void tk_store_ids_free(char **ids, size_t n)
+{
+    if (ids == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+/* ---- argument checks ---- */
+
+/* Record a wrapper-side failure and return rc. */
+static int fail(tk_store_t *st, int rc, const char *op, const char *why)
+{
+    tk_snprintf(st->err, sizeof(st->err), "%s: %s", op, why);
+    return rc;
+}
+
+/* Copy the backend's description of its failure, if any. */
+static int backend_result(tk_store_t *st, int rc, const char *op)
+{
+    if (rc != 0) {
+        const char *msg = st->ops->last_error(st->be);
+        tk_snprintf(st->err, sizeof(st->err), "%s: %s", op,
+                    msg != NULL && msg[0] != '\0' ? msg : tk_strerror(rc));
+    }
+    return rc;
+}
+
+/* 0 if s is a non-NULL string of 1..max bytes; TK_EINVAL if NULL or empty;
+ * TK_ELIMIT if longer. */
+static int check_text(const char *s, size_t max)
+{
+    if (s == NULL || s[0] == '\0')
+        return TK_EINVAL;
+    return strnlen(s, max + 1) > max ? TK_ELIMIT : 0;
+}
+
+/* The same for a field that may be NULL. */
+static int check_opt_text(const char *s, size_t max)
+{
+    if (s == NULL)
+        return 0;
+    return strnlen(s, max + 1) > max ? TK_ELIMIT : 0;
+}
+
+/* A lookup id: 0 if it could name a row, TK_ENOENT if it cannot. */
+static int lookup_id(const char *id, size_t max)
+{
+    size_t len = strnlen(id, max + 1);
+    return len == 0 || len > max ? TK_ENOENT : 0;
+}
+
+/* ---- operations ---- */
+
+int tk_store_schema_version(tk_store_t *st, int64_t *out)
+{
+    if (st == NULL || out == NULL)
+        return TK_EINVAL;
+    *out = 0;
+    return backend_result(st, st->ops->schema_version(st->be, out), "schema_version");
+}
+
+int tk_store_org_insert(tk_store_t *st, const char *id, const char *name, int64_t created_at)
+{
+    static const char op[] = "org_insert";
+    if (st == NULL)
+        return TK_EINVAL;
+    int rc = check_text(id, TK_STORE_ID_MAX);
+    if (rc != 0)
+        return fail(st, rc, op, "id must be 1..64 bytes");
+    rc = check_text(name, TK_STORE_TEXT_MAX);
+    if (rc != 0)
+        return fail(st, rc, op, "name must be 1..4096 bytes");
+    if (created_at < 0)
+        return fail(st, TK_EINVAL, op, "negative time");
+    return backend_result(st, st->ops->org_insert(st->be, id, name, created_at), op);
+}
+
+int tk_store_user_insert(tk_store_t *st, const char *id, const char *email,
+                         const char *password_hash, int64_t created_at)
+{
+    static const char op[] = "user_insert";
+    if (st == NULL)
+        return TK_EINVAL;
+    int rc = check_text(id, TK_STORE_ID_MAX);
+    if (rc != 0)
+        return fail(st, rc, op, "id must be 1..64 bytes");
+    rc = check_text(email, TK_STORE_TEXT_MAX);
+    if (rc != 0)
+        return fail(st, rc, op, "email must be 1..4096 bytes");
+    rc = check_opt_text(password_hash, TK_STORE_TEXT_MAX);
+    if (rc != 0)
+        return fail(st, rc, op, "password hash too long");
+    if (created_at < 0)
+        return fail(st, TK_EINVAL, op, "negative time");
+    return backend_result(st, st->ops->user_insert(st->be, id, email, password_hash, created_at),
+                          op);
+}
+
+int tk_store_membership_insert(tk_store_t *st, const char *org_id, const char *user_id,
+                               const char *role)
+{
+    static const char op[] = "membership_insert";
+    if (st == NULL)
+        return TK_EINVAL;
+    if (check_text(org_id, TK_STORE_ID_MAX) != 0 || check_text(user_id, TK_STORE_ID_MAX) != 0)
+        return fail(st, TK_EINVAL, op, "ids must be 1..64 bytes");
+    if (check_text(role, TK_STORE_TEXT_MAX) != 0)
+        return fail(st, TK_EINVAL, op, "role missing");
+    /* The role itself is checked by the schema (CHECK constraint), so every
+     * backend enforces the same list. */
+    return backend_result(st, st->ops->membership_insert(st->be, org_id, user_id, role), op);
+}
+
+static int check_apikey(tk_store_t *st, const tk_apikey_t *k)
+{
+    static const char op[] = "apikey_insert";
+    int rc = check_text(k->id, TK_APIKEY_ID_MAX);
+    if (rc != 0)
+        return fail(st, rc, op, "id must be 1..32 bytes");
+    rc = check_text(k->hash, TK_STORE_TEXT_MAX);
+    if (rc != 0)
+        return fail(st, rc, op, "hash must be 1..4096 bytes");
+    rc = check_text(k->endpoint, TK_STORE_TEXT_MAX);
+    if (rc != 0)
+        return fail(st, rc, op, "endpoint must be 1..4096 bytes");
+    if (check_opt_text(k->name, TK_STORE_TEXT_MAX) != 0 ||
+        check_opt_text(k->scopes, TK_STORE_TEXT_MAX) != 0)
+        return fail(st, TK_ELIMIT, op, "name or scopes too long");
+    rc = check_opt_text(k->owner, TK_STORE_ID_MAX);
+    if (rc != 0 || (k->owner != NULL && k->owner[0] == '\0'))
+        return fail(st, rc != 0 ? rc : TK_EINVAL, op, "owner must be NULL or 1..64 bytes");
+    if (k->created_at < 0 || k->expires_at < 0 || k->revoked_at < 0 || k->last_used_at < 0)
+        return fail(st, TK_EINVAL, op, "negative time");
+    return 0;
+}
+
+int tk_store_apikey_insert(tk_store_t *st, const tk_apikey_t *key)
+{
+    if (st == NULL || key == NULL)
+        return TK_EINVAL;
+    int rc = check_apikey(st, key);
+    if (rc != 0)
+        return rc;
+    return backend_result(st, st->ops->apikey_insert(st->be, key), "apikey_insert");
+}
+
+int tk_store_apikey_get(tk_store_t *st, const char *id, tk_apikey_t *out)
+{
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    if (st == NULL || id == NULL || out == NULL)
+        return TK_EINVAL;
+    if (lookup_id(id, TK_APIKEY_ID_MAX) != 0)
+        return fail(st, TK_ENOENT, "apikey_get", "no such key");
+    int rc = backend_result(st, st->ops->apikey_get(st->be, id, out), "apikey_get");
+    if (rc != 0)
+        tk_apikey_clear(out);
+    return rc;
+}
+
+int tk_store_apikey_list(tk_store_t *st, tk_apikey_t **out, size_t *n)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (n != NULL)
+        *n = 0;
+    if (st == NULL || out == NULL || n == NULL)
+        return TK_EINVAL;
+    return backend_result(st, st->ops->apikey_list(st->be, out, n), "apikey_list");
+}
+
+/* Shared checks for revoke and touch. */
+static int check_id_time(tk_store_t *st, const char *op, const char *id, int64_t now_ms)
+{
+    if (now_ms <= 0)
+        return fail(st, TK_EINVAL, op, "time must be positive");
+    if (lookup_id(id, TK_APIKEY_ID_MAX) != 0)
+        return fail(st, TK_ENOENT, op, "no such key");
+    return 0;
+}
+
+int tk_store_apikey_revoke(tk_store_t *st, const char *id, int64_t now_ms)
+{
+    if (st == NULL || id == NULL)
+        return TK_EINVAL;
+    int rc = check_id_time(st, "apikey_revoke", id, now_ms);
+    if (rc != 0)
+        return rc;
+    return backend_result(st, st->ops->apikey_revoke(st->be, id, now_ms), "apikey_revoke");
+}
+
+int tk_store_apikey_touch(tk_store_t *st, const char *id, int64_t now_ms)
+{
+    if (st == NULL || id == NULL)
+        return TK_EINVAL;
+    int rc = check_id_time(st, "apikey_touch", id, now_ms);
+    if (rc != 0)
+        return rc;
+    return backend_result(st, st->ops->apikey_touch(st->be, id, now_ms), "apikey_touch");
+}
+
+int tk_store_apikey_revoked_since(tk_store_t *st, int64_t since_ms, char ***ids, size_t *n)
+{
+    if (ids != NULL)
+        *ids = NULL;
+    if (n != NULL)
+        *n = 0;
+    if (st == NULL || ids == NULL || n == NULL)
+        return TK_EINVAL;
+    return backend_result(st, st->ops->apikey_revoked_since(st->be, since_ms, ids, n),
+                          "apikey_revoked_since");
+}

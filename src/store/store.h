@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Store: the durable database behind Tumiki (organizations, users,
+ * memberships, API keys, revoked token ids), reached through one
+ * backend-neutral handle. A backend is a table of function pointers
+ * (tk_store_ops_t) wrapped by tk_store_create(); SQLite is the default today
+ * (tk_store_open_sqlite), PostgreSQL can be added beside it. The schema is
+ * versioned: each backend applies its numbered migrations at open inside one
+ * transaction and refuses a database written by a newer binary. Timestamps
+ * are integer unix milliseconds everywhere; in structs 0 means "none" (never
+ * expires, not revoked, never used) and is stored as NULL.
+ *
+ * Errors: functions return 0 or a negative TK_E*: TK_EINVAL for a bad
+ * argument or a violated constraint (duplicate id, missing foreign key,
+ * unknown role), TK_ENOENT for a missing row, TK_ELIMIT for an over-long
+ * field, TK_EBUSY when the database stayed locked past the busy timeout,
+ * TK_ESTATE for a schema newer than this binary, TK_EIO for anything else the
+ * database reports. tk_store_last_error() then says what went wrong in words
+ * fit for a log: it names the operation and the database's complaint, never a
+ * bound value (no hashes, no ids, no names).
+ *
+ * Threads: a tk_store_t is used by one thread at a time (its cached
+ * statements and error text are not locked). A worker thread opens its own
+ * handle on the same file: SQLite in WAL mode lets readers run beside one
+ * writer, and a 5 s busy timeout absorbs write contention between handles and
+ * processes.
+ *
+ * Ownership: inputs are read during the call only. Outputs (tk_apikey_t
+ * strings, lists, id arrays) are heap copies owned by the caller and freed
+ * with the matching _clear or _free function.
+ */
+#ifndef TK_STORE_H
+#define TK_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+#define TK_STORE_SCHEMA_VERSION 1 /* the newest schema this binary knows */
+#define TK_APIKEY_ID_MAX 32       /* longest API key public id, NUL excluded */
+#define TK_STORE_ID_MAX 64        /* longest user / organization id */
+#define TK_STORE_TEXT_MAX 4096    /* longest other text field, in bytes */
+
+/* One API key row. `id` is the public id (the part of the presented key
+ * before the secret); `hash` the bcrypt hash of the whole key; `endpoint` an
+ * endpoint slug or "*"; `scopes` space separated. name, scopes and owner may
+ * be NULL; owner is a user id, NULL for keys made by the CLI. */
+typedef struct tk_apikey {
+    char id[TK_APIKEY_ID_MAX + 1];
+    char *name;
+    char *hash;
+    char *endpoint;
+    char *scopes;
+    char *owner;
+    int64_t created_at;
+    int64_t expires_at;   /* 0 = never */
+    int64_t revoked_at;   /* 0 = not revoked */
+    int64_t last_used_at; /* 0 = never used */
+} tk_apikey_t;
+
+/* Free the strings of *k and zero it (safe on a zeroed struct or NULL). */
+void tk_apikey_clear(tk_apikey_t *k);
+/* Clear and free an array from tk_store_apikey_list (NULL is fine). */
+void tk_apikey_list_free(tk_apikey_t *list, size_t n);
+/* Free an id array from tk_store_apikey_revoked_since (NULL is fine). */
+void tk_store_ids_free(char **ids, size_t n);
+
+typedef struct tk_store tk_store_t;
+
+/* Backend interface, for backend implementations. `be` is the state given to
+ * tk_store_create(). Arguments arrive already checked by the wrapper (non-NULL
+ * handles, ids within bounds, times not negative). Each operation returns 0
+ * or a TK_E* as documented for its public counterpart and, on failure, leaves
+ * a value-free description for last_error. close frees `be`. */
+typedef struct tk_store_ops {
+    const char *name;
+    int (*schema_version)(void *be, int64_t *out);
+    int (*org_insert)(void *be, const char *id, const char *name, int64_t created_at);
+    int (*user_insert)(void *be, const char *id, const char *email, const char *password_hash,
+                       int64_t created_at);
+    int (*membership_insert)(void *be, const char *org_id, const char *user_id, const char *role);
+    int (*apikey_insert)(void *be, const tk_apikey_t *key);
+    int (*apikey_get)(void *be, const char *id, tk_apikey_t *out);
+    int (*apikey_list)(void *be, tk_apikey_t **out, size_t *n);
+    int (*apikey_revoke)(void *be, const char *id, int64_t now_ms);
+    int (*apikey_touch)(void *be, const char *id, int64_t now_ms);
+    int (*apikey_revoked_since)(void *be, int64_t since_ms, char ***ids, size_t *n);
+    const char *(*last_error)(void *be);
+    void (*close)(void *be);
+} tk_store_ops_t;
+
+/* Wrap a backend; the store owns `be` and passes it to ops->close on
+ * tk_store_close(). Never returns NULL. */
+tk_store_t *tk_store_create(const tk_store_ops_t *ops, void *be);
+
+/* Open (creating if needed) the SQLite database at `path`, a filesystem path
+ * (":memory:" gives a private in-memory database for experiments). A new file
+ * is created with mode 0600 before SQLite opens it; an existing file keeps
+ * its mode (a warning is logged if group or others may read it). Sets WAL
+ * journaling, foreign keys on, a 5000 ms busy timeout and synchronous=NORMAL,
+ * then applies pending migrations in one transaction. On failure returns a
+ * TK_E* (TK_ESTATE for a database from a newer binary), sets *out to NULL and
+ * writes a one-line reason into err (may be NULL). */
+int tk_store_open_sqlite(const char *path, tk_store_t **out, char *err, size_t errlen) TK_WUR;
+
+/* Close the handle and free everything it holds (NULL is fine). */
+void tk_store_close(tk_store_t *st);
+
+/* The backend's name ("sqlite"). */
+const char *tk_store_backend(const tk_store_t *st);
+
+/* The last failure on this handle, in words safe to log ("" if none yet). */
+const char *tk_store_last_error(const tk_store_t *st);
+
+/* The schema version recorded in the database. */
+int tk_store_schema_version(tk_store_t *st, int64_t *out) TK_WUR;
+
+/* Organizations, users, memberships: minimal inserts (the dashboard will add
+ * more). ids 1..TK_STORE_ID_MAX bytes; role is one of owner, admin, member,
+ * viewer. TK_EINVAL for a duplicate id or e-mail, a missing organization or
+ * user, or an unknown role; nothing is written then. password_hash may be
+ * NULL (OIDC-only users). */
+int tk_store_org_insert(tk_store_t *st, const char *id, const char *name,
+                        int64_t created_at) TK_WUR;
+int tk_store_user_insert(tk_store_t *st, const char *id, const char *email,
+                         const char *password_hash, int64_t created_at) TK_WUR;
+int tk_store_membership_insert(tk_store_t *st, const char *org_id, const char *user_id,
+                               const char *role) TK_WUR;
+
+/* Insert a key. id must be 1..TK_APIKEY_ID_MAX bytes, hash and endpoint
+ * non-empty, every time >= 0, text fields at most TK_STORE_TEXT_MAX bytes
+ * (TK_ELIMIT otherwise). TK_EINVAL for a duplicate id or an owner that is not
+ * a user; nothing is written then. */
+int tk_store_apikey_insert(tk_store_t *st, const tk_apikey_t *key) TK_WUR;
+
+/* Fetch key `id` into *out (overwritten, not freed first: clear it before
+ * reuse). TK_ENOENT if there is no such key (including an id too long to
+ * exist); *out is zeroed on any failure. */
+int tk_store_apikey_get(tk_store_t *st, const char *id, tk_apikey_t *out) TK_WUR;
+
+/* Every key, ordered by created_at then id. *out is NULL when *n is 0; free
+ * with tk_apikey_list_free(*out, *n). */
+int tk_store_apikey_list(tk_store_t *st, tk_apikey_t **out, size_t *n) TK_WUR;
+
+/* Mark key `id` revoked at now_ms (> 0). Idempotent: a key already revoked
+ * keeps its first revocation time and the call returns 0. TK_ENOENT if
+ * there is no such key. */
+int tk_store_apikey_revoke(tk_store_t *st, const char *id, int64_t now_ms) TK_WUR;
+
+/* Record a use of key `id` at now_ms (> 0); last_used_at never moves back.
+ * TK_ENOENT if there is no such key. */
+int tk_store_apikey_touch(tk_store_t *st, const char *id, int64_t now_ms) TK_WUR;
+
+/* Ids of keys revoked at or after since_ms, oldest revocation first, for
+ * dropping them from an in-memory cache. Revocation times come from the
+ * revoking process's clock, so a poller should ask from a little before its
+ * previous poll (an overlap of a few seconds) to tolerate clock skew between
+ * hosts; repeats are harmless. *ids is NULL when *n is 0; free with
+ * tk_store_ids_free(*ids, *n). */
+int tk_store_apikey_revoked_since(tk_store_t *st, int64_t since_ms, char ***ids, size_t *n) TK_WUR;
+
+#endif
