@@ -148,6 +148,14 @@ rss_kb() { # rss_kb FIELD: VmRSS or VmHWM of the gateway, in kB
 IDLE_RSS=$(rss_kb VmRSS)
 IDLE_HWM=$(rss_kb VmHWM)
 
+# BENCH_AUTH=apikey: authenticate with an API key made by `tumiki key create`
+# (verified once with bcrypt off the loop, then from the in-memory cache)
+# instead of the bootstrap token.
+if [[ ${BENCH_AUTH:-bootstrap} == apikey ]]; then
+    TOKEN=$("$GW_BIN" key create --config "$CFG" --endpoint default 2>/dev/null) ||
+        die "tumiki key create failed"
+fi
+
 # ---- MCP session -----------------------------------------------------------
 # the token goes to curl in a file (in the 0700 temp dir), not on its command line
 printf 'Authorization: Bearer %s\n' "$TOKEN" >"$TMP/auth.h"

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "core/map.h"
@@ -68,6 +69,8 @@ struct tk_keyauth {
     tk_map_t *pending; /* handle -> job (loop side) */
     tk_map_t *cache;   /* sha256(token) hex -> entry_t */
     uint64_t next_handle;
+    EVP_MD *sha256;    /* fetched once: the one-shot SHA256() fetches per call */
+    EVP_MD_CTX *mdctx; /* loop thread only */
 };
 
 static int64_t wall_ms(void)
@@ -261,10 +264,14 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-static void token_hash(const char *token, size_t len, char *out)
+static void token_hash(tk_keyauth_t *ka, const char *token, size_t len, char *out)
 {
     unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)token, len, md);
+    unsigned int mdlen = 0;
+    if (EVP_DigestInit_ex(ka->mdctx, ka->sha256, NULL) != 1 ||
+        EVP_DigestUpdate(ka->mdctx, token, len) != 1 ||
+        EVP_DigestFinal_ex(ka->mdctx, md, &mdlen) != 1 || mdlen != sizeof(md))
+        SHA256((const unsigned char *)token, len, md);
     tk_hex_encode(md, sizeof(md), out);
 }
 
@@ -283,7 +290,7 @@ int tk_keyauth_verify(tk_keyauth_t *ka, const char *token, size_t len, tk_princi
     if (tk_apikey_parse(token, len, id, secret) != TK_OK)
         return TK_EINVAL;
     char th[2 * SHA256_DIGEST_LENGTH + 1];
-    token_hash(token, len, th);
+    token_hash(ka, token, len, th);
     entry_t *e = tk_map_sget(ka->cache, th);
     uint64_t now = tk_now_ms();
     if (e != NULL && now - e->verified_ms < ka->ttl_ms &&
@@ -350,6 +357,13 @@ tk_keyauth_t *tk_keyauth_create(struct event_base *base, const char *db_path,
     ka->cache = tk_map_create();
     pthread_mutex_init(&ka->mu, NULL);
     pthread_cond_init(&ka->cv, NULL);
+    ka->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    ka->mdctx = EVP_MD_CTX_new();
+    if (ka->sha256 == NULL || ka->mdctx == NULL) {
+        tk_snprintf(err, errlen, "SHA-256 unavailable");
+        tk_keyauth_destroy(ka);
+        return NULL;
+    }
     if (pipe2(ka->pipe_fd, O_CLOEXEC | O_NONBLOCK) != 0) {
         tk_snprintf(err, errlen, "cannot create a pipe: %s", strerror(errno));
         tk_keyauth_destroy(ka);
@@ -400,6 +414,8 @@ void tk_keyauth_destroy(tk_keyauth_t *ka)
         free(val);
     tk_map_destroy(ka->cache);
     tk_map_destroy(ka->pending);
+    EVP_MD_CTX_free(ka->mdctx);
+    EVP_MD_free(ka->sha256);
     pthread_mutex_destroy(&ka->mu);
     pthread_cond_destroy(&ka->cv);
     free(ka->db_path);
