@@ -242,8 +242,11 @@ static int is_bootstrap(const tk_http_server_t *srv, const char *tok)
 static void unauthorized(tk_http_server_t *srv, struct evhttp_request *req, const char *ipkey)
 {
     /* failed attempts are limited per address: no brute force of keys */
-    if (!rate_ok(srv, req, ipkey, &srv->cfg->rate_per_ip))
+    if (!rate_ok(srv, req, ipkey, &srv->cfg->rate_per_ip)) {
+        tk_warn(MOD, "authentication failures from %s over the limit: 429", ipkey + 3);
         return;
+    }
+    tk_info(MOD, "authentication failed from %s", ipkey + 3);
     evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
                       "Bearer realm=\"tumiki\"");
     reply_error(req, 401, "Unauthorized", "Unauthorized: a valid bearer token is required");

@@ -1443,7 +1443,9 @@ tk_gateway_t *tk_gateway_create(struct event_base *base, const tk_config_t *cfg)
     gw->sigchld = evsignal_new(base, SIGCHLD, sigchld_cb, gw);
     evsignal_add(gw->sigchld, NULL);
     gw->sweep = event_new(base, -1, EV_PERSIST, sweep_cb, gw);
-    struct timeval tv = {SWEEP_INTERVAL_S, 0};
+    /* often enough that a short session_idle_timeout_s is honoured closely */
+    uint32_t every = cfg->session_idle_timeout_s / 2;
+    struct timeval tv = {every < 1 ? 1 : (every > SWEEP_INTERVAL_S ? SWEEP_INTERVAL_S : every), 0};
     evtimer_add(gw->sweep, &tv);
     return gw;
 }

@@ -395,9 +395,13 @@ static void out_read_cb(struct bufferevent *bev, void *arg)
         }
         size_t n = (size_t)eol.pos;
         if (n > up->max_message_bytes) {
-            evbuffer_drain(in, n + 1);
-            tk_warn(MOD, "server %s: message exceeds limit; dropped", up->conf->name);
-            continue;
+            /* its caller would wait forever for the dropped reply: end the
+             * process, which fails its calls with a clear error */
+            evbuffer_drain(in, evbuffer_get_length(in));
+            tk_warn(MOD, "server %s: message exceeds %zu bytes; killing it", up->conf->name,
+                    up->max_message_bytes);
+            abort_transport(up, "message too large");
+            return;
         }
         const char *line = (const char *)evbuffer_pullup(in, (ev_ssize_t)n + 1);
         size_t len = n;
