@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PKGS=(build-essential cmake pkg-config libevent-dev libjansson-dev libssl-dev
-      libcurl4-openssl-dev libcmocka-dev libsqlite3-dev libcrypt-dev sqlite3 wrk curl openssl sslscan)
+      libcurl4-openssl-dev libcmocka-dev libsqlite3-dev libcrypt-dev libjwt-dev sqlite3 wrk curl openssl sslscan)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

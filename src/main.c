@@ -19,6 +19,7 @@
 #include <openssl/crypto.h>
 
 #include "auth/apikey.h"
+#include "auth/jwt.h"
 #include "config/config.h"
 #include "core/core.h"
 #include "http/server.h"
@@ -42,6 +43,10 @@ static void usage(FILE *f)
           "        make an API key for an endpoint; the key is printed once\n"
           "  key list --config FILE\n"
           "  key revoke --config FILE ID\n"
+          "  jwt issue --config FILE --sub NAME --endpoint SLUG|* [--ttl-hours N<=12]\n"
+          "        sign an HS256 token with the config's jwt key\n"
+          "  jwt revoke --config FILE TOKEN\n"
+          "        put a token's jti on the revocation list\n"
           "  version\n"
           "\n"
           "environment:\n"
@@ -444,6 +449,79 @@ static int cmd_key(int argc, char **argv)
     return rc;
 }
 
+static int cmd_jwt(int argc, char **argv)
+{
+    const char *sub_cmd = argc > 0 ? argv[0] : "", *config = NULL, *sub = NULL;
+    const char *endpoint = NULL, *token = NULL;
+    uint64_t hours = 12;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            config = argv[++i];
+        else if (!strcmp(argv[i], "--sub") && i + 1 < argc)
+            sub = argv[++i];
+        else if (!strcmp(argv[i], "--endpoint") && i + 1 < argc)
+            endpoint = argv[++i];
+        else if (!strcmp(argv[i], "--ttl-hours") && i + 1 < argc) {
+            if (tk_parse_uint(argv[++i], 1, 12, &hours) != TK_OK) {
+                fputs("tumiki jwt: --ttl-hours takes 1 to 12\n", stderr);
+                return 2;
+            }
+        } else if (token == NULL && argv[i][0] != '-')
+            token = argv[i];
+        else {
+            fprintf(stderr, "tumiki jwt: unknown or incomplete option \"%s\"\n", argv[i]);
+            return 2;
+        }
+    }
+    int issue = !strcmp(sub_cmd, "issue"), revoke = !strcmp(sub_cmd, "revoke");
+    if (config == NULL || (!issue && !revoke) || (issue && (sub == NULL || endpoint == NULL)) ||
+        (revoke && token == NULL)) {
+        usage(stderr);
+        return 2;
+    }
+    tk_config_t *cfg = NULL;
+    tk_store_t *st = NULL;
+    int rc = open_store_for(config, &cfg, &st);
+    if (rc == 0 && cfg->jwt_key == NULL) {
+        fprintf(stderr, "tumiki: %s: no \"jwt\" section: JWTs are not enabled\n", config);
+        rc = 1;
+    }
+    if (rc == 0) {
+        tk_jwt_keys_t keys = {cfg->jwt_key, cfg->jwt_keylen, cfg->jwt_issuer, cfg->jwt_audience};
+        int64_t now = wall_now_ms() / 1000;
+        if (issue) {
+            char *tok = NULL;
+            if (strcmp(endpoint, "*") != 0 && tk_config_find_endpoint(cfg, endpoint) == NULL) {
+                fprintf(stderr, "tumiki: %s: no endpoint \"%s\"\n", config, endpoint);
+                rc = 1;
+            } else if (tk_jwt_issue(&keys, sub, endpoint, (uint32_t)hours * 3600, now, &tok) !=
+                       TK_OK) {
+                fputs("tumiki: cannot issue the token\n", stderr);
+                rc = 1;
+            } else {
+                printf("%s\n", tok);
+                free(tok);
+            }
+        } else {
+            tk_jwt_claims_t c;
+            const char *why;
+            if (tk_jwt_verify(&keys, token, strlen(token), now, &c, &why) != TK_OK) {
+                fprintf(stderr, "tumiki: not a valid token of this gateway: %s\n", why);
+                rc = 1;
+            } else if (tk_store_jti_revoke(st, c.jti, c.exp * 1000, wall_now_ms()) != TK_OK) {
+                fprintf(stderr, "tumiki: cannot store the revocation\n");
+                rc = 1;
+            } else {
+                printf("token %s (sub %s) revoked\n", c.jti, c.sub);
+            }
+        }
+    }
+    if (st)
+        tk_store_close(st);
+    tk_config_destroy(cfg);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -459,6 +537,8 @@ int main(int argc, char **argv)
         return cmd_import(argc - 2, argv + 2);
     if (!strcmp(cmd, "key"))
         return cmd_key(argc - 2, argv + 2);
+    if (!strcmp(cmd, "jwt"))
+        return cmd_jwt(argc - 2, argv + 2);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("tumiki %s\n", TK_VERSION);
         return 0;

@@ -25,7 +25,7 @@
 #define POLL_MS 500
 #define TOUCH_EVERY_MS 60000
 
-enum { JOB_VERIFY = 1, JOB_TOUCH, JOB_REVOKED };
+enum { JOB_VERIFY = 1, JOB_TOUCH, JOB_REVOKED, JOB_JTIS };
 
 typedef struct job {
     int kind;
@@ -68,7 +68,9 @@ struct tk_keyauth {
     struct event *notify_ev;
     tk_map_t *pending; /* handle -> job (loop side) */
     tk_map_t *cache;   /* sha256(token) hex -> entry_t */
+    tk_map_t *jtis;    /* revoked JWT ids (values unused) */
     uint64_t next_handle;
+    int64_t jti_loaded_at; /* when create() loaded the revocation list */
     EVP_MD *sha256;    /* fetched once: the one-shot SHA256() fetches per call */
     EVP_MD_CTX *mdctx; /* loop thread only */
 };
@@ -147,6 +149,25 @@ static void do_verify(tk_store_t *st, job_t *j)
     tk_apikey_clear(&k);
 }
 
+static void poll_jtis(tk_keyauth_t *ka, tk_store_t *st, int64_t *since)
+{
+    char **ids = NULL;
+    size_t n = 0;
+    int64_t now = wall_ms();
+    if (tk_store_jti_revoked_since(st, *since, now, &ids, &n) != TK_OK)
+        return;
+    *since = now - 2 * POLL_MS;
+    if (n == 0) {
+        tk_store_ids_free(ids, n);
+        return;
+    }
+    job_t *j = tk_calloc(1, sizeof(*j));
+    j->kind = JOB_JTIS;
+    j->revoked = ids;
+    j->nrevoked = n;
+    post(ka, j);
+}
+
 static void poll_revocations(tk_keyauth_t *ka, tk_store_t *st, int64_t *since)
 {
     if (st == NULL)
@@ -178,6 +199,7 @@ static void *worker_main(void *arg)
         st = NULL;
     }
     int64_t since = wall_ms() - 2 * POLL_MS;
+    int64_t jti_since = ka->jti_loaded_at - 2 * POLL_MS; /* create() loaded the rest */
     pthread_mutex_lock(&ka->mu);
     while (!ka->stop) {
         if (ka->in.head == NULL) {
@@ -203,6 +225,8 @@ static void *worker_main(void *arg)
             }
         }
         poll_revocations(ka, st, &since);
+        if (st)
+            poll_jtis(ka, st, &jti_since);
         pthread_mutex_lock(&ka->mu);
     }
     pthread_mutex_unlock(&ka->mu);
@@ -247,6 +271,9 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
         if (j->kind == JOB_REVOKED) {
             for (size_t i = 0; i < j->nrevoked; i++)
                 drop_key(ka, j->revoked[i]);
+        } else if (j->kind == JOB_JTIS) {
+            for (size_t i = 0; i < j->nrevoked; i++)
+                tk_map_sput(ka->jtis, j->revoked[i], ka);
         } else if (!j->cancelled) {
             tk_map_del(ka->pending, j->handle);
             if (j->status == TK_OK) {
@@ -340,16 +367,37 @@ size_t tk_keyauth_cached(const tk_keyauth_t *ka)
     return tk_map_count(ka->cache);
 }
 
+int tk_keyauth_jti_revoked(const tk_keyauth_t *ka, const char *jti)
+{
+    return tk_map_sget(ka->jtis, jti) != NULL;
+}
+
 tk_keyauth_t *tk_keyauth_create(struct event_base *base, const char *db_path,
                                 uint32_t cache_ttl_ms, char *err, size_t errlen)
 {
     /* open once here: creates the file and applies migrations, so a broken
-     * store stops start-up with a clear error */
+     * store stops start-up with a clear error; and load the JWT revocation
+     * list before the first request can arrive */
     tk_store_t *st = NULL;
     if (tk_store_open_sqlite(db_path, &st, err, errlen) != TK_OK)
         return NULL;
-    tk_store_close(st);
     tk_keyauth_t *ka = tk_calloc(1, sizeof(*ka));
+    ka->jtis = tk_map_create();
+    ka->jti_loaded_at = wall_ms();
+    char **ids = NULL;
+    size_t n = 0;
+    if (tk_store_jti_revoked_since(st, 0, ka->jti_loaded_at, &ids, &n) != TK_OK) {
+        tk_snprintf(err, errlen, "cannot read the token revocation list: %s",
+                    tk_store_last_error(st));
+        tk_store_close(st);
+        tk_map_destroy(ka->jtis);
+        free(ka);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        tk_map_sput(ka->jtis, ids[i], ka);
+    tk_store_ids_free(ids, n);
+    tk_store_close(st);
     ka->base = base;
     ka->db_path = tk_strdup(db_path);
     ka->ttl_ms = cache_ttl_ms;
@@ -413,6 +461,7 @@ void tk_keyauth_destroy(tk_keyauth_t *ka)
     while (tk_map_next(ka->cache, &it, NULL, NULL, &val))
         free(val);
     tk_map_destroy(ka->cache);
+    tk_map_destroy(ka->jtis);
     tk_map_destroy(ka->pending);
     EVP_MD_CTX_free(ka->mdctx);
     EVP_MD_free(ka->sha256);

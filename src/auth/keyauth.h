@@ -51,4 +51,8 @@ void tk_keyauth_cancel(tk_keyauth_t *ka, uint64_t handle);
 
 size_t tk_keyauth_cached(const tk_keyauth_t *ka);
 
+/* Whether a JWT id is on the revocation list (kept in memory: loaded at
+ * start and refreshed by the worker's twice-a-second poll). */
+int tk_keyauth_jti_revoked(const tk_keyauth_t *ka, const char *jti);
+
 #endif

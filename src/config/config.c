@@ -22,6 +22,7 @@
 
 #define TK_CONFIG_FILE_MAX ((size_t)16 << 20)
 #define TK_TOKEN_FILE_MAX ((size_t)64 << 10)
+#define TK_JWT_KEY_MIN 32 /* bytes: 256 bits, as auth/jwt.h TK_JWT_MIN_KEY */
 #define TK_TOKEN_MAX 4096
 #define PATH_LEN 512 /* key paths longer than this are truncated in messages */
 
@@ -708,6 +709,61 @@ static int parse_outbound(ctx_t *c, const char *path, json_t *v, void *base)
     return TK_OK;
 }
 
+/* "jwt": {"secret_env": NAME | "secret_file": PATH, "issuer": S, "audience": S} */
+static int parse_jwt(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    tk_config_t *cfg = base;
+    char p[PATH_LEN];
+    const char *key;
+    json_t *val;
+    if (!json_is_object(v))
+        return fail(c, TK_EINVAL, path, "expected an object");
+    json_object_foreach(v, key, val)
+    {
+        path_key(p, path, key);
+        if (!json_is_string(val) || json_string_length(val) == 0)
+            return fail(c, TK_EINVAL, p, "expected a non-empty string");
+        const char *s = json_string_value(val);
+        if (!strcmp(key, "issuer") || !strcmp(key, "audience")) {
+            char **slot = !strcmp(key, "issuer") ? &cfg->jwt_issuer : &cfg->jwt_audience;
+            free(*slot);
+            *slot = tk_strdup(s);
+            continue;
+        }
+        if (strcmp(key, "secret_env") != 0 && strcmp(key, "secret_file") != 0)
+            return fail(c, TK_EINVAL, path, "unknown key \"%s\"", key);
+        if (cfg->jwt_key != NULL)
+            return fail(c, TK_EINVAL, path, "give only one of \"secret_env\" and \"secret_file\"");
+        char *buf = NULL;
+        size_t len = 0;
+        if (!strcmp(key, "secret_env")) {
+            const char *env = getenv(s);
+            if (env == NULL || env[0] == '\0')
+                return fail(c, TK_EINVAL, p, "environment variable \"%s\" is not set", s);
+            buf = tk_strdup(env);
+            len = strlen(env);
+        } else {
+            int rc = read_file(s, TK_TOKEN_FILE_MAX, &buf, &len);
+            if (rc != TK_OK)
+                return fail(c, TK_EINVAL, p, "cannot read \"%s\"", s);
+            while (len > 0 && strchr(" \t\r\n", buf[len - 1]) != NULL)
+                len--;
+        }
+        if (len < TK_JWT_KEY_MIN) {
+            OPENSSL_cleanse(buf, len);
+            free(buf);
+            return fail(c, TK_EINVAL, p,
+                        "the JWT signing key must be at least 256 bits (32 bytes); it has %zu",
+                        len);
+        }
+        cfg->jwt_key = (unsigned char *)buf;
+        cfg->jwt_keylen = len;
+    }
+    if (cfg->jwt_key == NULL)
+        return fail(c, TK_EINVAL, path, "\"secret_env\" or \"secret_file\" is required");
+    return TK_OK;
+}
+
 static const field_t tls_fields[] = {
     {.name = "cert_file", .kind = F_STR, .off = CFG(tls_cert_file), .check = check_nonempty},
     {.name = "key_file", .kind = F_STR, .off = CFG(tls_key_file), .check = check_nonempty},
@@ -1001,6 +1057,7 @@ static const field_t config_fields[] = {
     {.name = "tls", .kind = F_CUSTOM, .parse = parse_tls},
     {.name = "rate_limits", .kind = F_CUSTOM, .parse = parse_rates},
     {.name = "outbound", .kind = F_CUSTOM, .parse = parse_outbound},
+    {.name = "jwt", .kind = F_CUSTOM, .parse = parse_jwt},
     {.name = "mcpServers", .kind = F_CUSTOM, .parse = parse_servers},
     {.name = "endpoints", .kind = F_IGNORE}, /* parsed once the servers are known */
 };
@@ -1075,6 +1132,8 @@ static tk_config_t *config_new(const char *name)
     cfg->rate_per_key = (tk_rate_t){.count = 100, .burst = 100, .period_ms = 60000};
     cfg->rate_per_ip = (tk_rate_t){.count = 60, .burst = 60, .period_ms = 60000};
     cfg->ssrf = tk_ssrf_policy_create();
+    cfg->jwt_issuer = tk_strdup("tumiki");
+    cfg->jwt_audience = tk_strdup("tumiki-mcp");
     return cfg;
 }
 
@@ -1133,6 +1192,11 @@ void tk_config_destroy(tk_config_t *cfg)
     free(cfg->listen_host);
     free(cfg->data_dir);
     tk_ssrf_policy_destroy(cfg->ssrf);
+    if (cfg->jwt_key != NULL)
+        OPENSSL_cleanse(cfg->jwt_key, cfg->jwt_keylen);
+    free(cfg->jwt_key);
+    free(cfg->jwt_issuer);
+    free(cfg->jwt_audience);
     free(cfg->tls_cert_file);
     free(cfg->tls_key_file);
     if (cfg->bearer_token != NULL)

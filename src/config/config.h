@@ -96,6 +96,10 @@ typedef struct tk_config {
     tk_rate_t rate_per_ip;      /* per client address for unauthenticated requests (failed
                                    auth, health checks); default 60/min; count 0 = off */
     uint32_t rate_max_keys;     /* buckets kept in memory, default 100000 */
+    unsigned char *jwt_key;     /* HS256 signing key (secret), NULL: JWTs not accepted */
+    size_t jwt_keylen;          /* >= 32 bytes */
+    char *jwt_issuer;           /* default "tumiki" */
+    char *jwt_audience;         /* default "tumiki-mcp" */
     tk_ssrf_policy_t *ssrf;     /* outbound URL policy ("outbound": {"allow_cidrs": [...]});
                                    every remote server URL was checked against it at load */
     tk_server_conf_t *servers;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -19,6 +20,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "auth/jwt.h"
 #include "auth/keyauth.h"
 #include "core/map.h"
 #include "http/tls.h"
@@ -295,6 +297,35 @@ static void key_verified(void *arg, int status, const tk_principal_t *p)
     free(pa);
 }
 
+/* An HS256 JWT: verified on the loop (an HMAC), then the revocation list. */
+static void authenticate_jwt(tk_http_server_t *srv, struct evhttp_request *req, const char *slug,
+                             const char *ipkey, const char *tok, size_t len)
+{
+    const tk_config_t *cfg = srv->cfg;
+    tk_jwt_keys_t keys = {cfg->jwt_key, cfg->jwt_keylen, cfg->jwt_issuer, cfg->jwt_audience};
+    tk_jwt_claims_t c;
+    const char *why;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (tk_jwt_verify(&keys, tok, len, (int64_t)ts.tv_sec, &c, &why) != TK_OK) {
+        tk_info(MOD, "JWT refused: %s", why);
+        unauthorized(srv, req, ipkey);
+        return;
+    }
+    if (srv->ka == NULL || tk_keyauth_jti_revoked(srv->ka, c.jti)) {
+        tk_info(MOD, "JWT refused: jti %s is revoked", c.jti);
+        unauthorized(srv, req, ipkey);
+        return;
+    }
+    if (strcmp(c.endpoint, "*") != 0 && strcmp(c.endpoint, slug) != 0) {
+        reply_error(req, 403, "Forbidden", "Forbidden: this token is not valid for this endpoint");
+        return;
+    }
+    char ratekey[TK_JWT_FIELD_MAX + 8];
+    tk_snprintf(ratekey, sizeof(ratekey), "sub:%s", c.sub);
+    serve_authorized(srv, req, slug, ratekey);
+}
+
 static void authenticate(tk_http_server_t *srv, struct evhttp_request *req, const char *slug,
                          const char *ipkey)
 {
@@ -305,6 +336,11 @@ static void authenticate(tk_http_server_t *srv, struct evhttp_request *req, cons
     }
     if (is_bootstrap(srv, tok)) {
         serve_authorized(srv, req, slug, "key:bootstrap");
+        return;
+    }
+    size_t toklen = strlen(tok);
+    if (srv->cfg->jwt_key != NULL && tk_jwt_looks_like(tok, toklen)) {
+        authenticate_jwt(srv, req, slug, ipkey, tok, toklen);
         return;
     }
     if (srv->ka == NULL) {

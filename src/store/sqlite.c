@@ -79,6 +79,8 @@ static const migration_t migrations[] = {
         "  expires_at INTEGER NOT NULL"
         ");"
         "CREATE INDEX revoked_tokens_expires_at ON revoked_tokens (expires_at);"},
+    {2, "ALTER TABLE revoked_tokens ADD COLUMN revoked_at INTEGER NOT NULL DEFAULT 0;"
+        "CREATE INDEX revoked_tokens_revoked_at ON revoked_tokens (revoked_at);"},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -97,6 +99,8 @@ typedef enum stmt_id {
     S_KEY_REVOKE,
     S_KEY_TOUCH,
     S_KEY_REVOKED_SINCE,
+    S_JTI_REVOKE,
+    S_JTI_REVOKED_SINCE,
     S_COUNT
 } stmt_id_t;
 
@@ -119,6 +123,10 @@ static const char *const stmt_sql[S_COUNT] = {
                     " WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)",
     [S_KEY_REVOKED_SINCE] =
         "SELECT id FROM api_keys WHERE revoked_at >= ?1 ORDER BY revoked_at, id",
+    [S_JTI_REVOKE] = "INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES (?1, ?2, ?3)"
+                     " ON CONFLICT (jti) DO NOTHING",
+    [S_JTI_REVOKED_SINCE] = "SELECT jti FROM revoked_tokens WHERE revoked_at >= ?1"
+                            " AND expires_at > ?2 ORDER BY revoked_at, jti",
 };
 
 typedef struct sqlite_be {
@@ -504,16 +512,19 @@ static int op_apikey_touch(void *arg, const char *id, int64_t now_ms)
     return update_time(arg, S_KEY_TOUCH, id, now_ms);
 }
 
-static int op_apikey_revoked_since(void *arg, int64_t since_ms, char ***ids, size_t *n)
+/* Run a one-column SELECT of ids bound to (a[, b]) and collect them. */
+static int select_ids(sqlite_be_t *be, stmt_id_t which, int64_t a, const int64_t *b, char ***ids,
+                      size_t *n)
 {
-    sqlite_be_t *be = arg;
     int rc;
-    sqlite3_stmt *s = stmt(be, S_KEY_REVOKED_SINCE, &rc);
+    sqlite3_stmt *s = stmt(be, which, &rc);
     if (s == NULL)
         return rc;
     char **list = NULL;
     size_t count = 0, cap = 0;
-    int src = sqlite3_bind_int64(s, 1, since_ms);
+    int src = sqlite3_bind_int64(s, 1, a);
+    if (src == SQLITE_OK && b != NULL)
+        src = sqlite3_bind_int64(s, 2, *b);
     while (src == SQLITE_OK || src == SQLITE_ROW) {
         src = sqlite3_step(s);
         if (src != SQLITE_ROW)
@@ -521,7 +532,7 @@ static int op_apikey_revoked_since(void *arg, int64_t since_ms, char ***ids, siz
         char *id = NULL;
         rc = col_text(s, 0, &id);
         if (rc != 0 || id == NULL) {
-            rc = be_fail(be, rc != 0 ? rc : TK_EIO, "malformed api_keys row (id)");
+            rc = be_fail(be, rc != 0 ? rc : TK_EIO, "malformed row (id)");
             break;
         }
         if (count == cap) {
@@ -540,6 +551,38 @@ static int op_apikey_revoked_since(void *arg, int64_t since_ms, char ***ids, siz
     *ids = list;
     *n = count;
     return 0;
+}
+
+static int op_apikey_revoked_since(void *arg, int64_t since_ms, char ***ids, size_t *n)
+{
+    return select_ids(arg, S_KEY_REVOKED_SINCE, since_ms, NULL, ids, n);
+}
+
+static int op_jti_revoke(void *arg, const char *jti, int64_t expires_at, int64_t now_ms)
+{
+    sqlite_be_t *be = arg;
+    int rc;
+    sqlite3_stmt *s = stmt(be, S_JTI_REVOKE, &rc);
+    if (s == NULL)
+        return rc;
+    int src = bind_text(s, 1, jti);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(s, 2, expires_at);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(s, 3, now_ms);
+    if (src != SQLITE_OK) {
+        rc = db_fail(be, src);
+        stmt_done(s);
+        return rc;
+    }
+    int changes = 0;
+    return run_write(be, s, &changes);
+}
+
+static int op_jti_revoked_since(void *arg, int64_t since_ms, int64_t now_ms, char ***jtis,
+                                size_t *n)
+{
+    return select_ids(arg, S_JTI_REVOKED_SINCE, since_ms, &now_ms, jtis, n);
 }
 
 static const char *op_last_error(void *arg)
@@ -568,6 +611,8 @@ static const tk_store_ops_t sqlite_ops = {
     .apikey_revoke = op_apikey_revoke,
     .apikey_touch = op_apikey_touch,
     .apikey_revoked_since = op_apikey_revoked_since,
+    .jti_revoke = op_jti_revoke,
+    .jti_revoked_since = op_jti_revoked_since,
     .last_error = op_last_error,
     .close = op_close,
 };

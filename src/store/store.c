@@ -272,6 +272,27 @@ int tk_store_apikey_touch(tk_store_t *st, const char *id, int64_t now_ms)
     return backend_result(st, st->ops->apikey_touch(st->be, id, now_ms), "apikey_touch");
 }
 
+int tk_store_jti_revoke(tk_store_t *st, const char *jti, int64_t expires_at, int64_t now_ms)
+{
+    if (st == NULL || jti == NULL || jti[0] == '\0' || strlen(jti) > TK_STORE_ID_MAX ||
+        expires_at < 0 || now_ms <= 0)
+        return TK_EINVAL;
+    return backend_result(st, st->ops->jti_revoke(st->be, jti, expires_at, now_ms), "jti_revoke");
+}
+
+int tk_store_jti_revoked_since(tk_store_t *st, int64_t since_ms, int64_t now_ms, char ***jtis,
+                               size_t *n)
+{
+    if (jtis != NULL)
+        *jtis = NULL;
+    if (n != NULL)
+        *n = 0;
+    if (st == NULL || jtis == NULL || n == NULL)
+        return TK_EINVAL;
+    return backend_result(st, st->ops->jti_revoked_since(st->be, since_ms, now_ms, jtis, n),
+                          "jti_revoked_since");
+}
+
 int tk_store_apikey_revoked_since(tk_store_t *st, int64_t since_ms, char ***ids, size_t *n)
 {
     if (ids != NULL)

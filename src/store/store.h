@@ -37,7 +37,7 @@
 
 #include "core/core.h"
 
-#define TK_STORE_SCHEMA_VERSION 1 /* the newest schema this binary knows */
+#define TK_STORE_SCHEMA_VERSION 2 /* the newest schema this binary knows */
 #define TK_APIKEY_ID_MAX 32       /* longest API key public id, NUL excluded */
 #define TK_STORE_ID_MAX 64        /* longest user / organization id */
 #define TK_STORE_TEXT_MAX 4096    /* longest other text field, in bytes */
@@ -86,6 +86,8 @@ typedef struct tk_store_ops {
     int (*apikey_revoke)(void *be, const char *id, int64_t now_ms);
     int (*apikey_touch)(void *be, const char *id, int64_t now_ms);
     int (*apikey_revoked_since)(void *be, int64_t since_ms, char ***ids, size_t *n);
+    int (*jti_revoke)(void *be, const char *jti, int64_t expires_at, int64_t now_ms);
+    int (*jti_revoked_since)(void *be, int64_t since_ms, int64_t now_ms, char ***jtis, size_t *n);
     const char *(*last_error)(void *be);
     void (*close)(void *be);
 } tk_store_ops_t;
@@ -159,5 +161,13 @@ int tk_store_apikey_touch(tk_store_t *st, const char *id, int64_t now_ms) TK_WUR
  * hosts; repeats are harmless. *ids is NULL when *n is 0; free with
  * tk_store_ids_free(*ids, *n). */
 int tk_store_apikey_revoked_since(tk_store_t *st, int64_t since_ms, char ***ids, size_t *n) TK_WUR;
+
+/* JWT revocation list: jti revoked at now_ms, kept until the token's own
+ * expiry (expires_at, ms). Revoking twice keeps the first time. */
+int tk_store_jti_revoke(tk_store_t *st, const char *jti, int64_t expires_at, int64_t now_ms) TK_WUR;
+/* jtis revoked at or after since_ms whose tokens have not expired by now_ms
+ * (free with tk_store_ids_free). */
+int tk_store_jti_revoked_since(tk_store_t *st, int64_t since_ms, int64_t now_ms, char ***jtis,
+                               size_t *n) TK_WUR;
 
 #endif

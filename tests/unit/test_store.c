@@ -181,9 +181,11 @@ static void test_open_creates_0600_wal(void **state)
     char mode[16];
     raw_text(db, "PRAGMA journal_mode", mode, sizeof(mode));
     assert_string_equal(mode, "wal");
-    assert_int_equal(raw_int(db, "SELECT COUNT(*) FROM schema_migrations"), 1);
-    assert_int_equal(raw_int(db, "SELECT version FROM schema_migrations"), 1);
-    assert_true(raw_int(db, "SELECT applied_at FROM schema_migrations") > 1600000000000LL);
+    assert_int_equal(raw_int(db, "SELECT COUNT(*) FROM schema_migrations"),
+                     TK_STORE_SCHEMA_VERSION);
+    assert_int_equal(raw_int(db, "SELECT MAX(version) FROM schema_migrations"),
+                     TK_STORE_SCHEMA_VERSION);
+    assert_true(raw_int(db, "SELECT MIN(applied_at) FROM schema_migrations") > 1600000000000LL);
     assert_int_equal(raw_int(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND "
                                  "name IN ('organizations', 'users', 'memberships', 'api_keys', "
                                  "'revoked_tokens')"),
@@ -214,7 +216,6 @@ static void test_reopen_migrates_once(void **state)
     st = open_store(f);
     int64_t v = 0;
     assert_int_equal(tk_store_schema_version(st, &v), TK_OK);
-    assert_int_equal(v, 1);
     assert_int_equal(v, TK_STORE_SCHEMA_VERSION);
     tk_apikey_t got;
     assert_int_equal(tk_store_apikey_get(st, "k1", &got), TK_OK); /* data kept */
@@ -222,8 +223,58 @@ static void test_reopen_migrates_once(void **state)
     tk_store_close(st);
 
     sqlite3 *db = raw_open(f);
-    assert_int_equal(raw_int(db, "SELECT COUNT(*) FROM schema_migrations"), 1);
+    assert_int_equal(raw_int(db, "SELECT COUNT(*) FROM schema_migrations"),
+                     TK_STORE_SCHEMA_VERSION);
     sqlite3_close(db);
+}
+
+/* A version-1 database (as the first release wrote it) is upgraded in place. */
+static void test_upgrade_from_v1(void **state)
+{
+    fixture_t *f = *state;
+    tk_store_close(open_store(f));
+    sqlite3 *db = raw_open(f);
+    raw_exec(db, "DROP INDEX revoked_tokens_revoked_at;"
+                 "ALTER TABLE revoked_tokens DROP COLUMN revoked_at;"
+                 "DELETE FROM schema_migrations WHERE version > 1;"
+                 "INSERT INTO revoked_tokens (jti, expires_at) VALUES ('old', 9000000000000)");
+    sqlite3_close(db);
+    tk_store_t *st = open_store(f);
+    int64_t v = 0;
+    assert_int_equal(tk_store_schema_version(st, &v), TK_OK);
+    assert_int_equal(v, TK_STORE_SCHEMA_VERSION);
+    char **ids = NULL;
+    size_t n = 0;
+    assert_int_equal(tk_store_jti_revoked_since(st, 0, 1000, &ids, &n), TK_OK);
+    assert_int_equal(n, 1); /* the old row kept, revoked_at 0 */
+    assert_string_equal(ids[0], "old");
+    tk_store_ids_free(ids, n);
+    tk_store_close(st);
+}
+
+/* The JWT revocation list: revoke, idempotence, expiry filter, since. */
+static void test_jti_revocation(void **state)
+{
+    fixture_t *f = *state;
+    tk_store_t *st = open_store(f);
+    assert_int_equal(tk_store_jti_revoke(st, "j1", 5000, 1000), TK_OK);
+    assert_int_equal(tk_store_jti_revoke(st, "j1", 5000, 3000), TK_OK); /* kept first time */
+    assert_int_equal(tk_store_jti_revoke(st, "j2'); DROP TABLE revoked_tokens;--", 9000, 2000),
+                     TK_OK);
+    assert_int_equal(tk_store_jti_revoke(st, "", 9000, 2000), TK_EINVAL);
+    char **ids = NULL;
+    size_t n = 0;
+    assert_int_equal(tk_store_jti_revoked_since(st, 1500, 1000, &ids, &n), TK_OK);
+    assert_int_equal(n, 1); /* j1 was revoked at 1000, before 1500 */
+    assert_string_equal(ids[0], "j2'); DROP TABLE revoked_tokens;--");
+    tk_store_ids_free(ids, n);
+    assert_int_equal(tk_store_jti_revoked_since(st, 0, 6000, &ids, &n), TK_OK);
+    assert_int_equal(n, 1); /* j1's token expired at 5000 */
+    tk_store_ids_free(ids, n);
+    assert_int_equal(tk_store_jti_revoked_since(st, 0, 0, &ids, &n), TK_OK);
+    assert_int_equal(n, 2);
+    tk_store_ids_free(ids, n);
+    tk_store_close(st);
 }
 
 static void test_newer_version_refused(void **state)
@@ -242,7 +293,8 @@ static void test_newer_version_refused(void **state)
     assert_non_null(strstr(err, "999"));
 
     db = raw_open(f); /* untouched */
-    assert_int_equal(raw_int(db, "SELECT COUNT(*) FROM schema_migrations"), 2);
+    assert_int_equal(raw_int(db, "SELECT COUNT(*) FROM schema_migrations"),
+                     TK_STORE_SCHEMA_VERSION + 1);
     assert_int_equal(raw_int(db, "SELECT MAX(version) FROM schema_migrations"), 999);
     sqlite3_close(db);
 }
@@ -650,6 +702,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_creates_0600_wal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_existing_file_keeps_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_migrates_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_from_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_jti_revocation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_database_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_bad_paths, setup, teardown),
