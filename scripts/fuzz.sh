@@ -22,11 +22,13 @@ cd "$root"
 build=${BUILD_DIR:-build-fuzz}
 seconds=${FUZZ_SECONDS:-30}
 jobs=${FUZZ_JOBS:-1}
-all_targets=(jsonrpc config names http_host http_request log ratelimit)
+all_targets=(jsonrpc config names http_host http_request log ratelimit ssrf)
 if [ "$#" -gt 0 ]; then targets=("$@"); else targets=("${all_targets[@]}"); fi
 
 cmake -S . -B "$build" -DCMAKE_C_COMPILER="${CC:-clang}" -DTK_FUZZ=ON >/dev/null
-cmake --build "$build" -j"$(nproc)" --target $(printf 'fuzz_%s ' "${targets[@]}")
+build_targets=()
+for t in "${targets[@]}"; do build_targets+=("fuzz_$t"); done
+cmake --build "$build" -j"$(nproc)" --target "${build_targets[@]}"
 
 work="$build/fuzz-work"
 summary="$build/fuzz-summary.txt"
@@ -58,7 +60,7 @@ for t in "${targets[@]}"; do
     cov=$(grep -h -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE)' "$log" | tail -n 1 |
           sed -n 's/.* cov: \([0-9]*\) ft: \([0-9]*\).*/cov=\1 ft=\2/p')
     found=0
-    for a in "$work/$t-artifacts"/*; do
+    for a in "$work/$t-artifacts"/{crash,leak,timeout,oom}-*; do
         [ -f "$a" ] || continue
         found=$((found + 1))
         cp "$a" "tests/fuzz/regressions/$t/"

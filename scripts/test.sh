@@ -5,7 +5,8 @@
 # MCP conformance suite against the normal build. Every stage runs even when
 # an earlier one failed (unless it needs that one's build); the exit status is
 # non-zero if any stage failed, and the failed stages are listed at the end.
-# Env: JOBS (parallel build jobs, default nproc), SKIP_ASAN=1, SKIP_CONFORMANCE=1.
+# Env: JOBS (parallel build jobs, default nproc), SKIP_ASAN=1, SKIP_CONFORMANCE=1,
+# SKIP_FUZZ=1, SKIP_SCAN=1, FUZZ_SECONDS (per fuzz target, default 15).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -60,6 +61,27 @@ fi
 #    each directly and through the gateway (tests/conformance/run.sh)
 if [[ "${SKIP_CONFORMANCE:-0}" != 1 && $built == 1 ]]; then
   stage "MCP conformance suite" env TUMIKI_BIN="$ROOT/build/tumiki" bash tests/conformance/run.sh || true
+fi
+
+# 5. Fuzzing: build the libFuzzer harnesses (clang, ASan+UBSan), replay the
+#    seed corpora and saved regressions, then fuzz each target for a bounded
+#    time (FUZZ_SECONDS per target, default 15 here).
+if [[ "${SKIP_FUZZ:-0}" != 1 ]]; then
+  build_fuzz() {
+    cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DTK_FUZZ=ON \
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build build-fuzz -j"$JOBS"
+  }
+  if stage "build (build-fuzz/, clang + libFuzzer)" build_fuzz; then
+    stage "fuzz corpus replay" ctest --test-dir build-fuzz -L fuzz --output-on-failure || true
+    stage "fuzzing (${FUZZ_SECONDS:-15} s per target)" env FUZZ_SECONDS="${FUZZ_SECONDS:-15}" \
+      BUILD_DIR=build-fuzz bash scripts/fuzz.sh || true
+  fi
+fi
+
+# 6. Static analysis, secret scan, dependency inventory (reports/): fails on
+#    any HIGH finding (scripts/security-scan.sh).
+if [[ "${SKIP_SCAN:-0}" != 1 ]]; then
+  stage "security scan" bash scripts/security-scan.sh || true
 fi
 
 if ((${#failed[@]})); then

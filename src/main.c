@@ -280,8 +280,10 @@ static int cmd_import(int argc, char **argv)
     }
     char err[1024];
     int rc = tk_config_import_claude(in, out, stderr, err, sizeof(err));
-    if (outp)
-        fclose(out);
+    if (outp && fclose(out) != 0 && rc == TK_OK) {
+        tk_snprintf(err, sizeof(err), "cannot write %s: %s", outp, strerror(errno));
+        rc = TK_EIO;
+    }
     if (rc != TK_OK) {
         fprintf(stderr, "tumiki: %s\n", err);
         if (outp)
@@ -315,6 +317,16 @@ static int open_store_for(const char *config, tk_config_t **cfg, tk_store_t **st
     return 0;
 }
 
+/* Output that must not be lost (a key shown once): fail if stdout failed. */
+static int stdout_ok(int rc)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        (void)fputs("tumiki: writing to standard output failed\n", stderr);
+        return 1;
+    }
+    return rc;
+}
+
 static int64_t wall_now_ms(void)
 {
     struct timespec ts;
@@ -325,15 +337,16 @@ static int64_t wall_now_ms(void)
 static void print_time(int64_t ms)
 {
     if (ms == 0) {
-        fputs("-", stdout);
+        (void)fputs("-", stdout);
         return;
     }
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
     char buf[32];
     gmtime_r(&t, &tm);
-    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    fputs(buf, stdout);
+    if (strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        buf[0] = '\0';
+    (void)fputs(buf, stdout);
 }
 
 static int key_create(tk_config_t *cfg, tk_store_t *st, const char *endpoint, const char *name,
@@ -382,11 +395,11 @@ static int key_list(tk_store_t *st)
     for (size_t i = 0; i < n; i++) {
         printf("%-16s  %-16s  ", keys[i].id, keys[i].endpoint ? keys[i].endpoint : "");
         print_time(keys[i].created_at);
-        fputs("  ", stdout);
+        (void)fputs("  ", stdout);
         print_time(keys[i].expires_at);
-        fputs("  ", stdout);
+        (void)fputs("  ", stdout);
         print_time(keys[i].revoked_at);
-        fputs("  ", stdout);
+        (void)fputs("  ", stdout);
         print_time(keys[i].last_used_at);
         printf("  %s\n", keys[i].name ? keys[i].name : "");
     }
@@ -446,7 +459,7 @@ static int cmd_key(int argc, char **argv)
     if (st)
         tk_store_close(st);
     tk_config_destroy(cfg);
-    return rc;
+    return stdout_ok(rc);
 }
 
 static int cmd_jwt(int argc, char **argv)
@@ -519,7 +532,7 @@ static int cmd_jwt(int argc, char **argv)
     if (st)
         tk_store_close(st);
     tk_config_destroy(cfg);
-    return rc;
+    return stdout_ok(rc);
 }
 
 int main(int argc, char **argv)

@@ -71,7 +71,8 @@ void tk_log_set_level(tk_log_level_t level);
 int tk_log_parse_level(const char *s, tk_log_level_t *out) TK_WUR;
 void tk_log_write(tk_log_level_t level, const char *module, const char *fmt, ...)
     TK_PRINTF(3, 4);
-void tk_log_vwrite(tk_log_level_t level, const char *module, const char *fmt, va_list ap);
+void tk_log_vwrite(tk_log_level_t level, const char *module, const char *fmt, va_list ap)
+    TK_PRINTF(3, 0);
 
 #define tk_log(level, module, ...)                                                              \
     do {                                                                                        \

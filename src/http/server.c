@@ -195,6 +195,10 @@ static int rate_ok(tk_http_server_t *srv, struct evhttp_request *req, const char
         return 1; /* a key we cannot track (too long): the other limits still apply */
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     char v[32];
+    /* one set of RateLimit-* headers: the last limit checked */
+    evhttp_remove_header(h, "RateLimit-Limit");
+    evhttp_remove_header(h, "RateLimit-Remaining");
+    evhttp_remove_header(h, "RateLimit-Reset");
     tk_snprintf(v, sizeof(v), "%u", r.limit);
     evhttp_add_header(h, "RateLimit-Limit", v);
     tk_snprintf(v, sizeof(v), "%u", r.remaining);

@@ -46,9 +46,9 @@
 #define SID_MARK "@SID@"
 #define FUZZ_MAX_INPUT (256 * 1024)
 #define RESP_CAP (64 * 1024)
-#define IDLE_TURNS 8      /* loop turns without any byte moving: the exchange is over */
-#define DEADLINE_MS 50    /* hard bound per input */
-#define MAX_SESSIONS 512  /* rebuild the stack beyond this many open sessions */
+#define IDLE_TURNS 8     /* loop turns without any byte moving: the exchange is over */
+#define DEADLINE_MS 50   /* hard bound per input */
+#define MAX_SESSIONS 512 /* rebuild the stack beyond this many open sessions */
 
 /* %s: the data directory (a fresh temporary one; the server keeps its store there) */
 static const char config_fmt[] =
@@ -145,9 +145,11 @@ static size_t exchange(const char *req, size_t len)
         idle = moved || sent < len ? 0 : idle + 1;
     }
     if (trace)
-        fprintf(stderr, "exchange: %zu bytes in, %zu sent, %zu out, %llu ms, %s\n", len, sent,
-                kept, (unsigned long long)(now_ms() - deadline + DEADLINE_MS),
-                closed ? "closed" : idle >= IDLE_TURNS ? "idle" : "deadline");
+        fprintf(stderr, "exchange: %zu bytes in, %zu sent, %zu out, %llu ms, %s\n", len, sent, kept,
+                (unsigned long long)(now_ms() - deadline + DEADLINE_MS),
+                closed               ? "closed"
+                : idle >= IDLE_TURNS ? "idle"
+                                     : "deadline");
     /* an orderly close as a client would (the server sees EOF), then a reset
      * so that no TIME_WAIT state eats the ephemeral ports over millions of runs */
     shutdown(fd, SHUT_WR);

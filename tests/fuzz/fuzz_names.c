@@ -3,12 +3,11 @@
  * Fuzzes tool-name namespacing and allow/deny globbing (src/mcp/names.c),
  * which see upstream servers' tool names and operator patterns. The input is
  * split at its first two newlines into a server name, an upstream tool name
- * and a glob pattern (each ends early at a NUL byte, as a C string would). Checks tk_ns_make's contract (the result fits
- * TK_NS_MAX, starts with "server__", is "server__name" when that fits and is
- * exactly TK_NS_MAX long when it does not, the same every time) writing into
- * a heap buffer of exactly TK_NS_MAX+1 bytes so ASan sees any overrun, and
- * tk_glob_match's basic laws ('*' matches anything, a star-free pattern
- * matches itself, "*x*" matches anything containing x).
+ * and a glob pattern (each ends early at a NUL byte, as a C string would). Checks tk_ns_make's
+ * contract (the result fits TK_NS_MAX, starts with "server__", is "server__name" when that fits and
+ * is exactly TK_NS_MAX long when it does not, the same every time) writing into a heap buffer of
+ * exactly TK_NS_MAX+1 bytes so ASan sees any overrun, and tk_glob_match's basic laws ('*' matches
+ * anything, a star-free pattern matches itself, "*x*" matches anything containing x).
  */
 #include <string.h>
 

@@ -74,11 +74,11 @@ static void check_embeddings(const tk_ssrf_policy_t *p, const unsigned char v4[4
 
 static void check_defaults(void)
 {
-    static const char *const denied[] = {"127.0.0.1",   "10.1.2.3",     "169.254.169.254",
-                                         "192.168.1.1", "172.16.0.1",   "100.64.0.1",
-                                         "0.0.0.0",     "::1",          "::",
-                                         "fe80::1",     "fc00::1",      "::ffff:127.0.0.1",
-                                         "::127.0.0.1", "64:ff9b::a00:1", "2002:7f00:1::"};
+    static const char *const denied[] = {
+        "127.0.0.1",   "10.1.2.3",       "169.254.169.254", "192.168.1.1",
+        "172.16.0.1",  "100.64.0.1",     "0.0.0.0",         "::1",
+        "::",          "fe80::1",        "fc00::1",         "::ffff:127.0.0.1",
+        "::127.0.0.1", "64:ff9b::a00:1", "2002:7f00:1::"};
     for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++)
         FUZZ_CHECK(check_text(NULL, denied[i]) == TK_EINVAL);
     FUZZ_CHECK(check_text(NULL, "93.184.216.34") == TK_OK);
