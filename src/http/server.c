@@ -39,6 +39,8 @@ typedef struct conn {
     tk_http_server_t *srv;
     struct bufferevent *bev;
     struct event *deadline; /* the next complete request must arrive by then */
+    int in_request;         /* on_request has this connection's current request */
+    int patching;           /* re-entry guard for out_cb */
 } conn_t;
 
 struct tk_http_server {
@@ -496,10 +498,48 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
     free(gone);
 }
 
+/* Responses libevent makes on its own, before any handler runs (413 body
+ * too large, 400 unparsable request, oversized headers), carry none of our
+ * headers and libevent 2.1 has no hook for them. Every response we make
+ * passes on_request first, so output on a connection outside a request is
+ * one of those: once its header block is complete, the security headers are
+ * inserted after its status line. */
+static void out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    conn_t *c = arg;
+    if (c->in_request || c->patching || info->n_added == 0)
+        return;
+    struct evbuffer_ptr end = evbuffer_search(buf, "\r\n\r\n", 4, NULL);
+    if (end.pos < 0)
+        return;
+    char head[5];
+    if (evbuffer_copyout(buf, head, 5) != 5 || memcmp(head, "HTTP/", 5) != 0)
+        return;
+    struct evbuffer_ptr mark = evbuffer_search_range(buf, "X-Content-Type-Options", 22, NULL, &end);
+    struct evbuffer_ptr eol = evbuffer_search(buf, "\r\n", 2, NULL);
+    if (mark.pos >= 0 || eol.pos < 0)
+        return;
+    c->patching = 1;
+    struct evbuffer *tmp = evbuffer_new();
+    evbuffer_remove_buffer(buf, tmp, (size_t)eol.pos + 2);
+    evbuffer_add_printf(tmp,
+                        "X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\n"
+                        "Referrer-Policy: no-referrer\r\nContent-Security-Policy: default-src "
+                        "'none'; frame-ancestors 'none'\r\nCache-Control: no-store\r\n");
+    if (c->srv->tls && c->srv->cfg->hsts_max_age_s > 0)
+        evbuffer_add_printf(tmp, "Strict-Transport-Security: max-age=%u; includeSubDomains\r\n",
+                            c->srv->cfg->hsts_max_age_s);
+    evbuffer_add_buffer(tmp, buf);
+    evbuffer_add_buffer(buf, tmp);
+    evbuffer_free(tmp);
+    c->patching = 0;
+}
+
 static void request_done_cb(struct evhttp_request *req, void *arg)
 {
     conn_t *c = arg;
     (void)req;
+    c->in_request = 0;
     conn_arm(c, c->srv->cfg->idle_timeout_ms); /* waiting for the next request */
 }
 
@@ -511,6 +551,7 @@ static void conn_request_started(tk_http_server_t *srv, struct evhttp_request *r
     if (c == NULL)
         return;
     evtimer_del(c->deadline);
+    c->in_request = 1;
     evhttp_request_set_on_complete_cb(req, request_done_cb, c);
 }
 
@@ -534,6 +575,7 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg)
     c->srv = srv;
     c->bev = bev;
     bufferevent_incref(bev);
+    evbuffer_add_cb(bufferevent_get_output(bev), out_cb, c);
     c->deadline = evtimer_new(base, conn_deadline_cb, c);
     tk_map_put(srv->conns, (uint64_t)(uintptr_t)bev, c);
     if (tk_map_count(srv->conns) > srv->cfg->max_connections) {

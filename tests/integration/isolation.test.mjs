@@ -71,7 +71,13 @@ describe('isolation and hygiene', () => {
     const ok = await rawRequest(`${gw.url}/healthz`, { method: 'GET' });
     const denied = await rawRequest(gw.mcpUrl(), { headers: { 'Content-Type': 'application/json' }, body: {} });
     const missing = await rawRequest(`${gw.url}/nope`, { method: 'GET' });
-    for (const r of [ok, denied, missing]) {
+    // made by libevent itself, before any handler: body over the limit, headers over 16 KiB
+    const tooBig = await rawRequest(gw.mcpUrl(), { headers: { ...mcpHeaders(gw), 'Content-Type': 'application/json' },
+      body: `{"x":"${'y'.repeat(5 << 20)}"}` });
+    assert.equal(tooBig.status, 413);
+    const hugeHeader = await rawRequest(`${gw.url}/healthz`, { method: 'GET', headers: { 'X-Big': 'b'.repeat(20000) } });
+    assert.equal(hugeHeader.status, 400);
+    for (const r of [ok, denied, missing, tooBig, hugeHeader]) {
       assert.equal(r.headers['x-content-type-options'], 'nosniff');
       assert.equal(r.headers['x-frame-options'], 'DENY');
       assert.match(r.headers['content-security-policy'], /default-src 'none'.*frame-ancestors 'none'/);
