@@ -586,17 +586,12 @@ static void keep_first(const struct addrinfo *ai, tk_ssrf_target_t *out)
 }
 
 /* Resolve out->host once; every address must pass; keep the first. */
-static int resolve_host(const tk_ssrf_policy_t *p, tk_ssrf_target_t *out, char *err, size_t errlen)
+/* Every address in res must be allowed; the first is kept for the pin. */
+static int check_addresses(const tk_ssrf_policy_t *p, tk_ssrf_target_t *out,
+                           const struct addrinfo *res, char *err, size_t errlen)
 {
     char hm[TK_SSRF_HOST_MAX + 3];
     host_for_msg(out->host, hm, sizeof(hm));
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    int gai = getaddrinfo(out->host, NULL, &hints, &res);
-    if (gai != 0)
-        return resolve_failed(gai, hm, err, errlen);
     int rc = res == NULL ? resolve_failed(EAI_NONAME, hm, err, errlen) : TK_OK;
     for (const struct addrinfo *ai = res; ai != NULL && rc == TK_OK; ai = ai->ai_next) {
         const char *reason = NULL;
@@ -613,6 +608,21 @@ static int resolve_host(const tk_ssrf_policy_t *p, tk_ssrf_target_t *out, char *
             seterr(err, errlen, "host %s resolves to %s, %s, which is not allowed", hm, a, reason);
         rc = TK_EINVAL;
     }
+    return rc;
+}
+
+static int resolve_host(const tk_ssrf_policy_t *p, tk_ssrf_target_t *out, char *err, size_t errlen)
+{
+    char hm[TK_SSRF_HOST_MAX + 3];
+    host_for_msg(out->host, hm, sizeof(hm));
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int gai = getaddrinfo(out->host, NULL, &hints, &res);
+    if (gai != 0)
+        return resolve_failed(gai, hm, err, errlen);
+    int rc = check_addresses(p, out, res, err, errlen);
     freeaddrinfo(res);
     return rc;
 }
@@ -656,6 +666,46 @@ int tk_ssrf_resolve(const tk_ssrf_policy_t *p, const char *url, tk_ssrf_target_t
         rc = build_pin(p, out, err, errlen);
     if (rc != TK_OK)
         tk_ssrf_target_clear(out);
+    return rc;
+}
+
+int tk_ssrf_parse(const tk_ssrf_policy_t *p, const char *url, tk_ssrf_target_t *out, char *err,
+                  size_t errlen)
+{
+    seterr(err, errlen, "%s", "");
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    if (url == NULL || out == NULL) {
+        seterr(err, errlen, "no URL given");
+        return TK_EINVAL;
+    }
+    if (p == NULL)
+        p = &default_policy;
+    if (strnlen(url, TK_SSRF_URL_MAX + 1) > TK_SSRF_URL_MAX) {
+        seterr(err, errlen, "URL is longer than %d bytes", TK_SSRF_URL_MAX);
+        return TK_ELIMIT;
+    }
+    int rc = parse_url(p, url, out, err, errlen);
+    if (rc != TK_OK)
+        tk_ssrf_target_clear(out);
+    return rc;
+}
+
+int tk_ssrf_finish(const tk_ssrf_policy_t *p, tk_ssrf_target_t *t, const struct addrinfo *res,
+                   char *err, size_t errlen)
+{
+    seterr(err, errlen, "%s", "");
+    if (t == NULL || t->host[0] == '\0') {
+        seterr(err, errlen, "no parsed URL");
+        return TK_EINVAL;
+    }
+    if (p == NULL)
+        p = &default_policy;
+    int rc = check_addresses(p, t, res, err, errlen);
+    if (rc == TK_OK)
+        rc = build_pin(p, t, err, errlen);
+    if (rc != TK_OK)
+        tk_ssrf_target_clear(t);
     return rc;
 }
 

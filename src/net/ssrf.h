@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -112,6 +113,16 @@ int tk_ssrf_resolve(const tk_ssrf_policy_t *p, const char *url, tk_ssrf_target_t
  * base_url (the URL that answered with the redirect) is given; hop is the
  * 1-based number of this redirect: past TK_SSRF_MAX_REDIRECTS it is refused
  * with TK_ELIMIT. A redirect from https to any other scheme is refused. */
+/* The same check in two steps, for callers with their own asynchronous
+ * resolver: tk_ssrf_parse checks the URL (scheme, credentials, host, port)
+ * and fills t->host/port without resolving; tk_ssrf_finish then checks the
+ * addresses the resolver found for t->host (every one must be allowed) and
+ * builds the pin. On failure t is cleared. */
+int tk_ssrf_parse(const tk_ssrf_policy_t *p, const char *url, tk_ssrf_target_t *out, char *err,
+                  size_t errlen) TK_WUR;
+int tk_ssrf_finish(const tk_ssrf_policy_t *p, tk_ssrf_target_t *t, const struct addrinfo *res,
+                   char *err, size_t errlen) TK_WUR;
+
 int tk_ssrf_check_redirect(const tk_ssrf_policy_t *p, const char *base_url, const char *location,
                            unsigned hop, tk_ssrf_target_t *out, char *err, size_t errlen) TK_WUR;
 

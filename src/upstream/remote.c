@@ -15,6 +15,8 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <event2/buffer.h>
+#include <event2/dns.h>
+#include <event2/util.h>
 
 #define MOD "remote"
 #define SESSION_ID_MAX 256
@@ -55,6 +57,9 @@ struct tk_remote {
     struct event *kick; /* adds new transfers outside curl's callbacks */
     const tk_ssrf_policy_t *policy;
     tk_ssrf_target_t target; /* conf->url's host, resolved and checked at connect */
+    struct evdns_base *dns;  /* asynchronous lookups: the loop never blocks on DNS */
+    struct evdns_getaddrinfo_request *dns_req;
+    int resolving;
 };
 
 static void check_done(tk_remote_t *r);
@@ -457,6 +462,12 @@ tk_remote_t *tk_remote_create(struct event_base *base, const tk_server_conf_t *c
     r->multi = curl_multi_init();
     r->timer = evtimer_new(base, timer_event_cb, r);
     r->kick = event_new(base, -1, 0, kick_cb, r);
+    r->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+    if (r->dns == NULL) { /* no usable resolv.conf: the hosts file still works */
+        r->dns = evdns_base_new(base, 0);
+        if (r->dns && evdns_base_load_hosts(r->dns, NULL) != 0)
+            tk_warn(MOD, "server %s: no resolver configuration", conf->name);
+    }
     curl_multi_setopt(r->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
     curl_multi_setopt(r->multi, CURLMOPT_SOCKETDATA, r);
     curl_multi_setopt(r->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -472,21 +483,62 @@ static int open_stream(tk_remote_t *r)
     return xfer_start(x);
 }
 
+/* The host's addresses arrived: check them all against the policy, pin the
+ * first, and carry on connecting. */
+static void dns_cb(int result, struct evutil_addrinfo *res, void *arg)
+{
+    tk_remote_t *r = arg;
+    r->dns_req = NULL;
+    r->resolving = 0;
+    if (result == EVUTIL_EAI_CANCEL) {
+        if (res)
+            evutil_freeaddrinfo(res);
+        return;
+    }
+    char why[TK_SSRF_ERR_MAX];
+    if (result != 0) {
+        tk_snprintf(why, sizeof(why), "cannot resolve the server's host: %s",
+                    evutil_gai_strerror(result));
+        tk_warn(MOD, "server %s: %s", r->conf->name, why);
+        r->cbs.lost(r->cbs.arg, why);
+        return;
+    }
+    int rc = tk_ssrf_finish(r->policy, &r->target, res, why, sizeof(why));
+    evutil_freeaddrinfo(res);
+    if (rc != TK_OK) {
+        tk_warn(MOD, "server %s: outbound policy: %s", r->conf->name, why);
+        r->cbs.lost(r->cbs.arg, why);
+        return;
+    }
+    if (r->conf->transport == TK_TRANSPORT_SSE) {
+        if (open_stream(r) != TK_OK)
+            r->cbs.lost(r->cbs.arg, "cannot open the event stream");
+        return;
+    }
+    r->connected = 1;
+    r->cbs.connected(r->cbs.arg);
+}
+
 int tk_remote_connect(tk_remote_t *r)
 {
     tk_remote_reset(r, 0);
-    /* resolve once per connection and pin it (getaddrinfo blocks the loop
-     * briefly here, at connect only; numeric hosts do not touch DNS) */
+    /* check the URL now; resolve its host once per connection, without
+     * blocking the loop, and pin every transfer to the checked address */
     char why[TK_SSRF_ERR_MAX];
     tk_ssrf_target_clear(&r->target);
-    if (tk_ssrf_resolve(r->policy, r->conf->url, &r->target, why, sizeof(why)) != TK_OK) {
+    if (tk_ssrf_parse(r->policy, r->conf->url, &r->target, why, sizeof(why)) != TK_OK) {
         tk_warn(MOD, "server %s: outbound policy: %s", r->conf->name, why);
         return TK_EINVAL;
     }
-    if (r->conf->transport == TK_TRANSPORT_SSE)
-        return open_stream(r);
-    r->connected = 1;
-    r->cbs.connected(r->cbs.arg);
+    struct evutil_addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    r->resolving = 1;
+    struct evdns_getaddrinfo_request *q =
+        evdns_getaddrinfo(r->dns, r->target.host, NULL, &hints, dns_cb, r);
+    if (r->resolving) /* not answered synchronously */
+        r->dns_req = q;
     return TK_OK;
 }
 
@@ -516,6 +568,12 @@ int tk_remote_send(tk_remote_t *r, const char *json, size_t len, uint64_t req_id
 void tk_remote_reset(tk_remote_t *r, int delete_session)
 {
     xfer_t *x;
+    if (r->dns_req) {
+        struct evdns_getaddrinfo_request *q = r->dns_req;
+        r->dns_req = NULL;
+        evdns_getaddrinfo_cancel(q); /* its callback sees EVUTIL_EAI_CANCEL */
+    }
+    r->resolving = 0;
     while ((x = LIST_FIRST(&r->xfers)) != NULL)
         xfer_free(x);
     if (delete_session && r->session[0] && r->conf->transport == TK_TRANSPORT_HTTP) {
@@ -548,6 +606,8 @@ void tk_remote_destroy(tk_remote_t *r)
         return;
     tk_remote_reset(r, 1);
     tk_ssrf_target_clear(&r->target);
+    if (r->dns)
+        evdns_base_free(r->dns, 0);
     curl_multi_cleanup(r->multi);
     event_free(r->timer);
     event_free(r->kick);

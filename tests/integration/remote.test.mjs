@@ -79,9 +79,11 @@ describe('remote upstreams (Streamable HTTP and legacy SSE)', () => {
     proxy = await recordingProxy(httpPort);
     gw = await startGateway({
       config: {
-        outbound: { allow_cidrs: ['127.0.0.0/8'] }, // the test servers are on loopback
+        outbound: { allow_cidrs: ['127.0.0.0/8', '::1/128'] }, // the test servers are on loopback
         mcpServers: {
           web: { url: `http://127.0.0.1:${httpPort}/mcp`, connect_timeout_ms: 2000, timeout_ms: 10000 },
+          // a name: resolved at connect without blocking the loop (hosts file), then pinned
+          named: { url: `http://localhost:${httpPort}/mcp`, connect_timeout_ms: 5000 },
           old: { type: 'sse', url: `http://127.0.0.1:${ssePort}/sse` },
           keyed: { type: 'http', url: `http://127.0.0.1:${proxy.port}/mcp`, headers: { 'X-Api-Key': API_KEY } },
         },
@@ -111,6 +113,11 @@ describe('remote upstreams (Streamable HTTP and legacy SSE)', () => {
     const names = (await listAll(client, 'tools')).map((t) => t.name);
     assert.ok(names.includes('web__echo'), names.join(','));
     assert.ok(names.includes('old__echo'), names.join(','));
+  });
+
+  test('a server named by host name is resolved asynchronously and used', async () => {
+    const r = await client.callTool({ name: 'named__echo', arguments: { message: 'by name' } });
+    assert.equal(textOf(r), 'Echo: by name');
   });
 
   test('tools/call over Streamable HTTP and over SSE', async () => {
