@@ -6,6 +6,7 @@
  * on the stream). Every body and event is capped at max_message_bytes.
  */
 #include "upstream/remote.h"
+#include "upstream/sse.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -35,8 +36,7 @@ struct xfer {
     int sse;
     int json; /* Content-Type: application/json */
     struct evbuffer *buf;  /* JSON body, or SSE bytes not yet parsed */
-    struct evbuffer *data; /* SSE: data of the current event */
-    char event[32];
+    tk_sse_t sse_p;        /* SSE bodies */
     char errbuf[CURL_ERROR_SIZE];
     LIST_ENTRY(xfer) link;
 };
@@ -136,7 +136,7 @@ static void xfer_free(xfer_t *x)
     curl_slist_free_all(x->hdrs);
     free(x->body);
     evbuffer_free(x->buf);
-    evbuffer_free(x->data);
+    tk_sse_clear(&x->sse_p);
     free(x);
 }
 
@@ -160,14 +160,13 @@ static int same_origin(const char *a, const char *b)
     return same;
 }
 
-static void sse_dispatch(xfer_t *x)
+/* One event of an SSE body: a JSON-RPC message, or (legacy transport) the
+ * announced endpoint for POSTs. */
+static int on_sse_event(void *arg, const char *event, const char *d, size_t n)
 {
+    xfer_t *x = arg;
     tk_remote_t *r = x->r;
-    size_t n = evbuffer_get_length(x->data);
-    if (n > 0 && evbuffer_pullup(x->data, -1)[n - 1] == '\n')
-        n--; /* the separator after the last data line */
-    const char *d = (const char *)evbuffer_pullup(x->data, -1);
-    if (!strcmp(x->event, "endpoint")) {
+    if (!strcmp(event, "endpoint")) {
         if (r->post_url == NULL && n > 0 && n < 2048) {
             char *rel = tk_strndup(d, n);
             CURLU *u = curl_url();
@@ -189,42 +188,16 @@ static void sse_dispatch(xfer_t *x)
                 r->cbs.connected(r->cbs.arg);
             }
         }
-    } else if ((x->event[0] == '\0' || !strcmp(x->event, "message")) && n > 0) {
+    } else if (event[0] == '\0' || !strcmp(event, "message")) {
         r->cbs.message(r->cbs.arg, d, n);
     }
-    evbuffer_drain(x->data, evbuffer_get_length(x->data));
-    x->event[0] = '\0';
+    return x->is_stream && r->stream == NULL; /* the stream went away meanwhile */
 }
 
 /* Parse complete SSE lines from x->buf. Returns -1 past the size cap. */
 static int sse_feed(xfer_t *x)
 {
-    for (;;) {
-        size_t len;
-        char *line = evbuffer_readln(x->buf, &len, EVBUFFER_EOL_CRLF);
-        if (line == NULL)
-            break;
-        if (len == 0) {
-            sse_dispatch(x);
-        } else if (!strncmp(line, "data:", 5)) {
-            const char *v = line + 5;
-            if (*v == ' ')
-                v++;
-            evbuffer_add(x->data, v, strlen(v));
-            evbuffer_add(x->data, "\n", 1);
-        } else if (!strncmp(line, "event:", 6)) {
-            const char *v = line + 6;
-            if (*v == ' ')
-                v++;
-            tk_snprintf(x->event, sizeof(x->event), "%s", v);
-        }
-        free(line);
-        if (evbuffer_get_length(x->data) > x->r->max)
-            return -1;
-        if (x->r->stream == NULL && x->is_stream)
-            return 0;
-    }
-    return evbuffer_get_length(x->buf) > x->r->max ? -1 : 0;
+    return tk_sse_feed(&x->sse_p, x->buf, on_sse_event, x) == TK_ELIMIT ? -1 : 0;
 }
 
 static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
@@ -290,7 +263,7 @@ static xfer_t *xfer_new(tk_remote_t *r, const char *url, int is_stream)
     x->r = r;
     x->is_stream = is_stream;
     x->buf = evbuffer_new();
-    x->data = evbuffer_new();
+    tk_sse_init(&x->sse_p, r->max);
     x->easy = curl_easy_init();
     CURL *e = x->easy;
     curl_easy_setopt(e, CURLOPT_URL, url);
