@@ -593,21 +593,34 @@ static int set_token(ctx_t *c, const char *path, const char *tok, size_t len, ch
     return TK_OK;
 }
 
-static int token_from_file(ctx_t *c, const char *path, const char *file, char **out)
+/* A secret from an environment variable (from_env) or a file (trailing
+ * whitespace trimmed) into a heap copy the caller cleanses and frees. The
+ * messages name the variable or file, never the value. */
+static int read_secret(ctx_t *c, const char *path, int from_env, const char *name, char **buf,
+                       size_t *len)
 {
-    char *buf;
-    size_t len;
-    int rc = read_file(file, TK_TOKEN_FILE_MAX, &buf, &len);
+    if (from_env) {
+        const char *env = name[0] != '\0' ? getenv(name) : NULL;
+        if (env == NULL || env[0] == '\0')
+            return fail(c, TK_EINVAL, path, "environment variable \"%s\" is not set", name);
+        *len = strlen(env);
+        *buf = tk_strndup(env, *len);
+        return TK_OK;
+    }
+    int rc = read_file(name, TK_TOKEN_FILE_MAX, buf, len);
     if (rc == TK_ELIMIT)
-        return fail(c, TK_EINVAL, path, "\"%s\" is larger than 64 KiB", file);
+        return fail(c, TK_EINVAL, path, "\"%s\" is larger than 64 KiB", name);
     if (rc != TK_OK)
-        return fail(c, TK_EINVAL, path, "cannot read \"%s\": %s", file, strerror(errno));
-    while (len > 0 && strchr(" \t\r\n", buf[len - 1]) != NULL)
-        len--;
-    rc = set_token(c, path, buf, len, out);
+        return fail(c, TK_EINVAL, path, "cannot read \"%s\": %s", name, strerror(errno));
+    while (*len > 0 && strchr(" \t\r\n", (*buf)[*len - 1]) != NULL)
+        (*len)--;
+    return TK_OK;
+}
+
+static void drop_secret(char *buf, size_t len)
+{
     OPENSSL_cleanse(buf, len);
     free(buf);
-    return rc;
 }
 
 static int parse_auth(ctx_t *c, const char *path, json_t *v, void *base)
@@ -637,13 +650,14 @@ static int parse_auth(ctx_t *c, const char *path, json_t *v, void *base)
         int rc;
         if (is_tok) {
             rc = set_token(c, p, s, strlen(s), &cfg->bearer_token);
-        } else if (is_env) {
-            const char *env = s[0] != '\0' ? getenv(s) : NULL;
-            if (env == NULL || env[0] == '\0')
-                return fail(c, TK_EINVAL, p, "environment variable \"%s\" is not set", s);
-            rc = set_token(c, p, env, strlen(env), &cfg->bearer_token);
         } else {
-            rc = token_from_file(c, p, s, &cfg->bearer_token);
+            char *buf;
+            size_t len;
+            rc = read_secret(c, p, is_env, s, &buf, &len);
+            if (rc != TK_OK)
+                return rc;
+            rc = set_token(c, p, buf, len, &cfg->bearer_token);
+            drop_secret(buf, len);
         }
         if (rc != TK_OK)
             return rc;
@@ -736,22 +750,11 @@ static int parse_jwt(ctx_t *c, const char *path, json_t *v, void *base)
             return fail(c, TK_EINVAL, path, "give only one of \"secret_env\" and \"secret_file\"");
         char *buf = NULL;
         size_t len = 0;
-        if (!strcmp(key, "secret_env")) {
-            const char *env = getenv(s);
-            if (env == NULL || env[0] == '\0')
-                return fail(c, TK_EINVAL, p, "environment variable \"%s\" is not set", s);
-            buf = tk_strdup(env);
-            len = strlen(env);
-        } else {
-            int rc = read_file(s, TK_TOKEN_FILE_MAX, &buf, &len);
-            if (rc != TK_OK)
-                return fail(c, TK_EINVAL, p, "cannot read \"%s\"", s);
-            while (len > 0 && strchr(" \t\r\n", buf[len - 1]) != NULL)
-                len--;
-        }
+        int rc = read_secret(c, p, !strcmp(key, "secret_env"), s, &buf, &len);
+        if (rc != TK_OK)
+            return rc;
         if (len < TK_JWT_KEY_MIN) {
-            OPENSSL_cleanse(buf, len);
-            free(buf);
+            drop_secret(buf, len);
             return fail(c, TK_EINVAL, p,
                         "the JWT signing key must be at least 256 bits (32 bytes); it has %zu",
                         len);

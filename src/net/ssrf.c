@@ -643,32 +643,6 @@ static int build_pin(const tk_ssrf_policy_t *p, tk_ssrf_target_t *out, char *err
     return TK_OK;
 }
 
-int tk_ssrf_resolve(const tk_ssrf_policy_t *p, const char *url, tk_ssrf_target_t *out, char *err,
-                    size_t errlen)
-{
-    seterr(err, errlen, "%s", "");
-    if (out != NULL)
-        memset(out, 0, sizeof(*out));
-    if (url == NULL || out == NULL) {
-        seterr(err, errlen, "no URL given");
-        return TK_EINVAL;
-    }
-    if (p == NULL)
-        p = &default_policy;
-    if (strnlen(url, TK_SSRF_URL_MAX + 1) > TK_SSRF_URL_MAX) {
-        seterr(err, errlen, "URL is longer than %d bytes", TK_SSRF_URL_MAX);
-        return TK_ELIMIT;
-    }
-    int rc = parse_url(p, url, out, err, errlen);
-    if (rc == TK_OK)
-        rc = resolve_host(p, out, err, errlen);
-    if (rc == TK_OK)
-        rc = build_pin(p, out, err, errlen);
-    if (rc != TK_OK)
-        tk_ssrf_target_clear(out);
-    return rc;
-}
-
 int tk_ssrf_parse(const tk_ssrf_policy_t *p, const char *url, tk_ssrf_target_t *out, char *err,
                   size_t errlen)
 {
@@ -686,6 +660,22 @@ int tk_ssrf_parse(const tk_ssrf_policy_t *p, const char *url, tk_ssrf_target_t *
         return TK_ELIMIT;
     }
     int rc = parse_url(p, url, out, err, errlen);
+    if (rc != TK_OK)
+        tk_ssrf_target_clear(out);
+    return rc;
+}
+
+int tk_ssrf_resolve(const tk_ssrf_policy_t *p, const char *url, tk_ssrf_target_t *out, char *err,
+                    size_t errlen)
+{
+    int rc = tk_ssrf_parse(p, url, out, err, errlen);
+    if (rc != TK_OK)
+        return rc;
+    if (p == NULL)
+        p = &default_policy;
+    rc = resolve_host(p, out, err, errlen);
+    if (rc == TK_OK)
+        rc = build_pin(p, out, err, errlen);
     if (rc != TK_OK)
         tk_ssrf_target_clear(out);
     return rc;
