@@ -247,7 +247,37 @@ static int is_bootstrap(const tk_http_server_t *srv, const char *tok)
     return boot != NULL && tk_ct_equal(tok, strlen(tok), boot, strlen(boot));
 }
 
-static void unauthorized(tk_http_server_t *srv, struct evhttp_request *req, const char *ipkey)
+/* This server's own origin as the client addressed it ("https://host:port");
+ * the Host header was validated before any handler runs. */
+static void self_origin(const tk_http_server_t *srv, struct evhttp_request *req, char *out,
+                        size_t len)
+{
+    const char *host = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
+    tk_snprintf(out, len, "%s://%s", srv->tls ? "https" : "http", host ? host : "localhost");
+}
+
+/* RFC 9728 protected-resource metadata for /mcp/<slug>. */
+static void send_resource_metadata(tk_http_server_t *srv, struct evhttp_request *req,
+                                   const char *slug)
+{
+    char origin[300];
+    self_origin(srv, req, origin, sizeof(origin));
+    json_t *m = json_pack("{s:s+++, s:[s], s:s, s:[s,s]}", "resource", origin, "/mcp/", slug, "",
+                          "bearer_methods_supported", "header", "resource_name",
+                          "Tumiki MCP gateway", "token_types_supported", "api_key", "jwt");
+    size_t len;
+    char *s = tk_json_dump(m, &len);
+    json_decref(m);
+    struct evbuffer *buf = evbuffer_new();
+    evbuffer_add(buf, s, len);
+    free(s);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+    evhttp_send_reply(req, 200, "OK", buf);
+    evbuffer_free(buf);
+}
+
+static void unauthorized(tk_http_server_t *srv, struct evhttp_request *req, const char *slug,
+                         const char *ipkey)
 {
     /* failed attempts are limited per address: no brute force of keys */
     if (!rate_ok(srv, req, ipkey, &srv->cfg->rate_per_ip)) {
@@ -255,8 +285,13 @@ static void unauthorized(tk_http_server_t *srv, struct evhttp_request *req, cons
         return;
     }
     tk_info(MOD, "authentication failed from %s", ipkey + 3);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-                      "Bearer realm=\"tumiki\"");
+    char origin[300], v[512];
+    self_origin(srv, req, origin, sizeof(origin));
+    tk_snprintf(v, sizeof(v),
+                "Bearer realm=\"tumiki\", resource_metadata=\"%s/.well-known/"
+                "oauth-protected-resource/mcp/%s\"",
+                origin, slug);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", v);
     reply_error(req, 401, "Unauthorized", "Unauthorized: a valid bearer token is required");
 }
 
@@ -299,7 +334,7 @@ static void key_verified(void *arg, int status, const tk_principal_t *p)
     else if (status == TK_EIO)
         reply_error(pa->req, 503, "Service Unavailable", "key store unavailable");
     else
-        unauthorized(srv, pa->req, pa->ipkey);
+        unauthorized(srv, pa->req, pa->slug, pa->ipkey);
     free(pa);
 }
 
@@ -315,12 +350,12 @@ static void authenticate_jwt(tk_http_server_t *srv, struct evhttp_request *req, 
     clock_gettime(CLOCK_REALTIME, &ts);
     if (tk_jwt_verify(&keys, tok, len, (int64_t)ts.tv_sec, &c, &why) != TK_OK) {
         tk_info(MOD, "JWT refused: %s", why);
-        unauthorized(srv, req, ipkey);
+        unauthorized(srv, req, slug, ipkey);
         return;
     }
     if (srv->ka == NULL || tk_keyauth_jti_revoked(srv->ka, c.jti)) {
         tk_info(MOD, "JWT refused: jti %s is revoked", c.jti);
-        unauthorized(srv, req, ipkey);
+        unauthorized(srv, req, slug, ipkey);
         return;
     }
     if (strcmp(c.endpoint, "*") != 0 && strcmp(c.endpoint, slug) != 0) {
@@ -337,7 +372,7 @@ static void authenticate(tk_http_server_t *srv, struct evhttp_request *req, cons
 {
     const char *tok = bearer(req);
     if (tok == NULL) {
-        unauthorized(srv, req, ipkey);
+        unauthorized(srv, req, slug, ipkey);
         return;
     }
     if (is_bootstrap(srv, tok)) {
@@ -350,7 +385,7 @@ static void authenticate(tk_http_server_t *srv, struct evhttp_request *req, cons
         return;
     }
     if (srv->ka == NULL) {
-        unauthorized(srv, req, ipkey);
+        unauthorized(srv, req, slug, ipkey);
         return;
     }
     pending_auth_t *pa = tk_calloc(1, sizeof(*pa));
@@ -370,7 +405,7 @@ static void authenticate(tk_http_server_t *srv, struct evhttp_request *req, cons
     else if (rc == TK_ELIMIT)
         reply_error(req, 503, "Service Unavailable", "too many key verifications in progress");
     else
-        unauthorized(srv, req, ipkey);
+        unauthorized(srv, req, slug, ipkey);
 }
 
 static void add_cors(struct evhttp_request *req, const char *origin)
@@ -627,6 +662,20 @@ static void on_request(struct evhttp_request *req, void *arg)
         path = "/";
     char ipkey[80];
     peer_key(req, ipkey, sizeof(ipkey));
+    static const char prm[] = "/.well-known/oauth-protected-resource";
+    if (strncmp(path, prm, sizeof(prm) - 1) == 0) {
+        char prm_slug[TK_SLUG_MAX + 1];
+        if (!rate_ok(srv, req, ipkey, &srv->cfg->rate_per_ip))
+            return;
+        const char *rest = path + sizeof(prm) - 1;
+        if (mcp_slug(*rest ? rest : "/mcp", prm_slug, sizeof(prm_slug)) != 0 ||
+            tk_config_find_endpoint(srv->cfg, prm_slug) == NULL) {
+            reply_error(req, 404, "Not Found", "Not Found");
+            return;
+        }
+        send_resource_metadata(srv, req, prm_slug);
+        return;
+    }
     if (strcmp(path, "/healthz") == 0) {
         if (!rate_ok(srv, req, ipkey, &srv->cfg->rate_per_ip))
             return;

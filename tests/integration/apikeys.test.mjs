@@ -50,6 +50,22 @@ describe('API keys', () => {
     await client.close();
   });
 
+  test('401 points to RFC 9728 protected-resource metadata, which is served', async () => {
+    const r = await tryKey('not-a-key', 'b');
+    assert.equal(r.status, 401);
+    const m = /resource_metadata="([^"]+)"/.exec(r.headers['www-authenticate']);
+    assert.ok(m, r.headers['www-authenticate']);
+    assert.equal(m[1], `${gw.url}/.well-known/oauth-protected-resource/mcp/b`);
+    const prm = await fetch(m[1]);
+    assert.equal(prm.status, 200);
+    const doc = await prm.json();
+    assert.equal(doc.resource, `${gw.url}/mcp/b`);
+    assert.deepEqual(doc.bearer_methods_supported, ['header']);
+    assert.equal((await fetch(`${gw.url}/.well-known/oauth-protected-resource/mcp/nope`)).status, 404);
+    // the bare path describes the "default" endpoint, which this config does not have
+    assert.equal((await fetch(`${gw.url}/.well-known/oauth-protected-resource`)).status, 404);
+  });
+
   test('the key is refused on another endpoint, and wrong or malformed keys are refused', async () => {
     assert.equal((await tryKey(key, 'b')).status, 403);
     const wrong = `${key.slice(0, 20)}${key.slice(20).replace(/./g, (c) => (c === 'a' ? 'b' : 'a'))}`;
