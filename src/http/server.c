@@ -168,13 +168,12 @@ static void add_security_headers(const tk_http_server_t *srv, struct evhttp_requ
     evhttp_add_header(h, "Cache-Control", "no-store");
 }
 
-static void reply_error(struct evhttp_request *req, int status, const char *reason,
-                        const char *msg)
+/* Send body (stolen) as an application/json response. */
+static void reply_json(struct evhttp_request *req, int status, const char *reason, json_t *body)
 {
-    json_t *e = tk_rpc_error(NULL, -32000, msg);
     size_t len;
-    char *s = tk_json_dump(e, &len);
-    json_decref(e);
+    char *s = tk_json_dump(body, &len);
+    json_decref(body);
     struct evbuffer *buf = evbuffer_new();
     evbuffer_add(buf, s, len);
     free(s);
@@ -183,6 +182,12 @@ static void reply_error(struct evhttp_request *req, int status, const char *reas
     evhttp_add_header(h, "Content-Type", "application/json");
     evhttp_send_reply(req, status, reason, buf);
     evbuffer_free(buf);
+}
+
+static void reply_error(struct evhttp_request *req, int status, const char *reason,
+                        const char *msg)
+{
+    reply_json(req, status, reason, tk_rpc_error(NULL, -32000, msg));
 }
 
 /* Take a token from bucket key; if there is none, answer 429 (with
@@ -262,18 +267,10 @@ static void send_resource_metadata(tk_http_server_t *srv, struct evhttp_request 
 {
     char origin[300];
     self_origin(srv, req, origin, sizeof(origin));
-    json_t *m = json_pack("{s:s+++, s:[s], s:s, s:[s,s]}", "resource", origin, "/mcp/", slug, "",
-                          "bearer_methods_supported", "header", "resource_name",
-                          "Tumiki MCP gateway", "token_types_supported", "api_key", "jwt");
-    size_t len;
-    char *s = tk_json_dump(m, &len);
-    json_decref(m);
-    struct evbuffer *buf = evbuffer_new();
-    evbuffer_add(buf, s, len);
-    free(s);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-    evhttp_send_reply(req, 200, "OK", buf);
-    evbuffer_free(buf);
+    reply_json(req, 200, "OK",
+               json_pack("{s:s+++, s:[s], s:s, s:[s,s]}", "resource", origin, "/mcp/", slug, "",
+                         "bearer_methods_supported", "header", "resource_name",
+                         "Tumiki MCP gateway", "token_types_supported", "api_key", "jwt"));
 }
 
 static void unauthorized(tk_http_server_t *srv, struct evhttp_request *req, const char *slug,
