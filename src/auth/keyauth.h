@@ -28,6 +28,7 @@ typedef struct tk_principal {
     char key_id[TK_APIKEY_ID_LEN + 1];
     char endpoint[72]; /* slug the key is for, or "*" */
     char scopes[TK_KEYAUTH_SCOPES_MAX];
+    char owner[65]; /* the user the key belongs to, "" for keys made by the CLI */
     int64_t expires_at_ms; /* 0: never (wall clock, ms since the epoch) */
 } tk_principal_t;
 
