@@ -172,10 +172,16 @@ static int forbidden(job_t *j)
     return fail(j, 403, "forbidden", "your role does not allow this");
 }
 
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* ---- validation ---- */
 
-/* Whether s is a store id: 1..64 of [a-z0-9_-], not starting with '-'. */
-static int valid_id(const char *s)
+int tk_admin_valid_id(const char *s)
 {
     size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-");
     return n > 0 && n <= TK_STORE_ID_MAX && s[n] == '\0' && s[0] != '-';
@@ -234,7 +240,7 @@ static const char *body_str(const job_t *j, const char *name)
     return json_string_value(json_object_get(j->body, name));
 }
 
-static int valid_email(const char *s)
+int tk_admin_valid_email(const char *s)
 {
     size_t n = strlen(s);
     const char *at = strchr(s, '@');
@@ -410,35 +416,22 @@ static int h_users_post(job_t *j)
     if (check_fields(j, spec, 3) != 0 || body_role(j, &role) != 0)
         return -1;
     const char *email = body_str(j, "email"), *id = body_str(j, "id");
-    if (!valid_email(email))
+    if (!tk_admin_valid_email(email))
         return fail(j, 400, "invalid_field", "email must be an address of 3..254 characters");
-    if (id != NULL && !valid_id(id))
+    if (id != NULL && !tk_admin_valid_id(id))
         return fail(j, 400, "invalid_field", "id must be 1..64 of a-z, 0-9, '_' and '-'");
     if (authorize_grant(j, TK_ADMIN_ORG, role) != 0)
         return -1;
-    tk_user_t u = {.disabled = 0};
-    if (id != NULL) {
-        tk_snprintf(u.id, sizeof(u.id), "%s", id);
-    } else {
-        unsigned char rnd[8];
-        char hex[17];
-        if (tk_random_bytes(rnd, sizeof(rnd)) != TK_OK)
-            return fail(j, 500, "internal", "no randomness");
-        tk_hex_encode(rnd, sizeof(rnd), hex);
-        tk_snprintf(u.id, sizeof(u.id), "u%s", hex);
-    }
-    u.email = (char *)email;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    u.created_at = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    int rc = tk_store_user_insert(j->st, u.id, email, NULL, u.created_at);
-    if (rc == TK_EINVAL)
+    tk_user_t u;
+    int rc = tk_admin_user_add(j->st, id, email, tk_role_name(role), &u);
+    if (rc == TK_ESTATE)
         return fail(j, 409, "conflict", "a user with this id or email exists");
-    if (rc == TK_OK)
-        rc = tk_store_membership_insert(j->st, TK_ADMIN_ORG, u.id, tk_role_name(role));
-    if (rc != TK_OK)
+    if (rc != TK_OK) {
+        tk_user_clear(&u);
         return store_fail(j, rc);
+    }
     json_t *out = user_json(&u);
+    tk_user_clear(&u);
     json_object_set_new(out, "memberships",
                         json_pack("[{s:s, s:s}]", "org", TK_ADMIN_ORG, "role", tk_role_name(role)));
     tk_info(MOD, "user %s created with role %s", u.id, tk_role_name(role));
@@ -492,7 +485,7 @@ static int h_user(job_t *j)
         return -1;
     const char *email = body_str(j, "email");
     json_t *dis = json_object_get(j->body, "disabled");
-    if (email != NULL && !valid_email(email))
+    if (email != NULL && !tk_admin_valid_email(email))
         return fail(j, 400, "invalid_field", "email must be an address of 3..254 characters");
     rc = tk_store_user_update(j->st, j->p1, email, dis == NULL ? -1 : json_is_true(dis));
     if (rc == TK_EINVAL)
@@ -525,7 +518,7 @@ static int h_members(job_t *j)
     if (check_fields(j, spec, 2) != 0 || body_role(j, &role) != 0)
         return -1;
     const char *user = body_str(j, "user_id");
-    if (!valid_id(user))
+    if (!tk_admin_valid_id(user))
         return fail(j, 400, "invalid_field", "user_id must be 1..64 of a-z, 0-9, '_' and '-'");
     if (authorize_grant(j, org, role) != 0)
         return -1;
@@ -618,9 +611,7 @@ static int h_keys_post(job_t *j)
     k.endpoint = (char *)body_str(j, "endpoint");
     k.scopes = (char *)(scopes != NULL ? scopes : TK_SCOPE_MCP);
     k.owner = j->caller.user[0] != '\0' ? j->caller.user : NULL;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    k.created_at = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    k.created_at = wall_ms();
     k.expires_at = days ? k.created_at + (int64_t)days * 86400000 : 0;
     int rc = tk_store_apikey_insert(j->st, &k);
     if (rc != TK_OK) {
@@ -646,9 +637,7 @@ static int h_key_delete(job_t *j)
     tk_apikey_clear(&k);
     if (authorize(j, TK_ADMIN_ORG, TK_ACT_KEY_REVOKE, own) != 0)
         return -1;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    rc = tk_store_apikey_revoke(j->st, j->p1, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    rc = tk_store_apikey_revoke(j->st, j->p1, wall_ms());
     if (rc != TK_OK)
         return store_fail(j, rc);
     tk_info(MOD, "key %s revoked", j->p1);
@@ -705,21 +694,56 @@ static int h_endpoints(job_t *j)
     return ok(j, 200, out);
 }
 
-/* A list of glob patterns: at most PATTERNS_MAX strings of 1..128
- * printable characters. */
-static int check_patterns(job_t *j, const json_t *a)
+int tk_admin_patterns_valid(const json_t *a)
 {
     size_t i;
     const json_t *p;
-    if (json_array_size(a) > PATTERNS_MAX)
-        return fail(j, 400, "invalid_field", "at most 64 patterns per list");
+    if (!json_is_array(a) || json_array_size(a) > PATTERNS_MAX)
+        return 0;
     json_array_foreach(a, i, p) {
         const char *s = json_string_value(p);
         if (s == NULL || s[0] == '\0' || strlen(s) > PATTERN_MAX_LEN || !no_controls(s))
-            return fail(j, 400, "invalid_field",
-                        "patterns must be strings of 1..128 printable characters");
+            return 0;
     }
-    return 0;
+    return 1;
+}
+
+int tk_admin_store_tools(tk_store_t *st, const char *slug, const json_t *allow,
+                         const json_t *deny)
+{
+    char *a = json_dumps(allow, JSON_COMPACT), *d = json_dumps(deny, JSON_COMPACT);
+    tk_tool_filter_t f = {(char *)slug, a, d, wall_ms()};
+    int rc = a != NULL && d != NULL ? tk_store_tool_filter_set(st, &f) : TK_EINVAL;
+    free(a);
+    free(d);
+    return rc;
+}
+
+int tk_admin_user_add(tk_store_t *st, const char *id, const char *email, const char *role,
+                      tk_user_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (id != NULL) {
+        tk_snprintf(out->id, sizeof(out->id), "%s", id);
+    } else {
+        unsigned char rnd[8];
+        char hex[17];
+        if (tk_random_bytes(rnd, sizeof(rnd)) != TK_OK)
+            return TK_EIO;
+        tk_hex_encode(rnd, sizeof(rnd), hex);
+        tk_snprintf(out->id, sizeof(out->id), "u%s", hex);
+    }
+    out->created_at = wall_ms();
+    int rc = tk_store_org_ensure(st, TK_ADMIN_ORG, "Default organization", out->created_at);
+    if (rc == TK_OK)
+        rc = tk_store_user_insert(st, out->id, email, NULL, out->created_at);
+    if (rc == TK_EINVAL)
+        return TK_ESTATE;
+    if (rc == TK_OK)
+        rc = tk_store_membership_insert(st, TK_ADMIN_ORG, out->id, role);
+    if (rc == TK_OK)
+        out->email = tk_strdup(email);
+    return rc;
 }
 
 static int h_endpoint_tools(job_t *j)
@@ -731,18 +755,14 @@ static int h_endpoint_tools(job_t *j)
     allow = allow != NULL ? json_incref(allow) : json_array();
     deny = deny != NULL ? json_incref(deny) : json_array();
     j->filter = json_pack("{s:o, s:o}", "allow", allow, "deny", deny);
-    if (check_patterns(j, allow) != 0 || check_patterns(j, deny) != 0 ||
-        authorize(j, TK_ADMIN_ORG, TK_ACT_ENDPOINT_WRITE, 0) != 0)
+    if (!tk_admin_patterns_valid(allow) || !tk_admin_patterns_valid(deny))
+        return fail(j, 400, "invalid_field",
+                    "allow and deny take at most 64 strings of 1..128 printable characters");
+    if (authorize(j, TK_ADMIN_ORG, TK_ACT_ENDPOINT_WRITE, 0) != 0)
         return -1;
     if (tk_config_find_endpoint(j->admin->cfg, j->p1) == NULL)
         return fail(j, 404, "not_found", "no such endpoint");
-    char *a = json_dumps(allow, JSON_COMPACT), *d = json_dumps(deny, JSON_COMPACT);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    tk_tool_filter_t f = {j->p1, a, d, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000};
-    int rc = tk_store_tool_filter_set(j->st, &f);
-    free(a);
-    free(d);
+    int rc = tk_admin_store_tools(j->st, j->p1, allow, deny);
     if (rc != TK_OK)
         return store_fail(j, rc);
     return ok(j, 200, json_pack("{s:s, s:O, s:O}", "slug", j->p1, "allow", allow, "deny", deny));
@@ -868,7 +888,7 @@ static const char *segment(const char *p, char *out, size_t outlen, int key)
     if (n == 0 || n >= outlen)
         return NULL;
     tk_snprintf(out, outlen, "%.*s", (int)n, p);
-    if (key ? strspn(out, "0123456789abcdef") != n || n != TK_APIKEY_ID_LEN : !valid_id(out))
+    if (key ? strspn(out, "0123456789abcdef") != n || n != TK_APIKEY_ID_LEN : !tk_admin_valid_id(out))
         return NULL;
     return p + n;
 }
@@ -1015,9 +1035,7 @@ int tk_admin_create(struct event_base *base, const tk_config_t *cfg, tk_gateway_
     tk_admin_t *a = tk_calloc(1, sizeof(*a));
     a->cfg = cfg;
     a->gw = gw;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    rc = tk_store_org_ensure(st, TK_ADMIN_ORG, "Default organization", (int64_t)ts.tv_sec * 1000);
+    rc = tk_store_org_ensure(st, TK_ADMIN_ORG, "Default organization", wall_ms());
     if (rc != TK_OK)
         tk_snprintf(err, errlen, "cannot create the default organization: %s",
                     tk_store_last_error(st));

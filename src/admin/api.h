@@ -21,11 +21,13 @@
 
 #include <event2/event.h>
 #include <event2/http.h>
+#include <jansson.h>
 #include <stddef.h>
 
 #include "config/config.h"
 #include "core/core.h"
 #include "mcp/gateway.h"
+#include "store/store.h"
 
 #define TK_ADMIN_ORG "default"
 #define TK_ADMIN_MAX_BODY 65536
@@ -64,5 +66,28 @@ void tk_admin_handle(tk_admin_t *a, struct evhttp_request *req, const tk_caller_
 /* Send {"error":{"code":code,"message":message}} with status. */
 void tk_admin_reply_error(struct evhttp_request *req, int status, const char *code,
                           const char *message);
+
+/* ---- shared with the command line (admin/cli.c) ---- */
+
+/* Whether s is a user or organization id: 1..64 of [a-z0-9_-], not
+ * starting with '-'. */
+int tk_admin_valid_id(const char *s);
+/* Whether s looks like an e-mail address: 3..254 bytes, an '@' with text on
+ * both sides, no spaces or control characters. */
+int tk_admin_valid_email(const char *s);
+/* Whether a is an array of at most 64 strings of 1..128 printable
+ * characters (tool-name glob patterns). */
+int tk_admin_patterns_valid(const json_t *a);
+
+/* Create user id (NULL: a random "u<16 hex>") with email and a membership
+ * of role in the default organization (created if missing); *out receives
+ * the user (clear it with tk_user_clear). Inputs must have been validated.
+ * TK_ESTATE: the id or e-mail is taken; other TK_E*: the store failed. */
+int tk_admin_user_add(tk_store_t *st, const char *id, const char *email, const char *role,
+                      tk_user_t *out) TK_WUR;
+/* Store endpoint slug's tool selection (applied by a gateway at its next
+ * start, or at once through the API). */
+int tk_admin_store_tools(tk_store_t *st, const char *slug, const json_t *allow,
+                         const json_t *deny) TK_WUR;
 
 #endif
