@@ -438,10 +438,10 @@ static int h_users_post(job_t *j)
     return ok(j, 201, out);
 }
 
-/* Fetch user p1 into *u: 404 if missing. */
-static int target_user(job_t *j, tk_user_t *u)
+/* Fetch user id into *u: 404 if missing. */
+static int target_user(job_t *j, const char *id, tk_user_t *u)
 {
-    int rc = tk_store_user_get(j->st, j->p1, u);
+    int rc = tk_store_user_get(j->st, id, u);
     if (rc == TK_ENOENT)
         return fail(j, 404, "not_found", "no such user");
     return rc == TK_OK ? 0 : store_fail(j, rc);
@@ -456,7 +456,7 @@ static int h_user(job_t *j)
     else
         rc = authorize(j, TK_ADMIN_ORG, TK_ACT_MANAGE_USERS, 0);
     tk_user_t u;
-    if (rc != 0 || target_user(j, &u) != 0)
+    if (rc != 0 || target_user(j, j->p1, &u) != 0)
         return -1;
     if (j->cmd == EVHTTP_REQ_GET) {
         tk_member_t *m = NULL;
@@ -523,8 +523,7 @@ static int h_members(job_t *j)
     if (authorize_grant(j, org, role) != 0)
         return -1;
     tk_user_t u;
-    tk_snprintf(j->p1, sizeof(j->p1), "%s", user);
-    if (target_user(j, &u) != 0)
+    if (target_user(j, user, &u) != 0)
         return -1;
     tk_user_clear(&u);
     rc = tk_store_membership_insert(j->st, org, user, tk_role_name(role));
