@@ -68,6 +68,7 @@ static const struct {
 struct tk_admin {
     const tk_config_t *cfg;
     tk_gateway_t *gw;
+    tk_keyauth_t *ka;
     tk_store_worker_t *worker;
     int closing;
 };
@@ -88,6 +89,7 @@ typedef struct job {
     int status;
     json_t *reply;    /* response body, or NULL for 204 */
     json_t *filter;   /* tool selection to apply to the gateway, or NULL */
+    json_t *gone;     /* ids of keys deleted with their user, or NULL */
 } job_t;
 
 /* ---- replies ---- */
@@ -475,6 +477,15 @@ static int h_user(job_t *j)
     if (authorize_target(j, TK_ADMIN_ORG, j->p1) != 0)
         return -1;
     if (j->cmd == EVHTTP_REQ_DELETE) {
+        tk_apikey_t *k = NULL;
+        size_t n = 0;
+        if ((rc = tk_store_apikey_list(j->st, &k, &n)) != TK_OK)
+            return store_fail(j, rc);
+        j->gone = json_array(); /* the cascade deletes them: drop them from the cache */
+        for (size_t i = 0; i < n; i++)
+            if (k[i].owner != NULL && strcmp(k[i].owner, j->p1) == 0)
+                json_array_append_new(j->gone, json_string(k[i].id));
+        tk_apikey_list_free(k, n);
         if ((rc = tk_store_user_delete(j->st, j->p1)) != TK_OK)
             return rc == TK_ENOENT ? fail(j, 404, "not_found", "no such user") : store_fail(j, rc);
         tk_info(MOD, "user %s deleted", j->p1);
@@ -832,6 +843,7 @@ static void job_free(job_t *j)
     json_decref(j->body);
     json_decref(j->reply);
     json_decref(j->filter);
+    json_decref(j->gone);
     free(j);
 }
 
@@ -856,8 +868,13 @@ static void job_done(void *arg)
         tk_gateway_set_tool_filter(j->admin->gw, j->p1, json_object_get(j->filter, "allow"),
                                    json_object_get(j->filter, "deny")) != TK_OK)
         tk_warn(MOD, "endpoint %s: tool selection stored but not applied", j->p1);
+    size_t i;
+    json_t *v;
+    json_array_foreach(j->status == 204 ? j->gone : NULL, i, v) {
+        if (j->admin->ka != NULL)
+            tk_keyauth_forget(j->admin->ka, json_string_value(v));
+    }
     if (j->status == 200 && j->route == R_SERVERS) {
-        size_t i;
         json_t *s;
         json_array_foreach(json_object_get(j->reply, "servers"), i, s) {
             const char *name = json_string_value(json_object_get(s, "name"));
@@ -1024,7 +1041,8 @@ static int load_filters(tk_admin_t *a, tk_store_t *st, char *err, size_t errlen)
 }
 
 int tk_admin_create(struct event_base *base, const tk_config_t *cfg, tk_gateway_t *gw,
-                    const char *db_path, tk_admin_t **out, char *err, size_t errlen)
+                    tk_keyauth_t *ka, const char *db_path, tk_admin_t **out, char *err,
+                    size_t errlen)
 {
     *out = NULL;
     tk_store_t *st = NULL;
@@ -1034,6 +1052,7 @@ int tk_admin_create(struct event_base *base, const tk_config_t *cfg, tk_gateway_
     tk_admin_t *a = tk_calloc(1, sizeof(*a));
     a->cfg = cfg;
     a->gw = gw;
+    a->ka = ka;
     rc = tk_store_org_ensure(st, TK_ADMIN_ORG, "Default organization", wall_ms());
     if (rc != TK_OK)
         tk_snprintf(err, errlen, "cannot create the default organization: %s",

@@ -24,6 +24,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "auth/keyauth.h"
 #include "config/config.h"
 #include "core/core.h"
 #include "mcp/gateway.h"
@@ -50,9 +51,11 @@ typedef struct tk_admin tk_admin_t;
 
 /* Start the admin API on the store at db_path: makes sure the default
  * organization exists, applies the tool selections stored there to gw, and
- * starts the worker. On failure returns a TK_E* and err says why. */
+ * starts the worker. ka (borrowed, may be NULL) is told about the keys of
+ * deleted users. On failure returns a TK_E* and err says why. */
 int tk_admin_create(struct event_base *base, const tk_config_t *cfg, tk_gateway_t *gw,
-                    const char *db_path, tk_admin_t **out, char *err, size_t errlen) TK_WUR;
+                    tk_keyauth_t *ka, const char *db_path, tk_admin_t **out, char *err,
+                    size_t errlen) TK_WUR;
 /* Requests still in progress are dropped unanswered (their connections are
  * being closed). NULL is fine. */
 void tk_admin_destroy(tk_admin_t *a);

@@ -363,6 +363,11 @@ void tk_keyauth_cancel(tk_keyauth_t *ka, uint64_t handle)
         j->cancelled = 1; /* freed when the worker's answer arrives */
 }
 
+void tk_keyauth_forget(tk_keyauth_t *ka, const char *key_id)
+{
+    drop_key(ka, key_id);
+}
+
 size_t tk_keyauth_cached(const tk_keyauth_t *ka)
 {
     return tk_map_count(ka->cache);

@@ -52,6 +52,10 @@ void tk_keyauth_cancel(tk_keyauth_t *ka, uint64_t handle);
 
 size_t tk_keyauth_cached(const tk_keyauth_t *ka);
 
+/* Drop key_id from the cache at once (its row was deleted: the revocation
+ * poll cannot see it). */
+void tk_keyauth_forget(tk_keyauth_t *ka, const char *key_id);
+
 /* Whether a JWT id is on the revocation list (kept in memory: loaded at
  * start and refreshed by the worker's twice-a-second poll). */
 int tk_keyauth_jti_revoked(const tk_keyauth_t *ka, const char *jti);

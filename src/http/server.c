@@ -814,7 +814,7 @@ int tk_http_server_create(struct event_base *base, const tk_config_t *cfg, tk_ga
         char *db = tk_asprintf("%s/tumiki.db", cfg->data_dir);
         srv->ka = tk_keyauth_create(base, db, 60000, err, errlen);
         int ok = srv->ka != NULL &&
-                 tk_admin_create(base, cfg, gw, db, &srv->admin, err, errlen) == TK_OK;
+                 tk_admin_create(base, cfg, gw, srv->ka, db, &srv->admin, err, errlen) == TK_OK;
         free(db);
         if (!ok) {
             tk_http_server_destroy(srv);

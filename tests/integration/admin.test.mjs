@@ -166,6 +166,15 @@ describe('admin API and RBAC', () => {
     assert.ok(all.json.keys.some((key) => key.owner !== users.admin));
   });
 
+  test('deleting a user refuses its keys at once, cached or not', async () => {
+    const u = await makeUser('member');
+    const k = await cliKey(u);
+    assert.equal((await tryMcp(k)).status, 200); // verified and cached now
+    assert.equal((await api('DELETE', `/users/${u}`, { token: keys.admin })).status, 204);
+    assert.equal((await tryMcp(k)).status, 401);
+    assert.equal((await api('GET', `/users/${u}`)).status, 404);
+  });
+
   test('input validation: 400/404/405/409/413/415 with one error shape', async () => {
     const cases2 = [
       [await api('POST', '/users', { raw: '{"email":', headers: { 'Content-Type': 'application/json' } }), 400, 'invalid_json'],
