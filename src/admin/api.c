@@ -409,6 +409,34 @@ static int authorize_target(job_t *j, const char *org, const char *user)
     return authorize_grant(j, org, r);
 }
 
+/* Whether user is the only owner of org (org NULL: of any of its
+ * organizations); organizations are never left without an owner. */
+static int sole_owner(job_t *j, const char *org, const char *user)
+{
+    tk_member_t *mine = NULL, *all = NULL;
+    size_t nmine = 0, nall = 0;
+    int sole = 0;
+    if (tk_store_member_list(j->st, org, user, &mine, &nmine) != TK_OK)
+        return 0;
+    for (size_t i = 0; i < nmine && !sole; i++) {
+        if (strcmp(mine[i].role, "owner") != 0 ||
+            tk_store_member_list(j->st, mine[i].org_id, NULL, &all, &nall) != TK_OK)
+            continue;
+        size_t owners = 0;
+        for (size_t k = 0; k < nall; k++)
+            owners += strcmp(all[k].role, "owner") == 0;
+        sole = owners == 1;
+        free(all);
+    }
+    free(mine);
+    return sole;
+}
+
+static int last_owner(job_t *j)
+{
+    return fail(j, 409, "last_owner", "an organization's last owner cannot be removed or disabled");
+}
+
 static int h_users_post(job_t *j)
 {
     static const field_t spec[] = {{"id", JSON_STRING, 0},
@@ -476,6 +504,9 @@ static int h_user(job_t *j)
     tk_user_clear(&u);
     if (authorize_target(j, TK_ADMIN_ORG, j->p1) != 0)
         return -1;
+    if ((j->cmd == EVHTTP_REQ_DELETE || json_is_true(json_object_get(j->body, "disabled"))) &&
+        sole_owner(j, NULL, j->p1))
+        return last_owner(j);
     if (j->cmd == EVHTTP_REQ_DELETE) {
         tk_apikey_t *k = NULL;
         size_t n = 0;
@@ -552,6 +583,8 @@ static int h_member_delete(job_t *j)
     if (authorize(j, j->p1, TK_ACT_MANAGE_USERS, 0) != 0 ||
         authorize_target(j, j->p1, j->p2) != 0)
         return -1;
+    if (sole_owner(j, j->p1, j->p2))
+        return last_owner(j);
     int rc = tk_store_member_delete(j->st, j->p1, j->p2);
     if (rc == TK_ENOENT)
         return fail(j, 404, "not_found", "no such membership");

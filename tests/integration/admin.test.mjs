@@ -10,6 +10,8 @@
 // tools/list and tools/call; the CLI over the same store; and no secret in
 // any later response or in the gateway's log.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { cleanup, connect, mcpHeaders, rawRequest, runTumiki, servers, sleep, startGateway, textOf } from './lib.mjs';
@@ -148,6 +150,23 @@ describe('admin API and RBAC', () => {
     assert.equal((await api('DELETE', `/orgs/default/members/${owner2}`, { token: keys.owner })).status, 204);
     // another organization: roles there do not come from "default"
     assert.equal((await api('GET', '/orgs/elsewhere/members', asAdmin)).status, 403);
+  });
+
+  test('an organization keeps at least one owner', async () => {
+    const db = path.join(gw.dir, 'data', 'tumiki.db');
+    execFileSync('sqlite3', [db, "INSERT INTO organizations (id, name, created_at) VALUES ('solo', 'Solo', 1);"]);
+    const a = await makeUser('member');
+    const b = await makeUser('member');
+    assert.equal((await api('POST', '/orgs/solo/members', { body: { user_id: a, role: 'owner' } })).status, 201);
+    for (const [m, p, body] of [['DELETE', `/orgs/solo/members/${a}`], ['DELETE', `/users/${a}`],
+      ['PATCH', `/users/${a}`, { disabled: true }]]) {
+      const r = await api(m, p, { body });
+      assert.equal(r.status, 409, `${m} ${p}: ${r.text}`);
+      assert.equal(r.json.error.code, 'last_owner');
+    }
+    assert.equal((await api('POST', '/orgs/solo/members', { body: { user_id: b, role: 'owner' } })).status, 201);
+    assert.equal((await api('DELETE', `/orgs/solo/members/${a}`)).status, 204);
+    assert.equal((await api('DELETE', `/users/${b}`)).status, 409, 'b is now the only owner');
   });
 
   test('a disabled user is refused; a member sees only their own keys', async () => {
