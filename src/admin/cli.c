@@ -47,19 +47,19 @@ typedef struct opts {
 
 static int parse_opts(const char *cmd, int argc, char **argv, opts_t *o)
 {
-    static const struct {
-        const char *flag;
-        size_t off;
-    } flags[] = {{"--config", offsetof(opts_t, config)}, {"--email", offsetof(opts_t, email)},
-                 {"--id", offsetof(opts_t, id)},         {"--role", offsetof(opts_t, role)},
-                 {"--allow", offsetof(opts_t, allow)},   {"--deny", offsetof(opts_t, deny)}};
     memset(o, 0, sizeof(*o));
+    const struct {
+        const char *flag;
+        const char **slot;
+    } flags[] = {{"--config", &o->config}, {"--email", &o->email}, {"--id", &o->id},
+                 {"--role", &o->role},     {"--allow", &o->allow}, {"--deny", &o->deny}};
+    const size_t nflags = sizeof(flags) / sizeof(flags[0]);
     for (int i = 1; i < argc; i++) {
         size_t f = 0;
-        while (f < sizeof(flags) / sizeof(flags[0]) && strcmp(argv[i], flags[f].flag) != 0)
+        while (f < nflags && strcmp(argv[i], flags[f].flag) != 0)
             f++;
-        if (f < sizeof(flags) / sizeof(flags[0]) && i + 1 < argc) {
-            *(const char **)((char *)o + flags[f].off) = argv[++i];
+        if (f < nflags && i + 1 < argc) {
+            *flags[f].slot = argv[++i];
         } else if (o->arg == NULL && argv[i][0] != '-') {
             o->arg = argv[i];
         } else {
