@@ -846,45 +846,30 @@ static int h_servers(job_t *j)
     return ok(j, 200, json_pack("{s:o}", "servers", a));
 }
 
-static void dispatch(job_t *j)
+static int h_users(job_t *j)
 {
-    switch (j->route) {
-    case R_ME:
-        h_me(j);
-        break;
-    case R_USERS:
-        j->cmd == EVHTTP_REQ_GET ? h_users_get(j) : h_users_post(j);
-        break;
-    case R_USER:
-        h_user(j);
-        break;
-    case R_MEMBERS:
-        h_members(j);
-        break;
-    case R_MEMBER:
-        h_member_delete(j);
-        break;
-    case R_KEYS:
-        j->cmd == EVHTTP_REQ_GET ? h_keys_get(j) : h_keys_post(j);
-        break;
-    case R_KEY:
-        h_key_delete(j);
-        break;
-    case R_ENDPOINTS:
-    case R_ENDPOINT:
-        h_endpoints(j);
-        break;
-    case R_ENDPOINT_TOOLS:
-        h_endpoint_tools(j);
-        break;
-    case R_SERVERS:
-        h_servers(j);
-        break;
-    default:
-        fail(j, 404, "not_found", "no such route");
-        break;
-    }
+    return j->cmd == EVHTTP_REQ_GET ? h_users_get(j) : h_users_post(j);
 }
+
+static int h_keys(job_t *j)
+{
+    return j->cmd == EVHTTP_REQ_GET ? h_keys_get(j) : h_keys_post(j);
+}
+
+/* The handler of each route (run on the worker). */
+static int (*const handlers[R_COUNT])(job_t *j) = {
+    [R_ME] = h_me,
+    [R_USERS] = h_users,
+    [R_USER] = h_user,
+    [R_MEMBERS] = h_members,
+    [R_MEMBER] = h_member_delete,
+    [R_KEYS] = h_keys,
+    [R_KEY] = h_key_delete,
+    [R_ENDPOINTS] = h_endpoints,
+    [R_ENDPOINT] = h_endpoints,
+    [R_ENDPOINT_TOOLS] = h_endpoint_tools,
+    [R_SERVERS] = h_servers,
+};
 
 static void job_work(tk_store_t *st, void *arg)
 {
@@ -896,7 +881,7 @@ static void job_work(tk_store_t *st, void *arg)
         return;
     }
     if (resolve_caller(j) == 0)
-        dispatch(j);
+        (void)handlers[j->route](j);
     j->st = NULL;
 }
 
