@@ -1113,7 +1113,7 @@ int tk_admin_create(struct event_base *base, const tk_config_t *cfg, tk_gateway_
     if (rc == TK_OK)
         rc = load_filters(a, st, err, errlen);
     tk_store_close(st);
-    if (rc == TK_OK && (a->worker = tk_store_worker_create(base, db_path, err, errlen)) == NULL)
+    if (rc == TK_OK && (a->worker = tk_store_worker_create(base, db_path, NULL, NULL, 0, err, errlen)) == NULL)
         rc = TK_EIO;
     if (rc != TK_OK) {
         tk_admin_destroy(a);
