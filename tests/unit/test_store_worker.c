@@ -22,24 +22,24 @@
 #include <event2/event.h>
 
 #include "core/core.h"
+#include "db_dir.h"
 #include "store/store.h"
 #include "store/worker.h"
 
 typedef struct fixture {
-    char dir[64];
-    char path[128];
+    db_dir_t d;
+    const char *path;
     struct event_base *base;
 } fixture_t;
 
 static int setup(void **state)
 {
     fixture_t *f = tk_calloc(1, sizeof(*f));
-    tk_snprintf(f->dir, sizeof(f->dir), "/tmp/tk_worker_XXXXXX");
-    if (mkdtemp(f->dir) == NULL) {
+    if (db_dir_make(&f->d, "tk_worker_") != 0) {
         free(f);
         return -1;
     }
-    tk_snprintf(f->path, sizeof(f->path), "%s/tumiki.db", f->dir);
+    f->path = f->d.path;
     f->base = event_base_new();
     *state = f;
     return 0;
@@ -49,19 +49,7 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     event_base_free(f->base);
-    DIR *d = opendir(f->dir);
-    if (d != NULL) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.')
-                continue;
-            char p[512];
-            tk_snprintf(p, sizeof(p), "%s/%s", f->dir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(f->dir);
+    db_dir_remove(&f->d);
     free(f);
     return 0;
 }
