@@ -89,7 +89,7 @@ typedef struct job {
     int status;
     json_t *reply;  /* response body, or NULL for 204 */
     json_t *filter; /* tool selection to apply to the gateway, or NULL */
-    json_t *gone;   /* ids of keys deleted with their user, or NULL */
+    json_t *gone;   /* ids of the keys of a user deleted or disabled, or NULL */
 } job_t;
 
 /* ---- replies ---- */
@@ -478,6 +478,23 @@ static int h_users_post(job_t *j)
     return ok(j, 201, out);
 }
 
+/* The ids of user's API keys into j->gone: the loop drops them from the
+ * key cache when the user is deleted or disabled. */
+static int user_keys(job_t *j, const char *user)
+{
+    tk_apikey_t *k = NULL;
+    size_t n = 0;
+    int rc = tk_store_apikey_list(j->st, &k, &n);
+    if (rc != TK_OK)
+        return rc;
+    j->gone = json_array();
+    for (size_t i = 0; i < n; i++)
+        if (k[i].owner != NULL && strcmp(k[i].owner, user) == 0)
+            json_array_append_new(j->gone, json_string(k[i].id));
+    tk_apikey_list_free(k, n);
+    return TK_OK;
+}
+
 /* Fetch user id into *u: 404 if missing. */
 static int target_user(job_t *j, const char *id, tk_user_t *u)
 {
@@ -514,19 +531,13 @@ static int h_user(job_t *j)
     tk_user_clear(&u);
     if (authorize_target(j, TK_ADMIN_ORG, j->p1) != 0)
         return -1;
-    if ((j->cmd == EVHTTP_REQ_DELETE || json_is_true(json_object_get(j->body, "disabled"))) &&
-        sole_owner(j, NULL, j->p1))
+    int removing = j->cmd == EVHTTP_REQ_DELETE ||
+                   json_is_true(json_object_get(j->body, "disabled")); /* or disabling */
+    if (removing && sole_owner(j, NULL, j->p1))
         return last_owner(j);
+    if (removing && (rc = user_keys(j, j->p1)) != TK_OK)
+        return store_fail(j, rc); /* j->gone: dropped from the key cache once done */
     if (j->cmd == EVHTTP_REQ_DELETE) {
-        tk_apikey_t *k = NULL;
-        size_t n = 0;
-        if ((rc = tk_store_apikey_list(j->st, &k, &n)) != TK_OK)
-            return store_fail(j, rc);
-        j->gone = json_array(); /* the cascade deletes them: drop them from the cache */
-        for (size_t i = 0; i < n; i++)
-            if (k[i].owner != NULL && strcmp(k[i].owner, j->p1) == 0)
-                json_array_append_new(j->gone, json_string(k[i].id));
-        tk_apikey_list_free(k, n);
         if ((rc = tk_store_user_delete(j->st, j->p1)) != TK_OK)
             return rc == TK_ENOENT ? fail(j, 404, "not_found", "no such user") : store_fail(j, rc);
         tk_info(MOD, "user %s deleted", j->p1);
@@ -919,7 +930,7 @@ static void job_done(void *arg)
         tk_warn(MOD, "endpoint %s: tool selection stored but not applied", j->p1);
     size_t i;
     json_t *v;
-    json_array_foreach(j->status == 204 ? j->gone : NULL, i, v)
+    json_array_foreach(j->status / 100 == 2 ? j->gone : NULL, i, v)
     {
         if (j->admin->ka != NULL)
             tk_keyauth_forget(j->admin->ka, json_string_value(v));
@@ -1113,7 +1124,8 @@ int tk_admin_create(struct event_base *base, const tk_config_t *cfg, tk_gateway_
     if (rc == TK_OK)
         rc = load_filters(a, st, err, errlen);
     tk_store_close(st);
-    if (rc == TK_OK && (a->worker = tk_store_worker_create(base, db_path, NULL, NULL, 0, err, errlen)) == NULL)
+    if (rc == TK_OK &&
+        (a->worker = tk_store_worker_create(base, db_path, NULL, NULL, 0, err, errlen)) == NULL)
         rc = TK_EIO;
     if (rc != TK_OK) {
         tk_admin_destroy(a);

@@ -98,6 +98,14 @@ static void do_verify(tk_store_t *st, void *arg)
     int64_t now = wall_ms();
     int ok = k.revoked_at == 0 && (k.expires_at == 0 || k.expires_at > now) &&
              tk_apikey_verify(j->secret, k.hash);
+    if (ok && k.owner != NULL) { /* a disabled (or vanished) owner's keys are refused */
+        tk_user_t u;
+        rc = tk_store_user_get(st, k.owner, &u);
+        ok = rc == TK_OK && !u.disabled;
+        if (rc != TK_OK && rc != TK_ENOENT)
+            j->status = TK_EIO;
+        tk_user_clear(&u);
+    }
     if (ok) {
         j->status = TK_OK;
         tk_snprintf(j->p.key_id, sizeof(j->p.key_id), "%s", k.id);

@@ -169,14 +169,17 @@ describe('admin API and RBAC', () => {
     assert.equal((await api('DELETE', `/users/${b}`)).status, 409, 'b is now the only owner');
   });
 
-  test('a disabled user is refused; a member sees only their own keys', async () => {
+  test('a disabled user is refused on /api/v1 and /mcp; a member sees only their own keys', async () => {
     const u = await makeUser('admin');
     const k = await cliKey(u);
     assert.equal((await api('GET', '/me', { token: k })).status, 200);
+    assert.equal((await tryMcp(k)).status, 200); // verified and cached
     assert.equal((await api('PATCH', `/users/${u}`, { body: { disabled: true } })).status, 200);
-    const r = await api('GET', '/me', { token: k });
-    assert.equal(r.status, 403);
-    assert.equal(r.json.error.code, 'user_disabled');
+    // a disabled user's keys stop authenticating at once, cached or not
+    assert.equal((await api('GET', '/me', { token: k })).status, 401);
+    assert.equal((await tryMcp(k)).status, 401, 'a disabled user\'s key is refused on /mcp at once');
+    assert.equal((await api('PATCH', `/users/${u}`, { body: { disabled: false } })).status, 200);
+    assert.equal((await tryMcp(k)).status, 200, 'and works again once re-enabled');
     const mine = await api('GET', '/keys', { token: keys.member });
     assert.equal(mine.status, 200);
     assert.ok(mine.json.keys.length >= 1);
