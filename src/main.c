@@ -182,6 +182,11 @@ static int cmd_serve(int argc, char **argv)
         tk_config_destroy(cfg);
         return 1;
     }
+    if (tk_config_register_masks(cfg, err, sizeof(err)) != TK_OK) {
+        fprintf(stderr, "tumiki: %s\n", err);
+        tk_config_destroy(cfg);
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         tk_config_destroy(cfg);
@@ -298,7 +303,8 @@ static int cmd_import(int argc, char **argv)
 static int open_store_for(const char *config, tk_config_t **cfg, tk_store_t **st)
 {
     char err[1024];
-    if (tk_config_load_file(config, cfg, err, sizeof(err)) != TK_OK) {
+    if (tk_config_load_file(config, cfg, err, sizeof(err)) != TK_OK ||
+        tk_config_register_masks(*cfg, err, sizeof(err)) != TK_OK) {
         fprintf(stderr, "tumiki: %s\n", err);
         return 1;
     }

@@ -20,6 +20,8 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "core/mask.h"
+
 #define TK_CONFIG_FILE_MAX ((size_t)16 << 20)
 #define TK_TOKEN_FILE_MAX ((size_t)64 << 10)
 #define TK_JWT_KEY_MIN 32 /* bytes: 256 bits, as auth/jwt.h TK_JWT_MIN_KEY */
@@ -345,6 +347,14 @@ static const char *check_origin(const char *s)
 static const char *check_host(const char *s)
 {
     return check_hostport(s, 0);
+}
+
+static const char *check_regex(const char *s)
+{
+    static _Thread_local char why[320];
+    if (tk_mask_check_pattern(s, why, sizeof(why)) != TK_OK)
+        return why;
+    return NULL;
 }
 
 /* ---- generic field parsing --------------------------------------------- */
@@ -1056,6 +1066,8 @@ static const field_t config_fields[] = {
      .count_off = CFG(norigins), .check = check_origin},
     {.name = "allowed_hosts", .kind = F_STRV, .off = CFG(allowed_hosts),
      .count_off = CFG(nhosts), .check = check_host},
+    {.name = "mask_patterns", .kind = F_STRV, .off = CFG(mask_patterns),
+     .count_off = CFG(nmask_patterns), .check = check_regex},
     {.name = "limits", .kind = F_CUSTOM, .parse = parse_limits},
     {.name = "tls", .kind = F_CUSTOM, .parse = parse_tls},
     {.name = "rate_limits", .kind = F_CUSTOM, .parse = parse_rates},
@@ -1206,6 +1218,7 @@ void tk_config_destroy(tk_config_t *cfg)
         OPENSSL_cleanse(cfg->bearer_token, strlen(cfg->bearer_token));
     free(cfg->bearer_token);
     free_strv(cfg->allowed_origins, cfg->norigins);
+    free_strv(cfg->mask_patterns, cfg->nmask_patterns);
     free_strv(cfg->allowed_hosts, cfg->nhosts);
     for (size_t i = 0; i < cfg->nservers; i++)
         free_server(&cfg->servers[i]);
@@ -1214,6 +1227,38 @@ void tk_config_destroy(tk_config_t *cfg)
         free_endpoint(&cfg->endpoints[i]);
     free(cfg->endpoints);
     free(cfg);
+}
+
+int tk_config_register_masks(const tk_config_t *cfg, char *err, size_t errlen)
+{
+    int rc = tk_mask_add_secret(cfg->bearer_token);
+    if (cfg->jwt_key != NULL && rc == TK_OK) {
+        char *k = tk_strndup((const char *)cfg->jwt_key, cfg->jwt_keylen);
+        rc = tk_mask_add_secret(k);
+        OPENSSL_cleanse(k, strlen(k));
+        free(k);
+    }
+    for (size_t i = 0; i < cfg->nservers && rc == TK_OK; i++) {
+        const tk_server_conf_t *sv = &cfg->servers[i];
+        for (size_t j = 0; j < sv->nenv && rc == TK_OK; j++)
+            rc = tk_mask_add_secret(sv->env[j].value);
+        for (size_t j = 0; j < sv->nheaders && rc == TK_OK; j++)
+            rc = tk_mask_add_secret(sv->headers[j].value);
+    }
+    if (rc != TK_OK) {
+        tk_snprintf(err, errlen, "%s: too many secret values to mask (more than %d)", cfg->path,
+                    TK_MASK_MAX_SECRETS);
+        return rc;
+    }
+    for (size_t i = 0; i < cfg->nmask_patterns; i++) {
+        char why[320];
+        rc = tk_mask_add_pattern(cfg->mask_patterns[i], why, sizeof(why));
+        if (rc != TK_OK) {
+            tk_snprintf(err, errlen, "%s: mask_patterns[%zu]: %s", cfg->path, i, why);
+            return rc;
+        }
+    }
+    return TK_OK;
 }
 
 const tk_server_conf_t *tk_config_find_server(const tk_config_t *cfg, const char *name)

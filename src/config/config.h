@@ -82,6 +82,8 @@ typedef struct tk_config {
     char **allowed_hosts; /* extra Host header values accepted besides loopback names */
     size_t nhosts;
     tk_log_level_t log_level; /* default info */
+    char **mask_patterns;     /* extra PCRE2 patterns masked in logs and the audit trail */
+    size_t nmask_patterns;
     size_t max_body_bytes;      /* default 4 MiB */
     size_t max_message_bytes;   /* upstream message cap, default 16 MiB */
     uint32_t session_idle_timeout_s; /* default 3600 */
@@ -115,6 +117,11 @@ int tk_config_load_file(const char *path, tk_config_t **out, char *err, size_t e
 int tk_config_load_string(const char *json, const char *name, tk_config_t **out, char *err,
                           size_t errlen) TK_WUR;
 void tk_config_destroy(tk_config_t *cfg);
+
+/* Register the config's secrets (bearer token, JWT key, every upstream env
+ * and header value) and its mask_patterns with the masking module, so no log
+ * line or audit record can carry them. Call once after loading. */
+int tk_config_register_masks(const tk_config_t *cfg, char *err, size_t errlen) TK_WUR;
 
 const tk_server_conf_t *tk_config_find_server(const tk_config_t *cfg, const char *name);
 const tk_endpoint_conf_t *tk_config_find_endpoint(const tk_config_t *cfg, const char *slug);
