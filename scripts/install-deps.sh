@@ -8,7 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PKGS=(build-essential cmake pkg-config libevent-dev libjansson-dev libssl-dev
       libcurl4-openssl-dev libcmocka-dev libsqlite3-dev libcrypt-dev libjwt-dev sqlite3 wrk curl openssl sslscan
-      clang libclang-rt-14-dev cppcheck clang-tidy clang-tools-14)
+      clang libclang-rt-14-dev cppcheck clang-tidy clang-tools-14 prometheus)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
