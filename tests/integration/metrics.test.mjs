@@ -13,7 +13,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 
-import { cleanup, connect, randomToken, rawRequest, servers, startGateway, TK_ECHO_BIN, waitFor } from './lib.mjs';
+import { cleanup, connect, randomToken, rawRequest, runTumiki, servers, startGateway, TK_ECHO_BIN, waitFor } from './lib.mjs';
 
 const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\["\\n])*",?)*\})? (-?[0-9.e+-]+|\+Inf|NaN)$/;
 
@@ -153,6 +153,34 @@ describe('metrics and readiness', () => {
 
     const pt = promtoolCheck(res.text);
     if (pt !== null) assert.equal(pt.status, 0, `promtool: ${pt.stdout}${pt.stderr}`);
+  });
+});
+
+describe('API keys on /metrics', () => {
+  let gw;
+  const keyFor = async (endpoint) => {
+    const r = await runTumiki(['key', 'create', '--endpoint', endpoint, '--config', gw.configPath], { cwd: gw.dir });
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.trim();
+  };
+  before(async () => {
+    gw = await startGateway({ config: { mcpServers: { echo: servers.echo('echo') },
+      endpoints: { a: { servers: ['echo'] } } } });
+  });
+  after(cleanup);
+
+  test('a key for every endpoint may scrape; a key for one endpoint may not', async () => {
+    const all = await keyFor('*');
+    const one = await keyFor('a');
+    const ok = await scrape(gw, all);
+    assert.equal(ok.status, 200);
+    parseMetrics(ok.text);
+    assert.ok(!ok.text.includes(all.slice(20)), 'no key material in the exposition');
+    const scoped = await scrape(gw, one);
+    assert.equal(scoped.status, 403);
+    const s = await samplesOf(gw);
+    assert.equal(value(s, 'tumiki_auth_failures_total{reason="forbidden"}'), 1);
+    assert.equal(value(s, 'tumiki_http_requests_total{endpoint="/metrics",code="403"}'), 1);
   });
 });
 
