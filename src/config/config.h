@@ -79,16 +79,16 @@ typedef struct tk_alert_rule {
 
 /* "alerts": thresholds and the optional webhook (see docs/monitoring.md). */
 typedef struct tk_alerts_conf {
-    char *webhook_url;      /* NULL: alerts go to the log only; may hold a secret: never logged */
-    unsigned char *secret;  /* HMAC-SHA256 key for X-Tumiki-Signature (>= 32 bytes), secret */
+    char *webhook_url;     /* NULL: alerts go to the log only; may hold a secret: never logged */
+    unsigned char *secret; /* HMAC-SHA256 key for X-Tumiki-Signature (>= 32 bytes), secret */
     size_t secretlen;
     tk_alert_rule_t auth_failures;     /* default 20 in 60 s */
     tk_alert_rule_t rate_limited;      /* default 100 in 60 s */
     tk_alert_rule_t upstream_restarts; /* per server; default 5 in 300 s */
-    uint32_t cooldown_s;    /* one alert per kind (and server) per cooldown, default 300 */
-    uint32_t timeout_ms;    /* per webhook attempt, default 5000 */
-    uint32_t retries;       /* further attempts after a failure, default 2 */
-    uint32_t max_queue;     /* alerts waiting for delivery, default 100; then dropped */
+    uint32_t cooldown_s; /* one alert per kind (and server) per cooldown, default 300 */
+    uint32_t timeout_ms; /* per webhook attempt, default 5000 */
+    uint32_t retries;    /* further attempts after a failure, default 2 */
+    uint32_t max_queue;  /* alerts waiting for delivery, default 100; then dropped */
 } tk_alerts_conf_t;
 
 typedef struct tk_config {

@@ -663,11 +663,10 @@ static void endpoint_catalog_done(endpoint_t *ep, cat_kind_t k)
 static void forward_reply(void *arg, json_t *result, json_t *error)
 {
     call_t *c = arg;
-    note_call_end(c, c->srv,
-                  error                                             ? "error"
-                  : json_is_true(json_object_get(result, "isError")) ? "tool_error"
-                                                                    : "ok",
-                  1);
+    const char *outcome = error ? "error" : "ok";
+    if (result != NULL && json_is_true(json_object_get(result, "isError")))
+        outcome = "tool_error";
+    note_call_end(c, c->srv, outcome, 1);
     TAILQ_REMOVE(&c->srv->calls, c, ulink);
     c->srv = NULL;
     json_t *m;
@@ -1512,8 +1511,8 @@ size_t tk_gateway_pending_servers(const tk_gateway_t *gw, json_t *names)
     size_t n = 0;
     for (size_t i = 0; i < gw->nsrvs; i++)
         if (!atomic_load(&gw->srvs[i].settled)) {
-            json_array_append_new(names, json_sprintf("upstream:%s",
-                                                      tk_upstream_name(gw->srvs[i].up)));
+            json_array_append_new(names,
+                                  json_sprintf("upstream:%s", tk_upstream_name(gw->srvs[i].up)));
             n++;
         }
     return n;

@@ -324,8 +324,8 @@ void tk_alerts_note(tk_alerts_t *a, tk_alert_counter_t which, const char *subjec
     pthread_mutex_unlock(&a->mu);
     if (!fire)
         return;
-    json_t *d = json_pack("{s:i, s:i}", "count", (json_int_t)r->count, "window_s",
-                          (json_int_t)r->window_s);
+    json_t *d =
+        json_pack("{s:i, s:i}", "count", (json_int_t)r->count, "window_s", (json_int_t)r->window_s);
     if (subj[0] != '\0')
         json_object_set_new(d, "server", json_string(subj));
     if (tk_alert_raise(a, counter_kind[which], d) != TK_OK)

@@ -147,8 +147,7 @@ static series_t *lookup(tk_metric_t *f, const char *const *values, int create)
                 return f->overflow;
             series_t *fresh = series_new(f, h, vals);
             if (atomic_compare_exchange_strong_explicit(&f->slots[i], &s, fresh,
-                                                        memory_order_acq_rel,
-                                                        memory_order_acquire))
+                                                        memory_order_acq_rel, memory_order_acquire))
                 return fresh;
             series_free(fresh); /* another thread took the slot: s is its series */
             atomic_fetch_sub(&f->nseries, 1);
@@ -461,7 +460,7 @@ char *tk_metrics_render(tk_metrics_t *m, size_t *len)
 /* ---- the standard families ---- */
 
 static const double http_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                      0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+                                     0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 
 #define L(...) ((const char *const[]){__VA_ARGS__})
 
@@ -547,11 +546,19 @@ tk_metric_t *tk_metrics_find(tk_metrics_t *m, const char *name)
 
 /* The MCP methods a client may send; anything else is "other", so a client
  * cannot grow the method label without bound. */
-static const char *const mcp_methods[] = {
-    "initialize",      "ping",           "tools/list",          "tools/call",
-    "prompts/list",    "prompts/get",    "resources/list",      "resources/templates/list",
-    "resources/read",  "resources/subscribe", "resources/unsubscribe", "completion/complete",
-    "logging/setLevel"};
+static const char *const mcp_methods[] = {"initialize",
+                                          "ping",
+                                          "tools/list",
+                                          "tools/call",
+                                          "prompts/list",
+                                          "prompts/get",
+                                          "resources/list",
+                                          "resources/templates/list",
+                                          "resources/read",
+                                          "resources/subscribe",
+                                          "resources/unsubscribe",
+                                          "completion/complete",
+                                          "logging/setLevel"};
 
 static const char *known_method(const char *method)
 {

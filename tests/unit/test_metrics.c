@@ -50,7 +50,8 @@ static void test_counter_and_gauge(void **state)
     tk_metrics_t *m = tk_metrics_create();
     tk_metric_t *c = tk_metrics_family(m, TK_METRIC_COUNTER, "t_things_total", "Things.", 2,
                                        L("a", "b"), 10, NULL, 0);
-    tk_metric_t *g = tk_metrics_family(m, TK_METRIC_GAUGE, "t_level", "Level.", 0, NULL, 1, NULL, 0);
+    tk_metric_t *g =
+        tk_metrics_family(m, TK_METRIC_GAUGE, "t_level", "Level.", 0, NULL, 1, NULL, 0);
     assert_non_null(c);
     assert_non_null(g);
     tk_metric_add(c, L("x", "y"), 2);
@@ -142,8 +143,8 @@ static void test_family_validation(void **state)
     assert_null(tk_metrics_family(m, TK_METRIC_COUNTER, "t_x", "", 1, L("__reserved"), 1, NULL, 0));
     assert_null(tk_metrics_family(m, TK_METRIC_COUNTER, "t_x", "", 1, L("a b"), 1, NULL, 0));
     assert_null(tk_metrics_family(m, TK_METRIC_COUNTER, "t_x", "", 0, NULL, 0, NULL, 0));
-    assert_null(tk_metrics_family(m, TK_METRIC_COUNTER, "t_x", "", 5, L("a", "b", "c", "d", "e"),
-                                  1, NULL, 0));
+    assert_null(tk_metrics_family(m, TK_METRIC_COUNTER, "t_x", "", 5, L("a", "b", "c", "d", "e"), 1,
+                                  NULL, 0));
     assert_null(tk_metrics_family(m, TK_METRIC_HISTOGRAM, "t_h", "", 0, NULL, 1, bad, 2));
     assert_null(tk_metrics_family(m, TK_METRIC_HISTOGRAM, "t_h", "", 1, L("le"), 1, ok, 2));
     assert_null(tk_metrics_family(m, TK_METRIC_GAUGE, "t_g", "", 0, NULL, 1, ok, 2));
@@ -381,7 +382,8 @@ static void test_alert_signature(void **state)
     const char *key = "a-webhook-key-of-32-bytes-or-more";
     char sig[TK_ALERT_SIG_LEN];
     tk_alerts_sign((const unsigned char *)key, strlen(key), "1700000000", "{\"a\":1}", 7, sig);
-    assert_string_equal(sig, "sha256=ea36e453885c370d1d62aaee380412a80b2dcbd3e546203a28656f3fb01b5ce3");
+    assert_string_equal(sig,
+                        "sha256=ea36e453885c370d1d62aaee380412a80b2dcbd3e546203a28656f3fb01b5ce3");
     char other[TK_ALERT_SIG_LEN];
     tk_alerts_sign((const unsigned char *)key, strlen(key), "1700000001", "{\"a\":1}", 7, other);
     assert_string_not_equal(sig, other); /* the timestamp is covered */
