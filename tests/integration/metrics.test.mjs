@@ -188,7 +188,8 @@ describe('429s and auth failures from one address', () => {
   let gw;
   before(async () => {
     gw = await startGateway({ config: { mcpServers: { echo: servers.echo('echo') },
-      rate_limits: { per_key: '1000000/min', per_ip_unauthenticated: '3/min' } } });
+      rate_limits: { per_key: '1000000/min', per_ip_unauthenticated: '3/min' },
+      alerts: { rate_limited: { count: 2, window_s: 60 }, auth_failures: { count: 0, window_s: 60 } } } });
   });
   after(cleanup);
 
@@ -199,6 +200,16 @@ describe('429s and auth failures from one address', () => {
     assert.equal(value(s, 'tumiki_rate_limited_total{scope="ip"}'), 2);
     assert.equal(value(s, 'tumiki_auth_failures_total{reason="invalid"}'), 5);
     assert.equal(value(s, 'tumiki_http_requests_total{endpoint="default",code="429"}'), 2);
+  });
+
+  test('without a webhook, a 429 flood alerts in the log only', async () => {
+    const alerts = await waitFor(() => {
+      const l = gw.logs().filter((x) => x.module === 'alerts');
+      return l.length ? l : null;
+    }, { timeoutMs: 5000, what: 'alert log line' });
+    assert.equal(alerts.length, 1, JSON.stringify(alerts)); // auth_failures is off
+    assert.equal(alerts[0].level, 'warn');
+    assert.match(alerts[0].msg, /^alert rate_limited \(warning\): \{"count":2,"window_s":60\}$/);
   });
 });
 
