@@ -24,6 +24,8 @@
 #include "core/core.h"
 #include "http/server.h"
 #include "mcp/gateway.h"
+#include "metrics/alerts.h"
+#include "metrics/metrics.h"
 #include "store/store.h"
 
 #define MOD "main"
@@ -202,13 +204,17 @@ static int cmd_serve(int argc, char **argv)
         tk_config_destroy(cfg);
         return 1;
     }
+    tk_metrics_t *metrics = tk_metrics_create();
+    tk_alerts_t *alerts = tk_alerts_create(&cfg->alerts, cfg->ssrf);
     tk_gateway_t *gw = tk_gateway_create(base, cfg);
+    tk_gateway_set_monitoring(gw, metrics, alerts);
     tk_http_server_t *http = NULL;
     int rc = 1;
     if (tk_http_server_create(base, cfg, gw, &http, err, sizeof(err)) != TK_OK) {
         fprintf(stderr, "tumiki: %s: %s\n", config, err);
         goto out;
     }
+    tk_http_server_set_monitoring(http, metrics, alerts);
     tk_info(MOD, "tumiki %s listening on %s://%s:%d (%zu servers, %zu endpoints)", TK_VERSION,
             cfg->tls_cert_file ? "https" : "http", cfg->listen_host, tk_http_server_port(http),
             cfg->nservers, cfg->nendpoints);
@@ -231,6 +237,8 @@ static int cmd_serve(int argc, char **argv)
 out:
     tk_http_server_destroy(http);
     tk_gateway_destroy(gw);
+    tk_alerts_destroy(alerts);
+    tk_metrics_destroy(metrics);
     event_base_free(base);
     tk_config_destroy(cfg);
     curl_global_cleanup();

@@ -777,6 +777,129 @@ static int parse_jwt(ctx_t *c, const char *path, json_t *v, void *base)
     return TK_OK;
 }
 
+/* ---- metrics and alerts ---------------------------------------------- */
+
+static const char *check_webhook_url(const char *s)
+{
+    if (strncasecmp(s, "https://", 8) != 0 && strncasecmp(s, "http://", 7) != 0)
+        return "expected an http:// or https:// URL";
+    return strlen(s) > 8192 ? "longer than 8192 characters" : NULL;
+}
+
+/* "secret_env" / "secret_file": the webhook's HMAC key, >= 32 bytes. */
+static int parse_alert_secret(ctx_t *c, const char *path, json_t *v, tk_config_t *cfg,
+                              int from_env)
+{
+    if (!json_is_string(v) || json_string_length(v) == 0)
+        return fail(c, TK_EINVAL, path, "expected a non-empty string");
+    if (cfg->alerts.secret != NULL)
+        return fail(c, TK_EINVAL, path, "give only one of \"secret_env\" and \"secret_file\"");
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = read_secret(c, path, from_env, json_string_value(v), &buf, &len);
+    if (rc != TK_OK)
+        return rc;
+    if (len < 32) {
+        drop_secret(buf, len);
+        return fail(c, TK_EINVAL, path,
+                    "the webhook signing key must be at least 32 bytes; it has %zu", len);
+    }
+    cfg->alerts.secret = (unsigned char *)buf;
+    cfg->alerts.secretlen = len;
+    return TK_OK;
+}
+
+static int parse_alert_secret_env(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    return parse_alert_secret(c, path, v, base, 1);
+}
+
+static int parse_alert_secret_file(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    return parse_alert_secret(c, path, v, base, 0);
+}
+
+#define RULE(m) offsetof(tk_alert_rule_t, m)
+#define ALR(m) offsetof(tk_config_t, alerts.m)
+
+/* clang-format off */
+static const field_t rule_fields[] = {
+    {.name = "count", .kind = F_U32, .off = RULE(count), .min = 0, .max = 10000},
+    {.name = "window_s", .kind = F_U32, .off = RULE(window_s), .min = 1, .max = 86400},
+};
+/* clang-format on */
+
+static int parse_rule(ctx_t *c, const char *path, json_t *v, tk_alert_rule_t *rule)
+{
+    return parse_object(c, path, v, rule_fields, NFIELDS(rule_fields), rule);
+}
+
+static int parse_rule_auth(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    return parse_rule(c, path, v, &((tk_config_t *)base)->alerts.auth_failures);
+}
+
+static int parse_rule_rate(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    return parse_rule(c, path, v, &((tk_config_t *)base)->alerts.rate_limited);
+}
+
+static int parse_rule_restarts(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    return parse_rule(c, path, v, &((tk_config_t *)base)->alerts.upstream_restarts);
+}
+
+/* clang-format off */
+static const field_t alerts_fields[] = {
+    {.name = "webhook_url", .kind = F_STR, .off = ALR(webhook_url), .check = check_webhook_url},
+    {.name = "secret_env", .kind = F_CUSTOM, .parse = parse_alert_secret_env},
+    {.name = "secret_file", .kind = F_CUSTOM, .parse = parse_alert_secret_file},
+    {.name = "auth_failures", .kind = F_CUSTOM, .parse = parse_rule_auth},
+    {.name = "rate_limited", .kind = F_CUSTOM, .parse = parse_rule_rate},
+    {.name = "upstream_restarts", .kind = F_CUSTOM, .parse = parse_rule_restarts},
+    {.name = "cooldown_s", .kind = F_U32, .off = ALR(cooldown_s), .min = 1, .max = 86400,
+     .def = 300},
+    {.name = "timeout_ms", .kind = F_U32, .off = ALR(timeout_ms), .min = 100, .max = 60000,
+     .def = 5000},
+    {.name = "retries", .kind = F_U32, .off = ALR(retries), .min = 0, .max = 10, .def = 2},
+    {.name = "max_queue", .kind = F_U32, .off = ALR(max_queue), .min = 1, .max = 10000,
+     .def = 100},
+};
+
+static const field_t metrics_fields[] = {
+    {.name = "require_auth", .kind = F_BOOL, .off = CFG(metrics_require_auth), .def = 1},
+};
+/* clang-format on */
+
+static int parse_alerts(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    tk_config_t *cfg = base;
+    int rc = parse_object(c, path, v, alerts_fields, NFIELDS(alerts_fields), base);
+    if (rc == TK_OK && cfg->alerts.webhook_url != NULL && cfg->alerts.secret == NULL)
+        return fail(c, TK_EINVAL, path,
+                    "\"secret_env\" or \"secret_file\" is required with \"webhook_url\" "
+                    "(webhook bodies are signed)");
+    return rc;
+}
+
+static int parse_metrics(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    return parse_object(c, path, v, metrics_fields, NFIELDS(metrics_fields), base);
+}
+
+/* Whether the listen address only accepts local connections. */
+static int listen_is_loopback(const char *h)
+{
+    return strcasecmp(h, "localhost") == 0 || strcmp(h, "::1") == 0 || strncmp(h, "127.", 4) == 0;
+}
+
+static void set_alert_defaults(tk_alerts_conf_t *a)
+{
+    a->auth_failures = (tk_alert_rule_t){.count = 20, .window_s = 60};
+    a->rate_limited = (tk_alert_rule_t){.count = 100, .window_s = 60};
+    a->upstream_restarts = (tk_alert_rule_t){.count = 5, .window_s = 300};
+}
+
 static const field_t tls_fields[] = {
     {.name = "cert_file", .kind = F_STR, .off = CFG(tls_cert_file), .check = check_nonempty},
     {.name = "key_file", .kind = F_STR, .off = CFG(tls_key_file), .check = check_nonempty},
@@ -1073,6 +1196,8 @@ static const field_t config_fields[] = {
     {.name = "rate_limits", .kind = F_CUSTOM, .parse = parse_rates},
     {.name = "outbound", .kind = F_CUSTOM, .parse = parse_outbound},
     {.name = "jwt", .kind = F_CUSTOM, .parse = parse_jwt},
+    {.name = "metrics", .kind = F_CUSTOM, .parse = parse_metrics},
+    {.name = "alerts", .kind = F_CUSTOM, .parse = parse_alerts},
     {.name = "mcpServers", .kind = F_CUSTOM, .parse = parse_servers},
     {.name = "endpoints", .kind = F_IGNORE}, /* parsed once the servers are known */
 };
@@ -1107,6 +1232,14 @@ static int check_outbound(ctx_t *c)
             return fail(c, TK_EINVAL, p, "%s (allow a range in outbound.allow_cidrs)", why);
         }
     }
+    if (cfg->alerts.webhook_url != NULL) {
+        tk_ssrf_target_t t;
+        int rc = tk_ssrf_resolve(cfg->ssrf, cfg->alerts.webhook_url, &t, why, sizeof(why));
+        tk_ssrf_target_clear(&t);
+        if (rc == TK_EINVAL || rc == TK_ELIMIT)
+            return fail(c, TK_EINVAL, "alerts.webhook_url",
+                        "%s (allow a range in outbound.allow_cidrs)", why);
+    }
     return TK_OK;
 }
 
@@ -1119,6 +1252,9 @@ static int parse_config(ctx_t *c, json_t *root, int use_env)
     int rc = parse_object(c, "", root, config_fields, NFIELDS(config_fields), cfg);
     if (rc == TK_OK)
         rc = parse_endpoints(c, json_object_get(root, "endpoints"));
+    if (rc == TK_OK && !cfg->metrics_require_auth && !listen_is_loopback(cfg->listen_host))
+        rc = fail(c, TK_EINVAL, "metrics.require_auth",
+                  "false is only allowed when listening on a loopback address");
     if (rc == TK_OK && use_env && cfg->bearer_token == NULL) {
         const char *env = getenv("TUMIKI_TOKEN");
         if (env != NULL && env[0] != '\0')
@@ -1144,6 +1280,9 @@ static tk_config_t *config_new(const char *name)
     apply_defaults(limits_fields, NFIELDS(limits_fields), cfg);
     apply_defaults(tls_fields, NFIELDS(tls_fields), cfg);
     apply_defaults(rate_fields, NFIELDS(rate_fields), cfg);
+    apply_defaults(alerts_fields, NFIELDS(alerts_fields), cfg);
+    apply_defaults(metrics_fields, NFIELDS(metrics_fields), cfg);
+    set_alert_defaults(&cfg->alerts);
     cfg->rate_per_key = (tk_rate_t){.count = 100, .burst = 100, .period_ms = 60000};
     cfg->rate_per_ip = (tk_rate_t){.count = 60, .burst = 60, .period_ms = 60000};
     cfg->ssrf = tk_ssrf_policy_create();
@@ -1214,6 +1353,12 @@ void tk_config_destroy(tk_config_t *cfg)
     free(cfg->jwt_audience);
     free(cfg->tls_cert_file);
     free(cfg->tls_key_file);
+    if (cfg->alerts.webhook_url != NULL)
+        OPENSSL_cleanse(cfg->alerts.webhook_url, strlen(cfg->alerts.webhook_url));
+    free(cfg->alerts.webhook_url);
+    if (cfg->alerts.secret != NULL)
+        OPENSSL_cleanse(cfg->alerts.secret, cfg->alerts.secretlen);
+    free(cfg->alerts.secret);
     if (cfg->bearer_token != NULL)
         OPENSSL_cleanse(cfg->bearer_token, strlen(cfg->bearer_token));
     free(cfg->bearer_token);

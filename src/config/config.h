@@ -71,6 +71,26 @@ typedef struct tk_endpoint_conf {
     int namespace_names; /* 1 (default): "server__name"; 0: upstream names as they are */
 } tk_endpoint_conf_t;
 
+/* An alert threshold: count events within window_s seconds; count 0 = off. */
+typedef struct tk_alert_rule {
+    uint32_t count;
+    uint32_t window_s;
+} tk_alert_rule_t;
+
+/* "alerts": thresholds and the optional webhook (see docs/monitoring.md). */
+typedef struct tk_alerts_conf {
+    char *webhook_url;     /* NULL: alerts go to the log only; may hold a secret: never logged */
+    unsigned char *secret; /* HMAC-SHA256 key for X-Tumiki-Signature (>= 32 bytes), secret */
+    size_t secretlen;
+    tk_alert_rule_t auth_failures;     /* default 20 in 60 s */
+    tk_alert_rule_t rate_limited;      /* default 100 in 60 s */
+    tk_alert_rule_t upstream_restarts; /* per server; default 5 in 300 s */
+    uint32_t cooldown_s; /* one alert per kind (and server) per cooldown, default 300 */
+    uint32_t timeout_ms; /* per webhook attempt, default 5000 */
+    uint32_t retries;    /* further attempts after a failure, default 2 */
+    uint32_t max_queue;  /* alerts waiting for delivery, default 100; then dropped */
+} tk_alerts_conf_t;
+
 typedef struct tk_config {
     char *path; /* the file it came from (or the name given to load_string) */
     char *listen_host; /* default "127.0.0.1" */
@@ -104,6 +124,9 @@ typedef struct tk_config {
     char *jwt_audience;         /* default "tumiki-mcp" */
     tk_ssrf_policy_t *ssrf;     /* outbound URL policy ("outbound": {"allow_cidrs": [...]});
                                    every remote server URL was checked against it at load */
+    int metrics_require_auth;   /* GET /metrics needs a bearer credential for every endpoint;
+                                   default 1; 0 only on a loopback listener */
+    tk_alerts_conf_t alerts;
     tk_server_conf_t *servers;
     size_t nservers;
     tk_endpoint_conf_t *endpoints; /* if the file has none: one "default" endpoint with all servers */

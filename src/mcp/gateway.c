@@ -18,6 +18,7 @@
 #include "mcp/gateway.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -30,6 +31,7 @@
 #include "core/map.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/names.h"
+#include "metrics/metrics.h"
 #include "upstream/upstream.h"
 
 #define MOD "mcp"
@@ -84,6 +86,7 @@ struct srv {
     catalog_t cat[CAT_N];
     cat_req_t catreq[CAT_N];  /* callback args for catalogue fetches */
     struct call_list calls;   /* client calls in flight here, oldest first */
+    atomic_int settled;       /* its first start attempt has finished (for /readyz) */
 };
 
 typedef struct route {
@@ -132,6 +135,7 @@ struct call {
     char ptoken[32];      /* our progress token, "" if none */
     json_t *client_ptoken; /* theirs */
     unsigned waited;       /* catalogue kinds this call already waited for */
+    double started;        /* tk_metrics_now() when it arrived */
     TAILQ_ENTRY(call) slink; /* in session */
     TAILQ_ENTRY(call) ulink; /* in srv, while forwarded */
 };
@@ -159,6 +163,8 @@ struct tk_gateway {
     uint64_t next_token;
     struct event *sigchld;
     struct event *sweep;
+    tk_metrics_t *metrics; /* borrowed, may be NULL */
+    tk_alerts_t *alerts;   /* borrowed, may be NULL */
 };
 
 static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26"};
@@ -245,10 +251,23 @@ static void call_detach_conn(call_t *c)
         evhttp_connection_set_closecb(evcon, NULL, NULL);
 }
 
+/* A call leaves its server: in-flight gauge and the tools/call outcome. */
+static void note_call_end(call_t *c, srv_t *sv, const char *result, int was_inflight)
+{
+    const char *server = tk_upstream_name(sv->up);
+    if (was_inflight)
+        tk_metrics_upstream_inflight(c->gw->metrics, server, -1);
+    if (strcmp(c->method, "tools/call") == 0)
+        tk_metrics_tool_call(c->gw->metrics, c->sess->ep->conf->slug, server,
+                             json_string_value(json_object_get(c->params, "name")), result,
+                             tk_metrics_now() - c->started);
+}
+
 static void call_free(call_t *c)
 {
     tk_gateway_t *gw = c->gw;
     if (c->srv) {
+        note_call_end(c, c->srv, "cancelled", 1);
         tk_upstream_cancel(c->srv->up, c->handle, "client request ended");
         TAILQ_REMOVE(&c->srv->calls, c, ulink);
         c->srv = NULL;
@@ -344,6 +363,7 @@ static call_t *call_new(session_t *s, struct evhttp_request *req, json_t *msg, t
     c->id = rpc->id;
     c->method = rpc->method;
     c->params = rpc->params;
+    c->started = tk_metrics_now();
     TAILQ_INSERT_TAIL(&s->calls, c, slink);
     tk_map_put(s->gw->calls, c->serial, c);
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
@@ -409,6 +429,7 @@ static void session_destroy(session_t *s)
     }
     free(dead);
     tk_map_sdel(s->gw->sessions, s->id);
+    tk_metrics_sessions(s->gw->metrics, s->ep->conf->slug, -1);
     json_decref(s->client_caps);
     json_decref(s->subs);
     free(s);
@@ -642,6 +663,10 @@ static void endpoint_catalog_done(endpoint_t *ep, cat_kind_t k)
 static void forward_reply(void *arg, json_t *result, json_t *error)
 {
     call_t *c = arg;
+    const char *outcome = error ? "error" : "ok";
+    if (result != NULL && json_is_true(json_object_get(result, "isError")))
+        outcome = "tool_error";
+    note_call_end(c, c->srv, outcome, 1);
     TAILQ_REMOVE(&c->srv->calls, c, ulink);
     c->srv = NULL;
     json_t *m;
@@ -687,6 +712,7 @@ static void forward(call_t *c, srv_t *sv, json_t *params)
             tk_snprintf(v, sizeof(v), "%u", retry);
             evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", v);
         }
+        note_call_end(c, sv, "unavailable", 0);
         json_t *m = tk_rpc_error(c->id, TK_RPC_INTERNAL_ERROR, msg);
         call_finish_status(c, m, 503, "Service Unavailable");
         json_decref(m);
@@ -694,6 +720,7 @@ static void forward(call_t *c, srv_t *sv, json_t *params)
     }
     c->srv = sv;
     TAILQ_INSERT_TAIL(&sv->calls, c, ulink);
+    tk_metrics_upstream_inflight(c->gw->metrics, tk_upstream_name(sv->up), 1);
 }
 
 static route_t *lookup_route(call_t *c, cat_kind_t k, const char *key, int *wait)
@@ -1064,7 +1091,8 @@ static void on_up_request(void *arg, tk_upstream_t *up, json_t *id, const char *
 static void on_up_ready(void *arg, tk_upstream_t *up)
 {
     srv_t *sv = arg;
-    (void)up;
+    atomic_store(&sv->settled, 1);
+    tk_metrics_upstream_up(sv->gw->metrics, tk_upstream_name(up), 1);
     for (int k = 0; k < CAT_N; k++)
         sv->cat[k].valid = 0; /* refetch lazily; keep the old items meanwhile */
 }
@@ -1072,7 +1100,13 @@ static void on_up_ready(void *arg, tk_upstream_t *up)
 static void on_up_down(void *arg, tk_upstream_t *up)
 {
     srv_t *sv = arg;
-    (void)up;
+    tk_upstream_state_t st = tk_upstream_state(up);
+    atomic_store(&sv->settled, 1);
+    tk_metrics_upstream_up(sv->gw->metrics, tk_upstream_name(up), 0);
+    if (st == TK_UP_STARTING || st == TK_UP_READY) { /* not a planned stop */
+        tk_metrics_upstream_restart(sv->gw->metrics, tk_upstream_name(up));
+        tk_alerts_note(sv->gw->alerts, TK_ALERT_UPSTREAM_RESTARTS, tk_upstream_name(up));
+    }
     for (int k = 0; k < CAT_N; k++) {
         if (sv->cat[k].fetching) {
             json_decref(sv->cat[k].accum);
@@ -1109,6 +1143,7 @@ static session_t *session_new(tk_gateway_t *gw, endpoint_t *ep)
     s->last_seen_ms = tk_now_ms();
     TAILQ_INIT(&s->calls);
     tk_map_sput(gw->sessions, s->id, s);
+    tk_metrics_sessions(gw->metrics, ep->conf->slug, 1);
     return s;
 }
 
@@ -1291,6 +1326,8 @@ static void handle_post(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_request 
         json_decref(msg);
         return;
     }
+    if (rpc.kind == TK_RPC_REQUEST)
+        tk_metrics_mcp_request(gw->metrics, ep->conf->slug, rpc.method);
     if (rpc.kind == TK_RPC_REQUEST && !strcmp(rpc.method, "initialize")) {
         if (hdr(req, "Mcp-Session-Id") != NULL) {
             send_rpc_error(req, 400, "Bad Request", rpc.id, TK_RPC_INVALID_REQUEST,
@@ -1453,8 +1490,37 @@ tk_gateway_t *tk_gateway_create(struct event_base *base, const tk_config_t *cfg)
 void tk_gateway_start(tk_gateway_t *gw)
 {
     for (size_t i = 0; i < gw->nsrvs; i++)
-        if (tk_upstream_start(gw->srvs[i].up) != TK_OK)
+        if (tk_upstream_start(gw->srvs[i].up) != TK_OK) {
+            atomic_store(&gw->srvs[i].settled, 1);
             tk_warn(MOD, "server %s did not start; will retry", tk_upstream_name(gw->srvs[i].up));
+        }
+}
+
+void tk_gateway_set_monitoring(tk_gateway_t *gw, tk_metrics_t *metrics, tk_alerts_t *alerts)
+{
+    gw->metrics = metrics;
+    gw->alerts = alerts;
+    for (size_t i = 0; i < gw->nsrvs; i++)
+        tk_metrics_upstream_init(metrics, tk_upstream_name(gw->srvs[i].up));
+    for (size_t i = 0; i < gw->neps; i++)
+        tk_metrics_sessions(metrics, gw->eps[i].conf->slug, 0);
+}
+
+size_t tk_gateway_pending_servers(const tk_gateway_t *gw, json_t *names)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < gw->nsrvs; i++)
+        if (!atomic_load(&gw->srvs[i].settled)) {
+            json_array_append_new(names,
+                                  json_sprintf("upstream:%s", tk_upstream_name(gw->srvs[i].up)));
+            n++;
+        }
+    return n;
+}
+
+tk_alerts_t *tk_gateway_alerts(const tk_gateway_t *gw)
+{
+    return gw->alerts;
 }
 
 void tk_gateway_destroy(tk_gateway_t *gw)
