@@ -12,17 +12,14 @@
  */
 #include "pin/pin.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <openssl/evp.h>
 
 #include "core/map.h"
+#include "core/workq.h"
 
 #define MOD "pin"
 #define POLL_MS 1000
@@ -75,18 +72,14 @@ const char *tk_pin_verdict_name(tk_pin_verdict_t v)
 enum { JOB_OBSERVE = 1, JOB_ROWS };
 
 typedef struct job {
+    tk_workq_item_t link; /* first: the queue's view of the job */
     int kind;
     char *server, *tool; /* JOB_OBSERVE */
     char hash[TK_PIN_HASH_LEN + 1];
     int tofu;
     tk_pin_t *rows; /* JOB_ROWS: what the store holds now */
     size_t nrows;
-    struct job *next;
 } job_t;
-
-typedef struct queue {
-    job_t *head, *tail;
-} queue_t;
 
 /* What the loop knows of one (server, tool). */
 typedef struct entry {
@@ -102,15 +95,7 @@ struct tk_pins {
     void *arg;
     tk_map_t *entries; /* "server/tool" -> entry_t (server names never hold '/') */
     int64_t loaded_at;
-    pthread_t thread;
-    int started;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    queue_t in, out;
-    size_t queued; /* jobs in `in` */
-    int stop;
-    int pipe_fd[2];
-    struct event *notify_ev;
+    tk_workq_t *q;
 };
 
 static int64_t wall_ms(void)
@@ -120,37 +105,21 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void push(queue_t *q, job_t *j)
+static void job_free(tk_workq_item_t *it)
 {
-    j->next = NULL;
-    if (q->tail)
-        q->tail->next = j;
-    else
-        q->head = j;
-    q->tail = j;
-}
-
-static job_t *take_all(queue_t *q)
-{
-    job_t *j = q->head;
-    q->head = q->tail = NULL;
-    return j;
-}
-
-static void job_free(job_t *j)
-{
+    job_t *j = (job_t *)it;
     free(j->server);
     free(j->tool);
     tk_pin_list_free(j->rows, j->nrows);
     free(j);
 }
 
-static void jobs_free(job_t *j)
+static void jobs_free(tk_workq_item_t *it)
 {
-    while (j) {
-        job_t *next = j->next;
-        job_free(j);
-        j = next;
+    while (it) {
+        tk_workq_item_t *next = it->next;
+        job_free(it);
+        it = next;
     }
 }
 
@@ -237,18 +206,10 @@ static void enqueue_observe(tk_pins_t *p, const char *server, const char *tool, 
     j->tool = tk_strdup(tool);
     memcpy(j->hash, hash, sizeof(j->hash));
     j->tofu = tofu;
-    pthread_mutex_lock(&p->mu);
-    int full = p->queued >= MAX_QUEUED;
-    if (!full) {
-        push(&p->in, j);
-        p->queued++;
-        pthread_cond_signal(&p->cv);
-    }
-    pthread_mutex_unlock(&p->mu);
-    if (full) {
+    if (tk_workq_submit(p->q, &j->link, MAX_QUEUED) != TK_OK) {
         tk_warn(MOD, "pin store writes are behind; an observation of server %s was dropped",
                 server);
-        job_free(j);
+        job_free(&j->link);
     }
 }
 
@@ -324,24 +285,17 @@ static void apply_rows(tk_pins_t *p, const job_t *j)
     }
 }
 
-static void notify_cb(evutil_socket_t fd, short what, void *arg)
+static void deliver(void *arg, tk_workq_item_t *items)
 {
     tk_pins_t *p = arg;
-    char buf[64];
-    (void)what;
-    while (read(fd, buf, sizeof(buf)) > 0)
-        ;
-    pthread_mutex_lock(&p->mu);
-    job_t *jobs = take_all(&p->out);
-    pthread_mutex_unlock(&p->mu);
-    for (job_t *j = jobs; j != NULL; j = j->next)
-        apply_rows(p, j);
-    jobs_free(jobs);
+    for (tk_workq_item_t *it = items; it != NULL; it = it->next)
+        apply_rows(p, (const job_t *)it);
+    jobs_free(items);
 }
 
 /* ---- worker ---- */
 
-static void post_rows(tk_pins_t *p, tk_pin_t *rows, size_t n)
+static void post_rows(tk_workq_t *q, tk_pin_t *rows, size_t n)
 {
     if (n == 0) {
         tk_pin_list_free(rows, n);
@@ -351,21 +305,17 @@ static void post_rows(tk_pins_t *p, tk_pin_t *rows, size_t n)
     j->kind = JOB_ROWS;
     j->rows = rows;
     j->nrows = n;
-    pthread_mutex_lock(&p->mu);
-    push(&p->out, j);
-    pthread_mutex_unlock(&p->mu);
-    char b = 1;
-    if (write(p->pipe_fd[1], &b, 1) < 0 && errno != EAGAIN)
-        tk_warn(MOD, "cannot wake the event loop");
+    tk_workq_post(q, &j->link);
 }
 
 /* Write a batch of observations; post the rows as they now stand. */
-static void write_observations(tk_pins_t *p, tk_store_t *st, job_t *jobs)
+static void write_observations(tk_workq_t *q, tk_store_t *st, tk_workq_item_t *jobs)
 {
     size_t n = 0, cap = 0;
     tk_pin_t *rows = NULL;
     int64_t now = wall_ms();
-    for (job_t *j = jobs; j != NULL; j = j->next) {
+    for (tk_workq_item_t *it = jobs; it != NULL; it = it->next) {
+        const job_t *j = (const job_t *)it;
         if (n == cap) {
             cap = cap == 0 ? 16 : cap * 2;
             rows = tk_realloc(rows, cap * sizeof(*rows));
@@ -377,10 +327,10 @@ static void write_observations(tk_pins_t *p, tk_store_t *st, job_t *jobs)
             tk_warn(MOD, "server %s: observation not stored: %s", j->server,
                     tk_store_last_error(st));
     }
-    post_rows(p, rows, n);
+    post_rows(q, rows, n);
 }
 
-static void poll_store(tk_pins_t *p, tk_store_t *st, int64_t *since)
+static void poll_store(tk_workq_t *q, tk_store_t *st, int64_t *since)
 {
     tk_pin_t *rows = NULL;
     size_t n = 0;
@@ -390,24 +340,12 @@ static void poll_store(tk_pins_t *p, tk_store_t *st, int64_t *since)
         return;
     }
     *since = now - 2 * POLL_MS; /* overlap: an approval is never missed */
-    post_rows(p, rows, n);
+    post_rows(q, rows, n);
 }
 
-static void wait_for_work(tk_pins_t *p, int64_t next_poll)
-{
-    int64_t left = next_poll - wall_ms();
-    if (p->in.head != NULL || p->stop || left <= 0)
-        return;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)(left / 1000);
-    ts.tv_nsec += (long)(left % 1000) * 1000000L;
-    ts.tv_sec += ts.tv_nsec / 1000000000L;
-    ts.tv_nsec %= 1000000000L;
-    pthread_cond_timedwait(&p->cv, &p->mu, &ts);
-}
-
-static void *worker_main(void *arg)
+/* The worker: write observations as they come, poll every POLL_MS; on stop,
+ * write what was queued and end. */
+static void worker_run(void *arg, tk_workq_t *q)
 {
     tk_pins_t *p = arg;
     char err[256];
@@ -418,28 +356,21 @@ static void *worker_main(void *arg)
     }
     int64_t since = p->loaded_at - 2 * POLL_MS;
     int64_t next_poll = wall_ms() + POLL_MS;
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        wait_for_work(p, next_poll);
-        int stop = p->stop;
-        job_t *jobs = take_all(&p->in);
-        p->queued = 0;
-        pthread_mutex_unlock(&p->mu);
+    int stop = 0;
+    while (!stop) {
+        tk_workq_item_t *jobs = tk_workq_take(q, next_poll - wall_ms(), &stop);
         if (st != NULL && jobs != NULL)
-            write_observations(p, st, jobs);
+            write_observations(q, st, jobs);
         jobs_free(jobs);
         if (st != NULL && !stop && wall_ms() >= next_poll) {
-            poll_store(p, st, &since);
+            poll_store(q, st, &since);
             next_poll = wall_ms() + POLL_MS;
         }
-        pthread_mutex_lock(&p->mu);
-        if (stop && p->in.head == NULL)
-            break;
     }
-    pthread_mutex_unlock(&p->mu);
     tk_store_close(st);
-    return NULL;
 }
+
+static const tk_workq_ops_t workq_ops = {worker_run, deliver, job_free};
 
 /* ---- life cycle ---- */
 
@@ -470,26 +401,11 @@ tk_pins_t *tk_pins_create(struct event_base *base, const char *db_path, tk_pins_
     p->cb = cb;
     p->arg = arg;
     p->entries = tk_map_create();
-    p->pipe_fd[0] = p->pipe_fd[1] = -1;
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
-    if (load_all(p, err, errlen) != TK_OK) {
+    if (load_all(p, err, errlen) != TK_OK ||
+        (p->q = tk_workq_create(base, &workq_ops, p, err, errlen)) == NULL) {
         tk_pins_destroy(p);
         return NULL;
     }
-    if (pipe2(p->pipe_fd, O_CLOEXEC | O_NONBLOCK) != 0) {
-        tk_snprintf(err, errlen, "cannot create a pipe: %s", strerror(errno));
-        tk_pins_destroy(p);
-        return NULL;
-    }
-    p->notify_ev = event_new(base, p->pipe_fd[0], EV_READ | EV_PERSIST, notify_cb, p);
-    event_add(p->notify_ev, NULL);
-    if (pthread_create(&p->thread, NULL, worker_main, p) != 0) {
-        tk_snprintf(err, errlen, "cannot start the pin store thread");
-        tk_pins_destroy(p);
-        return NULL;
-    }
-    p->started = 1;
     tk_info(MOD, "%zu tool pins loaded", tk_map_count(p->entries));
     return p;
 }
@@ -498,27 +414,12 @@ void tk_pins_destroy(tk_pins_t *p)
 {
     if (p == NULL)
         return;
-    if (p->started) {
-        pthread_mutex_lock(&p->mu);
-        p->stop = 1;
-        pthread_cond_signal(&p->cv);
-        pthread_mutex_unlock(&p->mu);
-        pthread_join(p->thread, NULL);
-    }
-    jobs_free(take_all(&p->in));
-    jobs_free(take_all(&p->out));
-    if (p->notify_ev)
-        event_free(p->notify_ev);
-    for (int i = 0; i < 2; i++)
-        if (p->pipe_fd[i] >= 0)
-            close(p->pipe_fd[i]);
+    tk_workq_destroy(p->q); /* writes what was queued */
     size_t it = 0;
     void *val;
     while (tk_map_next(p->entries, &it, NULL, NULL, &val))
         free(val);
     tk_map_destroy(p->entries);
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv);
     free(p->db_path);
     free(p);
 }

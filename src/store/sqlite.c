@@ -268,6 +268,18 @@ static int run_write(sqlite_be_t *be, sqlite3_stmt *s, int *changes)
     return rc;
 }
 
+/* run_write for a statement whose binding ended with src: a failed bind is
+ * reported and the statement returned to the cache unrun. */
+static int run_bound(sqlite_be_t *be, sqlite3_stmt *s, int src, int *changes)
+{
+    if (src != SQLITE_OK) {
+        int rc = db_fail(be, src);
+        stmt_done(s);
+        return rc;
+    }
+    return run_write(be, s, changes);
+}
+
 /* A column as a fresh heap string, or NULL for SQL NULL. */
 static int col_text(sqlite3_stmt *s, int i, char **out)
 {
@@ -730,12 +742,7 @@ static int op_pin_observe(void *arg, const char *server, const char *tool, const
         src = sqlite3_bind_int64(s, 4, now_ms);
     if (src == SQLITE_OK)
         src = sqlite3_bind_int(s, 5, approve_new);
-    if (src != SQLITE_OK) {
-        rc = db_fail(be, src);
-        stmt_done(s);
-        return rc;
-    }
-    rc = run_write(be, s, NULL);
+    rc = run_bound(be, s, src, NULL);
     return rc == 0 && out != NULL ? pin_get(be, server, tool, out) : rc;
 }
 
@@ -782,13 +789,8 @@ static int pin_exists(sqlite_be_t *be, const char *server, const char *tool)
 static int pin_update(sqlite_be_t *be, sqlite3_stmt *s, int src, const char *server,
                       const char *tool, size_t *changed)
 {
-    if (src != SQLITE_OK) {
-        int rc = db_fail(be, src);
-        stmt_done(s);
-        return rc;
-    }
     int n = 0;
-    int rc = run_write(be, s, &n);
+    int rc = run_bound(be, s, src, &n);
     *changed = rc == 0 && n > 0 ? (size_t)n : 0;
     if (rc == 0 && n == 0)
         rc = pin_exists(be, server, tool);
