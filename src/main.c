@@ -543,6 +543,17 @@ static int cmd_jwt(int argc, char **argv)
 
 /* ---- tumiki tools ... (tool-definition pins) ---- */
 
+/* Print a name an upstream server chose, padded to width: bytes outside
+ * printable ASCII become '?', so it cannot move the cursor or fake a row. */
+static void print_untrusted(const char *s, int width)
+{
+    int n = 0;
+    for (; *s; s++, n++)
+        (void)putchar(*s >= 0x20 && *s < 0x7f ? *s : '?');
+    for (; n < width; n++)
+        (void)putchar(' ');
+}
+
 static int tools_list(tk_store_t *st, const char *server)
 {
     tk_pin_t *pins = NULL;
@@ -558,7 +569,9 @@ static int tools_list(tk_store_t *st, const char *server)
         const char *status = p->approved_hash[0] == '\0'                     ? "pending"
                              : strcmp(p->approved_hash, p->seen_hash) == 0 ? "approved"
                                                                            : "changed";
-        printf("%-16s  %-32s  %-8s  %.12s  ", p->server, p->tool, status, p->seen_hash);
+        printf("%-16s  ", p->server);
+        print_untrusted(p->tool, 32);
+        printf("  %-8s  %.12s  ", status, p->seen_hash);
         print_time(p->first_seen);
         (void)fputs("  ", stdout);
         print_time(p->approved_at);

@@ -213,21 +213,22 @@ static void enqueue_observe(tk_pins_t *p, const char *server, const char *tool, 
     }
 }
 
-static void observe_one(tk_pins_t *p, const char *server, const tk_pin_policy_t *pol,
-                        const json_t *tool, uint64_t now)
+/* Returns 1 if the tool was pinned on first use now. */
+static int observe_one(tk_pins_t *p, const char *server, const tk_pin_policy_t *pol,
+                       const json_t *tool, uint64_t now)
 {
+    int pinned = 0;
     char hash[TK_PIN_HASH_LEN + 1];
     const char *name = json_string_value(json_object_get(tool, "name"));
     if (tk_pin_hash(tool, hash) != TK_OK || name[0] == '\0' ||
         strnlen(name, TK_PIN_TOOL_MAX + 1) > TK_PIN_TOOL_MAX)
-        return; /* tk_pins_check says pending: never listed */
+        return 0; /* tk_pins_check says pending: never listed */
     entry_t *e = entry_get(p, server, name);
     if (e == NULL) {
         e = entry_make(p, server, name);
         if (pol->tofu) {
             memcpy(e->approved, hash, sizeof(e->approved));
-            tk_info(MOD, "server %s: tool %.*s pinned on first use (%.12s)", server,
-                    excerpt_len(name, 100), name, hash);
+            pinned = 1;
         }
     }
     if (strcmp(e->approved, hash) != 0 && strcmp(e->alerted, hash) != 0) {
@@ -239,6 +240,7 @@ static void observe_one(tk_pins_t *p, const char *server, const tk_pin_policy_t 
         e->written_ms = now;
         enqueue_observe(p, server, name, hash, pol->tofu);
     }
+    return pinned;
 }
 
 void tk_pins_observe(tk_pins_t *p, const char *server, const tk_pin_policy_t *pol,
@@ -247,12 +249,14 @@ void tk_pins_observe(tk_pins_t *p, const char *server, const tk_pin_policy_t *po
     if (p == NULL || pol->mode == TK_PIN_OFF)
         return;
     uint64_t now = tk_now_ms();
-    size_t i;
+    size_t i, pinned = 0;
     const json_t *tool;
     json_array_foreach(tools, i, tool) {
         if (json_is_string(json_object_get(tool, "name")))
-            observe_one(p, server, pol, tool, now);
+            pinned += (size_t)observe_one(p, server, pol, tool, now);
     }
+    if (pinned > 0)
+        tk_info(MOD, "server %s: %zu new tool definition(s) pinned on first use", server, pinned);
 }
 
 tk_pin_verdict_t tk_pins_check(const tk_pins_t *p, const char *server, const json_t *tool,

@@ -50,7 +50,11 @@ async function setup({ pinning, serverPinning, tools = [GREET, TIME] } = {}) {
   client.setNotificationHandler(ToolListChangedNotificationSchema, () => { changes.push(Date.now()); });
   await sleep(200); // let the SDK open its GET stream
   const names = async () => (await client.listTools()).tools.map((t) => t.name).sort();
-  const setTools = (list) => fsp.writeFile(toolsFile, JSON.stringify(list));
+  // atomic replace: the fixture never reads a half-written file
+  const setTools = async (list) => {
+    await fsp.writeFile(`${toolsFile}.tmp`, JSON.stringify(list));
+    await fsp.rename(`${toolsFile}.tmp`, toolsFile);
+  };
   const cli = (...args) => runTumiki(['tools', ...args, '--config', gw.configPath]);
   return { gw, client, changes, names, setTools, cli };
 }
@@ -58,6 +62,17 @@ async function setup({ pinning, serverPinning, tools = [GREET, TIME] } = {}) {
 /** Wait for a list_changed after `since` (the fixture polls its file every 50 ms). */
 const changedSince = (changes, since, what) =>
   waitFor(() => changes.some((t) => t >= since), { timeoutMs: 8000, what });
+
+/** Wait (bounded) until tools/list gives `want`; approvals land on the next 1 s poll. */
+async function expectNames(names, want, what) {
+  let last;
+  try {
+    await waitFor(async () => { last = await names(); return JSON.stringify(last) === JSON.stringify(want); },
+      { timeoutMs: 8000, intervalMs: 100, what });
+  } catch (e) {
+    assert.deepEqual(last, want, e.message);
+  }
+}
 
 describe('tool-definition pinning', () => {
   after(cleanup);
@@ -92,7 +107,7 @@ describe('tool-definition pinning', () => {
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /1 tool definition\(s\) approved/);
     await changedSince(changes, t0, 'list_changed after approval');
-    assert.deepEqual(await names(), ['up__greet', 'up__time']);
+    await expectNames(names, ['up__greet', 'up__time'], 'the approved tool listed again');
     const tools = (await client.listTools()).tools;
     assert.equal(tools.find((t) => t.name === 'up__greet').description, POISONED.description);
     assert.equal(textOf(await client.callTool({ name: 'up__greet', arguments: { who: 'b' } })),
@@ -109,7 +124,7 @@ describe('tool-definition pinning', () => {
     const rv = await cli('revoke', '--server', 'up', '--all');
     assert.equal(rv.code, 0, rv.stderr);
     await changedSince(changes, t0, 'list_changed after revocation');
-    assert.deepEqual(await names(), []);
+    await expectNames(names, [], 'every tool withheld after revocation');
     await assert.rejects(client.callTool({ name: 'up__greet', arguments: {} }),
       /awaiting approval/);
     await client.close();
@@ -151,7 +166,7 @@ describe('tool-definition pinning', () => {
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /2 tool definition\(s\) approved/);
     await changedSince(changes, t0, 'list_changed after approval');
-    assert.deepEqual(await names(), ['up__greet', 'up__time']);
+    await expectNames(names, ['up__greet', 'up__time'], 'the approved tools listed');
     assert.equal(textOf(await client.callTool({ name: 'up__time', arguments: {} })), 'time called');
     await client.close();
   });
@@ -167,8 +182,14 @@ describe('tool-definition pinning', () => {
     await client.close();
   });
 
-  test('the CLI rejects bad usage and unknown servers', async () => {
-    const { gw, client } = await setup();
+  test('the CLI rejects bad usage and unknown servers, and escapes tool names', async () => {
+    const evil = { ...TIME, name: 'evil\u001b[2J\u001b[32mname' };
+    const { gw, client, names, cli } = await setup({ tools: [GREET, evil] });
+    assert.ok((await names()).includes('up__greet'));
+    const listed = await cli('list');
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.ok(!listed.stdout.includes('\u001b'), 'no escape sequence reaches the terminal');
+    assert.match(listed.stdout, /evil\?\[2J\?\[32mname/);
     const noTool = await runTumiki(['tools', 'approve', '--config', gw.configPath, '--server', 'up']);
     assert.equal(noTool.code, 2);
     const unknown = await runTumiki(['tools', 'list', '--config', gw.configPath, '--server', 'nope']);
