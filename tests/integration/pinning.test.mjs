@@ -48,7 +48,7 @@ async function setup({ pinning, serverPinning, tools = [GREET, TIME] } = {}) {
   const client = await connect(gw);
   const changes = [];
   client.setNotificationHandler(ToolListChangedNotificationSchema, () => { changes.push(Date.now()); });
-  await sleep(200); // let the SDK open its GET stream
+  await sleep(300); // let the SDK open its GET stream
   const names = async () => (await client.listTools()).tools.map((t) => t.name).sort();
   // atomic replace: the fixture never reads a half-written file
   const setTools = async (list) => {
@@ -172,12 +172,14 @@ describe('tool-definition pinning', () => {
   });
 
   test('off: definitions are not checked', async () => {
-    const { gw, client, changes, names, setTools } = await setup({ pinning: { mode: 'off' } });
+    const { gw, client, names, setTools } = await setup({ pinning: { mode: 'off' } });
     assert.deepEqual(await names(), ['up__greet', 'up__time']);
-    const t0 = Date.now();
     await setTools([POISONED, TIME]);
-    await changedSince(changes, t0, 'the upstream list_changed');
+    const greet = async () => (await client.listTools()).tools.find((t) => t.name === 'up__greet');
+    await waitFor(async () => (await greet())?.description === POISONED.description,
+      { timeoutMs: 8000, intervalMs: 100, what: 'the changed description listed' });
     assert.deepEqual(await names(), ['up__greet', 'up__time']);
+    assert.equal((await greet())._meta?.['tumiki/pinning'], undefined);
     assert.ok(!gw.logs().some((l) => l.module === 'pin'), 'nothing logged by pinning');
     await client.close();
   });
