@@ -566,7 +566,7 @@ static int tools_list(tk_store_t *st, const char *server)
            "FIRST SEEN", "APPROVED", "BY");
     for (size_t i = 0; i < n; i++) {
         const tk_pin_t *p = &pins[i];
-        const char *status = p->approved_hash[0] == '\0'                     ? "pending"
+        const char *status = p->approved_hash[0] == '\0'                   ? "pending"
                              : strcmp(p->approved_hash, p->seen_hash) == 0 ? "approved"
                                                                            : "changed";
         printf("%-16s  ", p->server);

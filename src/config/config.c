@@ -800,8 +800,8 @@ static int parse_tls(ctx_t *c, const char *path, json_t *v, void *base)
  * into the tk_pin_policy_t at base; keys left out keep what is there. */
 static int parse_pin_policy(ctx_t *c, const char *path, json_t *v, tk_pin_policy_t *pol)
 {
-    static const char *const modes[] = {[TK_PIN_BLOCK] = "block", [TK_PIN_FLAG] = "flag",
-                                        [TK_PIN_OFF] = "off"};
+    static const char *const modes[] = {
+        [TK_PIN_BLOCK] = "block", [TK_PIN_FLAG] = "flag", [TK_PIN_OFF] = "off"};
     char p[PATH_LEN];
     const char *key;
     json_t *val;
@@ -819,7 +819,8 @@ static int parse_pin_policy(ctx_t *c, const char *path, json_t *v, tk_pin_policy
         if (strcmp(key, "mode") != 0)
             return fail(c, TK_EINVAL, path, "unknown key \"%s\"", key);
         size_t i = 0;
-        while (i < NFIELDS(modes) && !(json_is_string(val) && !strcmp(json_string_value(val), modes[i])))
+        while (i < NFIELDS(modes) &&
+               !(json_is_string(val) && !strcmp(json_string_value(val), modes[i])))
             i++;
         if (i == NFIELDS(modes))
             return fail(c, TK_EINVAL, p, "expected \"block\", \"flag\" or \"off\"");

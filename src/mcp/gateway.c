@@ -561,9 +561,8 @@ static int pin_admit(endpoint_t *ep, srv_t *sv, json_t *copy, const json_t *item
         return 1;
     if (sv->pin->mode == TK_PIN_BLOCK) {
         tk_map_sput(ep->pin_blocked, routekey,
-                    (void *)(v == TK_PIN_CHANGED
-                                 ? "its definition changed since it was approved"
-                                 : "its definition is awaiting approval"));
+                    (void *)(v == TK_PIN_CHANGED ? "its definition changed since it was approved"
+                                                 : "its definition is awaiting approval"));
         return 0;
     }
     json_t *meta = json_object_get(copy, "_meta");
@@ -750,8 +749,8 @@ static route_t *lookup_route(call_t *c, cat_kind_t k, const char *key, int *wait
     route_t *r = ep->routes[k] ? tk_map_sget(ep->routes[k], key) : NULL;
     /* a pinned server's tool is called only as last listed and checked: a
      * server that announced a change (or restarted) is listed again first */
-    if (r != NULL && !(k == CAT_TOOLS && r->srv->pin->mode != TK_PIN_OFF &&
-                       !r->srv->cat[k].valid && !(c->waited & (1u << k))))
+    if (r != NULL && !(k == CAT_TOOLS && r->srv->pin->mode != TK_PIN_OFF && !r->srv->cat[k].valid &&
+                       !(c->waited & (1u << k))))
         return r;
     /* unknown: make sure the catalogue is current before saying so */
     if (endpoint_ensure(ep, k, c)) {
@@ -1489,8 +1488,9 @@ static void pins_start(tk_gateway_t *gw)
     gw->pins = tk_pins_create(gw->base, db, pins_changed, gw, err, sizeof(err));
     free(db);
     if (gw->pins == NULL)
-        tk_error(MOD, "tool-definition pinning has no store (%s): tools of pinned servers are "
-                      "withheld until it works",
+        tk_error(MOD,
+                 "tool-definition pinning has no store (%s): tools of pinned servers are "
+                 "withheld until it works",
                  err);
 }
 

@@ -23,16 +23,16 @@
 
 #define MOD "pin"
 #define POLL_MS 1000
-#define REWRITE_MS 60000    /* refresh last_seen of an unchanged tool at most this often */
-#define MAX_QUEUED 20000    /* observations waiting for the worker; more are dropped */
-#define EXCERPT_MAX 120     /* bytes of an untrusted description quoted in a log line */
+#define REWRITE_MS 60000 /* refresh last_seen of an unchanged tool at most this often */
+#define MAX_QUEUED 20000 /* observations waiting for the worker; more are dropped */
+#define EXCERPT_MAX 120  /* bytes of an untrusted description quoted in a log line */
 #define HASH_PREFIX "tumiki-tool-pin-v1\n"
 
 /* ---- the hash ---- */
 
 int tk_pin_hash(const json_t *tool, char out[TK_PIN_HASH_LEN + 1])
 {
-    static const char *const covered[] = {"name",         "title",        "description",
+    static const char *const covered[] = {"name",        "title",        "description",
                                           "inputSchema", "outputSchema", "annotations"};
     out[0] = '\0';
     if (!json_is_object(tool) || !json_is_string(json_object_get(tool, "name")))
@@ -251,7 +251,8 @@ void tk_pins_observe(tk_pins_t *p, const char *server, const tk_pin_policy_t *po
     uint64_t now = tk_now_ms();
     size_t i, pinned = 0;
     const json_t *tool;
-    json_array_foreach(tools, i, tool) {
+    json_array_foreach(tools, i, tool)
+    {
         if (json_is_string(json_object_get(tool, "name")))
             pinned += (size_t)observe_one(p, server, pol, tool, now);
     }
@@ -324,8 +325,7 @@ static void write_observations(tk_workq_t *q, tk_store_t *st, tk_workq_item_t *j
             cap = cap == 0 ? 16 : cap * 2;
             rows = tk_realloc(rows, cap * sizeof(*rows));
         }
-        if (tk_store_pin_observe(st, j->server, j->tool, j->hash, now, j->tofu, &rows[n]) ==
-            TK_OK)
+        if (tk_store_pin_observe(st, j->server, j->tool, j->hash, now, j->tofu, &rows[n]) == TK_OK)
             n++;
         else
             tk_warn(MOD, "server %s: observation not stored: %s", j->server,

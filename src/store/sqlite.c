@@ -129,7 +129,7 @@ typedef enum stmt_id {
     "id, name, hash, endpoint, scopes, owner, created_at, expires_at, revoked_at, last_used_at"
 
 #define PIN_COLUMNS                                                                                \
-    "server, tool, seen_hash, approved_hash, approved_at, approved_by, first_seen, last_seen,"    \
+    "server, tool, seen_hash, approved_hash, approved_at, approved_by, first_seen, last_seen,"     \
     " changed_at"
 
 static const char *const stmt_sql[S_COUNT] = {
@@ -152,12 +152,11 @@ static const char *const stmt_sql[S_COUNT] = {
                      " ON CONFLICT (jti) DO NOTHING",
     [S_JTI_REVOKED_SINCE] = "SELECT jti FROM revoked_tokens WHERE revoked_at >= ?1"
                             " AND expires_at > ?2 ORDER BY revoked_at, jti",
-    [S_PIN_OBSERVE] =
-        "INSERT INTO tool_pins (" PIN_COLUMNS ") VALUES (?1, ?2, ?3,"
-        " CASE WHEN ?5 = 1 THEN ?3 END, CASE WHEN ?5 = 1 THEN ?4 END,"
-        " CASE WHEN ?5 = 1 THEN 'trust-on-first-use' END, ?4, ?4, ?4)"
-        " ON CONFLICT (server, tool) DO UPDATE SET seen_hash = excluded.seen_hash,"
-        " last_seen = excluded.last_seen",
+    [S_PIN_OBSERVE] = "INSERT INTO tool_pins (" PIN_COLUMNS ") VALUES (?1, ?2, ?3,"
+                      " CASE WHEN ?5 = 1 THEN ?3 END, CASE WHEN ?5 = 1 THEN ?4 END,"
+                      " CASE WHEN ?5 = 1 THEN 'trust-on-first-use' END, ?4, ?4, ?4)"
+                      " ON CONFLICT (server, tool) DO UPDATE SET seen_hash = excluded.seen_hash,"
+                      " last_seen = excluded.last_seen",
     [S_PIN_GET] = "SELECT " PIN_COLUMNS " FROM tool_pins WHERE server = ?1 AND tool = ?2",
     [S_PIN_LIST] = "SELECT " PIN_COLUMNS " FROM tool_pins WHERE changed_at >= ?1"
                    " AND (?2 IS NULL OR server = ?2) ORDER BY server, tool",

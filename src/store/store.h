@@ -113,8 +113,7 @@ typedef struct tk_store_ops {
     int (*jti_revoked_since)(void *be, int64_t since_ms, int64_t now_ms, char ***jtis, size_t *n);
     int (*pin_observe)(void *be, const char *server, const char *tool, const char *hash,
                        int64_t now_ms, int approve_new, tk_pin_t *out);
-    int (*pin_list)(void *be, const char *server, int64_t changed_since, tk_pin_t **out,
-                    size_t *n);
+    int (*pin_list)(void *be, const char *server, int64_t changed_since, tk_pin_t **out, size_t *n);
     int (*pin_approve)(void *be, const char *server, const char *tool, const char *by,
                        int64_t now_ms, size_t *changed);
     int (*pin_revoke)(void *be, const char *server, const char *tool, int64_t now_ms,
