@@ -49,8 +49,9 @@ static void usage(FILE *f)
           "        put a token's jti on the revocation list\n"
           "  tools list --config FILE [--server NAME]\n"
           "        pinned tool definitions: status, hash, first seen, approval\n"
-          "  tools approve --config FILE --server NAME (--tool TOOL | --all)\n"
-          "        approve the definition last seen (a running gateway follows within 1 s)\n"
+          "  tools approve --config FILE --server NAME (--tool TOOL [--expect HASH] | --all)\n"
+          "        approve the definition last seen (a running gateway follows within 1 s);\n"
+          "        --expect: only if it still has the hash (prefix) that was reviewed\n"
           "  tools revoke --config FILE --server NAME (--tool TOOL | --all)\n"
           "        withdraw an approval: the tool is withheld until approved again\n"
           "  version\n"
@@ -581,11 +582,20 @@ static int tools_list(tk_store_t *st, const char *server)
     return 0;
 }
 
-static int tools_change(tk_store_t *st, int approve, const char *server, const char *tool)
+static int tools_change(tk_store_t *st, int approve, const char *server, const char *tool,
+                        const char *expect)
 {
     size_t changed = 0;
-    int rc = approve ? tk_store_pin_approve(st, server, tool, "cli", wall_now_ms(), &changed)
-                     : tk_store_pin_revoke(st, server, tool, wall_now_ms(), &changed);
+    int rc = approve
+                 ? tk_store_pin_approve(st, server, tool, "cli", expect, wall_now_ms(), &changed)
+                 : tk_store_pin_revoke(st, server, tool, wall_now_ms(), &changed);
+    if (rc == TK_ESTATE) {
+        fprintf(stderr,
+                "tumiki: server %s, tool %s: the definition changed since %s was reviewed; "
+                "nothing approved (see tumiki tools list)\n",
+                server, tool, expect);
+        return 1;
+    }
     if (rc == TK_ENOENT) {
         fprintf(stderr, "tumiki: server %s has no %s%s%s seen yet (see tumiki tools list)\n",
                 server, tool ? "tool \"" : "tools", tool ? tool : "", tool ? "\"" : "");
@@ -605,6 +615,7 @@ static int tools_change(tk_store_t *st, int approve, const char *server, const c
 static int cmd_tools(int argc, char **argv)
 {
     const char *sub = argc > 0 ? argv[0] : "", *config = NULL, *server = NULL, *tool = NULL;
+    const char *expect = NULL;
     int all = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--config") && i + 1 < argc)
@@ -613,6 +624,8 @@ static int cmd_tools(int argc, char **argv)
             server = argv[++i];
         else if (!strcmp(argv[i], "--tool") && i + 1 < argc)
             tool = argv[++i];
+        else if (!strcmp(argv[i], "--expect") && i + 1 < argc)
+            expect = argv[++i];
         else if (!strcmp(argv[i], "--all"))
             all = 1;
         else {
@@ -623,7 +636,8 @@ static int cmd_tools(int argc, char **argv)
     int list = !strcmp(sub, "list"), approve = !strcmp(sub, "approve");
     int change = approve || !strcmp(sub, "revoke");
     if (config == NULL || (!list && !change) ||
-        (change && (server == NULL || (tool == NULL) == (all == 0))) || (list && (tool || all))) {
+        (change && (server == NULL || (tool == NULL) == (all == 0))) || (list && (tool || all)) ||
+        (expect && (!approve || tool == NULL))) {
         usage(stderr);
         return 2;
     }
@@ -635,7 +649,7 @@ static int cmd_tools(int argc, char **argv)
         rc = 1;
     }
     if (rc == 0)
-        rc = list ? tools_list(st, server) : tools_change(st, approve, server, tool);
+        rc = list ? tools_list(st, server) : tools_change(st, approve, server, tool, expect);
     if (st)
         tk_store_close(st);
     tk_config_destroy(cfg);

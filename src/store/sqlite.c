@@ -163,7 +163,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_PIN_APPROVE] = "UPDATE tool_pins SET approved_hash = seen_hash, approved_at = ?1,"
                       " approved_by = ?2, changed_at = ?1 WHERE server = ?3"
                       " AND (?4 IS NULL OR tool = ?4)"
-                      " AND (approved_hash IS NULL OR approved_hash <> seen_hash)",
+                      " AND (approved_hash IS NULL OR approved_hash <> seen_hash)"
+                      " AND (?5 IS NULL OR substr(seen_hash, 1, length(?5)) = ?5)",
     [S_PIN_REVOKE] = "UPDATE tool_pins SET approved_hash = NULL, approved_at = NULL,"
                      " approved_by = NULL, changed_at = ?1 WHERE server = ?2"
                      " AND (?3 IS NULL OR tool = ?3) AND approved_hash IS NOT NULL",
@@ -796,8 +797,22 @@ static int pin_update(sqlite_be_t *be, sqlite3_stmt *s, int src, const char *ser
     return rc;
 }
 
+/* After an approval with `expect` changed nothing: TK_ESTATE if the tool's
+ * definition is no longer the one expected. */
+static int pin_check_expect(sqlite_be_t *be, const char *server, const char *tool,
+                            const char *expect)
+{
+    tk_pin_t p;
+    memset(&p, 0, sizeof(p));
+    int rc = pin_get(be, server, tool, &p);
+    if (rc == 0 && strncmp(p.seen_hash, expect, strlen(expect)) != 0)
+        rc = be_fail(be, TK_ESTATE, "the definition changed since it was reviewed");
+    tk_pin_clear(&p);
+    return rc;
+}
+
 static int op_pin_approve(void *arg, const char *server, const char *tool, const char *by,
-                          int64_t now_ms, size_t *changed)
+                          const char *expect, int64_t now_ms, size_t *changed)
 {
     sqlite_be_t *be = arg;
     int rc;
@@ -811,7 +826,12 @@ static int op_pin_approve(void *arg, const char *server, const char *tool, const
         src = bind_text(s, 3, server);
     if (src == SQLITE_OK)
         src = bind_text(s, 4, tool);
-    return pin_update(be, s, src, server, tool, changed);
+    if (src == SQLITE_OK)
+        src = bind_text(s, 5, expect);
+    rc = pin_update(be, s, src, server, tool, changed);
+    if (rc == 0 && *changed == 0 && expect != NULL)
+        rc = pin_check_expect(be, server, tool, expect);
+    return rc;
 }
 
 static int op_pin_revoke(void *arg, const char *server, const char *tool, int64_t now_ms,

@@ -388,7 +388,7 @@ int tk_store_pin_list(tk_store_t *st, const char *server, int64_t changed_since,
 }
 
 int tk_store_pin_approve(tk_store_t *st, const char *server, const char *tool, const char *by,
-                         int64_t now_ms, size_t *changed)
+                         const char *expect, int64_t now_ms, size_t *changed)
 {
     static const char op[] = "pin_approve";
     size_t scratch = 0;
@@ -400,9 +400,15 @@ int tk_store_pin_approve(tk_store_t *st, const char *server, const char *tool, c
     rc = check_text(by, TK_STORE_TEXT_MAX);
     if (rc != 0)
         return fail(st, rc, op, "approver must be 1..4096 bytes");
-    return backend_result(
-        st, st->ops->pin_approve(st->be, server, tool, by, now_ms, changed ? changed : &scratch),
-        op);
+    if (expect != NULL && (tool == NULL || strnlen(expect, TK_PIN_HASH_LEN + 1) < 8 ||
+                           strnlen(expect, TK_PIN_HASH_LEN + 1) > TK_PIN_HASH_LEN ||
+                           expect[strspn(expect, "0123456789abcdef")] != '\0'))
+        return fail(st, TK_EINVAL, op,
+                    "expected hash must be 8..64 lowercase hex digits, for one tool");
+    return backend_result(st,
+                          st->ops->pin_approve(st->be, server, tool, by, expect, now_ms,
+                                               changed ? changed : &scratch),
+                          op);
 }
 
 int tk_store_pin_revoke(tk_store_t *st, const char *server, const char *tool, int64_t now_ms,

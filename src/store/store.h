@@ -115,7 +115,7 @@ typedef struct tk_store_ops {
                        int64_t now_ms, int approve_new, tk_pin_t *out);
     int (*pin_list)(void *be, const char *server, int64_t changed_since, tk_pin_t **out, size_t *n);
     int (*pin_approve)(void *be, const char *server, const char *tool, const char *by,
-                       int64_t now_ms, size_t *changed);
+                       const char *expect, int64_t now_ms, size_t *changed);
     int (*pin_revoke)(void *be, const char *server, const char *tool, int64_t now_ms,
                       size_t *changed);
     const char *(*last_error)(void *be);
@@ -220,12 +220,16 @@ int tk_store_pin_list(tk_store_t *st, const char *server, int64_t changed_since,
 
 /* Approve the definition last seen of `tool` (NULL: every tool of `server`
  * not approved as it is now) by `by` (1..TK_STORE_TEXT_MAX bytes, e.g. "cli"
- * or a user id) at now_ms. *changed (may be NULL) counts the rows whose
- * approval changed; approving a tool already approved as seen changes none
- * and returns 0. TK_ENOENT if `tool` was never seen on `server` (or, with
- * tool NULL, if no tool of `server` was). */
+ * or a user id) at now_ms. With `expect` (a prefix of 8..64 lowercase hex
+ * digits of the hash the approver reviewed; needs a tool), the row is
+ * approved only if its seen_hash still starts with it, else TK_ESTATE and
+ * nothing changes: a definition that changed after it was reviewed is never
+ * approved by mistake. *changed (may be NULL) counts the rows whose approval
+ * changed; approving a tool already approved as seen changes none and
+ * returns 0. TK_ENOENT if `tool` was never seen on `server` (or, with tool
+ * NULL, if no tool of `server` was). */
 int tk_store_pin_approve(tk_store_t *st, const char *server, const char *tool, const char *by,
-                         int64_t now_ms, size_t *changed) TK_WUR;
+                         const char *expect, int64_t now_ms, size_t *changed) TK_WUR;
 
 /* Withdraw the approval of `tool` (NULL: every tool of `server`): it is
  * pending again until approved. Same counting and TK_ENOENT as approve. */

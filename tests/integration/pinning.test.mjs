@@ -101,9 +101,17 @@ describe('tool-definition pinning', () => {
     assert.match(listed.stdout, /\bup\s+greet\s+changed\b/);
     assert.match(listed.stdout, /\bup\s+time\s+approved\b/);
 
+    // approving a definition other than the one reviewed changes nothing
+    const seen = /\bup\s+greet\s+changed\s+([0-9a-f]{12})\b/.exec(listed.stdout)[1];
+    const wrong = seen.startsWith('0') ? '1'.repeat(12) : '0'.repeat(12);
+    const stale = await cli('approve', '--server', 'up', '--tool', 'greet', '--expect', wrong);
+    assert.equal(stale.code, 1);
+    assert.match(stale.stderr, /the definition changed since (0+|1+) was reviewed; nothing approved/);
+    assert.match((await cli('list')).stdout, /\bup\s+greet\s+changed\b/);
+
     // approval takes effect in the running gateway, announced to the session
     t0 = Date.now();
-    const ok = await cli('approve', '--server', 'up', '--tool', 'greet');
+    const ok = await cli('approve', '--server', 'up', '--tool', 'greet', '--expect', seen);
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /1 tool definition\(s\) approved/);
     await changedSince(changes, t0, 'list_changed after approval');

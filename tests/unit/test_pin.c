@@ -8,6 +8,7 @@
  * canonical form. The store operations run against a real SQLite file:
  * trust-on-first-use and pending rows, observation keeping approvals,
  * approve/revoke (one tool or all, idempotent, TK_ENOENT for unseen tools),
+ * approve guarded by the hash the approver reviewed,
  * changed_since polling, SQL metacharacters as data, argument checks. The
  * loop-side table answers approved / changed / pending and fails closed
  * without a store. Config: defaults, global and per-server policy with
@@ -240,12 +241,12 @@ static void store_approve_revoke(void **state)
     observe(f->st, "b", "greet", H3, 1000, 0, NULL);
     observe(f->st, "a", "greet", H2, 2000, 1, NULL);
 
-    assert_int_equal(tk_store_pin_approve(f->st, "a", "greet", "cli", 3000, &n), TK_OK);
+    assert_int_equal(tk_store_pin_approve(f->st, "a", "greet", "cli", NULL, 3000, &n), TK_OK);
     assert_int_equal(n, 1);
-    assert_int_equal(tk_store_pin_approve(f->st, "a", "greet", "cli", 3500, &n), TK_OK);
+    assert_int_equal(tk_store_pin_approve(f->st, "a", "greet", "cli", NULL, 3500, &n), TK_OK);
     assert_int_equal(n, 0); /* already approved as seen */
-    assert_int_equal(tk_store_pin_approve(f->st, "a", "nosuch", "cli", 3500, &n), TK_ENOENT);
-    assert_int_equal(tk_store_pin_approve(f->st, "zz", NULL, "cli", 3500, &n), TK_ENOENT);
+    assert_int_equal(tk_store_pin_approve(f->st, "a", "nosuch", "cli", NULL, 3500, &n), TK_ENOENT);
+    assert_int_equal(tk_store_pin_approve(f->st, "zz", NULL, "cli", NULL, 3500, &n), TK_ENOENT);
 
     tk_pin_t *list = NULL;
     assert_int_equal(tk_store_pin_list(f->st, "a", 0, &list, &n), TK_OK);
@@ -260,7 +261,7 @@ static void store_approve_revoke(void **state)
     tk_pin_list_free(list, n);
 
     /* --all approves only what is not approved as seen; other servers untouched */
-    assert_int_equal(tk_store_pin_approve(f->st, "a", NULL, "admin", 4000, &n), TK_OK);
+    assert_int_equal(tk_store_pin_approve(f->st, "a", NULL, "admin", NULL, 4000, &n), TK_OK);
     assert_int_equal(n, 1);
     assert_int_equal(tk_store_pin_list(f->st, NULL, 4000, &list, &n), TK_OK);
     assert_int_equal(n, 1);
@@ -286,6 +287,37 @@ static void store_approve_revoke(void **state)
     tk_pin_list_free(list, n);
 }
 
+/* approve --expect: only the definition that was reviewed is approved. */
+static void store_approve_expect(void **state)
+{
+    fixture_t *f = *state;
+    size_t n = 99;
+    observe(f->st, "a", "greet", H1, 1000, 1, NULL);
+    observe(f->st, "a", "greet", H2, 2000, 1, NULL); /* the admin reviewed H2, not H3 */
+    assert_int_equal(tk_store_pin_approve(f->st, "a", "greet", "cli", "33333333", 3000, &n),
+                     TK_ESTATE);
+    assert_int_equal(n, 0);
+    assert_non_null(strstr(tk_store_last_error(f->st), "changed since it was reviewed"));
+    tk_pin_t *list = NULL;
+    assert_int_equal(tk_store_pin_list(f->st, "a", 0, &list, &n), TK_OK);
+    assert_string_equal(list[0].approved_hash, H1); /* untouched */
+    tk_pin_list_free(list, n);
+    assert_int_equal(tk_store_pin_approve(f->st, "a", "greet", "cli", "222222222222", 3000, &n),
+                     TK_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(tk_store_pin_approve(f->st, "a", "greet", "cli", H2, 3100, &n), TK_OK);
+    assert_int_equal(n, 0); /* already approved as expected */
+    assert_int_equal(tk_store_pin_approve(f->st, "a", "greet", "cli", H1, 3100, &n), TK_ESTATE);
+    assert_int_equal(tk_store_pin_approve(f->st, "a", "greet", "cli", "2222", 3100, &n),
+                     TK_EINVAL); /* too short */
+    assert_int_equal(tk_store_pin_approve(f->st, "a", "greet", "cli", "2222222G", 3100, &n),
+                     TK_EINVAL);
+    assert_int_equal(tk_store_pin_approve(f->st, "a", NULL, "cli", "22222222", 3100, &n),
+                     TK_EINVAL); /* needs one tool */
+    assert_int_equal(tk_store_pin_approve(f->st, "a", "nosuch", "cli", "22222222", 3100, &n),
+                     TK_ENOENT);
+}
+
 static void store_values_are_data_and_args_checked(void **state)
 {
     fixture_t *f = *state;
@@ -294,7 +326,7 @@ static void store_values_are_data_and_args_checked(void **state)
     observe(f->st, "a", EVIL, H1, 1000, 1, &p);
     assert_string_equal(p.tool, EVIL);
     tk_pin_clear(&p);
-    assert_int_equal(tk_store_pin_approve(f->st, "a", EVIL, "x'--", 2000, &n), TK_OK);
+    assert_int_equal(tk_store_pin_approve(f->st, "a", EVIL, "x'--", NULL, 2000, &n), TK_OK);
     assert_int_equal(tk_store_pin_revoke(f->st, "a", EVIL, 2000, &n), TK_OK);
     assert_int_equal(n, 1);
 
@@ -310,8 +342,8 @@ static void store_values_are_data_and_args_checked(void **state)
                      TK_EINVAL);
     assert_int_equal(tk_store_pin_observe(f->st, "", "t", H1, 1, 1, NULL), TK_EINVAL);
     assert_int_equal(tk_store_pin_observe(f->st, "a", "t", H1, 0, 1, NULL), TK_EINVAL);
-    assert_int_equal(tk_store_pin_approve(f->st, "a", "t", "", 1, NULL), TK_EINVAL);
-    assert_int_equal(tk_store_pin_approve(f->st, NULL, NULL, "cli", 1, NULL), TK_EINVAL);
+    assert_int_equal(tk_store_pin_approve(f->st, "a", "t", "", NULL, 1, NULL), TK_EINVAL);
+    assert_int_equal(tk_store_pin_approve(f->st, NULL, NULL, "cli", NULL, 1, NULL), TK_EINVAL);
     assert_int_equal(tk_store_pin_list(f->st, NULL, -1, NULL, NULL), TK_EINVAL);
     assert_null(strstr(tk_store_last_error(f->st), "x'"));
     /* the table is still there and holds one row */
@@ -340,7 +372,7 @@ static void pins_verdicts(void **state)
     assert_int_equal(tk_pin_hash(base, h), TK_OK);
     /* approved by the CLI before the gateway starts */
     observe(f->st, "a", "greet", h, 1000, 0, NULL);
-    assert_int_equal(tk_store_pin_approve(f->st, "a", "greet", "cli", 1000, NULL), TK_OK);
+    assert_int_equal(tk_store_pin_approve(f->st, "a", "greet", "cli", NULL, 1000, NULL), TK_OK);
 
     struct event_base *evb = event_base_new();
     char err[256];
@@ -433,6 +465,7 @@ int main(void)
         cmocka_unit_test(hash_rejects_non_tools),
         cmocka_unit_test_setup_teardown(store_observe_tofu_and_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(store_approve_revoke, setup, teardown),
+        cmocka_unit_test_setup_teardown(store_approve_expect, setup, teardown),
         cmocka_unit_test_setup_teardown(store_values_are_data_and_args_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(pins_verdicts, setup, teardown),
         cmocka_unit_test(config_pinning),
