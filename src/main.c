@@ -49,6 +49,13 @@ static void usage(FILE *f)
           "        sign an HS256 token with the config's jwt key\n"
           "  jwt revoke --config FILE TOKEN\n"
           "        put a token's jti on the revocation list\n"
+          "  tools list --config FILE [--server NAME]\n"
+          "        pinned tool definitions: status, hash, first seen, approval\n"
+          "  tools approve --config FILE --server NAME (--tool TOOL [--expect HASH] | --all)\n"
+          "        approve the definition last seen (a running gateway follows within 1 s);\n"
+          "        --expect: only if it still has the hash (prefix) that was reviewed\n"
+          "  tools revoke --config FILE --server NAME (--tool TOOL | --all)\n"
+          "        withdraw an approval: the tool is withheld until approved again\n"
           "  version\n"
           "\n"
           "environment:\n"
@@ -549,6 +556,120 @@ static int cmd_jwt(int argc, char **argv)
     return stdout_ok(rc);
 }
 
+/* ---- tumiki tools ... (tool-definition pins) ---- */
+
+/* Print a name an upstream server chose, padded to width: bytes outside
+ * printable ASCII become '?', so it cannot move the cursor or fake a row. */
+static void print_untrusted(const char *s, int width)
+{
+    int n = 0;
+    for (; *s; s++, n++)
+        (void)putchar(*s >= 0x20 && *s < 0x7f ? *s : '?');
+    for (; n < width; n++)
+        (void)putchar(' ');
+}
+
+static int tools_list(tk_store_t *st, const char *server)
+{
+    tk_pin_t *pins = NULL;
+    size_t n = 0;
+    if (tk_store_pin_list(st, server, 0, &pins, &n) != TK_OK) {
+        fprintf(stderr, "tumiki: cannot list tool pins: %s\n", tk_store_last_error(st));
+        return 1;
+    }
+    printf("%-16s  %-32s  %-8s  %-12s  %-20s  %-20s  %s\n", "SERVER", "TOOL", "STATUS", "HASH",
+           "FIRST SEEN", "APPROVED", "BY");
+    for (size_t i = 0; i < n; i++) {
+        const tk_pin_t *p = &pins[i];
+        const char *status = p->approved_hash[0] == '\0'                   ? "pending"
+                             : strcmp(p->approved_hash, p->seen_hash) == 0 ? "approved"
+                                                                           : "changed";
+        printf("%-16s  ", p->server);
+        print_untrusted(p->tool, 32);
+        printf("  %-8s  %.12s  ", status, p->seen_hash);
+        print_time(p->first_seen);
+        (void)fputs("  ", stdout);
+        print_time(p->approved_at);
+        printf("  %s\n", p->approved_by ? p->approved_by : "-");
+    }
+    tk_pin_list_free(pins, n);
+    return 0;
+}
+
+static int tools_change(tk_store_t *st, int approve, const char *server, const char *tool,
+                        const char *expect)
+{
+    size_t changed = 0;
+    int rc = approve
+                 ? tk_store_pin_approve(st, server, tool, "cli", expect, wall_now_ms(), &changed)
+                 : tk_store_pin_revoke(st, server, tool, wall_now_ms(), &changed);
+    if (rc == TK_ESTATE) {
+        fprintf(stderr,
+                "tumiki: server %s, tool %s: the definition changed since %s was reviewed; "
+                "nothing approved (see tumiki tools list)\n",
+                server, tool, expect);
+        return 1;
+    }
+    if (rc == TK_ENOENT) {
+        fprintf(stderr, "tumiki: server %s has no %s%s%s seen yet (see tumiki tools list)\n",
+                server, tool ? "tool \"" : "tools", tool ? tool : "", tool ? "\"" : "");
+        return 1;
+    }
+    if (rc != TK_OK) {
+        fprintf(stderr, "tumiki: cannot update tool pins: %s\n", tk_store_last_error(st));
+        return 1;
+    }
+    printf("server %s: %zu tool definition(s) %s%s\n", server, changed,
+           approve ? "approved" : "no longer approved",
+           changed == 0 ? (approve ? " (already approved as last seen)" : " (none was approved)")
+                        : "");
+    return 0;
+}
+
+static int cmd_tools(int argc, char **argv)
+{
+    const char *sub = argc > 0 ? argv[0] : "", *config = NULL, *server = NULL, *tool = NULL;
+    const char *expect = NULL;
+    int all = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            config = argv[++i];
+        else if (!strcmp(argv[i], "--server") && i + 1 < argc)
+            server = argv[++i];
+        else if (!strcmp(argv[i], "--tool") && i + 1 < argc)
+            tool = argv[++i];
+        else if (!strcmp(argv[i], "--expect") && i + 1 < argc)
+            expect = argv[++i];
+        else if (!strcmp(argv[i], "--all"))
+            all = 1;
+        else {
+            fprintf(stderr, "tumiki tools: unknown or incomplete option \"%s\"\n", argv[i]);
+            return 2;
+        }
+    }
+    int list = !strcmp(sub, "list"), approve = !strcmp(sub, "approve");
+    int change = approve || !strcmp(sub, "revoke");
+    if (config == NULL || (!list && !change) ||
+        (change && (server == NULL || (tool == NULL) == (all == 0))) || (list && (tool || all)) ||
+        (expect && (!approve || tool == NULL))) {
+        usage(stderr);
+        return 2;
+    }
+    tk_config_t *cfg = NULL;
+    tk_store_t *st = NULL;
+    int rc = open_store_for(config, &cfg, &st);
+    if (rc == 0 && server != NULL && tk_config_find_server(cfg, server) == NULL) {
+        fprintf(stderr, "tumiki: %s: no server \"%s\" in mcpServers\n", config, server);
+        rc = 1;
+    }
+    if (rc == 0)
+        rc = list ? tools_list(st, server) : tools_change(st, approve, server, tool, expect);
+    if (st)
+        tk_store_close(st);
+    tk_config_destroy(cfg);
+    return stdout_ok(rc);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -566,6 +687,8 @@ int main(int argc, char **argv)
         return cmd_key(argc - 2, argv + 2);
     if (!strcmp(cmd, "jwt"))
         return cmd_jwt(argc - 2, argv + 2);
+    if (!strcmp(cmd, "tools"))
+        return cmd_tools(argc - 2, argv + 2);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("tumiki %s\n", TK_VERSION);
         return 0;

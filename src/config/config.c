@@ -929,6 +929,62 @@ static int parse_tls(ctx_t *c, const char *path, json_t *v, void *base)
     return TK_OK;
 }
 
+/* "pinning": {"mode": "block" | "flag" | "off", "trust_on_first_use": BOOL}
+ * into the tk_pin_policy_t at base; keys left out keep what is there. */
+static int parse_pin_policy(ctx_t *c, const char *path, json_t *v, tk_pin_policy_t *pol)
+{
+    static const char *const modes[] = {
+        [TK_PIN_BLOCK] = "block", [TK_PIN_FLAG] = "flag", [TK_PIN_OFF] = "off"};
+    char p[PATH_LEN];
+    const char *key;
+    json_t *val;
+    if (!json_is_object(v))
+        return fail(c, TK_EINVAL, path, "expected an object");
+    json_object_foreach(v, key, val)
+    {
+        path_key(p, path, key);
+        if (strcmp(key, "trust_on_first_use") == 0) {
+            if (!json_is_boolean(val))
+                return fail(c, TK_EINVAL, p, "expected true or false");
+            pol->tofu = json_is_true(val);
+            continue;
+        }
+        if (strcmp(key, "mode") != 0)
+            return fail(c, TK_EINVAL, path, "unknown key \"%s\"", key);
+        size_t i = 0;
+        while (i < NFIELDS(modes) &&
+               !(json_is_string(val) && !strcmp(json_string_value(val), modes[i])))
+            i++;
+        if (i == NFIELDS(modes))
+            return fail(c, TK_EINVAL, p, "expected \"block\", \"flag\" or \"off\"");
+        pol->mode = (int)i;
+    }
+    return TK_OK;
+}
+
+static int parse_pinning(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    return parse_pin_policy(c, path, v, &((tk_config_t *)base)->pinning);
+}
+
+static int parse_srv_pinning(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    return parse_pin_policy(c, path, v, &((tk_server_conf_t *)base)->pinning);
+}
+
+/* Servers without their own pinning keys take the global ones (which may
+ * come after mcpServers in the file, so this runs once everything is read). */
+static void inherit_pinning(tk_config_t *cfg)
+{
+    for (size_t i = 0; i < cfg->nservers; i++) {
+        tk_pin_policy_t *p = &cfg->servers[i].pinning;
+        if (p->mode < 0)
+            p->mode = cfg->pinning.mode;
+        if (p->tofu < 0)
+            p->tofu = cfg->pinning.tofu;
+    }
+}
+
 /* ---- servers ----------------------------------------------------------- */
 
 static int parse_transport(ctx_t *c, const char *path, json_t *v, void *base)
@@ -987,6 +1043,7 @@ static const field_t server_fields[] = {
      .min = 100, .max = 3600000, .def = 30000},
     {.name = "max_inflight", .kind = F_U32, .off = SRV(max_inflight),
      .min = 1, .max = 100000, .def = 1024},
+    {.name = "pinning", .kind = F_CUSTOM, .parse = parse_srv_pinning},
     /* written by other clients; accepted and ignored */
     {.name = "description", .kind = F_IGNORE},
     {.name = "autoApprove", .kind = F_IGNORE},
@@ -1027,6 +1084,7 @@ static int parse_server(ctx_t *c, const char *path, const char *name, json_t *v,
         return fail(c, TK_EINVAL, path, "invalid server name: %s", why);
     s->name = tk_strdup(name);
     apply_defaults(server_fields, NFIELDS(server_fields), s);
+    s->pinning = (tk_pin_policy_t){.mode = -1, .tofu = -1}; /* inherit */
     if (!json_is_object(v))
         return fail(c, TK_EINVAL, path, "expected an object");
     if (json_object_get(v, "type") != NULL && json_object_get(v, "transport") != NULL)
@@ -1199,6 +1257,7 @@ static const field_t config_fields[] = {
     {.name = "metrics", .kind = F_CUSTOM, .parse = parse_metrics},
     {.name = "alerts", .kind = F_CUSTOM, .parse = parse_alerts},
     {.name = "mcpServers", .kind = F_CUSTOM, .parse = parse_servers},
+    {.name = "pinning", .kind = F_CUSTOM, .parse = parse_pinning},
     {.name = "endpoints", .kind = F_IGNORE}, /* parsed once the servers are known */
 };
 /* clang-format on */
@@ -1251,6 +1310,8 @@ static int parse_config(ctx_t *c, json_t *root, int use_env)
         return fail(c, TK_EINVAL, NULL, "expected a JSON object at the top level");
     int rc = parse_object(c, "", root, config_fields, NFIELDS(config_fields), cfg);
     if (rc == TK_OK)
+        inherit_pinning(cfg);
+    if (rc == TK_OK)
         rc = parse_endpoints(c, json_object_get(root, "endpoints"));
     if (rc == TK_OK && !cfg->metrics_require_auth && !listen_is_loopback(cfg->listen_host))
         rc = fail(c, TK_EINVAL, "metrics.require_auth",
@@ -1288,6 +1349,7 @@ static tk_config_t *config_new(const char *name)
     cfg->ssrf = tk_ssrf_policy_create();
     cfg->jwt_issuer = tk_strdup("tumiki");
     cfg->jwt_audience = tk_strdup("tumiki-mcp");
+    cfg->pinning = (tk_pin_policy_t){.mode = TK_PIN_BLOCK, .tofu = 1};
     return cfg;
 }
 

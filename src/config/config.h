@@ -28,6 +28,18 @@
 
 typedef enum { TK_TRANSPORT_STDIO = 0, TK_TRANSPORT_HTTP = 1, TK_TRANSPORT_SSE = 2 } tk_transport_t;
 
+/* Tool-definition pinning ("pinning": {"mode": ..., "trust_on_first_use": ...},
+ * globally and per server). block: a tool whose definition is not the
+ * approved one is hidden and refused; flag: it stays usable but is marked and
+ * alerted; off: no pinning. trust_on_first_use: a tool never seen before is
+ * approved as first seen (else it waits for an administrator). */
+typedef enum { TK_PIN_BLOCK = 0, TK_PIN_FLAG = 1, TK_PIN_OFF = 2 } tk_pin_mode_t;
+
+typedef struct tk_pin_policy {
+    int mode; /* a tk_pin_mode_t once loaded; default block */
+    int tofu; /* 1 or 0; default 1 */
+} tk_pin_policy_t;
+
 typedef struct tk_kv {
     char *name;
     char *value;
@@ -57,6 +69,7 @@ typedef struct tk_server_conf {
     uint32_t circuit_failures;   /* consecutive transport failures that open the circuit
                                     breaker, default 5; 0 = never */
     uint32_t circuit_open_ms;    /* how long it stays open (calls fail fast), default 30000 */
+    tk_pin_policy_t pinning;     /* the server's own "pinning", else the global one */
 } tk_server_conf_t;
 
 typedef struct tk_endpoint_conf {
@@ -127,6 +140,7 @@ typedef struct tk_config {
     int metrics_require_auth;   /* GET /metrics needs a bearer credential for every endpoint;
                                    default 1; 0 only on a loopback listener */
     tk_alerts_conf_t alerts;
+    tk_pin_policy_t pinning;    /* global tool-definition pinning policy */
     tk_server_conf_t *servers;
     size_t nservers;
     tk_endpoint_conf_t *endpoints; /* if the file has none: one "default" endpoint with all servers */

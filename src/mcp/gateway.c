@@ -32,6 +32,7 @@
 #include "mcp/jsonrpc.h"
 #include "mcp/names.h"
 #include "metrics/metrics.h"
+#include "pin/pin.h"
 #include "upstream/upstream.h"
 
 #define MOD "mcp"
@@ -87,6 +88,7 @@ struct srv {
     cat_req_t catreq[CAT_N];  /* callback args for catalogue fetches */
     struct call_list calls;   /* client calls in flight here, oldest first */
     atomic_int settled;       /* its first start attempt has finished (for /readyz) */
+    const tk_pin_policy_t *pin; /* tool-definition pinning policy (the config's) */
 };
 
 typedef struct route {
@@ -105,6 +107,8 @@ struct endpoint {
     unsigned *built_gen[CAT_N]; /* per server gen the merge was built from */
     waiter_t *waiters[CAT_N];
     unsigned fetching[CAT_N];
+    tk_map_t *pin_blocked; /* tools hidden by pinning: name -> why (static text) */
+    unsigned pin_gen;      /* gw->pin_gen the tool merge was built from */
 };
 
 struct session {
@@ -165,6 +169,8 @@ struct tk_gateway {
     struct event *sweep;
     tk_metrics_t *metrics; /* borrowed, may be NULL */
     tk_alerts_t *alerts;   /* borrowed, may be NULL */
+    tk_pins_t *pins;  /* NULL if no server is pinned, or the pin store failed */
+    unsigned pin_gen; /* bumped when a tool's approval changes */
 };
 
 static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26"};
@@ -495,6 +501,8 @@ static void catalog_reply(void *arg, json_t *result, json_t *error)
     cat->accum = NULL;
     cat->valid = 1;
     cat->gen++;
+    if (k == CAT_TOOLS)
+        tk_pins_observe(sv->gw->pins, tk_upstream_name(sv->up), sv->pin, cat->items);
     catalog_settle(sv, k);
 }
 
@@ -559,16 +567,53 @@ static void routes_clear(tk_map_t *m)
     }
 }
 
+/* Tool-definition pinning at merge time: 1 if the tool (copy, routed as
+ * routekey) may be listed; a tool whose definition is not the approved one
+ * is hidden under "block" (remembered for a clear tools/call refusal) and
+ * marked in _meta under "flag". */
+static int pin_admit(endpoint_t *ep, srv_t *sv, json_t *copy, const json_t *item,
+                     const char *routekey)
+{
+    if (sv->pin->mode == TK_PIN_OFF)
+        return 1;
+    char hash[TK_PIN_HASH_LEN + 1];
+    tk_pin_verdict_t v = tk_pins_check(ep->gw->pins, tk_upstream_name(sv->up), item, hash);
+    if (v == TK_PIN_APPROVED)
+        return 1;
+    if (sv->pin->mode == TK_PIN_BLOCK) {
+        tk_map_sput(ep->pin_blocked, routekey,
+                    (void *)(v == TK_PIN_CHANGED ? "its definition changed since it was approved"
+                                                 : "its definition is awaiting approval"));
+        return 0;
+    }
+    json_t *meta = json_object_get(copy, "_meta");
+    if (!json_is_object(meta)) {
+        meta = json_object();
+        json_object_set_new(copy, "_meta", meta);
+    }
+    json_object_set_new(meta, TK_PIN_META_KEY,
+                        json_pack("{s:s, s:s}", "status", tk_pin_verdict_name(v), "hash", hash));
+    return 1;
+}
+
 /* Rebuild the merged, namespaced list of kind k if any server changed. */
 static void endpoint_merge(endpoint_t *ep, cat_kind_t k)
 {
     int stale = ep->merged[k] == NULL;
+    if (k == CAT_TOOLS && ep->pin_gen != ep->gw->pin_gen) {
+        stale = 1;
+        ep->pin_gen = ep->gw->pin_gen;
+    }
     for (size_t j = 0; j < ep->nsrvs && !stale; j++)
         stale = ep->built_gen[k][j] != ep->srvs[j]->cat[k].gen;
     if (!stale)
         return;
     json_t *out = json_array();
     tk_map_t *routes = tk_map_create();
+    if (k == CAT_TOOLS) {
+        tk_map_destroy(ep->pin_blocked);
+        ep->pin_blocked = tk_map_create();
+    }
     for (size_t j = 0; j < ep->nsrvs; j++) {
         srv_t *sv = ep->srvs[j];
         ep->built_gen[k][j] = sv->cat[k].gen;
@@ -593,7 +638,8 @@ static void endpoint_merge(endpoint_t *ep, cat_kind_t k)
                     json_object_set_new(copy, "name", json_string(ns));
                     routekey = ns;
                 }
-                if (k == CAT_TOOLS && !endpoint_tool_allowed(ep, routekey)) {
+                if (k == CAT_TOOLS && (!endpoint_tool_allowed(ep, routekey) ||
+                                       !pin_admit(ep, sv, copy, item, routekey))) {
                     json_decref(copy);
                     continue;
                 }
@@ -728,7 +774,10 @@ static route_t *lookup_route(call_t *c, cat_kind_t k, const char *key, int *wait
     endpoint_t *ep = c->sess->ep;
     *wait = 0;
     route_t *r = ep->routes[k] ? tk_map_sget(ep->routes[k], key) : NULL;
-    if (r != NULL)
+    /* a pinned server's tool is called only as last listed and checked: a
+     * server that announced a change (or restarted) is listed again first */
+    if (r != NULL && !(k == CAT_TOOLS && r->srv->pin->mode != TK_PIN_OFF && !r->srv->cat[k].valid &&
+                       !(c->waited & (1u << k))))
         return r;
     /* unknown: make sure the catalogue is current before saying so */
     if (endpoint_ensure(ep, k, c)) {
@@ -749,6 +798,18 @@ static void handle_named(call_t *c, cat_kind_t k, const char *what)
     route_t *r = lookup_route(c, k, name, &wait);
     if (wait)
         return;
+    const char *blocked = r == NULL && k == CAT_TOOLS && c->sess->ep->pin_blocked
+                              ? tk_map_sget(c->sess->ep->pin_blocked, name)
+                              : NULL;
+    if (blocked != NULL) {
+        char msg[300];
+        tk_snprintf(msg, sizeof(msg),
+                    "Tool %.100s is blocked by tool-definition pinning: %s; an administrator "
+                    "must review and approve it (tumiki tools approve)",
+                    name, blocked);
+        call_error(c, TK_RPC_INVALID_PARAMS, msg);
+        return;
+    }
     if (r == NULL) {
         char msg[160];
         tk_snprintf(msg, sizeof(msg), "Unknown %s: %.100s", what, name);
@@ -1437,6 +1498,39 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
     free(dead);
 }
 
+/* The pin store said a tool's approval changed: rebuild tool lists and tell
+ * the sessions that can see the server. */
+static void pins_changed(void *arg, const char *server)
+{
+    tk_gateway_t *gw = arg;
+    gw->pin_gen++;
+    for (size_t i = 0; i < gw->nsrvs; i++) {
+        if (strcmp(tk_upstream_name(gw->srvs[i].up), server) == 0) {
+            json_t *n = tk_rpc_notification("notifications/tools/list_changed", NULL);
+            fan_out(&gw->srvs[i], n, -1, NULL);
+            json_decref(n);
+        }
+    }
+}
+
+static void pins_start(tk_gateway_t *gw)
+{
+    size_t pinned = 0;
+    for (size_t i = 0; i < gw->nsrvs; i++)
+        pinned += gw->srvs[i].pin->mode != TK_PIN_OFF;
+    if (pinned == 0)
+        return;
+    char err[512];
+    char *db = tk_asprintf("%s/tumiki.db", gw->cfg->data_dir);
+    gw->pins = tk_pins_create(gw->base, db, pins_changed, gw, err, sizeof(err));
+    free(db);
+    if (gw->pins == NULL)
+        tk_error(MOD,
+                 "tool-definition pinning has no store (%s): tools of pinned servers are "
+                 "withheld until it works",
+                 err);
+}
+
 tk_gateway_t *tk_gateway_create(struct event_base *base, const tk_config_t *cfg)
 {
     tk_gateway_t *gw = tk_calloc(1, sizeof(*gw));
@@ -1459,6 +1553,7 @@ tk_gateway_t *tk_gateway_create(struct event_base *base, const tk_config_t *cfg)
         tk_upstream_events_t ev = {on_up_notification, on_up_request, on_up_ready, on_up_down,
                                    sv};
         sv->up = tk_upstream_create(base, sc, cfg->max_message_bytes, &ev, cfg->ssrf);
+        sv->pin = &sc->pinning;
         srv_of[i] = ++gw->nsrvs;
     }
     gw->eps = tk_calloc(cfg->nendpoints, sizeof(endpoint_t));
@@ -1477,6 +1572,7 @@ tk_gateway_t *tk_gateway_create(struct event_base *base, const tk_config_t *cfg)
             ep->built_gen[k] = tk_calloc(ep->nsrvs, sizeof(unsigned));
     }
     free(srv_of);
+    pins_start(gw);
     gw->sigchld = evsignal_new(base, SIGCHLD, sigchld_cb, gw);
     evsignal_add(gw->sigchld, NULL);
     gw->sweep = event_new(base, -1, EV_PERSIST, sweep_cb, gw);
@@ -1500,6 +1596,7 @@ void tk_gateway_set_monitoring(tk_gateway_t *gw, tk_metrics_t *metrics, tk_alert
 {
     gw->metrics = metrics;
     gw->alerts = alerts;
+    tk_pins_set_alerts(gw->pins, alerts);
     for (size_t i = 0; i < gw->nsrvs; i++)
         tk_metrics_upstream_init(metrics, tk_upstream_name(gw->srvs[i].up));
     for (size_t i = 0; i < gw->neps; i++)
@@ -1545,6 +1642,8 @@ void tk_gateway_destroy(tk_gateway_t *gw)
                 tk_map_destroy(ep->routes[k]);
             }
             free(ep->built_gen[k]);
+            if (k == CAT_TOOLS)
+                tk_map_destroy(ep->pin_blocked);
             waiter_t *w = ep->waiters[k];
             while (w) {
                 waiter_t *next = w->next;
@@ -1555,6 +1654,7 @@ void tk_gateway_destroy(tk_gateway_t *gw)
         free(ep->srvs);
     }
     free(gw->eps);
+    tk_pins_destroy(gw->pins);
     for (size_t i = 0; i < gw->nsrvs; i++) {
         tk_upstream_destroy(gw->srvs[i].up);
         for (int k = 0; k < CAT_N; k++) {

@@ -9,11 +9,9 @@
 // signing key nor the webhook URL's query string reaches the log.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 
-import { cleanup, connect, randomToken, rawRequest, runTumiki, servers, startGateway, TK_ECHO_BIN, waitFor } from './lib.mjs';
+import { cleanup, connect, randomToken, startWebhookReceiver as startReceiver, verifyWebhook as verify, rawRequest, runTumiki, servers, startGateway, TK_ECHO_BIN, waitFor } from './lib.mjs';
 
 const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\["\\n])*",?)*\})? (-?[0-9.e+-]+|\+Inf|NaN)$/;
 
@@ -226,33 +224,6 @@ describe('metrics.require_auth false on loopback', () => {
     parseMetrics(r.text);
   });
 });
-
-/** A webhook receiver on 127.0.0.1 that keeps every request. */
-async function startReceiver() {
-  const got = [];
-  const srv = http.createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (d) => { body += d; });
-    req.on('end', () => {
-      got.push({ headers: req.headers, body, url: req.url });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  return { got, port: srv.address().port, close: () => new Promise((r) => srv.close(r)) };
-}
-
-function verify(secret, delivery) {
-  const ts = delivery.headers['x-tumiki-timestamp'];
-  const sig = delivery.headers['x-tumiki-signature'];
-  assert.match(ts, /^[0-9]+$/);
-  assert.ok(Math.abs(Number(ts) - Date.now() / 1000) < 60, 'timestamp is current');
-  assert.match(sig, /^sha256=[0-9a-f]{64}$/);
-  const want = 'sha256=' + createHmac('sha256', secret).update(`${ts}.${delivery.body}`).digest('hex');
-  assert.ok(timingSafeEqual(Buffer.from(sig), Buffer.from(want)), 'signature verifies');
-  return JSON.parse(delivery.body);
-}
 
 describe('alerts to a signed webhook', () => {
   let gw;
