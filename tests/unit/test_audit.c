@@ -571,6 +571,33 @@ static void test_segment_file_modes(void **state)
     free(path);
 }
 
+/* Rejections are counted in memory and written as one record per bucket
+ * (here by close, which flushes what the worker has not written yet). */
+static void test_ratelimit_aggregated(void **state)
+{
+    fixture_t *f = *state;
+    tk_audit_opts_t o = {.dir = f->dir, .key = KEY, .keylen = sizeof(KEY), .retention_days = 30,
+                         .fsync_interval_ms = 50, .worker = 1};
+    tk_audit_t *a = NULL;
+    char err[256];
+    assert_int_equal(tk_audit_open(&o, &a, err, sizeof(err)), TK_OK);
+    for (int i = 0; i < 5; i++)
+        tk_audit_note_ratelimit(a, "ip:192.0.2.7");
+    tk_audit_note_ratelimit(a, "key:abc");
+    tk_audit_close(a);
+    char *path = segment_path(f);
+    size_t len;
+    char *buf = slurp(path, &len);
+    assert_non_null(strstr(buf, "\"actor\":\"ip:192.0.2.7\",\"action\":\"ratelimit.reject\""));
+    assert_non_null(strstr(buf, "{\"count\":5,\"window_s\":10}"));
+    assert_non_null(strstr(buf, "{\"count\":1,\"window_s\":10}"));
+    tk_audit_verify_t v = verify(f);
+    assert_true(v.ok);
+    assert_int_equal(v.records, 2);
+    free(buf);
+    free(path);
+}
+
 static void test_verify_buf_garbage(void **state)
 {
     (void)state;
@@ -600,6 +627,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_purge_refuses_broken_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_masked_everywhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_segment_file_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ratelimit_aggregated, setup, teardown),
         cmocka_unit_test(test_verify_buf_garbage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
