@@ -279,12 +279,15 @@ static int append_locked(tk_audit_t *a, tk_audit_record_t *r)
         tk_audit_format_ts(ms, r->ts, sizeof(r->ts));
         r->seq = a->seq + 1;
         memcpy(r->prev, a->mac, sizeof(r->prev));
-        tk_audit_record_seal(r, a->key, a->keylen);
-        size_t len;
-        char *line = tk_audit_record_encode(r, &len);
-        char *out = tk_asprintf("%s%s\n", nl ? "\n" : "", line);
-        size_t outlen = len + 1 + (nl ? 1 : 0);
-        free(line);
+        size_t outlen;
+        char *out = tk_audit_record_seal_encode(r, a->key, a->keylen, &outlen);
+        if (nl && outlen <= TK_AUDIT_LINE_MAX) {
+            /* finish the unfinished line left by a crash first */
+            char *joined = tk_asprintf("\n%s", out);
+            free(out);
+            out = joined;
+            outlen++;
+        }
         rc = outlen > TK_AUDIT_LINE_MAX ? TK_ELIMIT : write_all(a->fd, out, outlen);
         free(out);
         if (rc == TK_OK) {

@@ -19,6 +19,11 @@
 #define TK_AUDIT_ANCHOR "anchor.json"
 #define TK_AUDIT_LOCK "audit.lock"
 
+/* Seal r (as tk_audit_record_seal) and return its line with the newline,
+ * encoding the record once. */
+char *tk_audit_record_seal_encode(tk_audit_record_t *r, const unsigned char *key, size_t keylen,
+                                  size_t *len);
+
 /* Segment file names in dir, oldest first (heap array of heap strings). */
 int tk_audit_segments(const char *dir, char ***names, size_t *n) TK_WUR;
 void tk_audit_segments_free(char **names, size_t n);

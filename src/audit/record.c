@@ -6,7 +6,7 @@
  * (which accepts exactly those bytes and nothing equivalent), and the HMAC
  * chain: mac = HMAC-SHA256(key, prev || canonical bytes without "mac").
  */
-#include "audit/audit.h"
+#include "audit/audit_int.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -42,13 +42,26 @@ static void buf_str(buf_t *b, const char *s)
     buf_add(b, s, strlen(s));
 }
 
+static int needs_escape(unsigned char c)
+{
+    return c < 0x20 || c == 0x7f || c == '"' || c == '\\';
+}
+
 /* A JSON string: '"' and '\\' escaped, control characters and DEL as \b \f
  * \n \r \t or \u00XX; everything else (UTF-8 included) as it is. */
 static void put_string(buf_t *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
     buf_add(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        const unsigned char *run = p;
+        while (*p && !needs_escape(*p))
+            p++;
+        if (p > run)
+            buf_add(b, (const char *)run, (size_t)(p - run));
+        if (*p == '\0')
+            break;
         char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
         size_t n = 2;
         switch (*p) {
@@ -60,16 +73,13 @@ static void put_string(buf_t *b, const char *s)
         case '\r': esc[1] = 'r'; break;
         case '\t': esc[1] = 't'; break;
         default:
-            if (*p >= 0x20 && *p != 0x7f) {
-                buf_add(b, (const char *)p, 1);
-                continue;
-            }
             memcpy(esc + 1, "u00", 3);
             esc[4] = hex[*p >> 4];
             esc[5] = hex[*p & 15];
             n = 6;
         }
         buf_add(b, esc, n);
+        p++;
     }
     buf_add(b, "\"", 1);
 }
@@ -148,17 +158,43 @@ char *tk_audit_record_encode(const tk_audit_record_t *r, size_t *len)
     return b.p;
 }
 
+/* prev || body, the bytes the MAC covers (body: the record without "mac"). */
+static void mac_input(buf_t *b, const tk_audit_record_t *r)
+{
+    buf_add(b, (const char *)r->prev, TK_AUDIT_MAC_LEN);
+    encode_body(b, r);
+    buf_add(b, "}", 1);
+}
+
+static void hmac_buf(const buf_t *b, const unsigned char *key, size_t keylen, unsigned char *out)
+{
+    unsigned int n = TK_AUDIT_MAC_LEN;
+    if (HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)b->p, b->len, out, &n) == NULL)
+        memset(out, 0, TK_AUDIT_MAC_LEN);
+}
+
 static void compute_mac(const tk_audit_record_t *r, const unsigned char *key, size_t keylen,
                         unsigned char *out)
 {
     buf_t b = {0};
-    unsigned int n = TK_AUDIT_MAC_LEN;
-    buf_add(&b, (const char *)r->prev, TK_AUDIT_MAC_LEN);
-    encode_body(&b, r);
-    buf_add(&b, "}", 1);
-    if (HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)b.p, b.len, out, &n) == NULL)
-        memset(out, 0, TK_AUDIT_MAC_LEN);
+    mac_input(&b, r);
+    hmac_buf(&b, key, keylen, out);
     free(b.p);
+}
+
+char *tk_audit_record_seal_encode(tk_audit_record_t *r, const unsigned char *key, size_t keylen,
+                                  size_t *len)
+{
+    buf_t b = {0};
+    mac_input(&b, r);
+    hmac_buf(&b, key, keylen, r->mac);
+    /* the line is the body with its closing brace replaced by "mac" */
+    b.len--;
+    put_mac(&b, "mac", r->mac);
+    buf_add(&b, "}\n", 2);
+    *len = b.len - TK_AUDIT_MAC_LEN;
+    memmove(b.p, b.p + TK_AUDIT_MAC_LEN, *len + 1);
+    return b.p;
 }
 
 void tk_audit_record_seal(tk_audit_record_t *r, const unsigned char *key, size_t keylen)
