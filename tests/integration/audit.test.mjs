@@ -9,14 +9,15 @@
 // work on that data; CLI key changes are recorded by id only; and the
 // gateway refuses to start when the trail cannot be written.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 
 import {
-  cleanup, connect, makeTempDir, mcpHeaders, rawInitialize, rawRequest, runTumiki, servers, sleep,
-  startGateway, waitExit,
+  cleanup, connect, makeTempDir, mcpHeaders, randomToken, rawInitialize, rawRequest, runTumiki, servers,
+  sleep, startGateway, TUMIKI_BIN, waitExit, waitFor,
 } from './lib.mjs';
 
 after(cleanup);
@@ -252,6 +253,53 @@ describe('audit trail', () => {
     const report = JSON.parse(rep.stdout);
     assert.deepEqual(report.auth_failures_by_ip, [{ ip: '127.0.0.1', count: 12 }]);
     assert.ok(report.anomalies.some((a) => a.kind === 'auth_failure_burst' && a.ip === '127.0.0.1' && a.count === 12));
+  });
+
+  test('when audit writes fail at runtime, tools/call is refused with 503 "audit unavailable"', async () => {
+    // The gateway runs with a 256 KiB file-size limit (SIGXFSZ ignored, so a
+    // write past it fails with EFBIG): large recorded arguments fill the
+    // segment after a few calls.
+    const dir = await makeTempDir();
+    const cfgPath = path.join(dir, 'tumiki.json');
+    const readyPath = path.join(dir, 'ready');
+    await fsp.writeFile(cfgPath, JSON.stringify({ listen: '127.0.0.1:0', data_dir: path.join(dir, 'data'),
+      mcpServers: { echo: servers.echo('echo') }, audit: { log_arguments: true } }));
+    const token = randomToken();
+    const proc = spawn('sh', ['-c', 'ulimit -f 512; trap "" XFSZ; exec "$0" serve --config "$1" --ready-file "$2"',
+      TUMIKI_BIN, cfgPath, readyPath], { env: { ...process.env, TUMIKI_TOKEN: token }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    proc.stderr.on('data', (d) => { stderr += d; });
+    try {
+      const url = await waitFor(() => fs.existsSync(readyPath) && fs.readFileSync(readyPath, 'utf8').trim(),
+        { what: 'the gateway to listen' });
+      const client = await connect({ token, mcpUrl: (slug = 'default') => `${url}/mcp/${slug}` });
+      const big = 'x'.repeat(20000);
+      const answered = [];
+      let refused = null;
+      for (let i = 0; i < 100 && !refused; i++) {
+        try {
+          await client.callTool({ name: 'echo__echo', arguments: { text: `${i}-${big}` } });
+          answered.push(i);
+        } catch (e) {
+          refused = e;
+        }
+      }
+      assert.ok(refused, 'no call was refused');
+      assert.match(refused.message, /audit unavailable/);
+      assert.equal(refused.code, 503, 'HTTP status');
+      assert.ok(answered.length >= 3, `only ${answered.length} calls before the trail filled up`);
+      await assert.rejects(client.callTool({ name: 'echo__echo', arguments: { text: 'after' } }), /audit unavailable/);
+      await client.close().catch(() => {});
+      assert.match(stderr, /AUDIT RECORD NOT WRITTEN/);
+      const recorded = records({ dir }).filter((r) => r.action === 'tool.call')
+        .map((r) => Number(r.detail.arguments.text.split('-')[0]));
+      assert.deepEqual(recorded, answered, 'every answered call, and only those, has its record');
+      const v = await runTumiki(['audit', 'verify', '--config', cfgPath]);
+      assert.equal(v.code, 0, v.stdout + v.stderr);
+    } finally {
+      proc.kill('SIGTERM');
+      if (!(await waitExit(proc, 5000))) proc.kill('SIGKILL');
+    }
   });
 
   test('the gateway refuses to start when the trail cannot be written', async () => {
