@@ -17,8 +17,12 @@ static const unsigned char KEY[32] = "bench-key-bench-key-bench-key-12";
 
 static double run(const char *dir, uint32_t fsync_ms, int n)
 {
-    tk_audit_opts_t o = {.dir = dir, .key = KEY, .keylen = sizeof(KEY), .retention_days = 90,
-                         .fsync_interval_ms = fsync_ms, .worker = 1};
+    tk_audit_opts_t o = {.dir = dir,
+                         .key = KEY,
+                         .keylen = sizeof(KEY),
+                         .retention_days = 90,
+                         .fsync_interval_ms = fsync_ms,
+                         .worker = 1};
     tk_audit_t *a = NULL;
     char err[256];
     if (tk_audit_open(&o, &a, err, sizeof(err)) != TK_OK) {
@@ -29,11 +33,18 @@ static double run(const char *dir, uint32_t fsync_ms, int n)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < n; i++) {
-        tk_audit_event_t ev = {.actor = "key:abcdef0123456789", .action = "tool.call",
-                               .target = "s-0011223344556677", .endpoint = "default",
-                               .server = "echo", .tool = "echo__echo", .result = "ok",
-                               .status = 200, .latency_us = 250, .ip = "127.0.0.1",
-                               .request_id = "a1b2c3d4-1", .detail = d};
+        tk_audit_event_t ev = {.actor = "key:abcdef0123456789",
+                               .action = "tool.call",
+                               .target = "s-0011223344556677",
+                               .endpoint = "default",
+                               .server = "echo",
+                               .tool = "echo__echo",
+                               .result = "ok",
+                               .status = 200,
+                               .latency_us = 250,
+                               .ip = "127.0.0.1",
+                               .request_id = "a1b2c3d4-1",
+                               .detail = d};
         if (tk_audit_append(a, &ev) != TK_OK)
             exit(1);
     }

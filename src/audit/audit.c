@@ -42,14 +42,14 @@ struct tk_audit {
     atomic_int log_args, log_results;
     pthread_mutex_t mu; /* everything below up to the worker */
     int lockfd;
-    int fd;             /* current segment, -1 if none */
+    int fd; /* current segment, -1 if none */
     char seg[32];
     ino_t ino;
-    off_t size;         /* the segment's size after this process's last write */
+    off_t size; /* the segment's size after this process's last write */
     int have_state;
     uint64_t seq;
     unsigned char mac[TK_AUDIT_MAC_LEN];
-    int dirty;          /* written since the last fsync */
+    int dirty; /* written since the last fsync */
     atomic_int ok;
     atomic_ulong failures;
     /* worker */
@@ -106,8 +106,11 @@ void tk_audit_set_logging(tk_audit_t *a, int arguments, int results)
 /* Length of the valid UTF-8 sequence at p (0 if invalid). */
 static size_t utf8_len(const unsigned char *p)
 {
-    size_t n = p[0] < 0x80 ? 1 : p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : p[0] >= 0xe0 && p[0] <= 0xef ? 3
-               : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+    size_t n = p[0] < 0x80                    ? 1
+               : p[0] >= 0xc2 && p[0] <= 0xdf ? 2
+               : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+               : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
+                                              : 0;
     for (size_t i = 1; i < n; i++)
         if ((p[i] & 0xc0) != 0x80)
             return 0;
@@ -320,8 +323,8 @@ int tk_audit_append(tk_audit_t *a, const tk_audit_event_t *ev)
     if (rc != TK_OK) {
         unsigned long n = atomic_fetch_add(&a->failures, 1) + 1;
         atomic_store(&a->ok, 0);
-        tk_error(MOD, "AUDIT RECORD NOT WRITTEN (%s, action %s; %lu failures so far): %s",
-                 a->dir, r.action, n, rc == TK_ELIMIT ? "record too large" : strerror(saved));
+        tk_error(MOD, "AUDIT RECORD NOT WRITTEN (%s, action %s; %lu failures so far): %s", a->dir,
+                 r.action, n, rc == TK_ELIMIT ? "record too large" : strerror(saved));
         rc = TK_EIO;
     } else {
         atomic_store(&a->ok, 1);
@@ -371,8 +374,11 @@ static void flush_rates(tk_audit_t *a)
     for (size_t i = 0; i < n; i++) {
         json_t *d = json_pack("{s:I, s:i}", "count", (json_int_t)slots[i].count, "window_s",
                               TK_AUDIT_RATE_FLUSH_S);
-        tk_audit_event_t ev = {.actor = slots[i].key, .action = "ratelimit.reject",
-                               .result = "denied", .status = 429, .detail = d};
+        tk_audit_event_t ev = {.actor = slots[i].key,
+                               .action = "ratelimit.reject",
+                               .result = "denied",
+                               .status = 429,
+                               .detail = d};
         if (tk_audit_append(a, &ev) != TK_OK)
             tk_debug(MOD, "rate-limit summary not written");
         json_decref(d);
@@ -399,8 +405,8 @@ static void retry_failed(tk_audit_t *a)
     if (atomic_load(&a->ok))
         return;
     json_t *d = json_pack("{s:I}", "failures", (json_int_t)tk_audit_failures(a));
-    tk_audit_event_t ev = {.actor = "gateway", .action = "audit.write_failed",
-                           .result = "error", .detail = d};
+    tk_audit_event_t ev = {
+        .actor = "gateway", .action = "audit.write_failed", .result = "error", .detail = d};
     if (tk_audit_append(a, &ev) == TK_OK)
         tk_warn(MOD, "audit trail writable again");
     json_decref(d);
@@ -464,8 +470,8 @@ static int purge_locked(tk_audit_t *a, time_t now, size_t *purged)
         tk_audit_verify_t v;
         rc = tk_audit_verify_segments(a->dir, a->key, a->keylen, names, old, &v);
         if (rc == TK_OK && !v.ok) {
-            tk_error(MOD, "not purging: the audit chain is broken at %s line %zu (%s)",
-                     v.bad_file, v.bad_line, v.reason);
+            tk_error(MOD, "not purging: the audit chain is broken at %s line %zu (%s)", v.bad_file,
+                     v.bad_line, v.reason);
             rc = TK_ESTATE;
         }
         if (rc == TK_OK && v.records > 0 && (!v.anchored || v.last_seq > v.anchor_seq)) {
@@ -513,8 +519,8 @@ int tk_audit_purge(tk_audit_t *a, time_t now, size_t *purged)
     if (rc == TK_OK && *purged > 0) {
         json_t *d = json_pack("{s:I, s:I}", "segments", (json_int_t)*purged, "retention_days",
                               (json_int_t)a->retention_days);
-        tk_audit_event_t ev = {.actor = "gateway", .action = "audit.purge", .result = "ok",
-                               .detail = d};
+        tk_audit_event_t ev = {
+            .actor = "gateway", .action = "audit.purge", .result = "ok", .detail = d};
         rc = tk_audit_append(a, &ev);
         json_decref(d);
         tk_info(MOD, "retention: %zu audit segments older than %u days deleted", *purged,
@@ -690,9 +696,12 @@ int tk_audit_open_config(const tk_config_t *cfg, int worker, tk_audit_t **out, c
     char *dir;
     int rc = tk_audit_config_key(cfg, 1, key, &keylen, &dir, err, errlen);
     if (rc == TK_OK) {
-        tk_audit_opts_t o = {.dir = dir, .key = key, .keylen = keylen,
+        tk_audit_opts_t o = {.dir = dir,
+                             .key = key,
+                             .keylen = keylen,
                              .retention_days = cfg->audit_retention_days,
-                             .fsync_interval_ms = cfg->audit_fsync_interval_ms, .worker = worker};
+                             .fsync_interval_ms = cfg->audit_fsync_interval_ms,
+                             .worker = worker};
         rc = tk_audit_open(&o, out, err, errlen);
         if (rc == TK_OK)
             tk_audit_set_logging(*out, cfg->audit_log_arguments, cfg->audit_log_results);

@@ -37,12 +37,12 @@
 #include "config/config.h"
 #include "core/core.h"
 
-#define TK_AUDIT_KEY_MIN 32          /* bytes */
-#define TK_AUDIT_MAC_LEN 32          /* HMAC-SHA256 */
-#define TK_AUDIT_LINE_MAX (64 * 1024) /* a longer line is not a record */
-#define TK_AUDIT_FIELD_MAX 1024      /* longer strings are cut (after masking) */
+#define TK_AUDIT_KEY_MIN 32             /* bytes */
+#define TK_AUDIT_MAC_LEN 32             /* HMAC-SHA256 */
+#define TK_AUDIT_LINE_MAX (64 * 1024)   /* a longer line is not a record */
+#define TK_AUDIT_FIELD_MAX 1024         /* longer strings are cut (after masking) */
 #define TK_AUDIT_DETAIL_MAX (32 * 1024) /* larger details are replaced by a note */
-#define TK_AUDIT_ACTOR_MAX 160       /* room callers keep for an actor string */
+#define TK_AUDIT_ACTOR_MAX 160          /* room callers keep for an actor string */
 
 typedef struct tk_audit tk_audit_t;
 
@@ -50,14 +50,14 @@ typedef struct tk_audit tk_audit_t;
  * status 0 and latency_us 0 mean "not applicable" (null). detail, if not
  * NULL, must be a JSON object; it is copied and masked. */
 typedef struct tk_audit_event {
-    const char *actor;      /* "key:<id>", "key:bootstrap", "jwt:<sub>", "cli:<user>", ... */
-    const char *action;     /* "tool.call", "auth.failure", "session.create", ... */
-    const char *target;     /* what was acted on: "key:<id>", "session:<hash>" */
+    const char *actor;  /* "key:<id>", "key:bootstrap", "jwt:<sub>", "cli:<user>", ... */
+    const char *action; /* "tool.call", "auth.failure", "session.create", ... */
+    const char *target; /* what was acted on: "key:<id>", "session:<hash>" */
     const char *endpoint;
     const char *server;
     const char *tool;
-    const char *result;     /* "ok", "error", "denied", "timeout", "unavailable", ... */
-    int status;             /* HTTP status */
+    const char *result; /* "ok", "error", "denied", "timeout", "unavailable", ... */
+    int status;         /* HTTP status */
     int64_t latency_us;
     const char *ip;
     const char *request_id;
@@ -65,12 +65,12 @@ typedef struct tk_audit_event {
 } tk_audit_event_t;
 
 typedef struct tk_audit_opts {
-    const char *dir;                /* created 0700 if missing */
-    const unsigned char *key;       /* >= TK_AUDIT_KEY_MIN bytes */
+    const char *dir;          /* created 0700 if missing */
+    const unsigned char *key; /* >= TK_AUDIT_KEY_MIN bytes */
     size_t keylen;
-    uint32_t retention_days;        /* >= 1; segments older are purged */
-    uint32_t fsync_interval_ms;     /* 0: fsync after every record */
-    int worker;                     /* run the fsync / retention / rate-limit worker */
+    uint32_t retention_days;    /* >= 1; segments older are purged */
+    uint32_t fsync_interval_ms; /* 0: fsync after every record */
+    int worker;                 /* run the fsync / retention / rate-limit worker */
 } tk_audit_opts_t;
 
 /* Open (and create) the trail in o->dir. Checks that it can write (a probe
@@ -153,17 +153,17 @@ void tk_audit_record_clear(tk_audit_record_t *r);
 /* ---- verification ---- */
 
 typedef struct tk_audit_verify {
-    int ok;                 /* 1: the whole chain holds */
-    uint64_t records;       /* records checked */
+    int ok;           /* 1: the whole chain holds */
+    uint64_t records; /* records checked */
     uint64_t first_seq, last_seq;
-    int anchored;           /* the chain starts at anchor.json */
+    int anchored; /* the chain starts at anchor.json */
     uint64_t anchor_seq;
-    size_t torn;            /* unfinished lines from a crash that the chain continues past */
-    int truncated_tail;     /* the very last line is unfinished (crash during a write) */
+    size_t torn;        /* unfinished lines from a crash that the chain continues past */
+    int truncated_tail; /* the very last line is unfinished (crash during a write) */
     /* the first bad record, when !ok */
     char bad_file[64];
-    size_t bad_line;        /* 1-based */
-    uint64_t bad_seq;       /* the seq found or, for an undecodable line, expected */
+    size_t bad_line;  /* 1-based */
+    uint64_t bad_seq; /* the seq found or, for an undecodable line, expected */
     char reason[192];
 } tk_audit_verify_t;
 
@@ -182,8 +182,8 @@ void tk_audit_verify_buf(const char *name, const char *buf, size_t len, const un
  * *skipped counts lines that did not decode. fn returning non-zero stops. */
 typedef int (*tk_audit_each_fn)(void *arg, const tk_audit_record_t *r, const char *line,
                                 size_t len);
-int tk_audit_each(const char *dir, const char *from, const char *to, tk_audit_each_fn fn,
-                  void *arg, size_t *skipped) TK_WUR;
+int tk_audit_each(const char *dir, const char *from, const char *to, tk_audit_each_fn fn, void *arg,
+                  size_t *skipped) TK_WUR;
 
 /* ---- command line (tumiki audit ...) ---- */
 

@@ -59,10 +59,13 @@ static int parse_when(const char *s, int end, char *out, size_t len)
         if (end) {
             h = 23, mi = 59, sec = 59, ms = 999;
         }
-    } else if ((l == 20 && sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h, &mi, &sec,
-                                  &n) == 6 && n == 20) ||
-               (l == 24 && sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &y, &mo, &d, &h, &mi,
-                                  &sec, &ms, &n) == 7 && n == 24)) {
+    } else if ((l == 20 &&
+                sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h, &mi, &sec, &n) == 6 &&
+                n == 20) ||
+               (l == 24 &&
+                sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &y, &mo, &d, &h, &mi, &sec, &ms, &n) ==
+                    7 &&
+                n == 24)) {
         if (end && l == 20)
             ms = 999;
     } else {
@@ -105,8 +108,7 @@ static int parse_args(int argc, char **argv, cli_opts_t *o)
     }
     if ((o->from && parse_when(o->from, 0, o->from_ts, sizeof(o->from_ts)) != TK_OK) ||
         (o->to && parse_when(o->to, 1, o->to_ts, sizeof(o->to_ts)) != TK_OK)) {
-        fputs("tumiki audit: --from/--to take YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[.mmm]Z\n",
-              stderr);
+        fputs("tumiki audit: --from/--to take YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[.mmm]Z\n", stderr);
         return TK_EINVAL;
     }
     if (strcmp(o->format, "jsonl") != 0 && strcmp(o->format, "csv") != 0) {
@@ -145,8 +147,7 @@ static int cmd_verify(cli_ctx_t *c)
 {
     tk_audit_verify_t v;
     if (tk_audit_verify_dir(c->dir, c->key, c->keylen, &v) != TK_OK) {
-        fprintf(stderr, "tumiki: cannot read the audit trail in %s: %s\n", c->dir,
-                strerror(errno));
+        fprintf(stderr, "tumiki: cannot read the audit trail in %s: %s\n", c->dir, strerror(errno));
         return 2;
     }
     if (!v.ok) {
@@ -156,11 +157,9 @@ static int cmd_verify(cli_ctx_t *c)
     }
     printf("ok: %llu records", (unsigned long long)v.records);
     if (v.records > 0)
-        printf(", seq %llu..%llu", (unsigned long long)v.first_seq,
-               (unsigned long long)v.last_seq);
+        printf(", seq %llu..%llu", (unsigned long long)v.first_seq, (unsigned long long)v.last_seq);
     if (v.anchored)
-        printf(", anchored at seq %llu (older segments purged)",
-               (unsigned long long)v.anchor_seq);
+        printf(", anchored at seq %llu (older segments purged)", (unsigned long long)v.anchor_seq);
     else
         printf(", from the first record");
     printf("\n");
@@ -266,8 +265,8 @@ static int cmd_export(cli_ctx_t *c, const cli_opts_t *o)
               "request_id,detail,prev,mac\n",
               x.out);
     size_t skipped;
-    int rc = tk_audit_each(c->dir, o->from ? o->from_ts : NULL, o->to ? o->to_ts : NULL,
-                           export_one, &x, &skipped);
+    int rc = tk_audit_each(c->dir, o->from ? o->from_ts : NULL, o->to ? o->to_ts : NULL, export_one,
+                           &x, &skipped);
     int bad = fflush(x.out) != 0 || ferror(x.out);
     if (o->out != NULL && fclose(x.out) != 0)
         bad = 1;
@@ -288,18 +287,17 @@ static int cmd_export(cli_ctx_t *c, const cli_opts_t *o)
 
 typedef struct report {
     json_t *by_actor, *by_action, *by_result, *auth_fail_ip, *tool_calls, *tool_errors;
-    json_t *latency;      /* tool -> [latency_us...] */
-    json_t *fail_times;   /* ip -> [epoch s...] */
-    json_t *tool_hours;   /* "tool\thour" -> [calls, errors] */
-    json_t *actor_hours;  /* actor -> [24 counts] */
+    json_t *latency;     /* tool -> [latency_us...] */
+    json_t *fail_times;  /* ip -> [epoch s...] */
+    json_t *tool_hours;  /* "tool\thour" -> [calls, errors] */
+    json_t *actor_hours; /* actor -> [24 counts] */
     uint64_t records, ratelimited;
 } report_t;
 
 static void count(json_t *obj, const char *key, json_int_t by)
 {
     json_t *v = json_object_get(obj, key ? key : "-");
-    json_object_set_new(obj, key ? key : "-",
-                        json_integer((v ? json_integer_value(v) : 0) + by));
+    json_object_set_new(obj, key ? key : "-", json_integer((v ? json_integer_value(v) : 0) + by));
 }
 
 static json_t *member_array(json_t *obj, const char *key)
@@ -496,8 +494,7 @@ static void find_unusual_hours(report_t *rp, json_t *out)
             if (n > 0 && n * 20 < total)
                 json_array_append_new(out, json_pack("{s:s, s:s, s:i, s:I, s:I}", "kind",
                                                      "unusual_hour", "actor", actor, "hour_utc",
-                                                     (int)i, "records", n, "actor_total",
-                                                     total));
+                                                     (int)i, "records", n, "actor_total", total));
         }
     }
 }
@@ -523,8 +520,7 @@ static void print_counts(const char *title, json_t *obj)
     const char *k;
     json_t *v;
     printf("%s:\n", title);
-    json_object_foreach(obj, k, v)
-        printf("  %-40s %lld\n", k, (long long)json_integer_value(v));
+    json_object_foreach(obj, k, v) printf("  %-40s %lld\n", k, (long long)json_integer_value(v));
 }
 
 static void print_top(const char *title, json_t *arr, const char *label)
@@ -575,9 +571,18 @@ static int cmd_report(cli_ctx_t *c, const cli_opts_t *o)
         fputs("tumiki audit report: --from and --to are required\n", stderr);
         return 2;
     }
-    report_t rp = {json_object(), json_object(), json_object(), json_object(), json_object(),
-                   json_object(), json_object(), json_object(), json_object(), json_object(),
-                   0, 0};
+    report_t rp = {json_object(),
+                   json_object(),
+                   json_object(),
+                   json_object(),
+                   json_object(),
+                   json_object(),
+                   json_object(),
+                   json_object(),
+                   json_object(),
+                   json_object(),
+                   0,
+                   0};
     size_t skipped;
     int rc = tk_audit_each(c->dir, o->from_ts, o->to_ts, report_one, &rp, &skipped);
     json_t *rep = rc == TK_OK ? report_build(&rp, o) : NULL;
@@ -594,8 +599,8 @@ static int cmd_report(cli_ctx_t *c, const cli_opts_t *o)
         fprintf(stderr, "tumiki: cannot read the audit trail in %s\n", c->dir);
     }
     json_decref(rep);
-    json_t *all[] = {rp.by_actor, rp.by_action, rp.by_result, rp.auth_fail_ip, rp.tool_calls,
-                     rp.tool_errors, rp.latency, rp.fail_times, rp.tool_hours, rp.actor_hours};
+    json_t *all[] = {rp.by_actor,    rp.by_action, rp.by_result,  rp.auth_fail_ip, rp.tool_calls,
+                     rp.tool_errors, rp.latency,   rp.fail_times, rp.tool_hours,   rp.actor_hours};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         json_decref(all[i]);
     return rep != NULL ? 0 : 1;

@@ -62,17 +62,13 @@ static void put_string(buf_t *b, const char *s)
             buf_add(b, (const char *)run, (size_t)(p - run));
         if (*p == '\0')
             break;
+        static const char from[] = "\"\\\b\f\n\r\t", to[] = "\"\\bfnrt";
+        const char *short_form = strchr(from, *p);
         char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
         size_t n = 2;
-        switch (*p) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default:
+        if (short_form != NULL) {
+            esc[1] = to[short_form - from];
+        } else {
             memcpy(esc + 1, "u00", 3);
             esc[4] = hex[*p >> 4];
             esc[5] = hex[*p & 15];

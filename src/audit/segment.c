@@ -80,8 +80,8 @@ void tk_audit_segment_name(time_t t, char *out, size_t len)
 {
     struct tm tm;
     gmtime_r(&t, &tm);
-    tk_snprintf(out, len, TK_AUDIT_SEG_PREFIX "%04d%02d%02d" TK_AUDIT_SEG_SUFFIX,
-                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    tk_snprintf(out, len, TK_AUDIT_SEG_PREFIX "%04d%02d%02d" TK_AUDIT_SEG_SUFFIX, tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday);
 }
 
 int64_t tk_audit_wall_ms(void)
@@ -96,8 +96,8 @@ void tk_audit_format_ts(int64_t ms, char *out, size_t len)
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
-    tk_snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    tk_snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
 ssize_t tk_audit_read_line(FILE *f, char **line, size_t *cap, int *terminated)

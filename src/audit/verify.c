@@ -34,11 +34,10 @@ typedef struct vstate {
     const char *pend_why;
 } vstate_t;
 
-static void vs_fail(vstate_t *vs, const char *file, size_t line, uint64_t seq, const char *fmt,
-                    ...) TK_PRINTF(5, 6);
+static void vs_fail(vstate_t *vs, const char *file, size_t line, uint64_t seq, const char *fmt, ...)
+    TK_PRINTF(5, 6);
 
-static void vs_fail(vstate_t *vs, const char *file, size_t line, uint64_t seq, const char *fmt,
-                    ...)
+static void vs_fail(vstate_t *vs, const char *file, size_t line, uint64_t seq, const char *fmt, ...)
 {
     tk_audit_verify_t *v = vs->v;
     if (!v->ok)
@@ -262,8 +261,8 @@ static unsigned ts_day(const char *ts)
     return d;
 }
 
-int tk_audit_each(const char *dir, const char *from, const char *to, tk_audit_each_fn fn,
-                  void *arg, size_t *skipped)
+int tk_audit_each(const char *dir, const char *from, const char *to, tk_audit_each_fn fn, void *arg,
+                  size_t *skipped)
 {
     char **names;
     size_t n;

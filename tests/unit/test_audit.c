@@ -77,8 +77,11 @@ static int teardown(void **state)
 
 static tk_audit_t *open_trail(const fixture_t *f)
 {
-    tk_audit_opts_t o = {.dir = f->dir, .key = KEY, .keylen = sizeof(KEY),
-                         .retention_days = 30, .fsync_interval_ms = 1000};
+    tk_audit_opts_t o = {.dir = f->dir,
+                         .key = KEY,
+                         .keylen = sizeof(KEY),
+                         .retention_days = 30,
+                         .fsync_interval_ms = 1000};
     tk_audit_t *a = NULL;
     char err[256];
     assert_int_equal(tk_audit_open(&o, &a, err, sizeof(err)), TK_OK);
@@ -91,10 +94,18 @@ static void append_n(tk_audit_t *a, int n, const char *actor)
         char rid[32];
         tk_snprintf(rid, sizeof(rid), "r-%d", i);
         json_t *d = json_pack("{s:i, s:s}", "i", i, "note", "caf\xc3\xa9 \"q\"\n");
-        tk_audit_event_t ev = {.actor = actor, .action = "tool.call", .target = "s-1",
-                               .endpoint = "default", .server = "echo", .tool = "echo__echo",
-                               .result = "ok", .status = 200, .latency_us = 1234 + i,
-                               .ip = "127.0.0.1", .request_id = rid, .detail = d};
+        tk_audit_event_t ev = {.actor = actor,
+                               .action = "tool.call",
+                               .target = "s-1",
+                               .endpoint = "default",
+                               .server = "echo",
+                               .tool = "echo__echo",
+                               .result = "ok",
+                               .status = 200,
+                               .latency_us = 1234 + i,
+                               .ip = "127.0.0.1",
+                               .request_id = rid,
+                               .detail = d};
         assert_int_equal(tk_audit_append(a, &ev), TK_OK);
         json_decref(d);
     }
@@ -132,8 +143,7 @@ static void spit(const char *path, const char *buf, size_t len)
 }
 
 /* Write n records through a fresh handle and read today's segment back. */
-static char *write_and_read(const fixture_t *f, int n, const char *actor, char **path,
-                            size_t *len)
+static char *write_and_read(const fixture_t *f, int n, const char *actor, char **path, size_t *len)
 {
     tk_audit_t *a = open_trail(f);
     append_n(a, n, actor);
@@ -324,9 +334,9 @@ static void test_flip_each_field(void **state)
     char *path;
     size_t len;
     char *orig = write_and_read(f, 5, "key:k1", &path, &len);
-    static const char *const keys[] = {"seq", "ts", "actor", "action", "target", "endpoint",
-                                       "server", "tool", "result", "status", "latency_us", "ip",
-                                       "request_id", "detail", "prev", "mac"};
+    static const char *const keys[] = {
+        "seq",    "ts",     "actor",      "action", "target",     "endpoint", "server", "tool",
+        "result", "status", "latency_us", "ip",     "request_id", "detail",   "prev",   "mac"};
     size_t s3 = line_start(orig, 3), l3 = line_len(orig, 3);
     for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
         char *copy = tk_strndup(orig, len);
@@ -540,8 +550,16 @@ static void test_secret_masked_everywhere(void **state)
     char *s = tk_asprintf("x %s y", secret);
     json_t *d = json_pack("{s:s, s:{s:[s]}, s:s}", "arguments", s, "nested", secret, s, secret,
                           "token", "not-registered-but-named-token");
-    tk_audit_event_t ev = {.actor = s, .action = s, .target = s, .endpoint = s, .server = s,
-                           .tool = s, .result = s, .ip = s, .request_id = s, .detail = d};
+    tk_audit_event_t ev = {.actor = s,
+                           .action = s,
+                           .target = s,
+                           .endpoint = s,
+                           .server = s,
+                           .tool = s,
+                           .result = s,
+                           .ip = s,
+                           .request_id = s,
+                           .detail = d};
     assert_int_equal(tk_audit_append(a, &ev), TK_OK);
     tk_audit_close(a);
     char *path = segment_path(f);
@@ -576,8 +594,12 @@ static void test_segment_file_modes(void **state)
 static void test_ratelimit_aggregated(void **state)
 {
     fixture_t *f = *state;
-    tk_audit_opts_t o = {.dir = f->dir, .key = KEY, .keylen = sizeof(KEY), .retention_days = 30,
-                         .fsync_interval_ms = 50, .worker = 1};
+    tk_audit_opts_t o = {.dir = f->dir,
+                         .key = KEY,
+                         .keylen = sizeof(KEY),
+                         .retention_days = 30,
+                         .fsync_interval_ms = 50,
+                         .worker = 1};
     tk_audit_t *a = NULL;
     char err[256];
     assert_int_equal(tk_audit_open(&o, &a, err, sizeof(err)), TK_OK);
@@ -601,8 +623,8 @@ static void test_ratelimit_aggregated(void **state)
 static void test_verify_buf_garbage(void **state)
 {
     (void)state;
-    static const char *const inputs[] = {"", "\n", "{}\n", "not json", "{\"seq\":1}\n{",
-                                         "\n\n\n\xff\xfe"};
+    static const char *const inputs[] = {
+        "", "\n", "{}\n", "not json", "{\"seq\":1}\n{", "\n\n\n\xff\xfe"};
     for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
         tk_audit_verify_t v;
         tk_audit_verify_buf("buf", inputs[i], strlen(inputs[i]), KEY, sizeof(KEY), &v);
