@@ -18,6 +18,7 @@
 #include <event2/event.h>
 #include <openssl/crypto.h>
 
+#include "audit/audit.h"
 #include "auth/apikey.h"
 #include "auth/jwt.h"
 #include "config/config.h"
@@ -56,6 +57,13 @@ static void usage(FILE *f)
           "        --expect: only if it still has the hash (prefix) that was reviewed\n"
           "  tools revoke --config FILE --server NAME (--tool TOOL | --all)\n"
           "        withdraw an approval: the tool is withheld until approved again\n"
+          "  audit verify --config FILE\n"
+          "        check the audit trail's HMAC chain; names the first bad record\n"
+          "  audit export --config FILE [--format jsonl|csv] [--from T] [--to T] [-o OUT]\n"
+          "  audit report --config FILE --from T --to T [--json]\n"
+          "        summary: counts, failed logins, top tools, latency, anomalies\n"
+          "  audit purge --config FILE\n"
+          "        delete segments older than audit.retention_days now\n"
           "  version\n"
           "\n"
           "environment:\n"
@@ -196,8 +204,18 @@ static int cmd_serve(int argc, char **argv)
         tk_config_destroy(cfg);
         return 1;
     }
+    tk_audit_t *audit = NULL;
+    if (tk_audit_open_config(cfg, 1, &audit, err, sizeof(err)) != TK_OK) {
+        fprintf(stderr, "tumiki: %s: %s (the audit trail is enabled; fix it or set "
+                        "audit.enabled to false)\n", config, err);
+        tk_config_destroy(cfg);
+        return 1;
+    }
+    tk_audit_set_global(audit);
     signal(SIGPIPE, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        tk_audit_set_global(NULL);
+        tk_audit_close(audit);
         tk_config_destroy(cfg);
         return 1;
     }
@@ -226,6 +244,11 @@ static int cmd_serve(int argc, char **argv)
             cfg->tls_cert_file ? "https" : "http", cfg->listen_host, tk_http_server_port(http),
             cfg->nservers, cfg->nendpoints);
     tk_gateway_start(gw);
+    if (tk_audit_emit(&(tk_audit_event_t){.actor = "gateway", .action = "gateway.start",
+                                          .result = "ok"}) != TK_OK) {
+        fprintf(stderr, "tumiki: %s: the audit trail cannot be written\n", config);
+        goto out;
+    }
     if (ready && write_ready_file(ready, cfg, tk_http_server_port(http)) != 0) {
         fprintf(stderr, "tumiki: cannot write ready file %s\n", ready);
         goto out;
@@ -247,6 +270,11 @@ out:
     tk_alerts_destroy(alerts);
     tk_metrics_destroy(metrics);
     event_base_free(base);
+    if (rc == 0 && tk_audit_emit(&(tk_audit_event_t){.actor = "gateway", .action = "gateway.stop",
+                                                     .result = "ok"}) != TK_OK)
+        rc = 1;
+    tk_audit_set_global(NULL);
+    tk_audit_close(audit);
     tk_config_destroy(cfg);
     curl_global_cleanup();
     tk_info(MOD, "stopped");
@@ -348,6 +376,35 @@ static int stdout_ok(int rc)
     return rc;
 }
 
+/* Record a permission or secret change made from the command line: ids
+ * only, never a key or token. Returns 0, or 1 after saying why. */
+static int cli_audit(tk_audit_t *au, const char *action, const char *target, const char *endpoint,
+                     const char *result, json_t *detail /* stolen */)
+{
+    char actor[160];
+    tk_audit_cli_actor(actor, sizeof(actor));
+    tk_audit_event_t ev = {.actor = actor, .action = action, .target = target,
+                           .endpoint = endpoint, .result = result, .detail = detail};
+    int rc = tk_audit_append(au, &ev);
+    json_decref(detail);
+    if (rc != TK_OK) {
+        fputs("tumiki: the audit record of this change could not be written\n", stderr);
+        return 1;
+    }
+    return 0;
+}
+
+/* The config's audit trail for a CLI command (NULL when disabled). */
+static int cli_audit_open(const tk_config_t *cfg, tk_audit_t **au)
+{
+    char err[1024];
+    if (tk_audit_open_config(cfg, 0, au, err, sizeof(err)) != TK_OK) {
+        fprintf(stderr, "tumiki: %s: %s\n", cfg->path, err);
+        return 1;
+    }
+    return 0;
+}
+
 static int64_t wall_now_ms(void)
 {
     struct timespec ts;
@@ -370,8 +427,8 @@ static void print_time(int64_t ms)
     (void)fputs(buf, stdout);
 }
 
-static int key_create(tk_config_t *cfg, tk_store_t *st, const char *endpoint, const char *name,
-                      uint64_t days)
+static int key_create(tk_config_t *cfg, tk_store_t *st, tk_audit_t *au, const char *endpoint,
+                      const char *name, uint64_t days)
 {
     if (strcmp(endpoint, "*") != 0 && tk_config_find_endpoint(cfg, endpoint) == NULL) {
         fprintf(stderr, "tumiki: %s: no endpoint \"%s\"\n", cfg->path, endpoint);
@@ -397,10 +454,15 @@ static int key_create(tk_config_t *cfg, tk_store_t *st, const char *endpoint, co
         fprintf(stderr, "tumiki: cannot store the key: %s\n", tk_strerror(rc));
         return 1;
     }
+    char target[TK_APIKEY_ID_LEN + 8];
+    tk_snprintf(target, sizeof(target), "key:%s", id);
+    int arc = cli_audit(au, "key.create", target, endpoint, "ok",
+                        json_pack("{s:s, s:I}", "name", name ? name : "", "expires_days",
+                                  (json_int_t)days));
     printf("%s\n", key);
     fprintf(stderr, "key %s created for endpoint %s; it is shown only this once\n", id, endpoint);
     OPENSSL_cleanse(key, sizeof(key));
-    return 0;
+    return arc;
 }
 
 static int key_list(tk_store_t *st)
@@ -461,10 +523,13 @@ static int cmd_key(int argc, char **argv)
     }
     tk_config_t *cfg = NULL;
     tk_store_t *st = NULL;
+    tk_audit_t *au = NULL;
     int rc = open_store_for(config, &cfg, &st);
+    if (rc == 0 && !list)
+        rc = cli_audit_open(cfg, &au);
     if (rc == 0) {
         if (create)
-            rc = key_create(cfg, st, endpoint, name, days);
+            rc = key_create(cfg, st, au, endpoint, name, days);
         else if (list)
             rc = key_list(st);
         else {
@@ -474,9 +539,13 @@ static int cmd_key(int argc, char **argv)
             else
                 fprintf(stderr, "tumiki: %s: %s\n", id,
                         r == TK_ENOENT ? "no such key" : tk_strerror(r));
-            rc = r == TK_OK ? 0 : 1;
+            char *target = tk_asprintf("key:%s", id);
+            rc = cli_audit(au, "key.revoke", target, NULL, r == TK_OK ? "ok" : "error", NULL);
+            free(target);
+            rc = r == TK_OK ? rc : 1;
         }
     }
+    tk_audit_close(au);
     if (st)
         tk_store_close(st);
     tk_config_destroy(cfg);
@@ -515,7 +584,10 @@ static int cmd_jwt(int argc, char **argv)
     }
     tk_config_t *cfg = NULL;
     tk_store_t *st = NULL;
+    tk_audit_t *au = NULL;
     int rc = open_store_for(config, &cfg, &st);
+    if (rc == 0)
+        rc = cli_audit_open(cfg, &au);
     if (rc == 0 && cfg->jwt_key == NULL) {
         fprintf(stderr, "tumiki: %s: no \"jwt\" section: JWTs are not enabled\n", config);
         rc = 1;
@@ -533,7 +605,12 @@ static int cmd_jwt(int argc, char **argv)
                 fputs("tumiki: cannot issue the token\n", stderr);
                 rc = 1;
             } else {
+                char *target = tk_asprintf("jwt:%s", sub);
+                rc = cli_audit(au, "jwt.issue", target, endpoint, "ok",
+                               json_pack("{s:I}", "ttl_hours", (json_int_t)hours));
+                free(target);
                 printf("%s\n", tok);
+                OPENSSL_cleanse(tok, strlen(tok));
                 free(tok);
             }
         } else {
@@ -546,10 +623,15 @@ static int cmd_jwt(int argc, char **argv)
                 fprintf(stderr, "tumiki: cannot store the revocation\n");
                 rc = 1;
             } else {
+                char *target = tk_asprintf("jti:%s", c.jti);
+                rc = cli_audit(au, "jwt.revoke", target, c.endpoint, "ok",
+                               json_pack("{s:s}", "sub", c.sub));
+                free(target);
                 printf("token %s (sub %s) revoked\n", c.jti, c.sub);
             }
         }
     }
+    tk_audit_close(au);
     if (st)
         tk_store_close(st);
     tk_config_destroy(cfg);
@@ -689,6 +771,8 @@ int main(int argc, char **argv)
         return cmd_jwt(argc - 2, argv + 2);
     if (!strcmp(cmd, "tools"))
         return cmd_tools(argc - 2, argv + 2);
+    if (!strcmp(cmd, "audit"))
+        return tk_audit_cli(argc - 2, argv + 2);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("tumiki %s\n", TK_VERSION);
         return 0;

@@ -25,6 +25,7 @@
 #define TK_CONFIG_FILE_MAX ((size_t)16 << 20)
 #define TK_TOKEN_FILE_MAX ((size_t)64 << 10)
 #define TK_JWT_KEY_MIN 32 /* bytes: 256 bits, as auth/jwt.h TK_JWT_MIN_KEY */
+#define TK_AUDIT_KEY_MIN_BYTES 32 /* as audit/audit.h TK_AUDIT_KEY_MIN */
 #define TK_TOKEN_MAX 4096
 #define PATH_LEN 512 /* key paths longer than this are truncated in messages */
 
@@ -900,6 +901,68 @@ static void set_alert_defaults(tk_alerts_conf_t *a)
     a->upstream_restarts = (tk_alert_rule_t){.count = 5, .window_s = 300};
 }
 
+/* "audit": {"hmac_key_env": NAME | "hmac_key_file": PATH, ...the table below} */
+static int parse_audit_key(ctx_t *c, const char *path, const char *key, json_t *val,
+                           tk_config_t *cfg)
+{
+    if (!json_is_string(val) || json_string_length(val) == 0)
+        return fail(c, TK_EINVAL, path, "expected a non-empty string");
+    if (cfg->audit_key != NULL)
+        return fail(c, TK_EINVAL, path,
+                    "give only one of \"hmac_key_env\" and \"hmac_key_file\"");
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = read_secret(c, path, !strcmp(key, "hmac_key_env"), json_string_value(val), &buf,
+                         &len);
+    if (rc != TK_OK)
+        return rc;
+    if (len < TK_AUDIT_KEY_MIN_BYTES || len > 256) {
+        drop_secret(buf, len);
+        return fail(c, TK_EINVAL, path,
+                    "the audit HMAC key must be 32 to 256 bytes; it has %zu", len);
+    }
+    cfg->audit_key = (unsigned char *)buf;
+    cfg->audit_keylen = len;
+    return TK_OK;
+}
+
+static const field_t audit_fields[] = {
+    {.name = "enabled", .kind = F_BOOL, .off = CFG(audit_enabled), .def = 1},
+    {.name = "dir", .kind = F_STR, .off = CFG(audit_dir), .check = check_nonempty},
+    {.name = "retention_days", .kind = F_U32, .off = CFG(audit_retention_days),
+     .min = 1, .max = 36500, .def = 90},
+    {.name = "fsync_interval_ms", .kind = F_U32, .off = CFG(audit_fsync_interval_ms),
+     .min = 0, .max = 60000, .def = 1000},
+    {.name = "log_arguments", .kind = F_BOOL, .off = CFG(audit_log_arguments)},
+    {.name = "log_results", .kind = F_BOOL, .off = CFG(audit_log_results)},
+};
+
+static int parse_audit(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    char p[PATH_LEN];
+    const char *key;
+    json_t *val;
+    if (!json_is_object(v))
+        return fail(c, TK_EINVAL, path, "expected an object");
+    json_t *rest = json_object();
+    int rc = TK_OK;
+    json_object_foreach(v, key, val)
+    {
+        if (strcmp(key, "hmac_key_env") != 0 && strcmp(key, "hmac_key_file") != 0) {
+            json_object_set(rest, key, val);
+            continue;
+        }
+        path_key(p, path, key);
+        rc = parse_audit_key(c, p, key, val, base);
+        if (rc != TK_OK)
+            break;
+    }
+    if (rc == TK_OK)
+        rc = parse_object(c, path, rest, audit_fields, NFIELDS(audit_fields), base);
+    json_decref(rest);
+    return rc;
+}
+
 static const field_t tls_fields[] = {
     {.name = "cert_file", .kind = F_STR, .off = CFG(tls_cert_file), .check = check_nonempty},
     {.name = "key_file", .kind = F_STR, .off = CFG(tls_key_file), .check = check_nonempty},
@@ -1256,6 +1319,7 @@ static const field_t config_fields[] = {
     {.name = "jwt", .kind = F_CUSTOM, .parse = parse_jwt},
     {.name = "metrics", .kind = F_CUSTOM, .parse = parse_metrics},
     {.name = "alerts", .kind = F_CUSTOM, .parse = parse_alerts},
+    {.name = "audit", .kind = F_CUSTOM, .parse = parse_audit},
     {.name = "mcpServers", .kind = F_CUSTOM, .parse = parse_servers},
     {.name = "pinning", .kind = F_CUSTOM, .parse = parse_pinning},
     {.name = "endpoints", .kind = F_IGNORE}, /* parsed once the servers are known */
@@ -1344,6 +1408,7 @@ static tk_config_t *config_new(const char *name)
     apply_defaults(alerts_fields, NFIELDS(alerts_fields), cfg);
     apply_defaults(metrics_fields, NFIELDS(metrics_fields), cfg);
     set_alert_defaults(&cfg->alerts);
+    apply_defaults(audit_fields, NFIELDS(audit_fields), cfg);
     cfg->rate_per_key = (tk_rate_t){.count = 100, .burst = 100, .period_ms = 60000};
     cfg->rate_per_ip = (tk_rate_t){.count = 60, .burst = 60, .period_ms = 60000};
     cfg->ssrf = tk_ssrf_policy_create();
@@ -1411,6 +1476,10 @@ void tk_config_destroy(tk_config_t *cfg)
     if (cfg->jwt_key != NULL)
         OPENSSL_cleanse(cfg->jwt_key, cfg->jwt_keylen);
     free(cfg->jwt_key);
+    if (cfg->audit_key != NULL)
+        OPENSSL_cleanse(cfg->audit_key, cfg->audit_keylen);
+    free(cfg->audit_key);
+    free(cfg->audit_dir);
     free(cfg->jwt_issuer);
     free(cfg->jwt_audience);
     free(cfg->tls_cert_file);
@@ -1436,15 +1505,27 @@ void tk_config_destroy(tk_config_t *cfg)
     free(cfg);
 }
 
+/* Register a binary key read from env or a file (text keys are the norm). */
+static int mask_key(const unsigned char *key, size_t len)
+{
+    if (key == NULL)
+        return TK_OK;
+    char *k = tk_strndup((const char *)key, len);
+    int rc = tk_mask_add_secret(k);
+    OPENSSL_cleanse(k, strlen(k));
+    free(k);
+    return rc;
+}
+
 int tk_config_register_masks(const tk_config_t *cfg, char *err, size_t errlen)
 {
     int rc = tk_mask_add_secret(cfg->bearer_token);
-    if (cfg->jwt_key != NULL && rc == TK_OK) {
-        char *k = tk_strndup((const char *)cfg->jwt_key, cfg->jwt_keylen);
-        rc = tk_mask_add_secret(k);
-        OPENSSL_cleanse(k, strlen(k));
-        free(k);
-    }
+    if (rc == TK_OK)
+        rc = mask_key(cfg->jwt_key, cfg->jwt_keylen);
+    if (rc == TK_OK)
+        rc = mask_key(cfg->audit_key, cfg->audit_keylen);
+    if (rc == TK_OK)
+        rc = mask_key(cfg->alerts.secret, cfg->alerts.secretlen);
     for (size_t i = 0; i < cfg->nservers && rc == TK_OK; i++) {
         const tk_server_conf_t *sv = &cfg->servers[i];
         for (size_t j = 0; j < sv->nenv && rc == TK_OK; j++)

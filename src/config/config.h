@@ -141,6 +141,16 @@ typedef struct tk_config {
                                    default 1; 0 only on a loopback listener */
     tk_alerts_conf_t alerts;
     tk_pin_policy_t pinning;    /* global tool-definition pinning policy */
+    /* "audit": the tamper-evident audit trail (src/audit) */
+    int audit_enabled;               /* default 1 */
+    char *audit_dir;                 /* NULL: <data_dir>/audit */
+    uint32_t audit_retention_days;   /* default 90, >= 1 */
+    unsigned char *audit_key;        /* HMAC key (secret) from hmac_key_env / hmac_key_file;
+                                        NULL: <data_dir>/audit.key, made on first use */
+    size_t audit_keylen;             /* >= 32 bytes */
+    uint32_t audit_fsync_interval_ms; /* default 1000; 0 = fsync every record */
+    int audit_log_arguments;         /* record tool arguments (masked); default 0 */
+    int audit_log_results;           /* record tool results (masked); default 0 */
     tk_server_conf_t *servers;
     size_t nservers;
     tk_endpoint_conf_t *endpoints; /* if the file has none: one "default" endpoint with all servers */

@@ -20,6 +20,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "audit/audit.h"
 #include "auth/jwt.h"
 #include "auth/keyauth.h"
 #include "core/map.h"
@@ -233,6 +234,7 @@ static int rate_ok(tk_http_server_t *srv, struct evhttp_request *req, const char
     if (r.allowed)
         return 1;
     note_rate_limited(srv, key);
+    tk_audit_note_ratelimit(tk_audit_global(), key); /* aggregated: one record per key per 10 s */
     tk_snprintf(v, sizeof(v), "%u", r.retry_after_s);
     evhttp_add_header(h, "Retry-After", v);
     char msg[96];
@@ -292,6 +294,21 @@ static void send_resource_metadata(tk_http_server_t *srv, struct evhttp_request 
                          "Tumiki MCP gateway", "token_types_supported", "api_key", "jwt"));
 }
 
+/* An authentication or authorisation failure in the audit trail: the
+ * reason and the address, never the credential that was presented. */
+static void audit_auth(struct evhttp_request *req, const char *slug, const char *actor,
+                       const char *result, int status, const char *why)
+{
+    char ipkey[80];
+    peer_key(req, ipkey, sizeof(ipkey));
+    json_t *d = json_pack("{s:s}", "reason", why);
+    tk_audit_event_t ev = {.actor = actor, .action = "auth.failure", .endpoint = slug,
+                           .result = result, .status = status, .ip = ipkey + 3, .detail = d};
+    if (tk_audit_emit(&ev) != TK_OK)
+        tk_debug(MOD, "authentication failure not audited");
+    json_decref(d);
+}
+
 static void unauthorized(tk_http_server_t *srv, struct evhttp_request *req, const char *slug,
                          const char *ipkey)
 {
@@ -303,6 +320,8 @@ static void unauthorized(tk_http_server_t *srv, struct evhttp_request *req, cons
         return;
     }
     tk_info(MOD, "authentication failed from %s", ipkey + 3);
+    audit_auth(req, slug, NULL, "error", 401,
+               bearer(req) ? "invalid, expired or revoked credential" : "no bearer token");
     char origin[300], v[512];
     self_origin(srv, req, origin, sizeof(origin));
     if (slug[0] == '\0') /* METRICS_SLUG: not a protected MCP resource */
@@ -347,7 +366,7 @@ static void serve_authorized(tk_http_server_t *srv, struct evhttp_request *req, 
         send_metrics(srv, req);
         return;
     }
-    tk_gateway_handle(srv->gw, req, slug);
+    tk_gateway_handle_as(srv->gw, req, slug, ratekey);
 }
 
 /* A verified API key may only be used on its own endpoint. */
@@ -356,6 +375,9 @@ static void serve_principal(tk_http_server_t *srv, struct evhttp_request *req, c
 {
     if (strcmp(p->endpoint, "*") != 0 && strcmp(p->endpoint, slug) != 0) {
         tk_metrics_auth_failure(srv->metrics, "forbidden");
+        char actor[TK_APIKEY_ID_LEN + 8];
+        tk_snprintf(actor, sizeof(actor), "key:%s", p->key_id);
+        audit_auth(req, slug, actor, "denied", 403, "key not valid for this endpoint");
         reply_error(req, 403, "Forbidden", "Forbidden: this key is not valid for this endpoint");
         return;
     }
@@ -400,6 +422,9 @@ static void authenticate_jwt(tk_http_server_t *srv, struct evhttp_request *req, 
     }
     if (strcmp(c.endpoint, "*") != 0 && strcmp(c.endpoint, slug) != 0) {
         tk_metrics_auth_failure(srv->metrics, "forbidden");
+        char actor[TK_JWT_FIELD_MAX + 8];
+        tk_snprintf(actor, sizeof(actor), "sub:%s", c.sub);
+        audit_auth(req, slug, actor, "denied", 403, "token not valid for this endpoint");
         reply_error(req, 403, "Forbidden", "Forbidden: this token is not valid for this endpoint");
         return;
     }

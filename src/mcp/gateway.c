@@ -24,10 +24,13 @@
 #include <strings.h>
 #include <sys/queue.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/sha.h>
 
+#include "audit/audit.h"
 #include "core/map.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/names.h"
@@ -122,6 +125,8 @@ struct session {
     int log_level; /* index into log_levels; notifications below are dropped */
     json_t *subs;  /* uri -> true */
     struct call_list calls;
+    char actor[TK_AUDIT_ACTOR_MAX]; /* who initialised it (audit) */
+    char audit_id[24];              /* "s-" + 16 hex of SHA-256(id): names it in the audit trail */
 };
 
 struct call {
@@ -140,6 +145,11 @@ struct call {
     json_t *client_ptoken; /* theirs */
     unsigned waited;       /* catalogue kinds this call already waited for */
     double started;        /* tk_metrics_now() when it arrived */
+    char actor[TK_AUDIT_ACTOR_MAX]; /* who sent it (audit) */
+    char *tool;            /* tools/call: the name the client asked for (audit) */
+    const char *srv_name;  /* the server it went to (audit) */
+    uint64_t t0_us;        /* when it arrived */
+    int audited;
     TAILQ_ENTRY(call) slink; /* in session */
     TAILQ_ENTRY(call) ulink; /* in srv, while forwarded */
 };
@@ -165,6 +175,7 @@ struct tk_gateway {
     tk_map_t *s2c;      /* our request id -> s2c_t */
     uint64_t next_serial;
     uint64_t next_token;
+    char rid_prefix[12]; /* random per process: request ids are "<prefix>-<serial>" */
     struct event *sigchld;
     struct event *sweep;
     tk_metrics_t *metrics; /* borrowed, may be NULL */
@@ -244,6 +255,95 @@ static void sse_event(struct evhttp_request *req, json_t *msg)
     evbuffer_free(buf);
 }
 
+/* ---- audit (src/audit): who did what, recorded before the answer goes out ---- */
+
+static uint64_t audit_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Session ids are bearer secrets for the session: record a hash prefix. */
+static void audit_session_id(const char *id, char *out, size_t len)
+{
+    unsigned char h[SHA256_DIGEST_LENGTH];
+    char hex[17];
+    SHA256((const unsigned char *)id, strlen(id), h);
+    tk_hex_encode(h, 8, hex);
+    tk_snprintf(out, len, "s-%s", hex);
+}
+
+static void audit_peer(struct evhttp_request *req, char *out, size_t len)
+{
+    struct evhttp_connection *evcon = req ? evhttp_request_get_connection(req) : NULL;
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    if (evcon)
+        evhttp_connection_get_peer(evcon, &addr, &port);
+    tk_snprintf(out, len, "%s", addr ? addr : "");
+}
+
+static void audit_session(session_t *s, struct evhttp_request *req, const char *action,
+                          const char *proto, const char *why)
+{
+    char ip[64];
+    audit_peer(req, ip, sizeof(ip));
+    json_t *d = json_pack("{s:s?, s:s?}", "protocol", proto, proto ? "client" : "reason", why);
+    tk_audit_event_t ev = {.actor = s->actor, .action = action, .target = s->audit_id,
+                           .endpoint = s->ep->conf->slug, .result = "ok", .ip = ip[0] ? ip : NULL,
+                           .detail = d};
+    if (tk_audit_emit(&ev) != TK_OK)
+        tk_debug(MOD, "session event not audited");
+    json_decref(d);
+}
+
+static int endpoint_tool_allowed(const endpoint_t *ep, const char *ns);
+
+/* ok, error, denied (not allowed on this endpoint), timeout, unavailable. */
+static const char *audit_result(call_t *c, json_t *msg, int status)
+{
+    json_t *err = json_object_get(msg, "error");
+    const char *text = json_string_value(json_object_get(err, "message"));
+    if (err == NULL)
+        return json_is_true(json_object_get(json_object_get(msg, "result"), "isError")) ? "error"
+                                                                                        : "ok";
+    if (status == 503)
+        return "unavailable";
+    if (text && strstr(text, "did not answer") != NULL)
+        return "timeout";
+    if (!endpoint_tool_allowed(c->sess->ep, c->tool))
+        return "denied";
+    return "error";
+}
+
+static int audit_call(call_t *c, json_t *msg, int status, const char *result)
+{
+    tk_audit_t *a = tk_audit_global();
+    char ip[64], rid[48];
+    c->audited = 1;
+    if (a == NULL)
+        return TK_OK;
+    audit_peer(c->req, ip, sizeof(ip));
+    tk_snprintf(rid, sizeof(rid), "%s-%llu", c->gw->rid_prefix, (unsigned long long)c->serial);
+    json_t *d = json_pack("{s:O?, s:s}", "rpc_id", c->id, "session", c->sess->audit_id);
+    json_t *err = json_object_get(msg, "error");
+    if (err)
+        json_object_set(d, "error", err);
+    if (tk_audit_log_arguments(a) && json_object_get(c->params, "arguments"))
+        json_object_set(d, "arguments", json_object_get(c->params, "arguments"));
+    if (tk_audit_log_results(a) && json_object_get(msg, "result"))
+        json_object_set(d, "result", json_object_get(msg, "result"));
+    tk_audit_event_t ev = {.actor = c->actor, .action = "tool.call", .target = c->sess->audit_id,
+                           .endpoint = c->sess->ep->conf->slug, .server = c->srv_name,
+                           .tool = c->tool, .result = result ? result : audit_result(c, msg, status),
+                           .status = status, .latency_us = (int64_t)(audit_now_us() - c->t0_us),
+                           .ip = ip[0] ? ip : NULL, .request_id = rid, .detail = d};
+    int rc = tk_audit_append(a, &ev);
+    json_decref(d);
+    return rc;
+}
+
 /* ---- calls ---- */
 
 static void call_conn_closed(struct evhttp_connection *evcon, void *arg);
@@ -268,10 +368,13 @@ static void note_call_end(call_t *c, srv_t *sv, const char *result, int was_infl
                              json_string_value(json_object_get(c->params, "name")), result,
                              tk_metrics_now() - c->started);
 }
+static int audit_call(call_t *c, json_t *msg, int status, const char *result);
 
 static void call_free(call_t *c)
 {
     tk_gateway_t *gw = c->gw;
+    if (c->tool != NULL && !c->audited && audit_call(c, NULL, 0, "cancelled") != TK_OK)
+        tk_debug(MOD, "cancelled call not audited");
     if (c->srv) {
         note_call_end(c, c->srv, "cancelled", 1);
         tk_upstream_cancel(c->srv->up, c->handle, "client request ended");
@@ -294,6 +397,7 @@ static void call_free(call_t *c)
     }
     json_decref(c->client_ptoken);
     json_decref(c->msg);
+    free(c->tool);
     free(c);
 }
 
@@ -301,6 +405,13 @@ static void call_free(call_t *c)
  * response already became an SSE stream) and free it. msg is borrowed. */
 static void call_finish_status(call_t *c, json_t *msg, int status, const char *reason)
 {
+    json_t *refused = NULL;
+    if (c->tool != NULL && !c->audited && audit_call(c, msg, status, NULL) != TK_OK) {
+        /* fail closed: no answer without its audit record */
+        msg = refused = tk_rpc_error(c->id, TK_RPC_INTERNAL_ERROR, "audit unavailable");
+        status = 503;
+        reason = "Service Unavailable";
+    }
     if (c->req) {
         call_detach_conn(c);
         if (c->sse) {
@@ -311,6 +422,7 @@ static void call_finish_status(call_t *c, json_t *msg, int status, const char *r
         }
         c->req = NULL;
     }
+    json_decref(refused);
     call_free(c);
 }
 
@@ -358,9 +470,16 @@ static void call_conn_closed(struct evhttp_connection *evcon, void *arg)
     call_free(c);
 }
 
-static call_t *call_new(session_t *s, struct evhttp_request *req, json_t *msg, tk_rpc_t *rpc)
+static call_t *call_new(session_t *s, struct evhttp_request *req, json_t *msg, tk_rpc_t *rpc,
+                        const char *actor)
 {
     call_t *c = tk_calloc(1, sizeof(*c));
+    c->t0_us = audit_now_us();
+    tk_snprintf(c->actor, sizeof(c->actor), "%s", actor ? actor : s->actor);
+    if (!strcmp(rpc->method, "tools/call")) {
+        const char *name = json_string_value(json_object_get(rpc->params, "name"));
+        c->tool = tk_strndup(name ? name : "", TK_AUDIT_FIELD_MAX);
+    }
     c->gw = s->gw;
     c->serial = ++s->gw->next_serial;
     c->sess = s;
@@ -736,6 +855,7 @@ static void forward(call_t *c, srv_t *sv, json_t *params)
         json_object_set_new(meta, "progressToken", json_string(c->ptoken));
         tk_map_sput(c->gw->progress, c->ptoken, c);
     }
+    c->srv_name = tk_upstream_name(sv->up);
     int rc = tk_upstream_request(sv->up, c->method, params, forward_reply, c, &c->handle);
     if (rc != TK_OK) {
         char msg[192];
@@ -935,7 +1055,11 @@ static void dispatch_call(call_t *c)
         call_result(c, json_object());
     else if (!strcmp(m, "tools/list"))
         handle_list(c, CAT_TOOLS);
-    else if (!strcmp(m, "tools/call"))
+    else if (!strcmp(m, "tools/call") && !tk_audit_ok(tk_audit_global())) {
+        json_t *e = tk_rpc_error(c->id, TK_RPC_INTERNAL_ERROR, "audit unavailable");
+        call_finish_status(c, e, 503, "Service Unavailable");
+        json_decref(e);
+    } else if (!strcmp(m, "tools/call"))
         handle_named(c, CAT_TOOLS, "tool");
     else if (!strcmp(m, "prompts/list"))
         handle_list(c, CAT_PROMPTS);
@@ -1190,13 +1314,15 @@ static int accepts(const char *accept, const char *type)
     return strstr(accept, type) != NULL || strstr(accept, "*/*") != NULL;
 }
 
-static session_t *session_new(tk_gateway_t *gw, endpoint_t *ep)
+static session_t *session_new(tk_gateway_t *gw, endpoint_t *ep, const char *actor)
 {
     unsigned char raw[32];
     if (tk_random_bytes(raw, sizeof(raw)) != TK_OK)
         return NULL;
     session_t *s = tk_calloc(1, sizeof(*s));
     tk_hex_encode(raw, sizeof(raw), s->id);
+    audit_session_id(s->id, s->audit_id, sizeof(s->audit_id));
+    tk_snprintf(s->actor, sizeof(s->actor), "%s", actor ? actor : "-");
     s->gw = gw;
     s->ep = ep;
     s->subs = json_object();
@@ -1209,7 +1335,7 @@ static session_t *session_new(tk_gateway_t *gw, endpoint_t *ep)
 }
 
 static void handle_initialize(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_request *req,
-                              tk_rpc_t *rpc)
+                              tk_rpc_t *rpc, const char *actor)
 {
     const char *want = json_string_value(json_object_get(rpc->params, "protocolVersion"));
     if (want == NULL) {
@@ -1222,7 +1348,7 @@ static void handle_initialize(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_re
                        "too many sessions");
         return;
     }
-    session_t *s = session_new(gw, ep);
+    session_t *s = session_new(gw, ep, actor);
     if (s == NULL) {
         send_rpc_error(req, 500, "Internal Server Error", rpc->id, TK_RPC_INTERNAL_ERROR,
                        "cannot create a session");
@@ -1239,6 +1365,9 @@ static void handle_initialize(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_re
         "completions", "serverInfo", "name", "tumiki", "title", "Tumiki MCP gateway", "version",
         TK_VERSION);
     json_t *m = tk_rpc_result(rpc->id, result);
+    audit_session(s, req, "session.create", ver,
+                  json_string_value(json_object_get(json_object_get(rpc->params, "clientInfo"),
+                                                    "name")));
     evhttp_add_header(evhttp_request_get_output_headers(req), "Mcp-Session-Id", s->id);
     send_json(req, 200, "OK", m);
     json_decref(m);
@@ -1356,7 +1485,8 @@ static void session_error(struct evhttp_request *req, int status)
                        "Bad Request: unsupported MCP-Protocol-Version");
 }
 
-static void handle_post(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_request *req)
+static void handle_post(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_request *req,
+                        const char *actor)
 {
     const char *ct = hdr(req, "Content-Type");
     if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0) {
@@ -1396,7 +1526,7 @@ static void handle_post(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_request 
             json_decref(msg);
             return;
         }
-        handle_initialize(gw, ep, req, &rpc);
+        handle_initialize(gw, ep, req, &rpc, actor);
         json_decref(msg);
         return;
     }
@@ -1408,7 +1538,7 @@ static void handle_post(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_request 
         return;
     }
     if (rpc.kind == TK_RPC_REQUEST) {
-        call_t *c = call_new(s, req, msg, &rpc);
+        call_t *c = call_new(s, req, msg, &rpc, actor);
         json_decref(msg);
         dispatch_call(c);
         return;
@@ -1423,6 +1553,12 @@ static void handle_post(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_request 
 
 void tk_gateway_handle(tk_gateway_t *gw, struct evhttp_request *req, const char *slug)
 {
+    tk_gateway_handle_as(gw, req, slug, NULL);
+}
+
+void tk_gateway_handle_as(tk_gateway_t *gw, struct evhttp_request *req, const char *slug,
+                          const char *actor)
+{
     endpoint_t *ep = find_endpoint(gw, slug);
     if (ep == NULL) {
         send_rpc_error(req, 404, "Not Found", NULL, -32000, "Not Found: unknown endpoint");
@@ -1430,7 +1566,7 @@ void tk_gateway_handle(tk_gateway_t *gw, struct evhttp_request *req, const char 
     }
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     if (cmd == EVHTTP_REQ_POST) {
-        handle_post(gw, ep, req);
+        handle_post(gw, ep, req, actor);
         return;
     }
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_DELETE) {
@@ -1449,6 +1585,7 @@ void tk_gateway_handle(tk_gateway_t *gw, struct evhttp_request *req, const char 
         return;
     }
     tk_info(MOD, "session ended by client on endpoint %s", ep->conf->slug);
+    audit_session(s, req, "session.delete", NULL, "client");
     session_destroy(s);
     evhttp_send_reply(req, 200, "OK", NULL);
 }
@@ -1493,6 +1630,7 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
     }
     for (size_t i = 0; i < n; i++) {
         tk_info(MOD, "session expired after %us idle", gw->cfg->session_idle_timeout_s);
+        audit_session(dead[i], NULL, "session.delete", NULL, "idle");
         session_destroy(dead[i]);
     }
     free(dead);
@@ -1540,6 +1678,10 @@ tk_gateway_t *tk_gateway_create(struct event_base *base, const tk_config_t *cfg)
     gw->calls = tk_map_create();
     gw->progress = tk_map_create();
     gw->s2c = tk_map_create();
+    unsigned char rid[4];
+    if (tk_random_bytes(rid, sizeof(rid)) != TK_OK)
+        memset(rid, 0, sizeof(rid));
+    tk_hex_encode(rid, sizeof(rid), gw->rid_prefix);
     gw->srvs = tk_calloc(cfg->nservers, sizeof(srv_t));
     size_t *srv_of = tk_calloc(cfg->nservers, sizeof(size_t)); /* conf index -> srv index + 1 */
     for (size_t i = 0; i < cfg->nservers; i++) {

@@ -34,6 +34,10 @@ void tk_gateway_start(tk_gateway_t *gw);
 
 /* Serve one MCP request (POST, GET or DELETE) for endpoint slug. */
 void tk_gateway_handle(tk_gateway_t *gw, struct evhttp_request *req, const char *slug);
+/* The same, for an authenticated principal: actor ("key:<id>", "key:bootstrap",
+ * "sub:<jwt sub>") names who did it in the audit trail (NULL: the session's). */
+void tk_gateway_handle_as(tk_gateway_t *gw, struct evhttp_request *req, const char *slug,
+                          const char *actor);
 
 /* Whether v is a protocol revision the gateway speaks. */
 int tk_mcp_version_supported(const char *v);

@@ -875,9 +875,55 @@ static void test_import_example_file(void **state)
     free(out);
 }
 
+/* "audit": defaults, the table's ranges, and the HMAC key from the
+ * environment (never quoted in errors). */
+static void test_audit_section(void **state)
+{
+    (void)state;
+    tk_config_t *cfg = load_ok("{}");
+    assert_true(cfg->audit_enabled);
+    assert_null(cfg->audit_dir);
+    assert_int_equal(cfg->audit_retention_days, 90);
+    assert_int_equal(cfg->audit_fsync_interval_ms, 1000);
+    assert_false(cfg->audit_log_arguments);
+    assert_null(cfg->audit_key);
+    tk_config_destroy(cfg);
+    setenv("TK_TEST_AUDIT_KEY", "k-0123456789abcdef0123456789abcdef", 1);
+    cfg = load_ok("{\"audit\": {\"enabled\": false, \"dir\": \"/x\", \"retention_days\": 1,"
+                  " \"fsync_interval_ms\": 0, \"log_arguments\": true, \"log_results\": true,"
+                  " \"hmac_key_env\": \"TK_TEST_AUDIT_KEY\"}}");
+    assert_false(cfg->audit_enabled);
+    assert_string_equal(cfg->audit_dir, "/x");
+    assert_int_equal(cfg->audit_retention_days, 1);
+    assert_int_equal(cfg->audit_fsync_interval_ms, 0);
+    assert_true(cfg->audit_log_arguments && cfg->audit_log_results);
+    assert_int_equal(cfg->audit_keylen, 34);
+    assert_memory_equal(cfg->audit_key, "k-0123456789abcdef0123456789abcdef", 34);
+    tk_config_destroy(cfg);
+    expect_err("{\"audit\": {\"retention_days\": 0}}",
+               "audit.retention_days: must be between 1 and 36500");
+    expect_err("{\"audit\": {\"fsync_interval_ms\": 60001}}",
+               "audit.fsync_interval_ms: must be between 0 and 60000");
+    expect_err("{\"audit\": {\"retention\": 5}}", "audit: unknown key \"retention\"");
+    expect_err("{\"audit\": {\"log_arguments\": 1}}",
+               "audit.log_arguments: expected true or false");
+    setenv("TK_TEST_AUDIT_KEY", "short-secret-value", 1);
+    expect_err("{\"audit\": {\"hmac_key_env\": \"TK_TEST_AUDIT_KEY\"}}",
+               "audit.hmac_key_env: the audit HMAC key must be 32 to 256 bytes; it has 18");
+    assert_null(strstr(err, "short-secret-value"));
+    expect_err("{\"audit\": {\"hmac_key_env\": \"TK_TEST_AUDIT_UNSET\"}}",
+               "audit.hmac_key_env: environment variable \"TK_TEST_AUDIT_UNSET\" is not set");
+    setenv("TK_TEST_AUDIT_KEY", "k-0123456789abcdef0123456789abcdef", 1);
+    expect_err("{\"audit\": {\"hmac_key_env\": \"TK_TEST_AUDIT_KEY\","
+               " \"hmac_key_file\": \"/nonexistent\"}}",
+               "audit.hmac_key_file: give only one of");
+    unsetenv("TK_TEST_AUDIT_KEY");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_audit_section),
         cmocka_unit_test_setup(test_defaults, setup),
         cmocka_unit_test_setup(test_full, setup),
         cmocka_unit_test_setup(test_listen, setup),
