@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <pthread.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
 #include <pcre2.h>
@@ -167,9 +168,43 @@ void tk_mask_reset(void)
     pthread_rwlock_unlock(&tables_lock);
 }
 
-/* Run one rule over *s (heap, length *len), replacing it on a change. */
+/* Per-thread match data, big enough for every rule's groups; freed when
+ * its thread exits. */
+static pthread_key_t md_key;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+static void md_free(void *md)
+{
+    pcre2_match_data_free(md);
+}
+
+static void md_key_init(void)
+{
+    if (pthread_key_create(&md_key, md_free) != 0)
+        abort();
+}
+
+static pcre2_match_data *thread_match_data(void)
+{
+    pthread_once(&md_once, md_key_init);
+    pcre2_match_data *md = pthread_getspecific(md_key);
+    if (md == NULL) {
+        md = pcre2_match_data_create(8, NULL);
+        if (md != NULL && pthread_setspecific(md_key, md) != 0) {
+            pcre2_match_data_free(md);
+            md = NULL;
+        }
+    }
+    return md;
+}
+
+/* Run one rule over *s (heap, length *len), replacing it on a change. Most
+ * texts have no match: one match attempt, no allocation. */
 static void apply(const rule_t *r, char **s, size_t *len)
 {
+    pcre2_match_data *md = thread_match_data();
+    if (md == NULL || pcre2_match(r->code, (PCRE2_SPTR)*s, *len, 0, 0, md, NULL) < 0)
+        return; /* no match, or a match-time limit: leave the text */
     size_t cap = *len + *len / 2 + 64;
     for (int attempt = 0; attempt < 3; attempt++) {
         char *out = tk_malloc(cap);
@@ -178,7 +213,7 @@ static void apply(const rule_t *r, char **s, size_t *len)
                                   PCRE2_SUBSTITUTE_GLOBAL | PCRE2_SUBSTITUTE_EXTENDED |
                                       PCRE2_SUBSTITUTE_UNSET_EMPTY |
                                       PCRE2_SUBSTITUTE_OVERFLOW_LENGTH,
-                                  NULL, NULL, (PCRE2_SPTR)r->repl, PCRE2_ZERO_TERMINATED,
+                                  md, NULL, (PCRE2_SPTR)r->repl, PCRE2_ZERO_TERMINATED,
                                   (PCRE2_UCHAR *)out, &outlen);
         if (rc > 0) {
             free(*s);
@@ -188,9 +223,30 @@ static void apply(const rule_t *r, char **s, size_t *len)
         }
         free(out);
         if (rc != PCRE2_ERROR_NOMEMORY)
-            return; /* no match (0) or a match-time limit: leave the text */
+            return;
         cap = outlen + 1;
     }
+}
+
+/* Can any built-in rule match? Every rule needs one of these words (in any
+ * case); text without them skips the regular expressions. One pass: only
+ * positions whose letter starts a word are compared. */
+static int builtin_may_match(const char *s, size_t len)
+{
+    static const char *const words[] = {"bearer", "basic", "tk_", "eyj", "-----begin",
+                                        "pass", "secret", "token", "key", "authorization",
+                                        "cookie", "credential"};
+    for (size_t i = 0; i + 3 <= len; i++) {
+        int c = tolower((unsigned char)s[i]);
+        if (strchr("btep-skac", c) == NULL || c == '\0')
+            continue;
+        for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
+            size_t wl = strlen(words[w]);
+            if (words[w][0] == c && wl <= len - i && strncasecmp(s + i, words[w], wl) == 0)
+                return 1;
+        }
+    }
+    return 0;
 }
 
 /* Replace every occurrence of the registered exact values. */
@@ -230,8 +286,9 @@ char *tk_mask_str(const char *in)
     char *s = tk_strndup(in, len);
     pthread_rwlock_rdlock(&tables_lock);
     apply_secrets(&s, &len);
-    for (size_t i = 0; i < N_BUILTIN; i++)
-        apply(&builtin[i], &s, &len);
+    if (builtin_may_match(s, len))
+        for (size_t i = 0; i < N_BUILTIN; i++)
+            apply(&builtin[i], &s, &len);
     for (size_t i = 0; i < n_patterns; i++)
         apply(&patterns[i], &s, &len);
     pthread_rwlock_unlock(&tables_lock);
