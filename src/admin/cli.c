@@ -21,7 +21,8 @@
 int tk_cli_open_store(const char *config, tk_config_t **cfg, tk_store_t **st)
 {
     char err[1024];
-    if (tk_config_load_file(config, cfg, err, sizeof(err)) != TK_OK) {
+    if (tk_config_load_file(config, cfg, err, sizeof(err)) != TK_OK ||
+        tk_config_register_masks(*cfg, err, sizeof(err)) != TK_OK) {
         (void)fprintf(stderr, "tumiki: %s\n", err);
         return 1;
     }

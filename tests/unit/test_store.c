@@ -219,7 +219,8 @@ static void test_upgrade_from_v1(void **state)
     fixture_t *f = *state;
     tk_store_close(open_store(f));
     sqlite3 *db = raw_open(f);
-    raw_exec(db, "DROP INDEX revoked_tokens_revoked_at;"
+    raw_exec(db, "DROP TABLE tool_pins;" /* migration 3 */
+                 "DROP INDEX revoked_tokens_revoked_at;"
                  "ALTER TABLE revoked_tokens DROP COLUMN revoked_at;"
                  "ALTER TABLE users DROP COLUMN disabled;"
                  "DROP TABLE endpoint_tool_filters;"
