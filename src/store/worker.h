@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Store worker: one thread with its own store handle that runs slow work
- * (SQLite writes, bcrypt) off the event loop. The loop submits a job (a work
- * function run on the worker thread with the worker's store, then a done
- * function run back on the loop thread); results travel through the job's
- * argument. Jobs run one at a time, in submission order.
+ * (SQLite writes, bcrypt) off the event loop, built on core/workq.h. The
+ * loop submits a job (a work function run on the worker thread with the
+ * worker's store, then a done function run back on the loop thread);
+ * results travel through the job's argument. Jobs run one at a time, in
+ * submission order.
  *
  * Threads: create, submit and destroy are called on the loop thread only;
  * post on the worker thread only.
