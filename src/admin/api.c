@@ -18,6 +18,7 @@
 #include <openssl/crypto.h>
 
 #include "admin/rbac.h"
+#include "audit/audit.h"
 #include "auth/apikey.h"
 #include "core/map.h"
 #include "mcp/jsonrpc.h"
@@ -917,6 +918,56 @@ static void caller_desc(const tk_caller_t *c, char *out, size_t len)
         tk_snprintf(out, len, "jwt (user %s)", c->user);
 }
 
+/* The audit record of a change (or a refused attempt at anything): who,
+ * which route and method, on what, the outcome; never a body. */
+static void audit_admin(const job_t *j)
+{
+    static const char *const methods[] = {"get", "post", "put", "patch", "delete"};
+    if (j->cmd == EVHTTP_REQ_GET && j->status != 403)
+        return;
+    const char *method = j->cmd == EVHTTP_REQ_POST     ? methods[1]
+                         : j->cmd == EVHTTP_REQ_PUT    ? methods[2]
+                         : j->cmd == EVHTTP_REQ_PATCH  ? methods[3]
+                         : j->cmd == EVHTTP_REQ_DELETE ? methods[4]
+                                                       : methods[0];
+    char actor[TK_AUDIT_ACTOR_MAX], action[48], target[TK_STORE_ID_MAX + 16] = "";
+    const tk_caller_t *c = &j->caller;
+    if (c->kind == TK_CALLER_BOOTSTRAP)
+        tk_snprintf(actor, sizeof(actor), "key:bootstrap");
+    else if (c->kind == TK_CALLER_KEY)
+        tk_snprintf(actor, sizeof(actor), "key:%s", c->key_id);
+    else
+        tk_snprintf(actor, sizeof(actor), "jwt:%s", c->user);
+    tk_snprintf(action, sizeof(action), "admin.%s.%s", routes[j->route].name, method);
+    const char *made = j->status == 201 ? json_string_value(json_object_get(j->reply, "id")) : NULL;
+    if (j->route == R_MEMBER)
+        tk_snprintf(target, sizeof(target), "user:%s", j->p2);
+    else if (j->route == R_MEMBERS)
+        tk_snprintf(target, sizeof(target), "org:%s", j->p1);
+    else if (j->route == R_USER || (j->route == R_USERS && made != NULL))
+        tk_snprintf(target, sizeof(target), "user:%s", made != NULL ? made : j->p1);
+    else if (j->route == R_KEY || (j->route == R_KEYS && made != NULL))
+        tk_snprintf(target, sizeof(target), "key:%s", made != NULL ? made : j->p1);
+    else if (j->route == R_ENDPOINT || j->route == R_ENDPOINT_TOOLS)
+        tk_snprintf(target, sizeof(target), "endpoint:%s", j->p1);
+    char *ip = NULL;
+    ev_uint16_t port = 0;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(j->req);
+    if (evcon != NULL)
+        evhttp_connection_get_peer(evcon, &ip, &port);
+    tk_audit_event_t ev = {.actor = actor,
+                           .action = action,
+                           .target = target[0] ? target : NULL,
+                           .endpoint = j->route == R_ENDPOINT_TOOLS ? j->p1 : NULL,
+                           .result = j->status / 100 == 2 ? "ok"
+                                     : j->status == 403   ? "denied"
+                                                          : "error",
+                           .status = j->status,
+                           .ip = ip};
+    if (tk_audit_emit(&ev) != TK_OK)
+        tk_debug(MOD, "admin action not audited");
+}
+
 static void job_done(void *arg)
 {
     job_t *j = arg;
@@ -948,6 +999,7 @@ static void job_done(void *arg)
     caller_desc(&j->caller, who, sizeof(who));
     tk_info(MOD, "%s %s by %s: %d", j->cmd == EVHTTP_REQ_GET ? "read" : "change",
             routes[j->route].name, who, j->status);
+    audit_admin(j);
     send_json(j->req, j->status, j->reply);
     j->reply = NULL;
     job_free(j);

@@ -11,10 +11,11 @@
 // any later response or in the gateway's log.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { cleanup, connect, mcpHeaders, rawRequest, runTumiki, servers, sleep, startGateway, textOf } from './lib.mjs';
+import { cleanup, connect, mcpHeaders, rawRequest, runTumiki, servers, sleep, startGateway, textOf, waitFor } from './lib.mjs';
 
 const initBody = { jsonrpc: '2.0', id: 1, method: 'initialize',
   params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'a', version: '1' } } };
@@ -340,6 +341,32 @@ describe('admin API and RBAC', () => {
     assert.equal(bad.code, 2);
     const list = await tumiki('user', 'list');
     assert.match(list.stdout, new RegExp(`${id}\\s+active\\s+default:viewer`));
+  });
+
+  test('admin changes and refusals are in the audit trail, without secrets', async () => {
+    const c = await api('POST', '/keys', { token: keys.member, body: { endpoint: 'default', name: 'audited' }, created: true });
+    assert.equal(c.status, 201);
+    secrets.push(c.json.key);
+    assert.equal((await api('POST', '/users', { token: keys.viewer, body: { email: 'no@x.io' } })).status, 403);
+    assert.equal((await api('GET', '/users')).status, 200); // reads are not recorded
+    const dir = path.join(gw.dir, 'data', 'audit');
+    const text = () => fs.readdirSync(dir).map((n) => fs.readFileSync(path.join(dir, n), 'utf8')).join('\n');
+    const recs = () => text().split('\n').flatMap((l) => { try { return [JSON.parse(l)]; } catch { return []; } });
+    const made = await waitFor(() => recs().find((r) => r.action === 'admin.keys.post' && r.target === `key:${c.json.id}`),
+      { what: 'the key creation record' });
+    assert.equal(made.actor, `key:${keys.member.slice(3, 19)}`);
+    assert.equal(made.result, 'ok');
+    assert.equal(made.status, 201);
+    const denied = recs().find((r) => r.action === 'admin.users.post' && r.actor === `key:${keys.viewer.slice(3, 19)}`);
+    assert.ok(denied, 'the refused user creation is recorded');
+    assert.equal(denied.result, 'denied');
+    assert.ok(!recs().some((r) => r.action === 'admin.users.get' && r.result === 'ok'), 'reads are not recorded');
+    assert.ok(recs().some((r) => r.action === 'admin.users.get' && r.result === 'denied'), 'refused reads are');
+    const all = text();
+    for (const k of secrets) assert.ok(!all.includes(k.slice(20)), 'a key secret reached the audit trail');
+    assert.ok(!all.includes('$2b$'));
+    const v = await runTumiki(['audit', 'verify', '--config', gw.configPath]);
+    assert.equal(v.code, 0, v.stderr + v.stdout);
   });
 
   test('no secret in any response after creation, nor in the log', async () => {
