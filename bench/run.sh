@@ -12,7 +12,8 @@
 # Environment: BENCH_DURATION (seconds per run, default 10), BENCH_CONNS
 # (default "1 16 64"), BENCH_TOOL (default echo__echo), BENCH_BUILD_DIR
 # (default build-bench), BENCH_NO_BUILD=1 (use the binaries already there),
-# BENCH_VERBOSE=1 (show wrk's own output too).
+# BENCH_VERBOSE=1 (show wrk's own output too), BENCH_THREADS (server.threads,
+# default 1).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,6 +23,7 @@ DURATION=${BENCH_DURATION:-10}
 CONNS=${BENCH_CONNS:-"1 16 64"}
 TOOL=${BENCH_TOOL:-echo__echo}
 BUILD=${BENCH_BUILD_DIR:-build-bench}
+GW_THREADS=${BENCH_THREADS:-1}
 READY_TIMEOUT_S=20
 PROTOCOL_VERSION=2025-11-25
 
@@ -36,6 +38,8 @@ for c in $CONNS; do
     [[ $c =~ ^[0-9]+$ ]] && ((c >= 1 && c <= 10000)) || die "bad connection count in BENCH_CONNS: $c"
 done
 [[ $TOOL =~ ^[A-Za-z0-9_.-]+$ ]] || die "BENCH_TOOL may only use [A-Za-z0-9_.-]"
+[[ $GW_THREADS =~ ^[0-9]+$ ]] && ((GW_THREADS >= 1 && GW_THREADS <= 64)) ||
+    die "BENCH_THREADS must be a whole number in [1, 64]"
 for cmd in cmake make curl wrk od timeout; do
     command -v "$cmd" >/dev/null || die "$cmd is not installed"
 done
@@ -108,6 +112,7 @@ cat >"$CFG" <<EOF
   "listen": "127.0.0.1:0",
   "data_dir": $(json_str "$TMP/data"),
   "rate_limits": { "per_key": "off" },
+  "server": { "threads": $GW_THREADS },
   "mcpServers": {
     "echo": { "command": $(json_str "$ECHO_BIN"), "args": ["--name", "echo", "--fast"] }
   }
