@@ -147,6 +147,10 @@ URL=${URL%/}
 [[ $URL =~ ^http://127\.0\.0\.1:[0-9]+$ ]] || die "unexpected ready-file content: $URL"
 MCP_URL="$URL/mcp/default"
 
+cpu_ticks() { # user+system clock ticks the gateway has used so far
+    awk '{ print $14 + $15 }' "/proc/$GW_PID/stat" 2>/dev/null || echo 0
+}
+
 rss_kb() { # rss_kb FIELD: VmRSS or VmHWM of the gateway, in kB
     awk -v f="$1:" '$1 == f { print $2 }' "/proc/$GW_PID/status" 2>/dev/null || echo "?"
 }
@@ -214,6 +218,7 @@ for c in $CONNS; do
     threads=$((c < 2 ? c : 2))
     out="$TMP/wrk-$c.out"
     rc=0
+    ticks0=$(cpu_ticks)
     # in the background so that a signal to this script runs its trap at once
     TUMIKI_TOKEN=$TOKEN BENCH_SESSION=$SESSION BENCH_TOOL=$TOOL \
         timeout --signal=INT --kill-after=10 $((DURATION + 30)) \
@@ -230,6 +235,9 @@ for c in $CONNS; do
     fi
     read -r _ rps p50 p99 p999 errs _ <<<"$line"
     printf '%6s %11s %9s %9s %10s %8s\n' "$c" "$rps" "$p50" "$p99" "$p999" "$errs"
+    # CPU per call is steadier than req/s on a shared machine
+    awk -v t="$(($(cpu_ticks) - ticks0))" -v hz="$(getconf CLK_TCK)" -v r="$rps" -v d="$DURATION" \
+        'BEGIN { if (r > 0) printf "       gateway CPU: %.1f us per call (%.2f cores busy)\n", t / hz * 1e6 / (r * d), t / hz / d }'
     if ! kill -0 "$GW_PID" 2>/dev/null; then
         rc=0
         wait "$GW_PID" || rc=$?

@@ -36,7 +36,7 @@ export const servers = {
 const live = new Set(); // gateways not yet stopped
 const tmpDirs = new Set();
 const started = new Set(); // every gateway started by this test file
-const SANITIZER = /ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/;
+const SANITIZER = /(ERROR|WARNING): (Address|Leak|Memory|Thread)Sanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/;
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
