@@ -46,6 +46,12 @@ typedef struct snapshot {
     const char **kv; /* name, value, name, value ... */
     char *body;
     size_t bodylen;
+    /* a POST body parsed on the HTTP thread (parsed = 1) */
+    int parsed;
+    int rc, code;
+    json_t *msg;
+    tk_rpc_t rpc;
+    const char *why;
 } snapshot_t;
 
 struct tk_hreq {
@@ -82,6 +88,7 @@ static void unref(tk_hreq_t *r)
         return;
     outhdrs_free(r->out);
     if (r->snap) {
+        json_decref(r->snap->msg);
         free(r->snap->kv);
         free(r->snap->body);
         free(r->snap);
@@ -151,6 +158,10 @@ static snapshot_t *snapshot(struct evhttp_request *req)
     s->body = tk_calloc(1, s->bodylen + 1);
     if (s->bodylen)
         evbuffer_copyout(body, s->body, s->bodylen);
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
+        s->parsed = 1;
+        s->rc = tk_rpc_parse(s->body, s->bodylen, &s->msg, &s->rpc, &s->code, &s->why);
+    }
     return s;
 }
 
@@ -315,6 +326,23 @@ const char *tk_hreq_body(tk_hreq_t *r, size_t *len)
     *len = evbuffer_get_length(in);
     const char *b = (const char *)evbuffer_pullup(in, -1);
     return b ? b : "";
+}
+
+int tk_hreq_rpc(tk_hreq_t *r, json_t **out, tk_rpc_t *rpc, int *code, const char **why)
+{
+    snapshot_t *s = r->snap;
+    if (s == NULL || !s->parsed) {
+        size_t len;
+        const char *body = tk_hreq_body(r, &len);
+        return tk_rpc_parse(body, len, out, rpc, code, why);
+    }
+    s->parsed = 0; /* handed over: a second call parses again */
+    *out = s->msg;
+    s->msg = NULL;
+    *rpc = s->rpc;
+    *code = s->code;
+    *why = s->why;
+    return s->rc;
 }
 
 void tk_hreq_add_header(tk_hreq_t *r, const char *name, const char *value)

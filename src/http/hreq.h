@@ -24,6 +24,7 @@
 #include <stddef.h>
 
 #include "core/core.h"
+#include "mcp/jsonrpc.h"
 
 typedef struct tk_hreq tk_hreq_t;
 
@@ -35,6 +36,10 @@ enum evhttp_cmd_type tk_hreq_command(const tk_hreq_t *r);
 const char *tk_hreq_header(const tk_hreq_t *r, const char *name);
 /* The request body (not NUL terminated); *len its length. */
 const char *tk_hreq_body(tk_hreq_t *r, size_t *len);
+/* The body as one JSON-RPC message, with tk_rpc_parse's contract (*out is
+ * the caller's). When threads > 1 a POST body was parsed on its HTTP thread
+ * already, off the core's loop; that result is handed over once. */
+int tk_hreq_rpc(tk_hreq_t *r, json_t **out, tk_rpc_t *rpc, int *code, const char **why) TK_WUR;
 
 /* Add an output header; only before the reply or stream starts. */
 void tk_hreq_add_header(tk_hreq_t *r, const char *name, const char *value);

@@ -1240,13 +1240,11 @@ static void handle_post(tk_gateway_t *gw, endpoint_t *ep, tk_hreq_t *req)
                        "text/event-stream");
         return;
     }
-    size_t len;
-    const char *body = tk_hreq_body(req, &len);
     json_t *msg = NULL;
     tk_rpc_t rpc;
     int code;
     const char *why;
-    if (tk_rpc_parse(body ? body : "", len, &msg, &rpc, &code, &why) != TK_OK) {
+    if (tk_hreq_rpc(req, &msg, &rpc, &code, &why) != TK_OK) {
         json_t *id = json_is_object(msg) ? json_object_get(msg, "id") : NULL;
         if (id && !json_is_string(id) && !json_is_integer(id))
             id = NULL;
