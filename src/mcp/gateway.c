@@ -220,7 +220,8 @@ static void sse_event(tk_hreq_t *req, json_t *msg)
     free(s);
 }
 
-/* The client no longer wants an answer: end the request quietly. */
+/* End a call's request without its result: close its SSE stream, or answer
+ * with code (200 for a cancellation, else 500). */
 static void send_end(tk_hreq_t *req, int sse, json_t *id, int code, const char *msg)
 {
     if (sse)
