@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { cleanup, connect, mcpHeaders, rawInitialize, rawRequest, servers, sleep, startGateway,
   textOf, waitFor } from './lib.mjs';
 
-const THREADS = Number(process.env.TK_THREADS_OVERRIDE || 4);
+const THREADS = 4;
 
 function call(id, name, args) {
   return { jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } };
