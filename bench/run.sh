@@ -12,7 +12,8 @@
 # Environment: BENCH_DURATION (seconds per run, default 10), BENCH_CONNS
 # (default "1 16 64"), BENCH_TOOL (default echo__echo), BENCH_BUILD_DIR
 # (default build-bench), BENCH_NO_BUILD=1 (use the binaries already there),
-# BENCH_VERBOSE=1 (show wrk's own output too).
+# BENCH_VERBOSE=1 (show wrk's own output too), BENCH_THREADS (server.threads,
+# default 1).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,6 +23,7 @@ DURATION=${BENCH_DURATION:-10}
 CONNS=${BENCH_CONNS:-"1 16 64"}
 TOOL=${BENCH_TOOL:-echo__echo}
 BUILD=${BENCH_BUILD_DIR:-build-bench}
+GW_THREADS=${BENCH_THREADS:-1}
 READY_TIMEOUT_S=20
 PROTOCOL_VERSION=2025-11-25
 
@@ -36,6 +38,8 @@ for c in $CONNS; do
     [[ $c =~ ^[0-9]+$ ]] && ((c >= 1 && c <= 10000)) || die "bad connection count in BENCH_CONNS: $c"
 done
 [[ $TOOL =~ ^[A-Za-z0-9_.-]+$ ]] || die "BENCH_TOOL may only use [A-Za-z0-9_.-]"
+[[ $GW_THREADS =~ ^[0-9]+$ ]] && ((GW_THREADS >= 1 && GW_THREADS <= 64)) ||
+    die "BENCH_THREADS must be a whole number in [1, 64]"
 for cmd in cmake make curl wrk od timeout; do
     command -v "$cmd" >/dev/null || die "$cmd is not installed"
 done
@@ -108,6 +112,7 @@ cat >"$CFG" <<EOF
   "listen": "127.0.0.1:0",
   "data_dir": $(json_str "$TMP/data"),
   "rate_limits": { "per_key": "off" },
+  "server": { "threads": $GW_THREADS },
   "mcpServers": {
     "echo": { "command": $(json_str "$ECHO_BIN"), "args": ["--name", "echo", "--fast"] }
   }
@@ -141,6 +146,10 @@ done
 URL=${URL%/}
 [[ $URL =~ ^http://127\.0\.0\.1:[0-9]+$ ]] || die "unexpected ready-file content: $URL"
 MCP_URL="$URL/mcp/default"
+
+cpu_ticks() { # user+system clock ticks the gateway has used so far
+    awk '{ print $14 + $15 }' "/proc/$GW_PID/stat" 2>/dev/null || echo 0
+}
 
 rss_kb() { # rss_kb FIELD: VmRSS or VmHWM of the gateway, in kB
     awk -v f="$1:" '$1 == f { print $2 }' "/proc/$GW_PID/status" 2>/dev/null || echo "?"
@@ -209,6 +218,7 @@ for c in $CONNS; do
     threads=$((c < 2 ? c : 2))
     out="$TMP/wrk-$c.out"
     rc=0
+    ticks0=$(cpu_ticks)
     # in the background so that a signal to this script runs its trap at once
     TUMIKI_TOKEN=$TOKEN BENCH_SESSION=$SESSION BENCH_TOOL=$TOOL \
         timeout --signal=INT --kill-after=10 $((DURATION + 30)) \
@@ -225,6 +235,9 @@ for c in $CONNS; do
     fi
     read -r _ rps p50 p99 p999 errs _ <<<"$line"
     printf '%6s %11s %9s %9s %10s %8s\n' "$c" "$rps" "$p50" "$p99" "$p999" "$errs"
+    # CPU per call is steadier than req/s on a shared machine
+    awk -v t="$(($(cpu_ticks) - ticks0))" -v hz="$(getconf CLK_TCK)" -v r="$rps" -v d="$DURATION" \
+        'BEGIN { if (r > 0) printf "       gateway CPU: %.1f us per call (%.2f cores busy)\n", t / hz * 1e6 / (r * d), t / hz / d }'
     if ! kill -0 "$GW_PID" 2>/dev/null; then
         rc=0
         wait "$GW_PID" || rc=$?

@@ -74,6 +74,7 @@ describe('admin API and RBAC', () => {
     gw = await startGateway({ config: {
       mcpServers: { echo: servers.echo('echo') },
       endpoints: { default: { servers: ['echo'] }, other: { servers: ['echo'] } },
+      server: { threads: 1 }, // the admin API runs on the core loop (see the last test)
     } });
     for (const role of ROLES) {
       users[role] = await makeUser(role);
@@ -380,5 +381,19 @@ describe('admin API and RBAC', () => {
     assert.ok(!later.includes('$2b$') && !log.includes('$2b$'), 'a bcrypt hash leaked');
     assert.ok(!log.includes(gw.token), 'the bootstrap token appeared in the log');
     assert.match(log, /"module":"admin"/);
+  });
+
+  test('with server.threads > 1 the admin API answers 503 (not yet served there), MCP works', async () => {
+    const g2 = await startGateway({ config: {
+      mcpServers: { echo: servers.echo('echo') }, server: { threads: 2 },
+    } });
+    const r = await fetch(`${g2.url}/api/v1/me`, { headers: { Authorization: `Bearer ${g2.token}` } });
+    assert.equal(r.status, 503);
+    assert.equal((await r.json()).error.code, 'unavailable');
+    assert.equal((await fetch(`${g2.url}/api/v1/me`)).status, 401);
+    const client = await connect(g2);
+    assert.equal(textOf(await client.callTool({ name: 'echo__echo', arguments: { text: 't2' } })), 't2');
+    await client.close();
+    await g2.stop();
   });
 });
