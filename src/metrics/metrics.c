@@ -513,9 +513,9 @@ static void register_standard(tk_metrics_t *m)
     for (size_t i = 0; i < sizeof(std_families) / sizeof(std_families[0]); i++) {
         const std_family_t *d = &std_families[i];
         int hist = d->type == TK_METRIC_HISTOGRAM;
-        *(tk_metric_t **)((char *)m + d->off) =
-            tk_metrics_family(m, d->type, d->name, d->help, d->nlabels, d->labels, d->max_series,
-                              hist ? http_bounds : NULL, hist ? nb : 0);
+        tk_metric_t *f = tk_metrics_family(m, d->type, d->name, d->help, d->nlabels, d->labels,
+                                           d->max_series, hist ? http_bounds : NULL, hist ? nb : 0);
+        memcpy((char *)m + d->off, &f, sizeof(f)); /* the field at d->off is a tk_metric_t * */
     }
 }
 
