@@ -98,6 +98,10 @@ struct endpoint {
     size_t nsrvs;
     /* merged catalogue per kind, rebuilt when a server's catalogue changes */
     json_t *merged[CAT_N];
+    /* {"<field>": merged} serialised once per rebuild (NULL: not yet), so a
+     * list call costs a copy, not a jansson dump of the whole catalogue */
+    char *merged_text[CAT_N];
+    size_t merged_len[CAT_N];
     tk_map_t *routes[CAT_N]; /* namespaced name (or uri) -> route_t */
     unsigned *built_gen[CAT_N]; /* per server gen the merge was built from */
     waiter_t *waiters[CAT_N];
@@ -188,6 +192,16 @@ static int log_level_index(const char *s)
 
 /* ---- HTTP replies ---- */
 
+/* Sends buf (JSON text) as the whole reply; the caller frees buf. */
+static void send_json_buf(struct evhttp_request *req, int status, const char *reason,
+                          struct evbuffer *buf)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_remove_header(h, "Content-Type");
+    evhttp_add_header(h, "Content-Type", "application/json");
+    evhttp_send_reply(req, status, reason, buf);
+}
+
 static void send_json(struct evhttp_request *req, int status, const char *reason, json_t *body)
 {
     struct evbuffer *buf = evbuffer_new();
@@ -195,10 +209,7 @@ static void send_json(struct evhttp_request *req, int status, const char *reason
     char *s = tk_json_dump(body, &len);
     evbuffer_add(buf, s, len);
     free(s);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_remove_header(h, "Content-Type");
-    evhttp_add_header(h, "Content-Type", "application/json");
-    evhttp_send_reply(req, status, reason, buf);
+    send_json_buf(req, status, reason, buf);
     evbuffer_free(buf);
 }
 
@@ -219,16 +230,25 @@ static void sse_start(struct evhttp_request *req)
     evhttp_send_reply_start(req, 200, "OK");
 }
 
+/* Sends msg (JSON text in msg, drained) as one SSE event. */
+static void sse_event_buf(struct evhttp_request *req, struct evbuffer *msg)
+{
+    struct evbuffer *buf = evbuffer_new();
+    evbuffer_add(buf, "event: message\ndata: ", 21);
+    evbuffer_add_buffer(buf, msg);
+    evbuffer_add(buf, "\n\n", 2);
+    evhttp_send_reply_chunk(req, buf);
+    evbuffer_free(buf);
+}
+
 static void sse_event(struct evhttp_request *req, json_t *msg)
 {
     struct evbuffer *buf = evbuffer_new();
     size_t len;
     char *s = tk_json_dump(msg, &len);
-    evbuffer_add(buf, "event: message\ndata: ", 21);
     evbuffer_add(buf, s, len);
-    evbuffer_add(buf, "\n\n", 2);
     free(s);
-    evhttp_send_reply_chunk(req, buf);
+    sse_event_buf(req, buf);
     evbuffer_free(buf);
 }
 
@@ -284,6 +304,29 @@ static void call_finish_status(call_t *c, json_t *msg, int status, const char *r
         } else {
             send_json(c->req, status, reason, msg);
         }
+        c->req = NULL;
+    }
+    call_free(c);
+}
+
+/* As call_finish with a result given as serialised JSON (result, len). */
+static void call_finish_text(call_t *c, const char *result, size_t len)
+{
+    if (c->req) {
+        struct evbuffer *buf = evbuffer_new();
+        char *id = tk_json_dump(c->id, NULL);
+        evbuffer_add_printf(buf, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":", id);
+        free(id);
+        evbuffer_add(buf, result, len);
+        evbuffer_add(buf, "}", 1);
+        call_detach_conn(c);
+        if (c->sse) {
+            sse_event_buf(c->req, buf);
+            evhttp_send_reply_end(c->req);
+        } else {
+            send_json_buf(c->req, 200, "OK", buf);
+        }
+        evbuffer_free(buf);
         c->req = NULL;
     }
     call_free(c);
@@ -592,6 +635,8 @@ static void endpoint_merge(endpoint_t *ep, cat_kind_t k)
     }
     json_decref(ep->merged[k]);
     ep->merged[k] = out;
+    free(ep->merged_text[k]);
+    ep->merged_text[k] = NULL;
     if (ep->routes[k]) {
         routes_clear(ep->routes[k]);
         tk_map_destroy(ep->routes[k]);
@@ -837,7 +882,12 @@ static void handle_list(call_t *c, cat_kind_t k)
     endpoint_t *ep = c->sess->ep;
     if (endpoint_ensure(ep, k, c))
         return;
-    call_result(c, json_pack("{s:O}", cat_info[k].field, ep->merged[k]));
+    if (ep->merged_text[k] == NULL) {
+        json_t *r = json_pack("{s:O}", cat_info[k].field, ep->merged[k]);
+        ep->merged_text[k] = tk_json_dump(r, &ep->merged_len[k]);
+        json_decref(r);
+    }
+    call_finish_text(c, ep->merged_text[k], ep->merged_len[k]);
 }
 
 static void dispatch_call(call_t *c)
@@ -1474,6 +1524,7 @@ void tk_gateway_destroy(tk_gateway_t *gw)
         endpoint_t *ep = &gw->eps[i];
         for (int k = 0; k < CAT_N; k++) {
             json_decref(ep->merged[k]);
+            free(ep->merged_text[k]);
             if (ep->routes[k]) {
                 routes_clear(ep->routes[k]);
                 tk_map_destroy(ep->routes[k]);
