@@ -140,6 +140,8 @@ RESULTS="$ROOT/reports/bench/$(date -u +%Y%m%dT%H%M%SZ).tsv"
 } >"$RESULTS"
 head -n 3 "$RESULTS"
 
+declare -A PEER_BASE=() # Tumiki's req/s in (a) by connections, for the peers
+
 # ---- (a) stdio upstream ------------------------------------------------------
 scenario_a() {
     table_header "(a) tools/call -> stdio echo upstream; baseline: tk-bench-direct over pipes (depth = conns)"
@@ -156,6 +158,7 @@ scenario_a() {
         PROF=a-conns$c run_wrk "$GW_PID" "$url" "$c" TUMIKI_TOKEN="$TOKEN" BENCH_SESSION="$sid" \
             BENCH_TOOL=echo__echo
         record a "gateway conns=$c" "$M_LINE" "$M_CPU" "$M_HWM" "$base"
+        PEER_BASE[$c]=$(field 2 "$M_LINE")
         ((c == 1)) && p50_gw1=$(field 3 "$M_LINE")
     done
     if [[ -n $p50_gw1 && -n $p50_dir1 ]]; then
