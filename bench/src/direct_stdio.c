@@ -190,8 +190,11 @@ static double run(driver_t *d, long duration_s)
         json_decref(msg);
         if (slot < 0)
             continue;
-        if (!stopping && now >= end)
+        if (!stopping && now >= end) {
             stopping = true;
+            if (d->out_len > 0) /* queued but not yet sent: send, then drain */
+                flush_calls(d);
+        }
         if (stopping) {
             inflight--;
             continue;
