@@ -195,6 +195,10 @@ measure() {
         cat "$out" >&2
         die "$1 failed (exit $rc)"
     fi
+    if [[ -n ${BENCH_PROFILE:-} && -n ${PROF:-} && -n $pid ]]; then
+        awk -v d="$DURATION" '{ printf "# requests in this run: %.0f (%s req/s x %s s)\n", $2 * d, $2, d }' \
+            <<<"$M_LINE" >>"$ROOT/reports/bench/profile-$PROF.txt"
+    fi
     M_CPU="-" M_HWM="-"
     if [[ -n $pid ]]; then
         kill -0 "$pid" 2>/dev/null || die "process $pid (measured) exited during the run"
@@ -207,7 +211,8 @@ measure() {
 # perf: `perf record -g` attached to the process for the run. callgrind: the
 # gateway runs under valgrind with instrumentation off (GW_WRAP, set by
 # run.sh); it is switched on for the run and dumped after it. Reports go to
-# reports/bench/profile-<PROF>.txt.
+# reports/bench/profile-<PROF>.txt (callgrind: the raw dump to
+# reports/bench/callgrind-<PROF>.out as well).
 PROF_PID=""
 profile_start() {
     case ${BENCH_PROFILE:-} in
@@ -230,13 +235,14 @@ profile_stop() {
         ;;
     callgrind)
         callgrind_control -i off "$1" >/dev/null
-        rm -f "$TMP"/callgrind.out.*
         callgrind_control -d "$PROF" "$1" >/dev/null
         local dump
-        dump=$(ls -t "$TMP"/callgrind.out.* 2>/dev/null | head -n 1)
-        [[ -n $dump ]] && callgrind_annotate --inclusive=no "$dump" 2>/dev/null | head -n 60 >"$rep"
-        [[ -n $dump ]] && callgrind_annotate --inclusive=yes "$dump" 2>/dev/null |
-            sed -n '/^Ir/,$p' | head -n 50 >>"$rep"
+        dump=$(ls -t "$TMP/callgrind.out.$1".* 2>/dev/null | head -n 1) || true
+        [[ -n $dump ]] || { note "callgrind wrote no dump for $PROF"; return 0; }
+        cp "$dump" "$ROOT/reports/bench/callgrind-$PROF.out" # for callgrind_annotate/kcachegrind
+        { callgrind_annotate --inclusive=no "$dump" 2>/dev/null | head -n 60 >"$rep"; } || true
+        { callgrind_annotate --inclusive=yes "$dump" 2>/dev/null |
+            sed -n '/^Ir/,$p' | head -n 50 >>"$rep"; } || true
         ;;
     esac
     note "profile: ${rep#"$ROOT"/}"
