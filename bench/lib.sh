@@ -176,14 +176,20 @@ reset_hwm() {
     echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true
 }
 
-# measure PID CMD...: runs CMD (bounded), with PID's CPU and peak RSS around
-# it; sets M_LINE (its BENCH_RESULT line), M_CPU (CPU s) and M_HWM (peak kB).
+# measure PID CMD...: runs CMD (bounded) with the VAR=VALUE pairs of the
+# MEASURE_ENV array in its environment (not on a command line, where other
+# users could read a token), with PID's CPU and peak RSS around it; sets
+# M_LINE (its BENCH_RESULT line), M_CPU (CPU s) and M_HWM (peak kB).
+MEASURE_ENV=()
 measure() {
     local pid=$1 cpu0 rc=0 out="$TMP/measure.out"
     shift
     [[ -n $pid ]] && reset_hwm "$pid"
     [[ -n $pid ]] && cpu0=$(proc_cpu "$pid")
-    timeout --signal=INT --kill-after=10 $((DURATION + 60)) "$@" >"$out" 2>&1 &
+    (
+        ((${#MEASURE_ENV[@]} == 0)) || export "${MEASURE_ENV[@]}"
+        exec timeout --signal=INT --kill-after=10 $((DURATION + 60)) "$@"
+    ) >"$out" 2>&1 &
     local mpid=$!
     PIDS+=("$mpid")
     [[ -n ${BENCH_PROFILE:-} && -n ${PROF:-} && -n $pid ]] && profile_start "$pid"
@@ -193,7 +199,7 @@ measure() {
     M_LINE=$(grep '^BENCH_RESULT ' "$out" | tail -n 1 || true)
     if ((rc != 0)) || [[ -z $M_LINE ]]; then
         cat "$out" >&2
-        die "$1 failed (exit $rc)"
+        die "$(basename "$1") failed (exit $rc; its output is above)"
     fi
     if [[ -n ${BENCH_PROFILE:-} && -n ${PROF:-} && -n $pid ]]; then
         awk -v d="$DURATION" '{ printf "# requests in this run: %.0f (%s req/s x %s s)\n", $2 * d, $2, d }' \
@@ -254,8 +260,10 @@ run_wrk() {
     local pid=$1 url=$2 conns=$3
     shift 3
     local threads=$((conns < 2 ? conns : 2))
-    measure "$pid" env "$@" wrk -t "$threads" -c "$conns" -d "${DURATION}s" --timeout 10s \
+    MEASURE_ENV=("$@")
+    measure "$pid" wrk -t "$threads" -c "$conns" -d "${DURATION}s" --timeout 10s \
         -s "$ROOT/bench/mcp_request.lua" "$url"
+    MEASURE_ENV=()
 }
 
 # ---- results ---------------------------------------------------------------
