@@ -4,12 +4,14 @@
 # cleanup, gateway and fixture start-up with bounded waits, MCP sessions
 # with curl, wrk runs with the gateway's CPU and peak memory around them, and
 # the result table/TSV. Everything listens on and talks to 127.0.0.1 only.
-# Expects ROOT, BUILD, TMP, DURATION and RESULTS to be set by the caller.
+# Expects ROOT, BUILD, TMP, DURATION, RESULTS and REPORT_DIR to be set by
+# the caller.
 
 READY_TIMEOUT_S=20
 PROTOCOL_VERSION=2025-11-25
 CLK_TCK=$(getconf CLK_TCK)
 PIDS=()    # every background process this script started
+FAILED=()  # points with errors (BENCH_STRICT=1 turns them into exit 1)
 GW_WRAP=() # a command prefix for the gateway (bench/profile.sh: valgrind)
 
 die() {
@@ -203,7 +205,7 @@ measure() {
     fi
     if [[ -n ${BENCH_PROFILE:-} && -n ${PROF:-} && -n $pid ]]; then
         awk -v d="$DURATION" '{ printf "# requests in this run: %.0f (%s req/s x %s s)\n", $2 * d, $2, d }' \
-            <<<"$M_LINE" >>"$ROOT/reports/bench/profile-$PROF.txt"
+            <<<"$M_LINE" >>"$REPORT_DIR/profile-$PROF.txt"
     fi
     M_CPU="-" M_HWM="-"
     if [[ -n $pid ]]; then
@@ -232,7 +234,7 @@ profile_start() {
     esac
 }
 profile_stop() {
-    local rep="$ROOT/reports/bench/profile-$PROF.txt"
+    local rep="$REPORT_DIR/profile-$PROF.txt"
     case ${BENCH_PROFILE:-} in
     perf)
         wait "$PROF_PID" || note "perf record failed: $(tail -n 3 "$TMP/perf.log")"
@@ -245,7 +247,7 @@ profile_stop() {
         local dump
         dump=$(ls -t "$TMP/callgrind.out.$1".* 2>/dev/null | head -n 1) || true
         [[ -n $dump ]] || { note "callgrind wrote no dump for $PROF"; return 0; }
-        cp "$dump" "$ROOT/reports/bench/callgrind-$PROF.out" # for callgrind_annotate/kcachegrind
+        cp "$dump" "$REPORT_DIR/callgrind-$PROF.out" # for callgrind_annotate/kcachegrind
         { callgrind_annotate --inclusive=no "$dump" 2>/dev/null | head -n 60 >"$rep"; } || true
         { callgrind_annotate --inclusive=yes "$dump" 2>/dev/null |
             sed -n '/^Ir/,$p' | head -n 50 >>"$rep"; } || true
@@ -287,6 +289,7 @@ record() {
     printf '%-26s %10s %8s %8s %9s %6s %10s %7s %10s %7s\n' "$point" "$rps" "$p50" "$p99" \
         "$p999" "$errs" "$hwm" "$cpu" "$base" "$ratio"
     [[ -n $note ]] && printf '    %s\n' "$note"
+    [[ $errs == 0 ]] || FAILED+=("$scen $point: $errs errors")
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$point" "$rps" "$p50" \
         "$p99" "$p999" "$errs" "$hwm" "$cpu" "$base" "$ratio" "$note" >>"$RESULTS"
 }

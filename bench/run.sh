@@ -25,8 +25,10 @@
 # it has one), BENCH_THREADS_KEY (its config key, default "threads"),
 # BENCH_AUDIT_JSON (the audit member to try, default '"audit": {}'),
 # BENCH_PEERS=1 (also measure supergateway and mcp-proxy in scenario a),
-# BENCH_BUILD_DIR (default build-bench), BENCH_NO_BUILD=1, BENCH_VERBOSE=1.
-# See bench/README.md.
+# BENCH_BUILD_DIR (default build-bench; relative to the repository or
+# absolute), BENCH_NO_BUILD=1, BENCH_VERBOSE=1, BENCH_REPORT_DIR (default
+# reports/bench), BENCH_STRICT=1 (exit 1 if any point had errors: the
+# bench_smoke ctest). See bench/README.md.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -42,6 +44,8 @@ SECURE_CONNS=${BENCH_SECURE_CONNS:-64}
 PAIRS=${BENCH_PAIRS:-2}
 BUILD=${BENCH_BUILD_DIR:-build-bench}
 VERBOSE=${BENCH_VERBOSE:-0}
+REPORT_DIR=${BENCH_REPORT_DIR:-$ROOT/reports/bench}
+[[ $BUILD == /* ]] || BUILD="$ROOT/$BUILD"
 
 num_in() { [[ $1 =~ ^[0-9]+$ ]] && (($1 >= $2 && $1 <= $3)); }
 num_in "$DURATION" 1 3600 || die "BENCH_DURATION must be whole seconds in [1, 3600]"
@@ -84,13 +88,13 @@ else
         die "build failed (last 40 lines of the log above)"
     fi
 fi
-GW_BIN="$ROOT/$BUILD/tumiki"
-ECHO_BIN="$ROOT/$BUILD/tk-echo-server"
-HTTP_ECHO_BIN="$ROOT/$BUILD/tk-http-echo-server"
-DIRECT_BIN="$ROOT/$BUILD/tk-bench-direct"
-SESSIONS_BIN="$ROOT/$BUILD/tk-bench-sessions"
-STARTUP_BIN="$ROOT/$BUILD/tk-bench-startup"
-for t in "${TARGETS[@]}"; do [[ -x $ROOT/$BUILD/$t ]] || die "no $BUILD/$t after the build"; done
+GW_BIN="$BUILD/tumiki"
+ECHO_BIN="$BUILD/tk-echo-server"
+HTTP_ECHO_BIN="$BUILD/tk-http-echo-server"
+DIRECT_BIN="$BUILD/tk-bench-direct"
+SESSIONS_BIN="$BUILD/tk-bench-sessions"
+STARTUP_BIN="$BUILD/tk-bench-startup"
+for t in "${TARGETS[@]}"; do [[ -x $BUILD/$t ]] || die "no $BUILD/$t after the build"; done
 
 TOKEN=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
 [[ ${#TOKEN} -eq 48 ]] || die "could not make a random token"
@@ -128,8 +132,8 @@ callgrind)
 *) die "BENCH_PROFILE must be perf or callgrind" ;;
 esac
 
-mkdir -p "$ROOT/reports/bench"
-RESULTS="$ROOT/reports/bench/$(date -u +%Y%m%dT%H%M%SZ).tsv"
+mkdir -p "$REPORT_DIR"
+RESULTS="$REPORT_DIR/$(date -u +%Y%m%dT%H%M%SZ).tsv"
 {
     printf '# tumiki bench %s commit %s\n' "$(date -u +%FT%TZ)" "$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
     printf '# machine: %s CPUs, %s; load %s\n' "$(nproc)" \
@@ -254,6 +258,7 @@ scenario_d() {
         "set-up time (all)" "$setup s" "gateway RSS before / after" "$before / $after kB" \
         "memory per idle session" "$per bytes (target <= 16384)" \
         "gateway peak RSS / CPU during set-up" "$hwm kB / $cpu s"
+    ((failed == 0)) || FAILED+=("d: $failed of $n sessions failed")
     printf 'd\tsessions=%s\t-\t-\t-\t-\t%s\t%s\t%s\t-\t-\t%s bytes/session; RSS %s -> %s kB; set-up %s s\n' \
         "$opened" "$failed" "$hwm" "$cpu" "$per" "$before" "$after" "$setup" >>"$RESULTS"
     stop_all
@@ -325,5 +330,9 @@ source "$ROOT/bench/peers/peers.sh"
 for s in "${SCENARIOS[@]}"; do
     "scenario_$s"
 done
-cp "$RESULTS" "$ROOT/reports/bench/latest.tsv"
+cp "$RESULTS" "$REPORT_DIR/latest.tsv"
 printf '\nresults: %s\n' "${RESULTS#"$ROOT"/}"
+if [[ ${BENCH_STRICT:-0} == 1 ]] && ((${#FAILED[@]} > 0)); then
+    printf 'bench: %s\n' "${FAILED[@]}" >&2
+    die "${#FAILED[@]} point(s) had errors (BENCH_STRICT=1)"
+fi
