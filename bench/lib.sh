@@ -95,17 +95,17 @@ http_echo_start() {
     HE_URL=$(wait_ready "$TMP/$name.ready" "$HE_PID" "tk-http-echo-server") || exit 1
 }
 
-# write_config FILE SERVERS_JSON [EXTRA_TOP_LEVEL_JSON_MEMBERS]
+# write_config FILE SERVERS_JSON [EXTRA_MEMBERS [AUDIT_MEMBER]]: a config
+# with THREADS_JSON and AUDIT_MEMBER (default AUDIT_OFF_JSON) where set.
 write_config() {
-    local file=$1 servers=$2 extra=${3:-}
-    local threads=""
-    [[ -n $THREADS_JSON ]] && threads="$THREADS_JSON,"
+    local file=$1 servers=$2 extra=${3:-} audit=${4-$AUDIT_OFF_JSON}
     cat >"$file" <<EOF
 {
   "listen": "127.0.0.1:0",
   "data_dir": $(json_str "$TMP/data-$(basename "$file" .json)"),
   "log_level": "warn",
-  $threads
+  ${THREADS_JSON:+$THREADS_JSON,}
+  ${audit:+$audit,}
   ${extra:+$extra,}
   "mcpServers": { $servers }
 }

@@ -21,9 +21,12 @@
 # Environment: BENCH_DURATION (seconds per point, default 5), BENCH_CONNS
 # (default "1 16 64 256"), BENCH_SESSIONS (default 10000), BENCH_STARTUP_RUNS
 # (default 21), BENCH_SECURE_CONNS (default 64), BENCH_PAIRS (scenario f,
-# default 2), BENCH_THREADS (passed to the gateway's thread-count option once
-# it has one), BENCH_THREADS_KEY (its config key, default "threads"),
-# BENCH_AUDIT_JSON (the audit member to try, default '"audit": {}'),
+# default 2), BENCH_THREADS (N or auto: the gateway's event-loop threads,
+# written as "server": {"threads": N} or "threads": N, whichever this
+# gateway accepts; ignored with a note if neither), BENCH_AUDIT_JSON (the
+# member that turns the audit trail on in (f), default
+# '"audit": { "enabled": true }'; the other configs get "enabled": false,
+# each only if this gateway's check-config accepts it),
 # BENCH_PEERS=1 (also measure supergateway and mcp-proxy in scenario a),
 # BENCH_BUILD_DIR (default build-bench; relative to the repository or
 # absolute), BENCH_NO_BUILD=1, BENCH_VERBOSE=1, BENCH_REPORT_DIR (default
@@ -102,17 +105,26 @@ TOKEN=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
 # ---- options that depend on what this gateway supports ----------------------
 THREADS_JSON=""
 if [[ -n ${BENCH_THREADS:-} ]]; then
-    num_in "$BENCH_THREADS" 1 1024 || die "BENCH_THREADS must be in [1, 1024]"
-    key=${BENCH_THREADS_KEY:-threads}
-    [[ $key =~ ^[a-z_]+$ ]] || die "BENCH_THREADS_KEY must be [a-z_]+"
-    if accepts_key "\"$key\": $BENCH_THREADS"; then
-        THREADS_JSON="\"$key\": $BENCH_THREADS"
+    t=$BENCH_THREADS
+    if [[ $t == auto ]]; then
+        t='"auto"'
     else
-        note "BENCH_THREADS ignored: this gateway has no \"$key\" option (yet)"
+        num_in "$t" 1 1024 || die "BENCH_THREADS must be auto or in [1, 1024]"
     fi
+    for member in "\"server\": { \"threads\": $t }" "\"threads\": $t"; do
+        if accepts_key "$member"; then
+            THREADS_JSON=$member
+            break
+        fi
+    done
+    [[ -n $THREADS_JSON ]] || note "BENCH_THREADS ignored: this gateway has no threads option (yet)"
 fi
-AUDIT_JSON=${BENCH_AUDIT_JSON:-'"audit": {}'}
+# the audit trail: on in (f)'s secure path, off everywhere else (when the
+# gateway has one; it may be on by default)
+AUDIT_JSON=${BENCH_AUDIT_JSON:-'"audit": { "enabled": true }'}
 accepts_key "$AUDIT_JSON" || AUDIT_JSON=""
+AUDIT_OFF_JSON='"audit": { "enabled": false }'
+accepts_key "$AUDIT_OFF_JSON" || AUDIT_OFF_JSON=""
 NOLIMIT='"rate_limits": { "per_key": "off" }'
 echo_server() { # echo_server NAME [ARGS...]: an mcpServers member for tk-echo-server
     local name=$1 args="" a
@@ -138,8 +150,8 @@ RESULTS="$REPORT_DIR/$(date -u +%Y%m%dT%H%M%SZ).tsv"
     printf '# tumiki bench %s commit %s\n' "$(date -u +%FT%TZ)" "$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
     printf '# machine: %s CPUs, %s; load %s\n' "$(nproc)" \
         "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" "$(cut -d' ' -f1-3 /proc/loadavg)"
-    printf '# duration %s s per point; threads: %s; audit: %s\n' "$DURATION" \
-        "${THREADS_JSON:-default}" "${AUDIT_JSON:-n/a}"
+    printf '# duration %s s per point; threads: %s; audit in (f): %s; elsewhere: %s\n' "$DURATION" \
+        "${THREADS_JSON:-default}" "${AUDIT_JSON:-n/a}" "${AUDIT_OFF_JSON:-n/a}"
     echo "$TSV_HEADER"
 } >"$RESULTS"
 head -n 3 "$RESULTS"
@@ -288,7 +300,8 @@ scenario_f() {
     table_header "(f) tools/call at $c connections: API key + rate limits + audit (${AUDIT_JSON:-audit: n/a}) vs bare"
     write_config "$TMP/f-bare.json" "$(echo_server echo)" "$NOLIMIT"
     write_config "$TMP/f-secure.json" "$(echo_server echo)" \
-        "\"rate_limits\": { $limits }, \"endpoints\": { \"default\": { \"rate_limit\": \"1000000/s\" } }${AUDIT_JSON:+, $AUDIT_JSON}"
+        "\"rate_limits\": { $limits }, \"endpoints\": { \"default\": { \"rate_limit\": \"1000000/s\" } }" \
+        "$AUDIT_JSON"
     gw_start f-bare "$TMP/f-bare.json"
     local bare_pid=$GW_PID bare_url="$GW_URL/mcp/default" bare_sid
     gw_start f-secure "$TMP/f-secure.json"
