@@ -7,7 +7,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PKGS=(build-essential cmake pkg-config libevent-dev libjansson-dev libssl-dev
-      libcurl4-openssl-dev libcmocka-dev libsqlite3-dev libcrypt-dev libjwt-dev sqlite3 wrk curl openssl sslscan
+      libcurl4-openssl-dev libcmocka-dev libsqlite3-dev libcrypt-dev libjwt-dev
+      libpcre2-dev libcjose-dev
+      sqlite3 wrk curl openssl sslscan prometheus chromium
       clang libclang-rt-14-dev cppcheck clang-tidy clang-tools-14)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -18,12 +18,15 @@
 #include <event2/event.h>
 #include <openssl/crypto.h>
 
+#include "audit/audit.h"
 #include "auth/apikey.h"
 #include "auth/jwt.h"
 #include "config/config.h"
 #include "core/core.h"
 #include "http/server.h"
 #include "mcp/gateway.h"
+#include "metrics/alerts.h"
+#include "metrics/metrics.h"
 #include "store/store.h"
 
 #define MOD "main"
@@ -47,6 +50,20 @@ static void usage(FILE *f)
           "        sign an HS256 token with the config's jwt key\n"
           "  jwt revoke --config FILE TOKEN\n"
           "        put a token's jti on the revocation list\n"
+          "  tools list --config FILE [--server NAME]\n"
+          "        pinned tool definitions: status, hash, first seen, approval\n"
+          "  tools approve --config FILE --server NAME (--tool TOOL [--expect HASH] | --all)\n"
+          "        approve the definition last seen (a running gateway follows within 1 s);\n"
+          "        --expect: only if it still has the hash (prefix) that was reviewed\n"
+          "  tools revoke --config FILE --server NAME (--tool TOOL | --all)\n"
+          "        withdraw an approval: the tool is withheld until approved again\n"
+          "  audit verify --config FILE\n"
+          "        check the audit trail's HMAC chain; names the first bad record\n"
+          "  audit export --config FILE [--format jsonl|csv] [--from T] [--to T] [-o OUT]\n"
+          "  audit report --config FILE --from T --to T [--json]\n"
+          "        summary: counts, failed logins, top tools, latency, anomalies\n"
+          "  audit purge --config FILE\n"
+          "        delete segments older than audit.retention_days now\n"
           "  version\n"
           "\n"
           "environment:\n"
@@ -182,8 +199,23 @@ static int cmd_serve(int argc, char **argv)
         tk_config_destroy(cfg);
         return 1;
     }
+    if (tk_config_register_masks(cfg, err, sizeof(err)) != TK_OK) {
+        fprintf(stderr, "tumiki: %s\n", err);
+        tk_config_destroy(cfg);
+        return 1;
+    }
+    tk_audit_t *audit = NULL;
+    if (tk_audit_open_config(cfg, 1, &audit, err, sizeof(err)) != TK_OK) {
+        fprintf(stderr, "tumiki: %s: %s (the audit trail is enabled; fix it or set "
+                        "audit.enabled to false)\n", config, err);
+        tk_config_destroy(cfg);
+        return 1;
+    }
+    tk_audit_set_global(audit);
     signal(SIGPIPE, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        tk_audit_set_global(NULL);
+        tk_audit_close(audit);
         tk_config_destroy(cfg);
         return 1;
     }
@@ -197,17 +229,26 @@ static int cmd_serve(int argc, char **argv)
         tk_config_destroy(cfg);
         return 1;
     }
+    tk_metrics_t *metrics = tk_metrics_create();
+    tk_alerts_t *alerts = tk_alerts_create(&cfg->alerts, cfg->ssrf);
     tk_gateway_t *gw = tk_gateway_create(base, cfg);
+    tk_gateway_set_monitoring(gw, metrics, alerts);
     tk_http_server_t *http = NULL;
     int rc = 1;
     if (tk_http_server_create(base, cfg, gw, &http, err, sizeof(err)) != TK_OK) {
         fprintf(stderr, "tumiki: %s: %s\n", config, err);
         goto out;
     }
+    tk_http_server_set_monitoring(http, metrics, alerts);
     tk_info(MOD, "tumiki %s listening on %s://%s:%d (%zu servers, %zu endpoints)", TK_VERSION,
             cfg->tls_cert_file ? "https" : "http", cfg->listen_host, tk_http_server_port(http),
             cfg->nservers, cfg->nendpoints);
     tk_gateway_start(gw);
+    if (tk_audit_emit(&(tk_audit_event_t){.actor = "gateway", .action = "gateway.start",
+                                          .result = "ok"}) != TK_OK) {
+        fprintf(stderr, "tumiki: %s: the audit trail cannot be written\n", config);
+        goto out;
+    }
     if (ready && write_ready_file(ready, cfg, tk_http_server_port(http)) != 0) {
         fprintf(stderr, "tumiki: cannot write ready file %s\n", ready);
         goto out;
@@ -226,7 +267,14 @@ static int cmd_serve(int argc, char **argv)
 out:
     tk_http_server_destroy(http);
     tk_gateway_destroy(gw);
+    tk_alerts_destroy(alerts);
+    tk_metrics_destroy(metrics);
     event_base_free(base);
+    if (rc == 0 && tk_audit_emit(&(tk_audit_event_t){.actor = "gateway", .action = "gateway.stop",
+                                                     .result = "ok"}) != TK_OK)
+        rc = 1;
+    tk_audit_set_global(NULL);
+    tk_audit_close(audit);
     tk_config_destroy(cfg);
     curl_global_cleanup();
     tk_info(MOD, "stopped");
@@ -298,7 +346,8 @@ static int cmd_import(int argc, char **argv)
 static int open_store_for(const char *config, tk_config_t **cfg, tk_store_t **st)
 {
     char err[1024];
-    if (tk_config_load_file(config, cfg, err, sizeof(err)) != TK_OK) {
+    if (tk_config_load_file(config, cfg, err, sizeof(err)) != TK_OK ||
+        tk_config_register_masks(*cfg, err, sizeof(err)) != TK_OK) {
         fprintf(stderr, "tumiki: %s\n", err);
         return 1;
     }
@@ -327,6 +376,35 @@ static int stdout_ok(int rc)
     return rc;
 }
 
+/* Record a permission or secret change made from the command line: ids
+ * only, never a key or token. Returns 0, or 1 after saying why. */
+static int cli_audit(tk_audit_t *au, const char *action, const char *target, const char *endpoint,
+                     const char *result, json_t *detail /* stolen */)
+{
+    char actor[160];
+    tk_audit_cli_actor(actor, sizeof(actor));
+    tk_audit_event_t ev = {.actor = actor, .action = action, .target = target,
+                           .endpoint = endpoint, .result = result, .detail = detail};
+    int rc = tk_audit_append(au, &ev);
+    json_decref(detail);
+    if (rc != TK_OK) {
+        fputs("tumiki: the audit record of this change could not be written\n", stderr);
+        return 1;
+    }
+    return 0;
+}
+
+/* The config's audit trail for a CLI command (NULL when disabled). */
+static int cli_audit_open(const tk_config_t *cfg, tk_audit_t **au)
+{
+    char err[1024];
+    if (tk_audit_open_config(cfg, 0, au, err, sizeof(err)) != TK_OK) {
+        fprintf(stderr, "tumiki: %s: %s\n", cfg->path, err);
+        return 1;
+    }
+    return 0;
+}
+
 static int64_t wall_now_ms(void)
 {
     struct timespec ts;
@@ -349,8 +427,8 @@ static void print_time(int64_t ms)
     (void)fputs(buf, stdout);
 }
 
-static int key_create(tk_config_t *cfg, tk_store_t *st, const char *endpoint, const char *name,
-                      uint64_t days)
+static int key_create(tk_config_t *cfg, tk_store_t *st, tk_audit_t *au, const char *endpoint,
+                      const char *name, uint64_t days)
 {
     if (strcmp(endpoint, "*") != 0 && tk_config_find_endpoint(cfg, endpoint) == NULL) {
         fprintf(stderr, "tumiki: %s: no endpoint \"%s\"\n", cfg->path, endpoint);
@@ -376,10 +454,15 @@ static int key_create(tk_config_t *cfg, tk_store_t *st, const char *endpoint, co
         fprintf(stderr, "tumiki: cannot store the key: %s\n", tk_strerror(rc));
         return 1;
     }
+    char target[TK_APIKEY_ID_LEN + 8];
+    tk_snprintf(target, sizeof(target), "key:%s", id);
+    int arc = cli_audit(au, "key.create", target, endpoint, "ok",
+                        json_pack("{s:s, s:I}", "name", name ? name : "", "expires_days",
+                                  (json_int_t)days));
     printf("%s\n", key);
     fprintf(stderr, "key %s created for endpoint %s; it is shown only this once\n", id, endpoint);
     OPENSSL_cleanse(key, sizeof(key));
-    return 0;
+    return arc;
 }
 
 static int key_list(tk_store_t *st)
@@ -440,10 +523,13 @@ static int cmd_key(int argc, char **argv)
     }
     tk_config_t *cfg = NULL;
     tk_store_t *st = NULL;
+    tk_audit_t *au = NULL;
     int rc = open_store_for(config, &cfg, &st);
+    if (rc == 0 && !list)
+        rc = cli_audit_open(cfg, &au);
     if (rc == 0) {
         if (create)
-            rc = key_create(cfg, st, endpoint, name, days);
+            rc = key_create(cfg, st, au, endpoint, name, days);
         else if (list)
             rc = key_list(st);
         else {
@@ -453,9 +539,13 @@ static int cmd_key(int argc, char **argv)
             else
                 fprintf(stderr, "tumiki: %s: %s\n", id,
                         r == TK_ENOENT ? "no such key" : tk_strerror(r));
-            rc = r == TK_OK ? 0 : 1;
+            char *target = tk_asprintf("key:%s", id);
+            rc = cli_audit(au, "key.revoke", target, NULL, r == TK_OK ? "ok" : "error", NULL);
+            free(target);
+            rc = r == TK_OK ? rc : 1;
         }
     }
+    tk_audit_close(au);
     if (st)
         tk_store_close(st);
     tk_config_destroy(cfg);
@@ -494,7 +584,10 @@ static int cmd_jwt(int argc, char **argv)
     }
     tk_config_t *cfg = NULL;
     tk_store_t *st = NULL;
+    tk_audit_t *au = NULL;
     int rc = open_store_for(config, &cfg, &st);
+    if (rc == 0)
+        rc = cli_audit_open(cfg, &au);
     if (rc == 0 && cfg->jwt_key == NULL) {
         fprintf(stderr, "tumiki: %s: no \"jwt\" section: JWTs are not enabled\n", config);
         rc = 1;
@@ -512,7 +605,12 @@ static int cmd_jwt(int argc, char **argv)
                 fputs("tumiki: cannot issue the token\n", stderr);
                 rc = 1;
             } else {
+                char *target = tk_asprintf("jwt:%s", sub);
+                rc = cli_audit(au, "jwt.issue", target, endpoint, "ok",
+                               json_pack("{s:I}", "ttl_hours", (json_int_t)hours));
+                free(target);
                 printf("%s\n", tok);
+                OPENSSL_cleanse(tok, strlen(tok));
                 free(tok);
             }
         } else {
@@ -525,10 +623,129 @@ static int cmd_jwt(int argc, char **argv)
                 fprintf(stderr, "tumiki: cannot store the revocation\n");
                 rc = 1;
             } else {
+                char *target = tk_asprintf("jti:%s", c.jti);
+                rc = cli_audit(au, "jwt.revoke", target, c.endpoint, "ok",
+                               json_pack("{s:s}", "sub", c.sub));
+                free(target);
                 printf("token %s (sub %s) revoked\n", c.jti, c.sub);
             }
         }
     }
+    tk_audit_close(au);
+    if (st)
+        tk_store_close(st);
+    tk_config_destroy(cfg);
+    return stdout_ok(rc);
+}
+
+/* ---- tumiki tools ... (tool-definition pins) ---- */
+
+/* Print a name an upstream server chose, padded to width: bytes outside
+ * printable ASCII become '?', so it cannot move the cursor or fake a row. */
+static void print_untrusted(const char *s, int width)
+{
+    int n = 0;
+    for (; *s; s++, n++)
+        (void)putchar(*s >= 0x20 && *s < 0x7f ? *s : '?');
+    for (; n < width; n++)
+        (void)putchar(' ');
+}
+
+static int tools_list(tk_store_t *st, const char *server)
+{
+    tk_pin_t *pins = NULL;
+    size_t n = 0;
+    if (tk_store_pin_list(st, server, 0, &pins, &n) != TK_OK) {
+        fprintf(stderr, "tumiki: cannot list tool pins: %s\n", tk_store_last_error(st));
+        return 1;
+    }
+    printf("%-16s  %-32s  %-8s  %-12s  %-20s  %-20s  %s\n", "SERVER", "TOOL", "STATUS", "HASH",
+           "FIRST SEEN", "APPROVED", "BY");
+    for (size_t i = 0; i < n; i++) {
+        const tk_pin_t *p = &pins[i];
+        const char *status = p->approved_hash[0] == '\0'                   ? "pending"
+                             : strcmp(p->approved_hash, p->seen_hash) == 0 ? "approved"
+                                                                           : "changed";
+        printf("%-16s  ", p->server);
+        print_untrusted(p->tool, 32);
+        printf("  %-8s  %.12s  ", status, p->seen_hash);
+        print_time(p->first_seen);
+        (void)fputs("  ", stdout);
+        print_time(p->approved_at);
+        printf("  %s\n", p->approved_by ? p->approved_by : "-");
+    }
+    tk_pin_list_free(pins, n);
+    return 0;
+}
+
+static int tools_change(tk_store_t *st, int approve, const char *server, const char *tool,
+                        const char *expect)
+{
+    size_t changed = 0;
+    int rc = approve
+                 ? tk_store_pin_approve(st, server, tool, "cli", expect, wall_now_ms(), &changed)
+                 : tk_store_pin_revoke(st, server, tool, wall_now_ms(), &changed);
+    if (rc == TK_ESTATE) {
+        fprintf(stderr,
+                "tumiki: server %s, tool %s: the definition changed since %s was reviewed; "
+                "nothing approved (see tumiki tools list)\n",
+                server, tool, expect);
+        return 1;
+    }
+    if (rc == TK_ENOENT) {
+        fprintf(stderr, "tumiki: server %s has no %s%s%s seen yet (see tumiki tools list)\n",
+                server, tool ? "tool \"" : "tools", tool ? tool : "", tool ? "\"" : "");
+        return 1;
+    }
+    if (rc != TK_OK) {
+        fprintf(stderr, "tumiki: cannot update tool pins: %s\n", tk_store_last_error(st));
+        return 1;
+    }
+    printf("server %s: %zu tool definition(s) %s%s\n", server, changed,
+           approve ? "approved" : "no longer approved",
+           changed == 0 ? (approve ? " (already approved as last seen)" : " (none was approved)")
+                        : "");
+    return 0;
+}
+
+static int cmd_tools(int argc, char **argv)
+{
+    const char *sub = argc > 0 ? argv[0] : "", *config = NULL, *server = NULL, *tool = NULL;
+    const char *expect = NULL;
+    int all = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            config = argv[++i];
+        else if (!strcmp(argv[i], "--server") && i + 1 < argc)
+            server = argv[++i];
+        else if (!strcmp(argv[i], "--tool") && i + 1 < argc)
+            tool = argv[++i];
+        else if (!strcmp(argv[i], "--expect") && i + 1 < argc)
+            expect = argv[++i];
+        else if (!strcmp(argv[i], "--all"))
+            all = 1;
+        else {
+            fprintf(stderr, "tumiki tools: unknown or incomplete option \"%s\"\n", argv[i]);
+            return 2;
+        }
+    }
+    int list = !strcmp(sub, "list"), approve = !strcmp(sub, "approve");
+    int change = approve || !strcmp(sub, "revoke");
+    if (config == NULL || (!list && !change) ||
+        (change && (server == NULL || (tool == NULL) == (all == 0))) || (list && (tool || all)) ||
+        (expect && (!approve || tool == NULL))) {
+        usage(stderr);
+        return 2;
+    }
+    tk_config_t *cfg = NULL;
+    tk_store_t *st = NULL;
+    int rc = open_store_for(config, &cfg, &st);
+    if (rc == 0 && server != NULL && tk_config_find_server(cfg, server) == NULL) {
+        fprintf(stderr, "tumiki: %s: no server \"%s\" in mcpServers\n", config, server);
+        rc = 1;
+    }
+    if (rc == 0)
+        rc = list ? tools_list(st, server) : tools_change(st, approve, server, tool, expect);
     if (st)
         tk_store_close(st);
     tk_config_destroy(cfg);
@@ -552,6 +769,10 @@ int main(int argc, char **argv)
         return cmd_key(argc - 2, argv + 2);
     if (!strcmp(cmd, "jwt"))
         return cmd_jwt(argc - 2, argv + 2);
+    if (!strcmp(cmd, "tools"))
+        return cmd_tools(argc - 2, argv + 2);
+    if (!strcmp(cmd, "audit"))
+        return tk_audit_cli(argc - 2, argv + 2);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("tumiki %s\n", TK_VERSION);
         return 0;

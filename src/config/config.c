@@ -20,9 +20,12 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "core/mask.h"
+
 #define TK_CONFIG_FILE_MAX ((size_t)16 << 20)
 #define TK_TOKEN_FILE_MAX ((size_t)64 << 10)
 #define TK_JWT_KEY_MIN 32 /* bytes: 256 bits, as auth/jwt.h TK_JWT_MIN_KEY */
+#define TK_AUDIT_KEY_MIN_BYTES 32 /* as audit/audit.h TK_AUDIT_KEY_MIN */
 #define TK_TOKEN_MAX 4096
 #define PATH_LEN 512 /* key paths longer than this are truncated in messages */
 
@@ -345,6 +348,14 @@ static const char *check_origin(const char *s)
 static const char *check_host(const char *s)
 {
     return check_hostport(s, 0);
+}
+
+static const char *check_regex(const char *s)
+{
+    static _Thread_local char why[320];
+    if (tk_mask_check_pattern(s, why, sizeof(why)) != TK_OK)
+        return why;
+    return NULL;
 }
 
 /* ---- generic field parsing --------------------------------------------- */
@@ -767,6 +778,191 @@ static int parse_jwt(ctx_t *c, const char *path, json_t *v, void *base)
     return TK_OK;
 }
 
+/* ---- metrics and alerts ---------------------------------------------- */
+
+static const char *check_webhook_url(const char *s)
+{
+    if (strncasecmp(s, "https://", 8) != 0 && strncasecmp(s, "http://", 7) != 0)
+        return "expected an http:// or https:// URL";
+    return strlen(s) > 8192 ? "longer than 8192 characters" : NULL;
+}
+
+/* "secret_env" / "secret_file": the webhook's HMAC key, >= 32 bytes. */
+static int parse_alert_secret(ctx_t *c, const char *path, json_t *v, tk_config_t *cfg,
+                              int from_env)
+{
+    if (!json_is_string(v) || json_string_length(v) == 0)
+        return fail(c, TK_EINVAL, path, "expected a non-empty string");
+    if (cfg->alerts.secret != NULL)
+        return fail(c, TK_EINVAL, path, "give only one of \"secret_env\" and \"secret_file\"");
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = read_secret(c, path, from_env, json_string_value(v), &buf, &len);
+    if (rc != TK_OK)
+        return rc;
+    if (len < 32) {
+        drop_secret(buf, len);
+        return fail(c, TK_EINVAL, path,
+                    "the webhook signing key must be at least 32 bytes; it has %zu", len);
+    }
+    cfg->alerts.secret = (unsigned char *)buf;
+    cfg->alerts.secretlen = len;
+    return TK_OK;
+}
+
+static int parse_alert_secret_env(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    return parse_alert_secret(c, path, v, base, 1);
+}
+
+static int parse_alert_secret_file(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    return parse_alert_secret(c, path, v, base, 0);
+}
+
+#define RULE(m) offsetof(tk_alert_rule_t, m)
+#define ALR(m) offsetof(tk_config_t, alerts.m)
+
+/* clang-format off */
+static const field_t rule_fields[] = {
+    {.name = "count", .kind = F_U32, .off = RULE(count), .min = 0, .max = 10000},
+    {.name = "window_s", .kind = F_U32, .off = RULE(window_s), .min = 1, .max = 86400},
+};
+/* clang-format on */
+
+static int parse_rule(ctx_t *c, const char *path, json_t *v, tk_alert_rule_t *rule)
+{
+    return parse_object(c, path, v, rule_fields, NFIELDS(rule_fields), rule);
+}
+
+static int parse_rule_auth(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    return parse_rule(c, path, v, &((tk_config_t *)base)->alerts.auth_failures);
+}
+
+static int parse_rule_rate(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    return parse_rule(c, path, v, &((tk_config_t *)base)->alerts.rate_limited);
+}
+
+static int parse_rule_restarts(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    return parse_rule(c, path, v, &((tk_config_t *)base)->alerts.upstream_restarts);
+}
+
+/* clang-format off */
+static const field_t alerts_fields[] = {
+    {.name = "webhook_url", .kind = F_STR, .off = ALR(webhook_url), .check = check_webhook_url},
+    {.name = "secret_env", .kind = F_CUSTOM, .parse = parse_alert_secret_env},
+    {.name = "secret_file", .kind = F_CUSTOM, .parse = parse_alert_secret_file},
+    {.name = "auth_failures", .kind = F_CUSTOM, .parse = parse_rule_auth},
+    {.name = "rate_limited", .kind = F_CUSTOM, .parse = parse_rule_rate},
+    {.name = "upstream_restarts", .kind = F_CUSTOM, .parse = parse_rule_restarts},
+    {.name = "cooldown_s", .kind = F_U32, .off = ALR(cooldown_s), .min = 1, .max = 86400,
+     .def = 300},
+    {.name = "timeout_ms", .kind = F_U32, .off = ALR(timeout_ms), .min = 100, .max = 60000,
+     .def = 5000},
+    {.name = "retries", .kind = F_U32, .off = ALR(retries), .min = 0, .max = 10, .def = 2},
+    {.name = "max_queue", .kind = F_U32, .off = ALR(max_queue), .min = 1, .max = 10000,
+     .def = 100},
+};
+
+static const field_t metrics_fields[] = {
+    {.name = "require_auth", .kind = F_BOOL, .off = CFG(metrics_require_auth), .def = 1},
+};
+/* clang-format on */
+
+static int parse_alerts(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    tk_config_t *cfg = base;
+    int rc = parse_object(c, path, v, alerts_fields, NFIELDS(alerts_fields), base);
+    if (rc == TK_OK && cfg->alerts.webhook_url != NULL && cfg->alerts.secret == NULL)
+        return fail(c, TK_EINVAL, path,
+                    "\"secret_env\" or \"secret_file\" is required with \"webhook_url\" "
+                    "(webhook bodies are signed)");
+    return rc;
+}
+
+static int parse_metrics(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    return parse_object(c, path, v, metrics_fields, NFIELDS(metrics_fields), base);
+}
+
+/* Whether the listen address only accepts local connections. */
+static int listen_is_loopback(const char *h)
+{
+    return strcasecmp(h, "localhost") == 0 || strcmp(h, "::1") == 0 || strncmp(h, "127.", 4) == 0;
+}
+
+static void set_alert_defaults(tk_alerts_conf_t *a)
+{
+    a->auth_failures = (tk_alert_rule_t){.count = 20, .window_s = 60};
+    a->rate_limited = (tk_alert_rule_t){.count = 100, .window_s = 60};
+    a->upstream_restarts = (tk_alert_rule_t){.count = 5, .window_s = 300};
+}
+
+/* "audit": {"hmac_key_env": NAME | "hmac_key_file": PATH, ...the table below} */
+static int parse_audit_key(ctx_t *c, const char *path, const char *key, json_t *val,
+                           tk_config_t *cfg)
+{
+    if (!json_is_string(val) || json_string_length(val) == 0)
+        return fail(c, TK_EINVAL, path, "expected a non-empty string");
+    if (cfg->audit_key != NULL)
+        return fail(c, TK_EINVAL, path,
+                    "give only one of \"hmac_key_env\" and \"hmac_key_file\"");
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = read_secret(c, path, !strcmp(key, "hmac_key_env"), json_string_value(val), &buf,
+                         &len);
+    if (rc != TK_OK)
+        return rc;
+    if (len < TK_AUDIT_KEY_MIN_BYTES || len > 256) {
+        drop_secret(buf, len);
+        return fail(c, TK_EINVAL, path,
+                    "the audit HMAC key must be 32 to 256 bytes; it has %zu", len);
+    }
+    cfg->audit_key = (unsigned char *)buf;
+    cfg->audit_keylen = len;
+    return TK_OK;
+}
+
+static const field_t audit_fields[] = {
+    {.name = "enabled", .kind = F_BOOL, .off = CFG(audit_enabled), .def = 1},
+    {.name = "dir", .kind = F_STR, .off = CFG(audit_dir), .check = check_nonempty},
+    {.name = "retention_days", .kind = F_U32, .off = CFG(audit_retention_days),
+     .min = 1, .max = 36500, .def = 90},
+    {.name = "fsync_interval_ms", .kind = F_U32, .off = CFG(audit_fsync_interval_ms),
+     .min = 0, .max = 60000, .def = 1000},
+    {.name = "log_arguments", .kind = F_BOOL, .off = CFG(audit_log_arguments)},
+    {.name = "log_results", .kind = F_BOOL, .off = CFG(audit_log_results)},
+};
+
+static int parse_audit(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    char p[PATH_LEN];
+    const char *key;
+    json_t *val;
+    if (!json_is_object(v))
+        return fail(c, TK_EINVAL, path, "expected an object");
+    json_t *rest = json_object();
+    int rc = TK_OK;
+    json_object_foreach(v, key, val)
+    {
+        if (strcmp(key, "hmac_key_env") != 0 && strcmp(key, "hmac_key_file") != 0) {
+            json_object_set(rest, key, val);
+            continue;
+        }
+        path_key(p, path, key);
+        rc = parse_audit_key(c, p, key, val, base);
+        if (rc != TK_OK)
+            break;
+    }
+    if (rc == TK_OK)
+        rc = parse_object(c, path, rest, audit_fields, NFIELDS(audit_fields), base);
+    json_decref(rest);
+    return rc;
+}
+
 static const field_t tls_fields[] = {
     {.name = "cert_file", .kind = F_STR, .off = CFG(tls_cert_file), .check = check_nonempty},
     {.name = "key_file", .kind = F_STR, .off = CFG(tls_key_file), .check = check_nonempty},
@@ -794,6 +990,62 @@ static int parse_tls(ctx_t *c, const char *path, json_t *v, void *base)
     if (cfg->tls_cert_file == NULL || cfg->tls_key_file == NULL)
         return fail(c, TK_EINVAL, path, "both \"cert_file\" and \"key_file\" are required");
     return TK_OK;
+}
+
+/* "pinning": {"mode": "block" | "flag" | "off", "trust_on_first_use": BOOL}
+ * into the tk_pin_policy_t at base; keys left out keep what is there. */
+static int parse_pin_policy(ctx_t *c, const char *path, json_t *v, tk_pin_policy_t *pol)
+{
+    static const char *const modes[] = {
+        [TK_PIN_BLOCK] = "block", [TK_PIN_FLAG] = "flag", [TK_PIN_OFF] = "off"};
+    char p[PATH_LEN];
+    const char *key;
+    json_t *val;
+    if (!json_is_object(v))
+        return fail(c, TK_EINVAL, path, "expected an object");
+    json_object_foreach(v, key, val)
+    {
+        path_key(p, path, key);
+        if (strcmp(key, "trust_on_first_use") == 0) {
+            if (!json_is_boolean(val))
+                return fail(c, TK_EINVAL, p, "expected true or false");
+            pol->tofu = json_is_true(val);
+            continue;
+        }
+        if (strcmp(key, "mode") != 0)
+            return fail(c, TK_EINVAL, path, "unknown key \"%s\"", key);
+        size_t i = 0;
+        while (i < NFIELDS(modes) &&
+               !(json_is_string(val) && !strcmp(json_string_value(val), modes[i])))
+            i++;
+        if (i == NFIELDS(modes))
+            return fail(c, TK_EINVAL, p, "expected \"block\", \"flag\" or \"off\"");
+        pol->mode = (int)i;
+    }
+    return TK_OK;
+}
+
+static int parse_pinning(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    return parse_pin_policy(c, path, v, &((tk_config_t *)base)->pinning);
+}
+
+static int parse_srv_pinning(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    return parse_pin_policy(c, path, v, &((tk_server_conf_t *)base)->pinning);
+}
+
+/* Servers without their own pinning keys take the global ones (which may
+ * come after mcpServers in the file, so this runs once everything is read). */
+static void inherit_pinning(tk_config_t *cfg)
+{
+    for (size_t i = 0; i < cfg->nservers; i++) {
+        tk_pin_policy_t *p = &cfg->servers[i].pinning;
+        if (p->mode < 0)
+            p->mode = cfg->pinning.mode;
+        if (p->tofu < 0)
+            p->tofu = cfg->pinning.tofu;
+    }
 }
 
 /* ---- servers ----------------------------------------------------------- */
@@ -854,6 +1106,7 @@ static const field_t server_fields[] = {
      .min = 100, .max = 3600000, .def = 30000},
     {.name = "max_inflight", .kind = F_U32, .off = SRV(max_inflight),
      .min = 1, .max = 100000, .def = 1024},
+    {.name = "pinning", .kind = F_CUSTOM, .parse = parse_srv_pinning},
     /* written by other clients; accepted and ignored */
     {.name = "description", .kind = F_IGNORE},
     {.name = "autoApprove", .kind = F_IGNORE},
@@ -894,6 +1147,7 @@ static int parse_server(ctx_t *c, const char *path, const char *name, json_t *v,
         return fail(c, TK_EINVAL, path, "invalid server name: %s", why);
     s->name = tk_strdup(name);
     apply_defaults(server_fields, NFIELDS(server_fields), s);
+    s->pinning = (tk_pin_policy_t){.mode = -1, .tofu = -1}; /* inherit */
     if (!json_is_object(v))
         return fail(c, TK_EINVAL, path, "expected an object");
     if (json_object_get(v, "type") != NULL && json_object_get(v, "transport") != NULL)
@@ -1056,12 +1310,18 @@ static const field_t config_fields[] = {
      .count_off = CFG(norigins), .check = check_origin},
     {.name = "allowed_hosts", .kind = F_STRV, .off = CFG(allowed_hosts),
      .count_off = CFG(nhosts), .check = check_host},
+    {.name = "mask_patterns", .kind = F_STRV, .off = CFG(mask_patterns),
+     .count_off = CFG(nmask_patterns), .check = check_regex},
     {.name = "limits", .kind = F_CUSTOM, .parse = parse_limits},
     {.name = "tls", .kind = F_CUSTOM, .parse = parse_tls},
     {.name = "rate_limits", .kind = F_CUSTOM, .parse = parse_rates},
     {.name = "outbound", .kind = F_CUSTOM, .parse = parse_outbound},
     {.name = "jwt", .kind = F_CUSTOM, .parse = parse_jwt},
+    {.name = "metrics", .kind = F_CUSTOM, .parse = parse_metrics},
+    {.name = "alerts", .kind = F_CUSTOM, .parse = parse_alerts},
+    {.name = "audit", .kind = F_CUSTOM, .parse = parse_audit},
     {.name = "mcpServers", .kind = F_CUSTOM, .parse = parse_servers},
+    {.name = "pinning", .kind = F_CUSTOM, .parse = parse_pinning},
     {.name = "endpoints", .kind = F_IGNORE}, /* parsed once the servers are known */
 };
 /* clang-format on */
@@ -1095,6 +1355,14 @@ static int check_outbound(ctx_t *c)
             return fail(c, TK_EINVAL, p, "%s (allow a range in outbound.allow_cidrs)", why);
         }
     }
+    if (cfg->alerts.webhook_url != NULL) {
+        tk_ssrf_target_t t;
+        int rc = tk_ssrf_resolve(cfg->ssrf, cfg->alerts.webhook_url, &t, why, sizeof(why));
+        tk_ssrf_target_clear(&t);
+        if (rc == TK_EINVAL || rc == TK_ELIMIT)
+            return fail(c, TK_EINVAL, "alerts.webhook_url",
+                        "%s (allow a range in outbound.allow_cidrs)", why);
+    }
     return TK_OK;
 }
 
@@ -1106,7 +1374,12 @@ static int parse_config(ctx_t *c, json_t *root, int use_env)
         return fail(c, TK_EINVAL, NULL, "expected a JSON object at the top level");
     int rc = parse_object(c, "", root, config_fields, NFIELDS(config_fields), cfg);
     if (rc == TK_OK)
+        inherit_pinning(cfg);
+    if (rc == TK_OK)
         rc = parse_endpoints(c, json_object_get(root, "endpoints"));
+    if (rc == TK_OK && !cfg->metrics_require_auth && !listen_is_loopback(cfg->listen_host))
+        rc = fail(c, TK_EINVAL, "metrics.require_auth",
+                  "false is only allowed when listening on a loopback address");
     if (rc == TK_OK && use_env && cfg->bearer_token == NULL) {
         const char *env = getenv("TUMIKI_TOKEN");
         if (env != NULL && env[0] != '\0')
@@ -1132,11 +1405,16 @@ static tk_config_t *config_new(const char *name)
     apply_defaults(limits_fields, NFIELDS(limits_fields), cfg);
     apply_defaults(tls_fields, NFIELDS(tls_fields), cfg);
     apply_defaults(rate_fields, NFIELDS(rate_fields), cfg);
+    apply_defaults(alerts_fields, NFIELDS(alerts_fields), cfg);
+    apply_defaults(metrics_fields, NFIELDS(metrics_fields), cfg);
+    set_alert_defaults(&cfg->alerts);
+    apply_defaults(audit_fields, NFIELDS(audit_fields), cfg);
     cfg->rate_per_key = (tk_rate_t){.count = 100, .burst = 100, .period_ms = 60000};
     cfg->rate_per_ip = (tk_rate_t){.count = 60, .burst = 60, .period_ms = 60000};
     cfg->ssrf = tk_ssrf_policy_create();
     cfg->jwt_issuer = tk_strdup("tumiki");
     cfg->jwt_audience = tk_strdup("tumiki-mcp");
+    cfg->pinning = (tk_pin_policy_t){.mode = TK_PIN_BLOCK, .tofu = 1};
     return cfg;
 }
 
@@ -1198,14 +1476,25 @@ void tk_config_destroy(tk_config_t *cfg)
     if (cfg->jwt_key != NULL)
         OPENSSL_cleanse(cfg->jwt_key, cfg->jwt_keylen);
     free(cfg->jwt_key);
+    if (cfg->audit_key != NULL)
+        OPENSSL_cleanse(cfg->audit_key, cfg->audit_keylen);
+    free(cfg->audit_key);
+    free(cfg->audit_dir);
     free(cfg->jwt_issuer);
     free(cfg->jwt_audience);
     free(cfg->tls_cert_file);
     free(cfg->tls_key_file);
+    if (cfg->alerts.webhook_url != NULL)
+        OPENSSL_cleanse(cfg->alerts.webhook_url, strlen(cfg->alerts.webhook_url));
+    free(cfg->alerts.webhook_url);
+    if (cfg->alerts.secret != NULL)
+        OPENSSL_cleanse(cfg->alerts.secret, cfg->alerts.secretlen);
+    free(cfg->alerts.secret);
     if (cfg->bearer_token != NULL)
         OPENSSL_cleanse(cfg->bearer_token, strlen(cfg->bearer_token));
     free(cfg->bearer_token);
     free_strv(cfg->allowed_origins, cfg->norigins);
+    free_strv(cfg->mask_patterns, cfg->nmask_patterns);
     free_strv(cfg->allowed_hosts, cfg->nhosts);
     for (size_t i = 0; i < cfg->nservers; i++)
         free_server(&cfg->servers[i]);
@@ -1214,6 +1503,50 @@ void tk_config_destroy(tk_config_t *cfg)
         free_endpoint(&cfg->endpoints[i]);
     free(cfg->endpoints);
     free(cfg);
+}
+
+/* Register a binary key read from env or a file (text keys are the norm). */
+static int mask_key(const unsigned char *key, size_t len)
+{
+    if (key == NULL)
+        return TK_OK;
+    char *k = tk_strndup((const char *)key, len);
+    int rc = tk_mask_add_secret(k);
+    OPENSSL_cleanse(k, strlen(k));
+    free(k);
+    return rc;
+}
+
+int tk_config_register_masks(const tk_config_t *cfg, char *err, size_t errlen)
+{
+    int rc = tk_mask_add_secret(cfg->bearer_token);
+    if (rc == TK_OK)
+        rc = mask_key(cfg->jwt_key, cfg->jwt_keylen);
+    if (rc == TK_OK)
+        rc = mask_key(cfg->audit_key, cfg->audit_keylen);
+    if (rc == TK_OK)
+        rc = mask_key(cfg->alerts.secret, cfg->alerts.secretlen);
+    for (size_t i = 0; i < cfg->nservers && rc == TK_OK; i++) {
+        const tk_server_conf_t *sv = &cfg->servers[i];
+        for (size_t j = 0; j < sv->nenv && rc == TK_OK; j++)
+            rc = tk_mask_add_secret(sv->env[j].value);
+        for (size_t j = 0; j < sv->nheaders && rc == TK_OK; j++)
+            rc = tk_mask_add_secret(sv->headers[j].value);
+    }
+    if (rc != TK_OK) {
+        tk_snprintf(err, errlen, "%s: too many secret values to mask (more than %d)", cfg->path,
+                    TK_MASK_MAX_SECRETS);
+        return rc;
+    }
+    for (size_t i = 0; i < cfg->nmask_patterns; i++) {
+        char why[320];
+        rc = tk_mask_add_pattern(cfg->mask_patterns[i], why, sizeof(why));
+        if (rc != TK_OK) {
+            tk_snprintf(err, errlen, "%s: mask_patterns[%zu]: %s", cfg->path, i, why);
+            return rc;
+        }
+    }
+    return TK_OK;
 }
 
 const tk_server_conf_t *tk_config_find_server(const tk_config_t *cfg, const char *name)

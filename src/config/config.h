@@ -28,6 +28,18 @@
 
 typedef enum { TK_TRANSPORT_STDIO = 0, TK_TRANSPORT_HTTP = 1, TK_TRANSPORT_SSE = 2 } tk_transport_t;
 
+/* Tool-definition pinning ("pinning": {"mode": ..., "trust_on_first_use": ...},
+ * globally and per server). block: a tool whose definition is not the
+ * approved one is hidden and refused; flag: it stays usable but is marked and
+ * alerted; off: no pinning. trust_on_first_use: a tool never seen before is
+ * approved as first seen (else it waits for an administrator). */
+typedef enum { TK_PIN_BLOCK = 0, TK_PIN_FLAG = 1, TK_PIN_OFF = 2 } tk_pin_mode_t;
+
+typedef struct tk_pin_policy {
+    int mode; /* a tk_pin_mode_t once loaded; default block */
+    int tofu; /* 1 or 0; default 1 */
+} tk_pin_policy_t;
+
 typedef struct tk_kv {
     char *name;
     char *value;
@@ -57,6 +69,7 @@ typedef struct tk_server_conf {
     uint32_t circuit_failures;   /* consecutive transport failures that open the circuit
                                     breaker, default 5; 0 = never */
     uint32_t circuit_open_ms;    /* how long it stays open (calls fail fast), default 30000 */
+    tk_pin_policy_t pinning;     /* the server's own "pinning", else the global one */
 } tk_server_conf_t;
 
 typedef struct tk_endpoint_conf {
@@ -71,6 +84,26 @@ typedef struct tk_endpoint_conf {
     int namespace_names; /* 1 (default): "server__name"; 0: upstream names as they are */
 } tk_endpoint_conf_t;
 
+/* An alert threshold: count events within window_s seconds; count 0 = off. */
+typedef struct tk_alert_rule {
+    uint32_t count;
+    uint32_t window_s;
+} tk_alert_rule_t;
+
+/* "alerts": thresholds and the optional webhook (see docs/monitoring.md). */
+typedef struct tk_alerts_conf {
+    char *webhook_url;     /* NULL: alerts go to the log only; may hold a secret: never logged */
+    unsigned char *secret; /* HMAC-SHA256 key for X-Tumiki-Signature (>= 32 bytes), secret */
+    size_t secretlen;
+    tk_alert_rule_t auth_failures;     /* default 20 in 60 s */
+    tk_alert_rule_t rate_limited;      /* default 100 in 60 s */
+    tk_alert_rule_t upstream_restarts; /* per server; default 5 in 300 s */
+    uint32_t cooldown_s; /* one alert per kind (and server) per cooldown, default 300 */
+    uint32_t timeout_ms; /* per webhook attempt, default 5000 */
+    uint32_t retries;    /* further attempts after a failure, default 2 */
+    uint32_t max_queue;  /* alerts waiting for delivery, default 100; then dropped */
+} tk_alerts_conf_t;
+
 typedef struct tk_config {
     char *path; /* the file it came from (or the name given to load_string) */
     char *listen_host; /* default "127.0.0.1" */
@@ -82,6 +115,8 @@ typedef struct tk_config {
     char **allowed_hosts; /* extra Host header values accepted besides loopback names */
     size_t nhosts;
     tk_log_level_t log_level; /* default info */
+    char **mask_patterns;     /* extra PCRE2 patterns masked in logs and the audit trail */
+    size_t nmask_patterns;
     size_t max_body_bytes;      /* default 4 MiB */
     size_t max_message_bytes;   /* upstream message cap, default 16 MiB */
     uint32_t session_idle_timeout_s; /* default 3600 */
@@ -102,6 +137,20 @@ typedef struct tk_config {
     char *jwt_audience;         /* default "tumiki-mcp" */
     tk_ssrf_policy_t *ssrf;     /* outbound URL policy ("outbound": {"allow_cidrs": [...]});
                                    every remote server URL was checked against it at load */
+    int metrics_require_auth;   /* GET /metrics needs a bearer credential for every endpoint;
+                                   default 1; 0 only on a loopback listener */
+    tk_alerts_conf_t alerts;
+    tk_pin_policy_t pinning;    /* global tool-definition pinning policy */
+    /* "audit": the tamper-evident audit trail (src/audit) */
+    int audit_enabled;               /* default 1 */
+    char *audit_dir;                 /* NULL: <data_dir>/audit */
+    uint32_t audit_retention_days;   /* default 90, >= 1 */
+    unsigned char *audit_key;        /* HMAC key (secret) from hmac_key_env / hmac_key_file;
+                                        NULL: <data_dir>/audit.key, made on first use */
+    size_t audit_keylen;             /* >= 32 bytes */
+    uint32_t audit_fsync_interval_ms; /* default 1000; 0 = fsync every record */
+    int audit_log_arguments;         /* record tool arguments (masked); default 0 */
+    int audit_log_results;           /* record tool results (masked); default 0 */
     tk_server_conf_t *servers;
     size_t nservers;
     tk_endpoint_conf_t *endpoints; /* if the file has none: one "default" endpoint with all servers */
@@ -115,6 +164,11 @@ int tk_config_load_file(const char *path, tk_config_t **out, char *err, size_t e
 int tk_config_load_string(const char *json, const char *name, tk_config_t **out, char *err,
                           size_t errlen) TK_WUR;
 void tk_config_destroy(tk_config_t *cfg);
+
+/* Register the config's secrets (bearer token, JWT key, every upstream env
+ * and header value) and its mask_patterns with the masking module, so no log
+ * line or audit record can carry them. Call once after loading. */
+int tk_config_register_masks(const tk_config_t *cfg, char *err, size_t errlen) TK_WUR;
 
 const tk_server_conf_t *tk_config_find_server(const tk_config_t *cfg, const char *name);
 const tk_endpoint_conf_t *tk_config_find_endpoint(const tk_config_t *cfg, const char *slug);

@@ -4,6 +4,7 @@
  * constant-time compare, randomness, the monotonic clock and the JSON logger.
  */
 #include "core/core.h"
+#include "core/mask.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -225,26 +226,6 @@ static size_t json_escape_into(char *dst, size_t cap, size_t pos, const char *s,
     return pos;
 }
 
-/* The logger's own masking: anything after "Bearer " and any tk_ key-looking
- * token is replaced before the line is written. */
-static void mask_secrets(char *msg)
-{
-    static const char *markers[] = {"Bearer ", "bearer ", "tk_"};
-    for (size_t m = 0; m < sizeof(markers) / sizeof(markers[0]); m++) {
-        char *p = msg;
-        size_t ml = strlen(markers[m]);
-        while ((p = strstr(p, markers[m])) != NULL) {
-            char *v = p + ml;
-            size_t n = strcspn(v, " \t\r\n\",'}");
-            if (n >= 8) {
-                memset(v, '*', 4);
-                memmove(v + 4, v + n, strlen(v + n) + 1);
-            }
-            p = v;
-        }
-    }
-}
-
 void tk_log_vwrite(tk_log_level_t level, const char *module, const char *fmt, va_list ap)
 {
     static const char *names[] = {"debug", "info", "warn", "error"};
@@ -255,7 +236,7 @@ void tk_log_vwrite(tk_log_level_t level, const char *module, const char *fmt, va
 
     if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
         msg[0] = '\0';
-    mask_secrets(msg);
+    tk_mask_buf(msg, sizeof(msg));
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     size_t pos = (size_t)snprintf(line, sizeof(line),

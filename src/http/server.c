@@ -20,11 +20,14 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "audit/audit.h"
 #include "auth/jwt.h"
 #include "auth/keyauth.h"
 #include "core/map.h"
 #include "http/tls.h"
 #include "mcp/jsonrpc.h"
+#include "metrics/alerts.h"
+#include "metrics/metrics.h"
 #include "state/ratelimit.h"
 
 #define MOD "http"
@@ -40,6 +43,7 @@ typedef struct conn {
     struct bufferevent *bev;
     struct event *deadline; /* the next complete request must arrive by then */
     int in_request;         /* on_request has this connection's current request */
+    double started;         /* tk_metrics_now() when on_request got it */
     int patching;           /* re-entry guard for out_cb */
 } conn_t;
 
@@ -57,7 +61,13 @@ struct tk_http_server {
     tk_ratelimit_t *rl;    /* per key, per endpoint, per address */
     tk_keyauth_t *ka;      /* API keys (NULL: only the bootstrap token) */
     tk_map_t *verifying;   /* API-key checks in flight: handle -> pending_auth_t */
+    tk_metrics_t *metrics; /* borrowed, may be NULL */
+    tk_alerts_t *alerts;   /* borrowed, may be NULL */
 };
+
+/* The pseudo-slug under which /metrics goes through bearer authentication:
+ * no endpoint has it, so only credentials for every endpoint ("*") pass. */
+#define METRICS_SLUG ""
 
 /* A request waiting for its API key to be verified off the loop. */
 typedef struct pending_auth {
@@ -190,6 +200,15 @@ static void reply_error(struct evhttp_request *req, int status, const char *reas
     reply_json(req, status, reason, tk_rpc_error(NULL, -32000, msg));
 }
 
+/* A 429: counted by the prefix of the bucket key ("ip", "key", "sub", "ep"). */
+static void note_rate_limited(tk_http_server_t *srv, const char *key)
+{
+    char scope[16];
+    tk_snprintf(scope, sizeof(scope), "%.*s", (int)strcspn(key, ":"), key);
+    tk_metrics_rate_limited(srv->metrics, scope);
+    tk_alerts_note(srv->alerts, TK_ALERT_RATE_LIMITED, NULL);
+}
+
 /* Take a token from bucket key; if there is none, answer 429 (with
  * Retry-After and a JSON-RPC error body) and return 0. */
 static int rate_ok(tk_http_server_t *srv, struct evhttp_request *req, const char *key,
@@ -214,6 +233,8 @@ static int rate_ok(tk_http_server_t *srv, struct evhttp_request *req, const char
     evhttp_add_header(h, "RateLimit-Reset", v);
     if (r.allowed)
         return 1;
+    note_rate_limited(srv, key);
+    tk_audit_note_ratelimit(tk_audit_global(), key); /* aggregated: one record per key per 10 s */
     tk_snprintf(v, sizeof(v), "%u", r.retry_after_s);
     evhttp_add_header(h, "Retry-After", v);
     char msg[96];
@@ -273,23 +294,59 @@ static void send_resource_metadata(tk_http_server_t *srv, struct evhttp_request 
                          "Tumiki MCP gateway", "token_types_supported", "api_key", "jwt"));
 }
 
+/* An authentication or authorisation failure in the audit trail: the
+ * reason and the address, never the credential that was presented. */
+static void audit_auth(struct evhttp_request *req, const char *slug, const char *actor,
+                       const char *result, int status, const char *why)
+{
+    char ipkey[80];
+    peer_key(req, ipkey, sizeof(ipkey));
+    json_t *d = json_pack("{s:s}", "reason", why);
+    tk_audit_event_t ev = {.actor = actor, .action = "auth.failure", .endpoint = slug,
+                           .result = result, .status = status, .ip = ipkey + 3, .detail = d};
+    if (tk_audit_emit(&ev) != TK_OK)
+        tk_debug(MOD, "authentication failure not audited");
+    json_decref(d);
+}
+
 static void unauthorized(tk_http_server_t *srv, struct evhttp_request *req, const char *slug,
                          const char *ipkey)
 {
+    tk_metrics_auth_failure(srv->metrics, bearer(req) ? "invalid" : "missing");
+    tk_alerts_note(srv->alerts, TK_ALERT_AUTH_FAILURES, NULL);
     /* failed attempts are limited per address: no brute force of keys */
     if (!rate_ok(srv, req, ipkey, &srv->cfg->rate_per_ip)) {
         tk_warn(MOD, "authentication failures from %s over the limit: 429", ipkey + 3);
         return;
     }
     tk_info(MOD, "authentication failed from %s", ipkey + 3);
+    audit_auth(req, slug, NULL, "error", 401,
+               bearer(req) ? "invalid, expired or revoked credential" : "no bearer token");
     char origin[300], v[512];
     self_origin(srv, req, origin, sizeof(origin));
-    tk_snprintf(v, sizeof(v),
-                "Bearer realm=\"tumiki\", resource_metadata=\"%s/.well-known/"
-                "oauth-protected-resource/mcp/%s\"",
-                origin, slug);
+    if (slug[0] == '\0') /* METRICS_SLUG: not a protected MCP resource */
+        tk_snprintf(v, sizeof(v), "Bearer realm=\"tumiki\"");
+    else
+        tk_snprintf(v, sizeof(v),
+                    "Bearer realm=\"tumiki\", resource_metadata=\"%s/.well-known/"
+                    "oauth-protected-resource/mcp/%s\"",
+                    origin, slug);
     evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", v);
     reply_error(req, 401, "Unauthorized", "Unauthorized: a valid bearer token is required");
+}
+
+static void send_metrics(tk_http_server_t *srv, struct evhttp_request *req)
+{
+    size_t len;
+    char *text = srv->metrics ? tk_metrics_render(srv->metrics, &len) : tk_strdup("");
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, text, srv->metrics ? len : 0);
+    free(text);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_remove_header(h, "Content-Type");
+    evhttp_add_header(h, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    evhttp_send_reply(req, 200, "OK", b);
+    evbuffer_free(b);
 }
 
 /* Authenticated as ratekey: per-key and per-endpoint limits, then MCP. */
@@ -305,7 +362,11 @@ static void serve_authorized(tk_http_server_t *srv, struct evhttp_request *req, 
         if (!rate_ok(srv, req, epkey, &ep->rate))
             return;
     }
-    tk_gateway_handle(srv->gw, req, slug);
+    if (slug[0] == '\0') { /* METRICS_SLUG */
+        send_metrics(srv, req);
+        return;
+    }
+    tk_gateway_handle_as(srv->gw, req, slug, ratekey);
 }
 
 /* A verified API key may only be used on its own endpoint. */
@@ -313,6 +374,10 @@ static void serve_principal(tk_http_server_t *srv, struct evhttp_request *req, c
                             const tk_principal_t *p)
 {
     if (strcmp(p->endpoint, "*") != 0 && strcmp(p->endpoint, slug) != 0) {
+        tk_metrics_auth_failure(srv->metrics, "forbidden");
+        char actor[TK_APIKEY_ID_LEN + 8];
+        tk_snprintf(actor, sizeof(actor), "key:%s", p->key_id);
+        audit_auth(req, slug, actor, "denied", 403, "key not valid for this endpoint");
         reply_error(req, 403, "Forbidden", "Forbidden: this key is not valid for this endpoint");
         return;
     }
@@ -356,6 +421,10 @@ static void authenticate_jwt(tk_http_server_t *srv, struct evhttp_request *req, 
         return;
     }
     if (strcmp(c.endpoint, "*") != 0 && strcmp(c.endpoint, slug) != 0) {
+        tk_metrics_auth_failure(srv->metrics, "forbidden");
+        char actor[TK_JWT_FIELD_MAX + 8];
+        tk_snprintf(actor, sizeof(actor), "sub:%s", c.sub);
+        audit_auth(req, slug, actor, "denied", 403, "token not valid for this endpoint");
         reply_error(req, 403, "Forbidden", "Forbidden: this token is not valid for this endpoint");
         return;
     }
@@ -472,6 +541,27 @@ static int mcp_slug(const char *path, char *slug, size_t len)
     return 0;
 }
 
+/* The endpoint label of a finished request: the slug of a configured
+ * endpoint, the path of a fixed route, or "_other" (clients cannot grow it). */
+static void route_label(const tk_http_server_t *srv, struct evhttp_request *req, char *out,
+                        size_t len)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    static const char *const fixed[] = {"/healthz", "/readyz", "/metrics"};
+    tk_snprintf(out, len, "_other");
+    if (path == NULL)
+        return;
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        if (strcmp(path, fixed[i]) == 0) {
+            tk_snprintf(out, len, "%s", fixed[i]);
+            return;
+        }
+    char slug[TK_SLUG_MAX + 1];
+    if (mcp_slug(path, slug, sizeof(slug)) == 0 && tk_config_find_endpoint(srv->cfg, slug))
+        tk_snprintf(out, len, "%s", slug);
+}
+
 /* ---- connections ---- */
 
 static int conn_released(const conn_t *c)
@@ -484,6 +574,7 @@ static int conn_released(const conn_t *c)
 
 static void conn_release(conn_t *c)
 {
+    tk_metrics_connections(c->srv->metrics, -1);
     tk_map_del(c->srv->conns, (uint64_t)(uintptr_t)c->bev);
     event_free(c->deadline);
     bufferevent_decref(c->bev); /* the last reference: closes the socket */
@@ -570,7 +661,12 @@ static void out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, vo
 static void request_done_cb(struct evhttp_request *req, void *arg)
 {
     conn_t *c = arg;
-    (void)req;
+    if (c->srv->metrics) {
+        char label[TK_SLUG_MAX + 16];
+        route_label(c->srv, req, label, sizeof(label));
+        tk_metrics_http_request(c->srv->metrics, label, evhttp_request_get_response_code(req),
+                                tk_metrics_now() - c->started);
+    }
     c->in_request = 0;
     conn_arm(c, c->srv->cfg->idle_timeout_ms); /* waiting for the next request */
 }
@@ -584,6 +680,7 @@ static void conn_request_started(tk_http_server_t *srv, struct evhttp_request *r
         return;
     evtimer_del(c->deadline);
     c->in_request = 1;
+    c->started = tk_metrics_now();
     evhttp_request_set_on_complete_cb(req, request_done_cb, c);
 }
 
@@ -610,6 +707,7 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg)
     evbuffer_add_cb(bufferevent_get_output(bev), out_cb, c);
     c->deadline = evtimer_new(base, conn_deadline_cb, c);
     tk_map_put(srv->conns, (uint64_t)(uintptr_t)bev, c);
+    tk_metrics_connections(srv->metrics, 1);
     if (tk_map_count(srv->conns) > srv->cfg->max_connections) {
         if (srv->refused++ % 1000 == 0)
             tk_warn(MOD, "cutting connections: more than %u open (limits.max_connections)",
@@ -619,6 +717,49 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg)
         conn_arm(c, srv->cfg->header_timeout_ms);
     }
     return bev;
+}
+
+/* GET /readyz: 200 once the listener is up, the key store open and every
+ * upstream has finished its first start attempt; else 503 naming what is
+ * still pending. */
+static void send_readiness(tk_http_server_t *srv, struct evhttp_request *req)
+{
+    json_t *waiting = json_array();
+    if (srv->sock == NULL)
+        json_array_append_new(waiting, json_string("listener"));
+    if (srv->ka == NULL)
+        json_array_append_new(waiting, json_string("store"));
+    tk_gateway_pending_servers(srv->gw, waiting);
+    if (json_array_size(waiting) == 0) {
+        json_decref(waiting);
+        reply_json(req, 200, "OK", json_pack("{s:s}", "status", "ready"));
+        return;
+    }
+    reply_json(req, 503, "Service Unavailable",
+               json_pack("{s:s, s:o}", "status", "not ready", "waiting", waiting));
+}
+
+/* /metrics and /readyz: GET or HEAD. /metrics needs a credential valid for
+ * every endpoint unless metrics.require_auth is false (loopback only). */
+static void serve_monitoring(tk_http_server_t *srv, struct evhttp_request *req, const char *path,
+                             const char *ipkey)
+{
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+        reply_error(req, 405, "Method Not Allowed", "Method not allowed");
+        return;
+    }
+    if (strcmp(path, "/metrics") == 0 && srv->cfg->metrics_require_auth) {
+        authenticate(srv, req, METRICS_SLUG, ipkey);
+        return;
+    }
+    if (!rate_ok(srv, req, ipkey, &srv->cfg->rate_per_ip))
+        return;
+    if (strcmp(path, "/metrics") == 0)
+        send_metrics(srv, req);
+    else
+        send_readiness(srv, req);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -688,6 +829,10 @@ static void on_request(struct evhttp_request *req, void *arg)
         evbuffer_free(b);
         return;
     }
+    if (strcmp(path, "/metrics") == 0 || strcmp(path, "/readyz") == 0) {
+        serve_monitoring(srv, req, path, ipkey);
+        return;
+    }
     char slug[TK_SLUG_MAX + 1];
     if (mcp_slug(path, slug, sizeof(slug)) != 0) {
         reply_error(req, 404, "Not Found", "Not Found");
@@ -734,6 +879,14 @@ int tk_http_server_reload_tls(tk_http_server_t *srv, char *err, size_t errlen)
     SSL_CTX_free(srv->tls); /* open connections hold their own reference */
     srv->tls = ctx;
     return TK_OK;
+}
+
+void tk_http_server_set_monitoring(tk_http_server_t *srv, tk_metrics_t *metrics,
+                                   tk_alerts_t *alerts)
+{
+    srv->metrics = metrics;
+    srv->alerts = alerts;
+    tk_metrics_connections(metrics, (int)tk_map_count(srv->conns));
 }
 
 size_t tk_http_server_connections(const tk_http_server_t *srv)

@@ -4,6 +4,9 @@
  * security headers on every response, Host and Origin validation (DNS
  * rebinding defence), bootstrap bearer-token authentication, and routing:
  *   GET  /healthz           liveness, no auth
+ *   GET  /readyz            readiness (listener, store, first start of every upstream)
+ *   GET  /metrics           Prometheus text format; bearer auth unless
+ *                           metrics.require_auth is false (loopback listeners only)
  *   *    /mcp/<slug>        MCP Streamable HTTP, handed to the gateway
  * The server borrows the config, event base and gateway.
  */
@@ -15,6 +18,8 @@
 #include "config/config.h"
 #include "core/core.h"
 #include "mcp/gateway.h"
+#include "metrics/alerts.h"
+#include "metrics/metrics.h"
 
 typedef struct tk_http_server tk_http_server_t;
 
@@ -26,6 +31,10 @@ void tk_http_server_destroy(tk_http_server_t *srv);
 
 /* The bound port (useful when the config asked for port 0). */
 int tk_http_server_port(const tk_http_server_t *srv);
+/* Record into metrics and raise alerts (both borrowed, may be NULL; they
+ * must outlive the server). Call before the loop runs. */
+void tk_http_server_set_monitoring(tk_http_server_t *srv, tk_metrics_t *metrics,
+                                   tk_alerts_t *alerts);
 /* Open client connections. */
 size_t tk_http_server_connections(const tk_http_server_t *srv);
 /* Load the certificate and key again (SIGHUP) and use them for new

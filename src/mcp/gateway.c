@@ -18,18 +18,24 @@
 #include "mcp/gateway.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/sha.h>
 
+#include "audit/audit.h"
 #include "core/map.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/names.h"
+#include "metrics/metrics.h"
+#include "pin/pin.h"
 #include "upstream/upstream.h"
 
 #define MOD "mcp"
@@ -84,6 +90,8 @@ struct srv {
     catalog_t cat[CAT_N];
     cat_req_t catreq[CAT_N];  /* callback args for catalogue fetches */
     struct call_list calls;   /* client calls in flight here, oldest first */
+    atomic_int settled;       /* its first start attempt has finished (for /readyz) */
+    const tk_pin_policy_t *pin; /* tool-definition pinning policy (the config's) */
 };
 
 typedef struct route {
@@ -106,6 +114,8 @@ struct endpoint {
     unsigned *built_gen[CAT_N]; /* per server gen the merge was built from */
     waiter_t *waiters[CAT_N];
     unsigned fetching[CAT_N];
+    tk_map_t *pin_blocked; /* tools hidden by pinning: name -> why (static text) */
+    unsigned pin_gen;      /* gw->pin_gen the tool merge was built from */
 };
 
 struct session {
@@ -119,6 +129,8 @@ struct session {
     int log_level; /* index into log_levels; notifications below are dropped */
     json_t *subs;  /* uri -> true */
     struct call_list calls;
+    char actor[TK_AUDIT_ACTOR_MAX]; /* who initialised it (audit) */
+    char audit_id[24];              /* "s-" + 16 hex of SHA-256(id): names it in the audit trail */
 };
 
 struct call {
@@ -136,6 +148,12 @@ struct call {
     char ptoken[32];      /* our progress token, "" if none */
     json_t *client_ptoken; /* theirs */
     unsigned waited;       /* catalogue kinds this call already waited for */
+    double started;        /* tk_metrics_now() when it arrived */
+    char actor[TK_AUDIT_ACTOR_MAX]; /* who sent it (audit) */
+    char *tool;            /* tools/call: the name the client asked for (audit) */
+    const char *srv_name;  /* the server it went to (audit) */
+    uint64_t t0_us;        /* when it arrived */
+    int audited;
     TAILQ_ENTRY(call) slink; /* in session */
     TAILQ_ENTRY(call) ulink; /* in srv, while forwarded */
 };
@@ -161,8 +179,13 @@ struct tk_gateway {
     tk_map_t *s2c;      /* our request id -> s2c_t */
     uint64_t next_serial;
     uint64_t next_token;
+    char rid_prefix[12]; /* random per process: request ids are "<prefix>-<serial>" */
     struct event *sigchld;
     struct event *sweep;
+    tk_metrics_t *metrics; /* borrowed, may be NULL */
+    tk_alerts_t *alerts;   /* borrowed, may be NULL */
+    tk_pins_t *pins;  /* NULL if no server is pinned, or the pin store failed */
+    unsigned pin_gen; /* bumped when a tool's approval changes */
 };
 
 static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26"};
@@ -252,6 +275,95 @@ static void sse_event(struct evhttp_request *req, json_t *msg)
     evbuffer_free(buf);
 }
 
+/* ---- audit (src/audit): who did what, recorded before the answer goes out ---- */
+
+static uint64_t audit_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Session ids are bearer secrets for the session: record a hash prefix. */
+static void audit_session_id(const char *id, char *out, size_t len)
+{
+    unsigned char h[SHA256_DIGEST_LENGTH];
+    char hex[17];
+    SHA256((const unsigned char *)id, strlen(id), h);
+    tk_hex_encode(h, 8, hex);
+    tk_snprintf(out, len, "s-%s", hex);
+}
+
+static void audit_peer(struct evhttp_request *req, char *out, size_t len)
+{
+    struct evhttp_connection *evcon = req ? evhttp_request_get_connection(req) : NULL;
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    if (evcon)
+        evhttp_connection_get_peer(evcon, &addr, &port);
+    tk_snprintf(out, len, "%s", addr ? addr : "");
+}
+
+static void audit_session(session_t *s, struct evhttp_request *req, const char *action,
+                          const char *proto, const char *why)
+{
+    char ip[64];
+    audit_peer(req, ip, sizeof(ip));
+    json_t *d = json_pack("{s:s?, s:s?}", "protocol", proto, proto ? "client" : "reason", why);
+    tk_audit_event_t ev = {.actor = s->actor, .action = action, .target = s->audit_id,
+                           .endpoint = s->ep->conf->slug, .result = "ok", .ip = ip[0] ? ip : NULL,
+                           .detail = d};
+    if (tk_audit_emit(&ev) != TK_OK)
+        tk_debug(MOD, "session event not audited");
+    json_decref(d);
+}
+
+static int endpoint_tool_allowed(const endpoint_t *ep, const char *ns);
+
+/* ok, error, denied (not allowed on this endpoint), timeout, unavailable. */
+static const char *audit_result(call_t *c, json_t *msg, int status)
+{
+    json_t *err = json_object_get(msg, "error");
+    const char *text = json_string_value(json_object_get(err, "message"));
+    if (err == NULL)
+        return json_is_true(json_object_get(json_object_get(msg, "result"), "isError")) ? "error"
+                                                                                        : "ok";
+    if (status == 503)
+        return "unavailable";
+    if (text && strstr(text, "did not answer") != NULL)
+        return "timeout";
+    if (!endpoint_tool_allowed(c->sess->ep, c->tool))
+        return "denied";
+    return "error";
+}
+
+static int audit_call(call_t *c, json_t *msg, int status, const char *result)
+{
+    tk_audit_t *a = tk_audit_global();
+    char ip[64], rid[48];
+    c->audited = 1;
+    if (a == NULL)
+        return TK_OK;
+    audit_peer(c->req, ip, sizeof(ip));
+    tk_snprintf(rid, sizeof(rid), "%s-%llu", c->gw->rid_prefix, (unsigned long long)c->serial);
+    json_t *d = json_pack("{s:O?, s:s}", "rpc_id", c->id, "session", c->sess->audit_id);
+    json_t *err = json_object_get(msg, "error");
+    if (err)
+        json_object_set(d, "error", err);
+    if (tk_audit_log_arguments(a) && json_object_get(c->params, "arguments"))
+        json_object_set(d, "arguments", json_object_get(c->params, "arguments"));
+    if (tk_audit_log_results(a) && json_object_get(msg, "result"))
+        json_object_set(d, "result", json_object_get(msg, "result"));
+    tk_audit_event_t ev = {.actor = c->actor, .action = "tool.call", .target = c->sess->audit_id,
+                           .endpoint = c->sess->ep->conf->slug, .server = c->srv_name,
+                           .tool = c->tool, .result = result ? result : audit_result(c, msg, status),
+                           .status = status, .latency_us = (int64_t)(audit_now_us() - c->t0_us),
+                           .ip = ip[0] ? ip : NULL, .request_id = rid, .detail = d};
+    int rc = tk_audit_append(a, &ev);
+    json_decref(d);
+    return rc;
+}
+
 /* ---- calls ---- */
 
 static void call_conn_closed(struct evhttp_connection *evcon, void *arg);
@@ -265,10 +377,26 @@ static void call_detach_conn(call_t *c)
         evhttp_connection_set_closecb(evcon, NULL, NULL);
 }
 
+/* A call leaves its server: in-flight gauge and the tools/call outcome. */
+static void note_call_end(call_t *c, srv_t *sv, const char *result, int was_inflight)
+{
+    const char *server = tk_upstream_name(sv->up);
+    if (was_inflight)
+        tk_metrics_upstream_inflight(c->gw->metrics, server, -1);
+    if (strcmp(c->method, "tools/call") == 0)
+        tk_metrics_tool_call(c->gw->metrics, c->sess->ep->conf->slug, server,
+                             json_string_value(json_object_get(c->params, "name")), result,
+                             tk_metrics_now() - c->started);
+}
+static int audit_call(call_t *c, json_t *msg, int status, const char *result);
+
 static void call_free(call_t *c)
 {
     tk_gateway_t *gw = c->gw;
+    if (c->tool != NULL && !c->audited && audit_call(c, NULL, 0, "cancelled") != TK_OK)
+        tk_debug(MOD, "cancelled call not audited");
     if (c->srv) {
+        note_call_end(c, c->srv, "cancelled", 1);
         tk_upstream_cancel(c->srv->up, c->handle, "client request ended");
         TAILQ_REMOVE(&c->srv->calls, c, ulink);
         c->srv = NULL;
@@ -289,6 +417,7 @@ static void call_free(call_t *c)
     }
     json_decref(c->client_ptoken);
     json_decref(c->msg);
+    free(c->tool);
     free(c);
 }
 
@@ -296,6 +425,13 @@ static void call_free(call_t *c)
  * response already became an SSE stream) and free it. msg is borrowed. */
 static void call_finish_status(call_t *c, json_t *msg, int status, const char *reason)
 {
+    json_t *refused = NULL;
+    if (c->tool != NULL && !c->audited && audit_call(c, msg, status, NULL) != TK_OK) {
+        /* fail closed: no answer without its audit record */
+        msg = refused = tk_rpc_error(c->id, TK_RPC_INTERNAL_ERROR, "audit unavailable");
+        status = 503;
+        reason = "Service Unavailable";
+    }
     if (c->req) {
         call_detach_conn(c);
         if (c->sse) {
@@ -306,6 +442,7 @@ static void call_finish_status(call_t *c, json_t *msg, int status, const char *r
         }
         c->req = NULL;
     }
+    json_decref(refused);
     call_free(c);
 }
 
@@ -376,9 +513,16 @@ static void call_conn_closed(struct evhttp_connection *evcon, void *arg)
     call_free(c);
 }
 
-static call_t *call_new(session_t *s, struct evhttp_request *req, json_t *msg, tk_rpc_t *rpc)
+static call_t *call_new(session_t *s, struct evhttp_request *req, json_t *msg, tk_rpc_t *rpc,
+                        const char *actor)
 {
     call_t *c = tk_calloc(1, sizeof(*c));
+    c->t0_us = audit_now_us();
+    tk_snprintf(c->actor, sizeof(c->actor), "%s", actor ? actor : s->actor);
+    if (!strcmp(rpc->method, "tools/call")) {
+        const char *name = json_string_value(json_object_get(rpc->params, "name"));
+        c->tool = tk_strndup(name ? name : "", TK_AUDIT_FIELD_MAX);
+    }
     c->gw = s->gw;
     c->serial = ++s->gw->next_serial;
     c->sess = s;
@@ -387,6 +531,7 @@ static call_t *call_new(session_t *s, struct evhttp_request *req, json_t *msg, t
     c->id = rpc->id;
     c->method = rpc->method;
     c->params = rpc->params;
+    c->started = tk_metrics_now();
     TAILQ_INSERT_TAIL(&s->calls, c, slink);
     tk_map_put(s->gw->calls, c->serial, c);
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
@@ -452,6 +597,7 @@ static void session_destroy(session_t *s)
     }
     free(dead);
     tk_map_sdel(s->gw->sessions, s->id);
+    tk_metrics_sessions(s->gw->metrics, s->ep->conf->slug, -1);
     json_decref(s->client_caps);
     json_decref(s->subs);
     free(s);
@@ -517,6 +663,8 @@ static void catalog_reply(void *arg, json_t *result, json_t *error)
     cat->accum = NULL;
     cat->valid = 1;
     cat->gen++;
+    if (k == CAT_TOOLS)
+        tk_pins_observe(sv->gw->pins, tk_upstream_name(sv->up), sv->pin, cat->items);
     catalog_settle(sv, k);
 }
 
@@ -581,16 +729,53 @@ static void routes_clear(tk_map_t *m)
     }
 }
 
+/* Tool-definition pinning at merge time: 1 if the tool (copy, routed as
+ * routekey) may be listed; a tool whose definition is not the approved one
+ * is hidden under "block" (remembered for a clear tools/call refusal) and
+ * marked in _meta under "flag". */
+static int pin_admit(endpoint_t *ep, srv_t *sv, json_t *copy, const json_t *item,
+                     const char *routekey)
+{
+    if (sv->pin->mode == TK_PIN_OFF)
+        return 1;
+    char hash[TK_PIN_HASH_LEN + 1];
+    tk_pin_verdict_t v = tk_pins_check(ep->gw->pins, tk_upstream_name(sv->up), item, hash);
+    if (v == TK_PIN_APPROVED)
+        return 1;
+    if (sv->pin->mode == TK_PIN_BLOCK) {
+        tk_map_sput(ep->pin_blocked, routekey,
+                    (void *)(v == TK_PIN_CHANGED ? "its definition changed since it was approved"
+                                                 : "its definition is awaiting approval"));
+        return 0;
+    }
+    json_t *meta = json_object_get(copy, "_meta");
+    if (!json_is_object(meta)) {
+        meta = json_object();
+        json_object_set_new(copy, "_meta", meta);
+    }
+    json_object_set_new(meta, TK_PIN_META_KEY,
+                        json_pack("{s:s, s:s}", "status", tk_pin_verdict_name(v), "hash", hash));
+    return 1;
+}
+
 /* Rebuild the merged, namespaced list of kind k if any server changed. */
 static void endpoint_merge(endpoint_t *ep, cat_kind_t k)
 {
     int stale = ep->merged[k] == NULL;
+    if (k == CAT_TOOLS && ep->pin_gen != ep->gw->pin_gen) {
+        stale = 1;
+        ep->pin_gen = ep->gw->pin_gen;
+    }
     for (size_t j = 0; j < ep->nsrvs && !stale; j++)
         stale = ep->built_gen[k][j] != ep->srvs[j]->cat[k].gen;
     if (!stale)
         return;
     json_t *out = json_array();
     tk_map_t *routes = tk_map_create();
+    if (k == CAT_TOOLS) {
+        tk_map_destroy(ep->pin_blocked);
+        ep->pin_blocked = tk_map_create();
+    }
     for (size_t j = 0; j < ep->nsrvs; j++) {
         srv_t *sv = ep->srvs[j];
         ep->built_gen[k][j] = sv->cat[k].gen;
@@ -615,7 +800,8 @@ static void endpoint_merge(endpoint_t *ep, cat_kind_t k)
                     json_object_set_new(copy, "name", json_string(ns));
                     routekey = ns;
                 }
-                if (k == CAT_TOOLS && !endpoint_tool_allowed(ep, routekey)) {
+                if (k == CAT_TOOLS && (!endpoint_tool_allowed(ep, routekey) ||
+                                       !pin_admit(ep, sv, copy, item, routekey))) {
                     json_decref(copy);
                     continue;
                 }
@@ -687,6 +873,10 @@ static void endpoint_catalog_done(endpoint_t *ep, cat_kind_t k)
 static void forward_reply(void *arg, json_t *result, json_t *error)
 {
     call_t *c = arg;
+    const char *outcome = error ? "error" : "ok";
+    if (result != NULL && json_is_true(json_object_get(result, "isError")))
+        outcome = "tool_error";
+    note_call_end(c, c->srv, outcome, 1);
     TAILQ_REMOVE(&c->srv->calls, c, ulink);
     c->srv = NULL;
     json_t *m;
@@ -710,6 +900,7 @@ static void forward(call_t *c, srv_t *sv, json_t *params)
         json_object_set_new(meta, "progressToken", json_string(c->ptoken));
         tk_map_sput(c->gw->progress, c->ptoken, c);
     }
+    c->srv_name = tk_upstream_name(sv->up);
     int rc = tk_upstream_request(sv->up, c->method, params, forward_reply, c, &c->handle);
     if (rc != TK_OK) {
         char msg[192];
@@ -732,6 +923,7 @@ static void forward(call_t *c, srv_t *sv, json_t *params)
             tk_snprintf(v, sizeof(v), "%u", retry);
             evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", v);
         }
+        note_call_end(c, sv, "unavailable", 0);
         json_t *m = tk_rpc_error(c->id, TK_RPC_INTERNAL_ERROR, msg);
         call_finish_status(c, m, 503, "Service Unavailable");
         json_decref(m);
@@ -739,6 +931,7 @@ static void forward(call_t *c, srv_t *sv, json_t *params)
     }
     c->srv = sv;
     TAILQ_INSERT_TAIL(&sv->calls, c, ulink);
+    tk_metrics_upstream_inflight(c->gw->metrics, tk_upstream_name(sv->up), 1);
 }
 
 static route_t *lookup_route(call_t *c, cat_kind_t k, const char *key, int *wait)
@@ -746,7 +939,10 @@ static route_t *lookup_route(call_t *c, cat_kind_t k, const char *key, int *wait
     endpoint_t *ep = c->sess->ep;
     *wait = 0;
     route_t *r = ep->routes[k] ? tk_map_sget(ep->routes[k], key) : NULL;
-    if (r != NULL)
+    /* a pinned server's tool is called only as last listed and checked: a
+     * server that announced a change (or restarted) is listed again first */
+    if (r != NULL && !(k == CAT_TOOLS && r->srv->pin->mode != TK_PIN_OFF && !r->srv->cat[k].valid &&
+                       !(c->waited & (1u << k))))
         return r;
     /* unknown: make sure the catalogue is current before saying so */
     if (endpoint_ensure(ep, k, c)) {
@@ -767,6 +963,18 @@ static void handle_named(call_t *c, cat_kind_t k, const char *what)
     route_t *r = lookup_route(c, k, name, &wait);
     if (wait)
         return;
+    const char *blocked = r == NULL && k == CAT_TOOLS && c->sess->ep->pin_blocked
+                              ? tk_map_sget(c->sess->ep->pin_blocked, name)
+                              : NULL;
+    if (blocked != NULL) {
+        char msg[300];
+        tk_snprintf(msg, sizeof(msg),
+                    "Tool %.100s is blocked by tool-definition pinning: %s; an administrator "
+                    "must review and approve it (tumiki tools approve)",
+                    name, blocked);
+        call_error(c, TK_RPC_INVALID_PARAMS, msg);
+        return;
+    }
     if (r == NULL) {
         char msg[160];
         tk_snprintf(msg, sizeof(msg), "Unknown %s: %.100s", what, name);
@@ -897,7 +1105,11 @@ static void dispatch_call(call_t *c)
         call_result(c, json_object());
     else if (!strcmp(m, "tools/list"))
         handle_list(c, CAT_TOOLS);
-    else if (!strcmp(m, "tools/call"))
+    else if (!strcmp(m, "tools/call") && !tk_audit_ok(tk_audit_global())) {
+        json_t *e = tk_rpc_error(c->id, TK_RPC_INTERNAL_ERROR, "audit unavailable");
+        call_finish_status(c, e, 503, "Service Unavailable");
+        json_decref(e);
+    } else if (!strcmp(m, "tools/call"))
         handle_named(c, CAT_TOOLS, "tool");
     else if (!strcmp(m, "prompts/list"))
         handle_list(c, CAT_PROMPTS);
@@ -1114,7 +1326,8 @@ static void on_up_request(void *arg, tk_upstream_t *up, json_t *id, const char *
 static void on_up_ready(void *arg, tk_upstream_t *up)
 {
     srv_t *sv = arg;
-    (void)up;
+    atomic_store(&sv->settled, 1);
+    tk_metrics_upstream_up(sv->gw->metrics, tk_upstream_name(up), 1);
     for (int k = 0; k < CAT_N; k++)
         sv->cat[k].valid = 0; /* refetch lazily; keep the old items meanwhile */
 }
@@ -1122,7 +1335,13 @@ static void on_up_ready(void *arg, tk_upstream_t *up)
 static void on_up_down(void *arg, tk_upstream_t *up)
 {
     srv_t *sv = arg;
-    (void)up;
+    tk_upstream_state_t st = tk_upstream_state(up);
+    atomic_store(&sv->settled, 1);
+    tk_metrics_upstream_up(sv->gw->metrics, tk_upstream_name(up), 0);
+    if (st == TK_UP_STARTING || st == TK_UP_READY) { /* not a planned stop */
+        tk_metrics_upstream_restart(sv->gw->metrics, tk_upstream_name(up));
+        tk_alerts_note(sv->gw->alerts, TK_ALERT_UPSTREAM_RESTARTS, tk_upstream_name(up));
+    }
     for (int k = 0; k < CAT_N; k++) {
         if (sv->cat[k].fetching) {
             json_decref(sv->cat[k].accum);
@@ -1145,13 +1364,15 @@ static int accepts(const char *accept, const char *type)
     return strstr(accept, type) != NULL || strstr(accept, "*/*") != NULL;
 }
 
-static session_t *session_new(tk_gateway_t *gw, endpoint_t *ep)
+static session_t *session_new(tk_gateway_t *gw, endpoint_t *ep, const char *actor)
 {
     unsigned char raw[32];
     if (tk_random_bytes(raw, sizeof(raw)) != TK_OK)
         return NULL;
     session_t *s = tk_calloc(1, sizeof(*s));
     tk_hex_encode(raw, sizeof(raw), s->id);
+    audit_session_id(s->id, s->audit_id, sizeof(s->audit_id));
+    tk_snprintf(s->actor, sizeof(s->actor), "%s", actor ? actor : "-");
     s->gw = gw;
     s->ep = ep;
     s->subs = json_object();
@@ -1159,11 +1380,12 @@ static session_t *session_new(tk_gateway_t *gw, endpoint_t *ep)
     s->last_seen_ms = tk_now_ms();
     TAILQ_INIT(&s->calls);
     tk_map_sput(gw->sessions, s->id, s);
+    tk_metrics_sessions(gw->metrics, ep->conf->slug, 1);
     return s;
 }
 
 static void handle_initialize(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_request *req,
-                              tk_rpc_t *rpc)
+                              tk_rpc_t *rpc, const char *actor)
 {
     const char *want = json_string_value(json_object_get(rpc->params, "protocolVersion"));
     if (want == NULL) {
@@ -1176,7 +1398,7 @@ static void handle_initialize(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_re
                        "too many sessions");
         return;
     }
-    session_t *s = session_new(gw, ep);
+    session_t *s = session_new(gw, ep, actor);
     if (s == NULL) {
         send_rpc_error(req, 500, "Internal Server Error", rpc->id, TK_RPC_INTERNAL_ERROR,
                        "cannot create a session");
@@ -1193,6 +1415,9 @@ static void handle_initialize(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_re
         "completions", "serverInfo", "name", "tumiki", "title", "Tumiki MCP gateway", "version",
         TK_VERSION);
     json_t *m = tk_rpc_result(rpc->id, result);
+    audit_session(s, req, "session.create", ver,
+                  json_string_value(json_object_get(json_object_get(rpc->params, "clientInfo"),
+                                                    "name")));
     evhttp_add_header(evhttp_request_get_output_headers(req), "Mcp-Session-Id", s->id);
     send_json(req, 200, "OK", m);
     json_decref(m);
@@ -1310,7 +1535,8 @@ static void session_error(struct evhttp_request *req, int status)
                        "Bad Request: unsupported MCP-Protocol-Version");
 }
 
-static void handle_post(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_request *req)
+static void handle_post(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_request *req,
+                        const char *actor)
 {
     const char *ct = hdr(req, "Content-Type");
     if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0) {
@@ -1341,6 +1567,8 @@ static void handle_post(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_request 
         json_decref(msg);
         return;
     }
+    if (rpc.kind == TK_RPC_REQUEST)
+        tk_metrics_mcp_request(gw->metrics, ep->conf->slug, rpc.method);
     if (rpc.kind == TK_RPC_REQUEST && !strcmp(rpc.method, "initialize")) {
         if (hdr(req, "Mcp-Session-Id") != NULL) {
             send_rpc_error(req, 400, "Bad Request", rpc.id, TK_RPC_INVALID_REQUEST,
@@ -1348,7 +1576,7 @@ static void handle_post(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_request 
             json_decref(msg);
             return;
         }
-        handle_initialize(gw, ep, req, &rpc);
+        handle_initialize(gw, ep, req, &rpc, actor);
         json_decref(msg);
         return;
     }
@@ -1360,7 +1588,7 @@ static void handle_post(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_request 
         return;
     }
     if (rpc.kind == TK_RPC_REQUEST) {
-        call_t *c = call_new(s, req, msg, &rpc);
+        call_t *c = call_new(s, req, msg, &rpc, actor);
         json_decref(msg);
         dispatch_call(c);
         return;
@@ -1375,6 +1603,12 @@ static void handle_post(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_request 
 
 void tk_gateway_handle(tk_gateway_t *gw, struct evhttp_request *req, const char *slug)
 {
+    tk_gateway_handle_as(gw, req, slug, NULL);
+}
+
+void tk_gateway_handle_as(tk_gateway_t *gw, struct evhttp_request *req, const char *slug,
+                          const char *actor)
+{
     endpoint_t *ep = find_endpoint(gw, slug);
     if (ep == NULL) {
         send_rpc_error(req, 404, "Not Found", NULL, -32000, "Not Found: unknown endpoint");
@@ -1382,7 +1616,7 @@ void tk_gateway_handle(tk_gateway_t *gw, struct evhttp_request *req, const char 
     }
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     if (cmd == EVHTTP_REQ_POST) {
-        handle_post(gw, ep, req);
+        handle_post(gw, ep, req, actor);
         return;
     }
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_DELETE) {
@@ -1401,6 +1635,7 @@ void tk_gateway_handle(tk_gateway_t *gw, struct evhttp_request *req, const char 
         return;
     }
     tk_info(MOD, "session ended by client on endpoint %s", ep->conf->slug);
+    audit_session(s, req, "session.delete", NULL, "client");
     session_destroy(s);
     evhttp_send_reply(req, 200, "OK", NULL);
 }
@@ -1445,9 +1680,43 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
     }
     for (size_t i = 0; i < n; i++) {
         tk_info(MOD, "session expired after %us idle", gw->cfg->session_idle_timeout_s);
+        audit_session(dead[i], NULL, "session.delete", NULL, "idle");
         session_destroy(dead[i]);
     }
     free(dead);
+}
+
+/* The pin store said a tool's approval changed: rebuild tool lists and tell
+ * the sessions that can see the server. */
+static void pins_changed(void *arg, const char *server)
+{
+    tk_gateway_t *gw = arg;
+    gw->pin_gen++;
+    for (size_t i = 0; i < gw->nsrvs; i++) {
+        if (strcmp(tk_upstream_name(gw->srvs[i].up), server) == 0) {
+            json_t *n = tk_rpc_notification("notifications/tools/list_changed", NULL);
+            fan_out(&gw->srvs[i], n, -1, NULL);
+            json_decref(n);
+        }
+    }
+}
+
+static void pins_start(tk_gateway_t *gw)
+{
+    size_t pinned = 0;
+    for (size_t i = 0; i < gw->nsrvs; i++)
+        pinned += gw->srvs[i].pin->mode != TK_PIN_OFF;
+    if (pinned == 0)
+        return;
+    char err[512];
+    char *db = tk_asprintf("%s/tumiki.db", gw->cfg->data_dir);
+    gw->pins = tk_pins_create(gw->base, db, pins_changed, gw, err, sizeof(err));
+    free(db);
+    if (gw->pins == NULL)
+        tk_error(MOD,
+                 "tool-definition pinning has no store (%s): tools of pinned servers are "
+                 "withheld until it works",
+                 err);
 }
 
 tk_gateway_t *tk_gateway_create(struct event_base *base, const tk_config_t *cfg)
@@ -1459,6 +1728,10 @@ tk_gateway_t *tk_gateway_create(struct event_base *base, const tk_config_t *cfg)
     gw->calls = tk_map_create();
     gw->progress = tk_map_create();
     gw->s2c = tk_map_create();
+    unsigned char rid[4];
+    if (tk_random_bytes(rid, sizeof(rid)) != TK_OK)
+        memset(rid, 0, sizeof(rid));
+    tk_hex_encode(rid, sizeof(rid), gw->rid_prefix);
     gw->srvs = tk_calloc(cfg->nservers, sizeof(srv_t));
     size_t *srv_of = tk_calloc(cfg->nservers, sizeof(size_t)); /* conf index -> srv index + 1 */
     for (size_t i = 0; i < cfg->nservers; i++) {
@@ -1472,6 +1745,7 @@ tk_gateway_t *tk_gateway_create(struct event_base *base, const tk_config_t *cfg)
         tk_upstream_events_t ev = {on_up_notification, on_up_request, on_up_ready, on_up_down,
                                    sv};
         sv->up = tk_upstream_create(base, sc, cfg->max_message_bytes, &ev, cfg->ssrf);
+        sv->pin = &sc->pinning;
         srv_of[i] = ++gw->nsrvs;
     }
     gw->eps = tk_calloc(cfg->nendpoints, sizeof(endpoint_t));
@@ -1490,6 +1764,7 @@ tk_gateway_t *tk_gateway_create(struct event_base *base, const tk_config_t *cfg)
             ep->built_gen[k] = tk_calloc(ep->nsrvs, sizeof(unsigned));
     }
     free(srv_of);
+    pins_start(gw);
     gw->sigchld = evsignal_new(base, SIGCHLD, sigchld_cb, gw);
     evsignal_add(gw->sigchld, NULL);
     gw->sweep = event_new(base, -1, EV_PERSIST, sweep_cb, gw);
@@ -1503,8 +1778,38 @@ tk_gateway_t *tk_gateway_create(struct event_base *base, const tk_config_t *cfg)
 void tk_gateway_start(tk_gateway_t *gw)
 {
     for (size_t i = 0; i < gw->nsrvs; i++)
-        if (tk_upstream_start(gw->srvs[i].up) != TK_OK)
+        if (tk_upstream_start(gw->srvs[i].up) != TK_OK) {
+            atomic_store(&gw->srvs[i].settled, 1);
             tk_warn(MOD, "server %s did not start; will retry", tk_upstream_name(gw->srvs[i].up));
+        }
+}
+
+void tk_gateway_set_monitoring(tk_gateway_t *gw, tk_metrics_t *metrics, tk_alerts_t *alerts)
+{
+    gw->metrics = metrics;
+    gw->alerts = alerts;
+    tk_pins_set_alerts(gw->pins, alerts);
+    for (size_t i = 0; i < gw->nsrvs; i++)
+        tk_metrics_upstream_init(metrics, tk_upstream_name(gw->srvs[i].up));
+    for (size_t i = 0; i < gw->neps; i++)
+        tk_metrics_sessions(metrics, gw->eps[i].conf->slug, 0);
+}
+
+size_t tk_gateway_pending_servers(const tk_gateway_t *gw, json_t *names)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < gw->nsrvs; i++)
+        if (!atomic_load(&gw->srvs[i].settled)) {
+            json_array_append_new(names,
+                                  json_sprintf("upstream:%s", tk_upstream_name(gw->srvs[i].up)));
+            n++;
+        }
+    return n;
+}
+
+tk_alerts_t *tk_gateway_alerts(const tk_gateway_t *gw)
+{
+    return gw->alerts;
 }
 
 void tk_gateway_destroy(tk_gateway_t *gw)
@@ -1530,6 +1835,8 @@ void tk_gateway_destroy(tk_gateway_t *gw)
                 tk_map_destroy(ep->routes[k]);
             }
             free(ep->built_gen[k]);
+            if (k == CAT_TOOLS)
+                tk_map_destroy(ep->pin_blocked);
             waiter_t *w = ep->waiters[k];
             while (w) {
                 waiter_t *next = w->next;
@@ -1540,6 +1847,7 @@ void tk_gateway_destroy(tk_gateway_t *gw)
         free(ep->srvs);
     }
     free(gw->eps);
+    tk_pins_destroy(gw->pins);
     for (size_t i = 0; i < gw->nsrvs; i++) {
         tk_upstream_destroy(gw->srvs[i].up);
         for (int k = 0; k < CAT_N; k++) {

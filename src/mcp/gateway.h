@@ -18,6 +18,8 @@
 
 #include "config/config.h"
 #include "core/core.h"
+#include "metrics/alerts.h"
+#include "metrics/metrics.h"
 
 typedef struct tk_gateway tk_gateway_t;
 
@@ -32,10 +34,24 @@ void tk_gateway_start(tk_gateway_t *gw);
 
 /* Serve one MCP request (POST, GET or DELETE) for endpoint slug. */
 void tk_gateway_handle(tk_gateway_t *gw, struct evhttp_request *req, const char *slug);
+/* The same, for an authenticated principal: actor ("key:<id>", "key:bootstrap",
+ * "sub:<jwt sub>") names who did it in the audit trail (NULL: the session's). */
+void tk_gateway_handle_as(tk_gateway_t *gw, struct evhttp_request *req, const char *slug,
+                          const char *actor);
 
 /* Whether v is a protocol revision the gateway speaks. */
 int tk_mcp_version_supported(const char *v);
 
 size_t tk_gateway_session_count(const tk_gateway_t *gw);
+
+/* Record into metrics and raise alerts (borrowed, may be NULL; they must
+ * outlive the gateway). Call before tk_gateway_start. */
+void tk_gateway_set_monitoring(tk_gateway_t *gw, tk_metrics_t *metrics, tk_alerts_t *alerts);
+/* The alerts given above (NULL if none): for raising "tool_definition_changed". */
+tk_alerts_t *tk_gateway_alerts(const tk_gateway_t *gw);
+/* Append "upstream:<name>" to the JSON array names for each server whose
+ * first start attempt (handshake done, or failed and scheduled to restart)
+ * has not finished; returns how many. Safe from any thread. */
+size_t tk_gateway_pending_servers(const tk_gateway_t *gw, json_t *names);
 
 #endif

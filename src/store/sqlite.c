@@ -81,6 +81,21 @@ static const migration_t migrations[] = {
         "CREATE INDEX revoked_tokens_expires_at ON revoked_tokens (expires_at);"},
     {2, "ALTER TABLE revoked_tokens ADD COLUMN revoked_at INTEGER NOT NULL DEFAULT 0;"
         "CREATE INDEX revoked_tokens_revoked_at ON revoked_tokens (revoked_at);"},
+    /* tool-definition pins: approved_hash NULL = pending (never approved or
+     * revoked); changed_at moves whenever the approval does, for pollers */
+    {3, "CREATE TABLE tool_pins ("
+        "  server TEXT NOT NULL,"
+        "  tool TEXT NOT NULL,"
+        "  seen_hash TEXT NOT NULL,"
+        "  approved_hash TEXT,"
+        "  approved_at INTEGER,"
+        "  approved_by TEXT,"
+        "  first_seen INTEGER NOT NULL,"
+        "  last_seen INTEGER NOT NULL,"
+        "  changed_at INTEGER NOT NULL,"
+        "  PRIMARY KEY (server, tool)"
+        ");"
+        "CREATE INDEX tool_pins_changed_at ON tool_pins (changed_at);"},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -101,11 +116,21 @@ typedef enum stmt_id {
     S_KEY_REVOKED_SINCE,
     S_JTI_REVOKE,
     S_JTI_REVOKED_SINCE,
+    S_PIN_OBSERVE,
+    S_PIN_GET,
+    S_PIN_LIST,
+    S_PIN_APPROVE,
+    S_PIN_REVOKE,
+    S_PIN_EXISTS,
     S_COUNT
 } stmt_id_t;
 
 #define KEY_COLUMNS                                                                                \
     "id, name, hash, endpoint, scopes, owner, created_at, expires_at, revoked_at, last_used_at"
+
+#define PIN_COLUMNS                                                                                \
+    "server, tool, seen_hash, approved_hash, approved_at, approved_by, first_seen, last_seen,"     \
+    " changed_at"
 
 static const char *const stmt_sql[S_COUNT] = {
     [S_VERSION] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
@@ -127,6 +152,24 @@ static const char *const stmt_sql[S_COUNT] = {
                      " ON CONFLICT (jti) DO NOTHING",
     [S_JTI_REVOKED_SINCE] = "SELECT jti FROM revoked_tokens WHERE revoked_at >= ?1"
                             " AND expires_at > ?2 ORDER BY revoked_at, jti",
+    [S_PIN_OBSERVE] = "INSERT INTO tool_pins (" PIN_COLUMNS ") VALUES (?1, ?2, ?3,"
+                      " CASE WHEN ?5 = 1 THEN ?3 END, CASE WHEN ?5 = 1 THEN ?4 END,"
+                      " CASE WHEN ?5 = 1 THEN 'trust-on-first-use' END, ?4, ?4, ?4)"
+                      " ON CONFLICT (server, tool) DO UPDATE SET seen_hash = excluded.seen_hash,"
+                      " last_seen = excluded.last_seen",
+    [S_PIN_GET] = "SELECT " PIN_COLUMNS " FROM tool_pins WHERE server = ?1 AND tool = ?2",
+    [S_PIN_LIST] = "SELECT " PIN_COLUMNS " FROM tool_pins WHERE changed_at >= ?1"
+                   " AND (?2 IS NULL OR server = ?2) ORDER BY server, tool",
+    [S_PIN_APPROVE] = "UPDATE tool_pins SET approved_hash = seen_hash, approved_at = ?1,"
+                      " approved_by = ?2, changed_at = ?1 WHERE server = ?3"
+                      " AND (?4 IS NULL OR tool = ?4)"
+                      " AND (approved_hash IS NULL OR approved_hash <> seen_hash)"
+                      " AND (?5 IS NULL OR substr(seen_hash, 1, length(?5)) = ?5)",
+    [S_PIN_REVOKE] = "UPDATE tool_pins SET approved_hash = NULL, approved_at = NULL,"
+                     " approved_by = NULL, changed_at = ?1 WHERE server = ?2"
+                     " AND (?3 IS NULL OR tool = ?3) AND approved_hash IS NOT NULL",
+    [S_PIN_EXISTS] = "SELECT 1 FROM tool_pins WHERE server = ?1 AND (?2 IS NULL OR tool = ?2)"
+                     " LIMIT 1",
 };
 
 typedef struct sqlite_be {
@@ -223,6 +266,18 @@ static int run_write(sqlite_be_t *be, sqlite3_stmt *s, int *changes)
         *changes = sqlite3_changes(be->db);
     stmt_done(s);
     return rc;
+}
+
+/* run_write for a statement whose binding ended with src: a failed bind is
+ * reported and the statement returned to the cache unrun. */
+static int run_bound(sqlite_be_t *be, sqlite3_stmt *s, int src, int *changes)
+{
+    if (src != SQLITE_OK) {
+        int rc = db_fail(be, src);
+        stmt_done(s);
+        return rc;
+    }
+    return run_write(be, s, changes);
 }
 
 /* A column as a fresh heap string, or NULL for SQL NULL. */
@@ -585,6 +640,216 @@ static int op_jti_revoked_since(void *arg, int64_t since_ms, int64_t now_ms, cha
     return select_ids(arg, S_JTI_REVOKED_SINCE, since_ms, &now_ms, jtis, n);
 }
 
+/* ---- tool-definition pins ---- */
+
+/* Copy a hash column (NULL: "") into a fixed buffer; TK_EIO if malformed. */
+static int col_hash(sqlite3_stmt *s, int i, char *out)
+{
+    out[0] = '\0';
+    if (sqlite3_column_type(s, i) == SQLITE_NULL)
+        return 0;
+    const unsigned char *t = sqlite3_column_text(s, i);
+    if (t == NULL || sqlite3_column_bytes(s, i) != TK_PIN_HASH_LEN)
+        return TK_EIO;
+    memcpy(out, t, TK_PIN_HASH_LEN + 1);
+    return 0;
+}
+
+/* Fill *p from the current row of a PIN_COLUMNS query. */
+static int row_to_pin(sqlite_be_t *be, sqlite3_stmt *s, tk_pin_t *p)
+{
+    memset(p, 0, sizeof(*p));
+    int rc = col_text(s, 0, &p->server);
+    if (rc == 0)
+        rc = col_text(s, 1, &p->tool);
+    if (rc == 0)
+        rc = col_text(s, 5, &p->approved_by);
+    if (rc == 0 && (p->server == NULL || p->tool == NULL || col_hash(s, 2, p->seen_hash) != 0 ||
+                    p->seen_hash[0] == '\0' || col_hash(s, 3, p->approved_hash) != 0))
+        rc = be_fail(be, TK_EIO, "malformed tool_pins row");
+    if (rc != 0) {
+        tk_pin_clear(p);
+        return rc == TK_ENOMEM ? be_fail(be, rc, "out of memory reading a row") : rc;
+    }
+    p->approved_at = sqlite3_column_int64(s, 4);
+    p->first_seen = sqlite3_column_int64(s, 6);
+    p->last_seen = sqlite3_column_int64(s, 7);
+    p->changed_at = sqlite3_column_int64(s, 8);
+    return 0;
+}
+
+/* Step a bound PIN_COLUMNS query and collect every row; resets s. */
+static int collect_pins(sqlite_be_t *be, sqlite3_stmt *s, tk_pin_t **out, size_t *n)
+{
+    tk_pin_t *list = NULL;
+    size_t count = 0, cap = 0;
+    int rc = 0, src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (count == cap) {
+            cap = cap == 0 ? 16 : cap * 2;
+            list = tk_realloc(list, cap * sizeof(*list));
+        }
+        rc = row_to_pin(be, s, &list[count]);
+        if (rc != 0)
+            break;
+        count++;
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = db_fail(be, src);
+    stmt_done(s);
+    if (rc != 0 || count == 0) {
+        tk_pin_list_free(list, count);
+        return rc;
+    }
+    *out = list;
+    *n = count;
+    return 0;
+}
+
+static int pin_get(sqlite_be_t *be, const char *server, const char *tool, tk_pin_t *out)
+{
+    int rc;
+    sqlite3_stmt *s = stmt(be, S_PIN_GET, &rc);
+    if (s == NULL)
+        return rc;
+    int src = bind_text(s, 1, server);
+    if (src == SQLITE_OK)
+        src = bind_text(s, 2, tool);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(s);
+    if (src == SQLITE_ROW)
+        rc = row_to_pin(be, s, out);
+    else
+        rc = src == SQLITE_DONE ? be_fail(be, TK_ENOENT, "no such tool") : db_fail(be, src);
+    stmt_done(s);
+    return rc;
+}
+
+static int op_pin_observe(void *arg, const char *server, const char *tool, const char *hash,
+                          int64_t now_ms, int approve_new, tk_pin_t *out)
+{
+    sqlite_be_t *be = arg;
+    int rc;
+    sqlite3_stmt *s = stmt(be, S_PIN_OBSERVE, &rc);
+    if (s == NULL)
+        return rc;
+    int src = bind_text(s, 1, server);
+    if (src == SQLITE_OK)
+        src = bind_text(s, 2, tool);
+    if (src == SQLITE_OK)
+        src = bind_text(s, 3, hash);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(s, 4, now_ms);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int(s, 5, approve_new);
+    rc = run_bound(be, s, src, NULL);
+    return rc == 0 && out != NULL ? pin_get(be, server, tool, out) : rc;
+}
+
+static int op_pin_list(void *arg, const char *server, int64_t changed_since, tk_pin_t **out,
+                       size_t *n)
+{
+    sqlite_be_t *be = arg;
+    int rc;
+    sqlite3_stmt *s = stmt(be, S_PIN_LIST, &rc);
+    if (s == NULL)
+        return rc;
+    int src = sqlite3_bind_int64(s, 1, changed_since);
+    if (src == SQLITE_OK)
+        src = bind_text(s, 2, server);
+    if (src != SQLITE_OK) {
+        rc = db_fail(be, src);
+        stmt_done(s);
+        return rc;
+    }
+    return collect_pins(be, s, out, n);
+}
+
+/* 0 if `server` has tool `tool` (NULL: any tool), TK_ENOENT if not. */
+static int pin_exists(sqlite_be_t *be, const char *server, const char *tool)
+{
+    int rc;
+    sqlite3_stmt *s = stmt(be, S_PIN_EXISTS, &rc);
+    if (s == NULL)
+        return rc;
+    int src = bind_text(s, 1, server);
+    if (src == SQLITE_OK)
+        src = bind_text(s, 2, tool);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(s);
+    if (src == SQLITE_DONE)
+        rc = be_fail(be, TK_ENOENT, "no such tool seen on that server");
+    else if (src != SQLITE_ROW)
+        rc = db_fail(be, src);
+    stmt_done(s);
+    return rc;
+}
+
+/* Run a bound approve/revoke UPDATE; no row changed is fine if the tool exists. */
+static int pin_update(sqlite_be_t *be, sqlite3_stmt *s, int src, const char *server,
+                      const char *tool, size_t *changed)
+{
+    int n = 0;
+    int rc = run_bound(be, s, src, &n);
+    *changed = rc == 0 && n > 0 ? (size_t)n : 0;
+    if (rc == 0 && n == 0)
+        rc = pin_exists(be, server, tool);
+    return rc;
+}
+
+/* After an approval with `expect` changed nothing: TK_ESTATE if the tool's
+ * definition is no longer the one expected. */
+static int pin_check_expect(sqlite_be_t *be, const char *server, const char *tool,
+                            const char *expect)
+{
+    tk_pin_t p;
+    memset(&p, 0, sizeof(p));
+    int rc = pin_get(be, server, tool, &p);
+    if (rc == 0 && strncmp(p.seen_hash, expect, strlen(expect)) != 0)
+        rc = be_fail(be, TK_ESTATE, "the definition changed since it was reviewed");
+    tk_pin_clear(&p);
+    return rc;
+}
+
+static int op_pin_approve(void *arg, const char *server, const char *tool, const char *by,
+                          const char *expect, int64_t now_ms, size_t *changed)
+{
+    sqlite_be_t *be = arg;
+    int rc;
+    sqlite3_stmt *s = stmt(be, S_PIN_APPROVE, &rc);
+    if (s == NULL)
+        return rc;
+    int src = sqlite3_bind_int64(s, 1, now_ms);
+    if (src == SQLITE_OK)
+        src = bind_text(s, 2, by);
+    if (src == SQLITE_OK)
+        src = bind_text(s, 3, server);
+    if (src == SQLITE_OK)
+        src = bind_text(s, 4, tool);
+    if (src == SQLITE_OK)
+        src = bind_text(s, 5, expect);
+    rc = pin_update(be, s, src, server, tool, changed);
+    if (rc == 0 && *changed == 0 && expect != NULL)
+        rc = pin_check_expect(be, server, tool, expect);
+    return rc;
+}
+
+static int op_pin_revoke(void *arg, const char *server, const char *tool, int64_t now_ms,
+                         size_t *changed)
+{
+    sqlite_be_t *be = arg;
+    int rc;
+    sqlite3_stmt *s = stmt(be, S_PIN_REVOKE, &rc);
+    if (s == NULL)
+        return rc;
+    int src = sqlite3_bind_int64(s, 1, now_ms);
+    if (src == SQLITE_OK)
+        src = bind_text(s, 2, server);
+    if (src == SQLITE_OK)
+        src = bind_text(s, 3, tool);
+    return pin_update(be, s, src, server, tool, changed);
+}
+
 static const char *op_last_error(void *arg)
 {
     return ((sqlite_be_t *)arg)->err;
@@ -613,6 +878,10 @@ static const tk_store_ops_t sqlite_ops = {
     .apikey_revoked_since = op_apikey_revoked_since,
     .jti_revoke = op_jti_revoke,
     .jti_revoked_since = op_jti_revoked_since,
+    .pin_observe = op_pin_observe,
+    .pin_list = op_pin_list,
+    .pin_approve = op_pin_approve,
+    .pin_revoke = op_pin_revoke,
     .last_error = op_last_error,
     .close = op_close,
 };

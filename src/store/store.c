@@ -78,6 +78,25 @@ void tk_store_ids_free(char **ids, size_t n)
     free(ids);
 }
 
+void tk_pin_clear(tk_pin_t *p)
+{
+    if (p == NULL)
+        return;
+    free(p->server);
+    free(p->tool);
+    free(p->approved_by);
+    memset(p, 0, sizeof(*p));
+}
+
+void tk_pin_list_free(tk_pin_t *list, size_t n)
+{
+    if (list == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        tk_pin_clear(&list[i]);
+    free(list);
+}
+
 /* ---- argument checks ---- */
 
 /* Record a wrapper-side failure and return rc. */
@@ -303,4 +322,105 @@ int tk_store_apikey_revoked_since(tk_store_t *st, int64_t since_ms, char ***ids,
         return TK_EINVAL;
     return backend_result(st, st->ops->apikey_revoked_since(st->be, since_ms, ids, n),
                           "apikey_revoked_since");
+}
+
+/* ---- tool-definition pins ---- */
+
+static int is_pin_hash(const char *h)
+{
+    if (h == NULL || strnlen(h, TK_PIN_HASH_LEN + 1) != TK_PIN_HASH_LEN)
+        return 0;
+    return strspn(h, "0123456789abcdef") == TK_PIN_HASH_LEN;
+}
+
+/* server required; tool required unless tool_opt; time positive. */
+static int check_pin_args(tk_store_t *st, const char *op, const char *server, const char *tool,
+                          int tool_opt, int64_t now_ms)
+{
+    int rc = check_text(server, TK_STORE_ID_MAX);
+    if (rc != 0)
+        return fail(st, rc, op, "server must be 1..64 bytes");
+    if (tool != NULL || !tool_opt) {
+        rc = check_text(tool, TK_PIN_TOOL_MAX);
+        if (rc != 0)
+            return fail(st, rc, op, "tool must be 1..256 bytes");
+    }
+    if (now_ms <= 0)
+        return fail(st, TK_EINVAL, op, "time must be positive");
+    return 0;
+}
+
+int tk_store_pin_observe(tk_store_t *st, const char *server, const char *tool, const char *hash,
+                         int64_t now_ms, int approve_new, tk_pin_t *out)
+{
+    static const char op[] = "pin_observe";
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    if (st == NULL)
+        return TK_EINVAL;
+    int rc = check_pin_args(st, op, server, tool, 0, now_ms);
+    if (rc != 0)
+        return rc;
+    if (!is_pin_hash(hash))
+        return fail(st, TK_EINVAL, op, "hash must be 64 lowercase hex digits");
+    rc = backend_result(
+        st, st->ops->pin_observe(st->be, server, tool, hash, now_ms, approve_new != 0, out), op);
+    if (rc != 0 && out != NULL)
+        tk_pin_clear(out);
+    return rc;
+}
+
+int tk_store_pin_list(tk_store_t *st, const char *server, int64_t changed_since, tk_pin_t **out,
+                      size_t *n)
+{
+    static const char op[] = "pin_list";
+    if (out != NULL)
+        *out = NULL;
+    if (n != NULL)
+        *n = 0;
+    if (st == NULL || out == NULL || n == NULL)
+        return TK_EINVAL;
+    if (server != NULL && check_text(server, TK_STORE_ID_MAX) != 0)
+        return fail(st, TK_EINVAL, op, "server must be 1..64 bytes");
+    if (changed_since < 0)
+        return fail(st, TK_EINVAL, op, "negative time");
+    return backend_result(st, st->ops->pin_list(st->be, server, changed_since, out, n), op);
+}
+
+int tk_store_pin_approve(tk_store_t *st, const char *server, const char *tool, const char *by,
+                         const char *expect, int64_t now_ms, size_t *changed)
+{
+    static const char op[] = "pin_approve";
+    size_t scratch = 0;
+    if (st == NULL)
+        return TK_EINVAL;
+    int rc = check_pin_args(st, op, server, tool, 1, now_ms);
+    if (rc != 0)
+        return rc;
+    rc = check_text(by, TK_STORE_TEXT_MAX);
+    if (rc != 0)
+        return fail(st, rc, op, "approver must be 1..4096 bytes");
+    if (expect != NULL && (tool == NULL || strnlen(expect, TK_PIN_HASH_LEN + 1) < 8 ||
+                           strnlen(expect, TK_PIN_HASH_LEN + 1) > TK_PIN_HASH_LEN ||
+                           expect[strspn(expect, "0123456789abcdef")] != '\0'))
+        return fail(st, TK_EINVAL, op,
+                    "expected hash must be 8..64 lowercase hex digits, for one tool");
+    return backend_result(st,
+                          st->ops->pin_approve(st->be, server, tool, by, expect, now_ms,
+                                               changed ? changed : &scratch),
+                          op);
+}
+
+int tk_store_pin_revoke(tk_store_t *st, const char *server, const char *tool, int64_t now_ms,
+                        size_t *changed)
+{
+    static const char op[] = "pin_revoke";
+    size_t scratch = 0;
+    if (st == NULL)
+        return TK_EINVAL;
+    int rc = check_pin_args(st, op, server, tool, 1, now_ms);
+    if (rc != 0)
+        return rc;
+    return backend_result(
+        st, st->ops->pin_revoke(st->be, server, tool, now_ms, changed ? changed : &scratch), op);
 }

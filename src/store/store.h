@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Store: the durable database behind Tumiki (organizations, users,
- * memberships, API keys, revoked token ids), reached through one
+ * memberships, API keys, revoked token ids, tool-definition pins), reached through one
  * backend-neutral handle. A backend is a table of function pointers
  * (tk_store_ops_t) wrapped by tk_store_create(); SQLite is the default today
  * (tk_store_open_sqlite), PostgreSQL can be added beside it. The schema is
@@ -37,10 +37,12 @@
 
 #include "core/core.h"
 
-#define TK_STORE_SCHEMA_VERSION 2 /* the newest schema this binary knows */
+#define TK_STORE_SCHEMA_VERSION 3 /* the newest schema this binary knows */
 #define TK_APIKEY_ID_MAX 32       /* longest API key public id, NUL excluded */
 #define TK_STORE_ID_MAX 64        /* longest user / organization id */
 #define TK_STORE_TEXT_MAX 4096    /* longest other text field, in bytes */
+#define TK_PIN_HASH_LEN 64        /* a pinned definition hash: SHA-256 in lowercase hex */
+#define TK_PIN_TOOL_MAX 256       /* longest pinnable tool name, in bytes */
 
 /* One API key row. `id` is the public id (the part of the presented key
  * before the secret); `hash` the bcrypt hash of the whole key; `endpoint` an
@@ -66,6 +68,27 @@ void tk_apikey_list_free(tk_apikey_t *list, size_t n);
 /* Free an id array from tk_store_apikey_revoked_since (NULL is fine). */
 void tk_store_ids_free(char **ids, size_t n);
 
+/* One tool-definition pin: what server `server` last listed as tool `tool`
+ * (seen_hash) and the definition an administrator approved (approved_hash,
+ * "" if none: never approved, or revoked). changed_at is the last time the
+ * approval changed, for pollers. approved_by is NULL when not approved. */
+typedef struct tk_pin {
+    char *server;
+    char *tool;
+    char approved_hash[TK_PIN_HASH_LEN + 1];
+    char seen_hash[TK_PIN_HASH_LEN + 1];
+    char *approved_by;
+    int64_t approved_at; /* 0 = not approved */
+    int64_t first_seen;
+    int64_t last_seen;
+    int64_t changed_at;
+} tk_pin_t;
+
+/* Free the strings of *p and zero it (safe on a zeroed struct or NULL). */
+void tk_pin_clear(tk_pin_t *p);
+/* Clear and free an array of pins (NULL is fine). */
+void tk_pin_list_free(tk_pin_t *list, size_t n);
+
 typedef struct tk_store tk_store_t;
 
 /* Backend interface, for backend implementations. `be` is the state given to
@@ -88,6 +111,13 @@ typedef struct tk_store_ops {
     int (*apikey_revoked_since)(void *be, int64_t since_ms, char ***ids, size_t *n);
     int (*jti_revoke)(void *be, const char *jti, int64_t expires_at, int64_t now_ms);
     int (*jti_revoked_since)(void *be, int64_t since_ms, int64_t now_ms, char ***jtis, size_t *n);
+    int (*pin_observe)(void *be, const char *server, const char *tool, const char *hash,
+                       int64_t now_ms, int approve_new, tk_pin_t *out);
+    int (*pin_list)(void *be, const char *server, int64_t changed_since, tk_pin_t **out, size_t *n);
+    int (*pin_approve)(void *be, const char *server, const char *tool, const char *by,
+                       const char *expect, int64_t now_ms, size_t *changed);
+    int (*pin_revoke)(void *be, const char *server, const char *tool, int64_t now_ms,
+                      size_t *changed);
     const char *(*last_error)(void *be);
     void (*close)(void *be);
 } tk_store_ops_t;
@@ -169,5 +199,41 @@ int tk_store_jti_revoke(tk_store_t *st, const char *jti, int64_t expires_at, int
  * (free with tk_store_ids_free). */
 int tk_store_jti_revoked_since(tk_store_t *st, int64_t since_ms, int64_t now_ms, char ***jtis,
                                size_t *n) TK_WUR;
+
+/* Tool-definition pins. server is a configured server name (1..64 bytes),
+ * tool an upstream tool name (1..TK_PIN_TOOL_MAX bytes), hash 64 lowercase
+ * hex digits; times > 0.
+ *
+ * pin_observe records that `server` listed `tool` with definition `hash` at
+ * now_ms: a new row is created (approved as seen, by "trust-on-first-use",
+ * when approve_new is set; else pending), an existing one gets seen_hash and
+ * last_seen updated and keeps its approval. *out (may be NULL) receives the
+ * row as it now is; clear it with tk_pin_clear. */
+int tk_store_pin_observe(tk_store_t *st, const char *server, const char *tool, const char *hash,
+                         int64_t now_ms, int approve_new, tk_pin_t *out) TK_WUR;
+
+/* Pins of `server` (NULL: every server) whose approval changed at or after
+ * changed_since (0: all), ordered by server then tool. *out is NULL when *n
+ * is 0; free with tk_pin_list_free. */
+int tk_store_pin_list(tk_store_t *st, const char *server, int64_t changed_since, tk_pin_t **out,
+                      size_t *n) TK_WUR;
+
+/* Approve the definition last seen of `tool` (NULL: every tool of `server`
+ * not approved as it is now) by `by` (1..TK_STORE_TEXT_MAX bytes, e.g. "cli"
+ * or a user id) at now_ms. With `expect` (a prefix of 8..64 lowercase hex
+ * digits of the hash the approver reviewed; needs a tool), the row is
+ * approved only if its seen_hash still starts with it, else TK_ESTATE and
+ * nothing changes: a definition that changed after it was reviewed is never
+ * approved by mistake. *changed (may be NULL) counts the rows whose approval
+ * changed; approving a tool already approved as seen changes none and
+ * returns 0. TK_ENOENT if `tool` was never seen on `server` (or, with tool
+ * NULL, if no tool of `server` was). */
+int tk_store_pin_approve(tk_store_t *st, const char *server, const char *tool, const char *by,
+                         const char *expect, int64_t now_ms, size_t *changed) TK_WUR;
+
+/* Withdraw the approval of `tool` (NULL: every tool of `server`): it is
+ * pending again until approved. Same counting and TK_ENOENT as approve. */
+int tk_store_pin_revoke(tk_store_t *st, const char *server, const char *tool, int64_t now_ms,
+                        size_t *changed) TK_WUR;
 
 #endif

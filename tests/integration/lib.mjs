@@ -5,7 +5,8 @@
 // send raw HTTP requests, and make sure no process outlives its test file.
 // Every wait here is bounded; all traffic goes to 127.0.0.1.
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import assert from 'node:assert/strict';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import http from 'node:http';
@@ -391,4 +392,31 @@ export function procState(pid) {
   } catch {
     return null;
   }
+}
+
+/** An alerts webhook receiver on 127.0.0.1 that keeps every request. */
+export async function startWebhookReceiver() {
+  const got = [];
+  const srv = http.createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      got.push({ headers: req.headers, body, url: req.url });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  return { got, port: srv.address().port, close: () => new Promise((r) => srv.close(r)) };
+}
+
+export function verifyWebhook(secret, delivery) {
+  const ts = delivery.headers['x-tumiki-timestamp'];
+  const sig = delivery.headers['x-tumiki-signature'];
+  assert.match(ts, /^[0-9]+$/);
+  assert.ok(Math.abs(Number(ts) - Date.now() / 1000) < 60, 'timestamp is current');
+  assert.match(sig, /^sha256=[0-9a-f]{64}$/);
+  const want = 'sha256=' + createHmac('sha256', secret).update(`${ts}.${delivery.body}`).digest('hex');
+  assert.ok(timingSafeEqual(Buffer.from(sig), Buffer.from(want)), 'signature verifies');
+  return JSON.parse(delivery.body);
 }

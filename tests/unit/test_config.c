@@ -543,6 +543,76 @@ static void test_token_file(void **state)
     expect_err(json, "auth.bearer_token_file: cannot read");
 }
 
+/* metrics and alerts: defaults, every key, and errors naming the key
+ * without quoting the webhook URL or the key */
+static void test_monitoring(void **state)
+{
+    (void)state;
+    tk_config_t *cfg = load_ok("{}");
+    assert_int_equal(cfg->metrics_require_auth, 1);
+    assert_null(cfg->alerts.webhook_url);
+    assert_int_equal(cfg->alerts.auth_failures.count, 20);
+    assert_int_equal(cfg->alerts.auth_failures.window_s, 60);
+    assert_int_equal(cfg->alerts.rate_limited.count, 100);
+    assert_int_equal(cfg->alerts.upstream_restarts.count, 5);
+    assert_int_equal(cfg->alerts.upstream_restarts.window_s, 300);
+    assert_int_equal(cfg->alerts.cooldown_s, 300);
+    assert_int_equal(cfg->alerts.timeout_ms, 5000);
+    assert_int_equal(cfg->alerts.retries, 2);
+    assert_int_equal(cfg->alerts.max_queue, 100);
+    tk_config_destroy(cfg);
+
+    setenv("TK_TEST_HOOK_KEY", TOKEN, 1);
+    cfg = load_ok("{\"metrics\": {\"require_auth\": false}, \"outbound\": {\"allow_cidrs\": "
+                  "[\"127.0.0.1/32\"]}, \"alerts\": {\"webhook_url\": "
+                  "\"http://127.0.0.1:9/hook?k=s3cr3t-in-url\", \"secret_env\": "
+                  "\"TK_TEST_HOOK_KEY\", \"auth_failures\": {\"count\": 0, \"window_s\": 5}, "
+                  "\"rate_limited\": {\"count\": 7}, \"upstream_restarts\": {\"window_s\": 9}, "
+                  "\"cooldown_s\": 11, \"timeout_ms\": 200, \"retries\": 0, \"max_queue\": 3}}");
+    assert_int_equal(cfg->metrics_require_auth, 0);
+    assert_string_equal(cfg->alerts.webhook_url, "http://127.0.0.1:9/hook?k=s3cr3t-in-url");
+    assert_int_equal(cfg->alerts.secretlen, 32);
+    assert_memory_equal(cfg->alerts.secret, TOKEN, 32);
+    assert_int_equal(cfg->alerts.auth_failures.count, 0);
+    assert_int_equal(cfg->alerts.auth_failures.window_s, 5);
+    assert_int_equal(cfg->alerts.rate_limited.count, 7);
+    assert_int_equal(cfg->alerts.rate_limited.window_s, 60);
+    assert_int_equal(cfg->alerts.upstream_restarts.count, 5);
+    assert_int_equal(cfg->alerts.upstream_restarts.window_s, 9);
+    assert_int_equal(cfg->alerts.cooldown_s, 11);
+    assert_int_equal(cfg->alerts.max_queue, 3);
+    tk_config_destroy(cfg);
+
+    expect_err("{\"listen\": \"0.0.0.0:8080\", \"auth\": {\"bearer_token\": \"" TOKEN "\"}, "
+               "\"metrics\": {\"require_auth\": false}}",
+               "metrics.require_auth: false is only allowed when listening on a loopback");
+    expect_err("{\"metrics\": {\"require_auth\": 1}}", "metrics.require_auth: expected true or false");
+    expect_err("{\"metrics\": {\"open\": true}}", "metrics: unknown key \"open\"");
+    expect_err("{\"alerts\": {\"webhook_url\": \"http://127.0.0.1:9/x\"}}",
+               "alerts: \"secret_env\" or \"secret_file\" is required with \"webhook_url\"");
+    expect_err("{\"alerts\": {\"webhook_url\": \"ftp://h/x?k=s3cr3t-in-url\"}}",
+               "alerts.webhook_url: expected an http:// or https:// URL");
+    assert_null(strstr(err, "s3cr3t"));
+    setenv("TK_TEST_HOOK_KEY", "short-key-s3cr3t", 1);
+    expect_err("{\"alerts\": {\"secret_env\": \"TK_TEST_HOOK_KEY\"}}",
+               "alerts.secret_env: the webhook signing key must be at least 32 bytes; it has 16");
+    assert_null(strstr(err, "s3cr3t"));
+    setenv("TK_TEST_HOOK_KEY", TOKEN, 1);
+    /* a loopback webhook needs an explicit outbound allow (SSRF guard) */
+    expect_err("{\"alerts\": {\"webhook_url\": \"http://127.0.0.1:9/hook?k=s3cr3t-in-url\", "
+               "\"secret_env\": \"TK_TEST_HOOK_KEY\"}}",
+               "alerts.webhook_url: ");
+    assert_null(strstr(err, "s3cr3t"));
+    assert_non_null(strstr(err, "outbound.allow_cidrs"));
+    expect_err("{\"alerts\": {\"auth_failures\": {\"count\": 10001}}}",
+               "alerts.auth_failures.count: must be between 0 and 10000");
+    expect_err("{\"alerts\": {\"rate_limited\": {\"window_s\": 0}}}",
+               "alerts.rate_limited.window_s: must be between 1 and 86400");
+    expect_err("{\"alerts\": {\"cooldown_s\": 0}}", "alerts.cooldown_s: must be between 1");
+    expect_err("{\"alerts\": {\"page\": true}}", "alerts: unknown key \"page\"");
+    unsetenv("TK_TEST_HOOK_KEY");
+}
+
 static void test_load_file(void **state)
 {
     (void)state;
@@ -805,9 +875,55 @@ static void test_import_example_file(void **state)
     free(out);
 }
 
+/* "audit": defaults, the table's ranges, and the HMAC key from the
+ * environment (never quoted in errors). */
+static void test_audit_section(void **state)
+{
+    (void)state;
+    tk_config_t *cfg = load_ok("{}");
+    assert_true(cfg->audit_enabled);
+    assert_null(cfg->audit_dir);
+    assert_int_equal(cfg->audit_retention_days, 90);
+    assert_int_equal(cfg->audit_fsync_interval_ms, 1000);
+    assert_false(cfg->audit_log_arguments);
+    assert_null(cfg->audit_key);
+    tk_config_destroy(cfg);
+    setenv("TK_TEST_AUDIT_KEY", "k-0123456789abcdef0123456789abcdef", 1);
+    cfg = load_ok("{\"audit\": {\"enabled\": false, \"dir\": \"/x\", \"retention_days\": 1,"
+                  " \"fsync_interval_ms\": 0, \"log_arguments\": true, \"log_results\": true,"
+                  " \"hmac_key_env\": \"TK_TEST_AUDIT_KEY\"}}");
+    assert_false(cfg->audit_enabled);
+    assert_string_equal(cfg->audit_dir, "/x");
+    assert_int_equal(cfg->audit_retention_days, 1);
+    assert_int_equal(cfg->audit_fsync_interval_ms, 0);
+    assert_true(cfg->audit_log_arguments && cfg->audit_log_results);
+    assert_int_equal(cfg->audit_keylen, 34);
+    assert_memory_equal(cfg->audit_key, "k-0123456789abcdef0123456789abcdef", 34);
+    tk_config_destroy(cfg);
+    expect_err("{\"audit\": {\"retention_days\": 0}}",
+               "audit.retention_days: must be between 1 and 36500");
+    expect_err("{\"audit\": {\"fsync_interval_ms\": 60001}}",
+               "audit.fsync_interval_ms: must be between 0 and 60000");
+    expect_err("{\"audit\": {\"retention\": 5}}", "audit: unknown key \"retention\"");
+    expect_err("{\"audit\": {\"log_arguments\": 1}}",
+               "audit.log_arguments: expected true or false");
+    setenv("TK_TEST_AUDIT_KEY", "short-secret-value", 1);
+    expect_err("{\"audit\": {\"hmac_key_env\": \"TK_TEST_AUDIT_KEY\"}}",
+               "audit.hmac_key_env: the audit HMAC key must be 32 to 256 bytes; it has 18");
+    assert_null(strstr(err, "short-secret-value"));
+    expect_err("{\"audit\": {\"hmac_key_env\": \"TK_TEST_AUDIT_UNSET\"}}",
+               "audit.hmac_key_env: environment variable \"TK_TEST_AUDIT_UNSET\" is not set");
+    setenv("TK_TEST_AUDIT_KEY", "k-0123456789abcdef0123456789abcdef", 1);
+    expect_err("{\"audit\": {\"hmac_key_env\": \"TK_TEST_AUDIT_KEY\","
+               " \"hmac_key_file\": \"/nonexistent\"}}",
+               "audit.hmac_key_file: give only one of");
+    unsetenv("TK_TEST_AUDIT_KEY");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_audit_section),
         cmocka_unit_test_setup(test_defaults, setup),
         cmocka_unit_test_setup(test_full, setup),
         cmocka_unit_test_setup(test_listen, setup),
@@ -838,6 +954,7 @@ int main(void)
         cmocka_unit_test_setup(test_import_errors, setup),
         cmocka_unit_test_setup(test_import_long_names, setup),
         cmocka_unit_test_setup(test_import_example_file, setup),
+        cmocka_unit_test_setup(test_monitoring, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -234,7 +234,8 @@ static void test_upgrade_from_v1(void **state)
     fixture_t *f = *state;
     tk_store_close(open_store(f));
     sqlite3 *db = raw_open(f);
-    raw_exec(db, "DROP INDEX revoked_tokens_revoked_at;"
+    raw_exec(db, "DROP TABLE tool_pins;" /* migration 3 */
+                 "DROP INDEX revoked_tokens_revoked_at;"
                  "ALTER TABLE revoked_tokens DROP COLUMN revoked_at;"
                  "DELETE FROM schema_migrations WHERE version > 1;"
                  "INSERT INTO revoked_tokens (jti, expires_at) VALUES ('old', 9000000000000)");

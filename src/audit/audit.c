@@ -1,0 +1,722 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The audit writer: masks and encodes an event, chains it to the last
+ * record and writes the whole line with one write(2) on an O_APPEND
+ * descriptor before returning (so an answered request's record survives a
+ * crash), under a mutex (threads) and flock on audit.lock (processes). A
+ * worker thread batches fsync, writes the aggregated rate-limit rejections,
+ * retries after a failed write and runs the retention purge.
+ */
+#include "audit/audit_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "core/mask.h"
+
+#define MOD "audit"
+#define RATE_SLOTS 256
+#define PURGE_EVERY_S 3600
+
+typedef struct rate_slot {
+    char key[96];
+    uint64_t count;
+} rate_slot_t;
+
+struct tk_audit {
+    char *dir;
+    unsigned char key[256];
+    size_t keylen;
+    uint32_t retention_days;
+    uint32_t fsync_ms;
+    atomic_int log_args, log_results;
+    pthread_mutex_t mu; /* everything below up to the worker */
+    int lockfd;
+    int fd; /* current segment, -1 if none */
+    char seg[32];
+    ino_t ino;
+    off_t size; /* the segment's size after this process's last write */
+    int have_state;
+    uint64_t seq;
+    unsigned char mac[TK_AUDIT_MAC_LEN];
+    int dirty; /* written since the last fsync */
+    atomic_int ok;
+    atomic_ulong failures;
+    /* worker */
+    int worker;
+    pthread_t thread;
+    pthread_mutex_t wmu;
+    pthread_cond_t wcv;
+    int stop;
+    rate_slot_t rates[RATE_SLOTS];
+    size_t nrates;
+    uint64_t rates_other;
+};
+
+static _Atomic(tk_audit_t *) g_audit;
+
+void tk_audit_set_global(tk_audit_t *a)
+{
+    atomic_store(&g_audit, a);
+}
+
+tk_audit_t *tk_audit_global(void)
+{
+    return atomic_load(&g_audit);
+}
+
+int tk_audit_ok(const tk_audit_t *a)
+{
+    return a == NULL || atomic_load(&((tk_audit_t *)a)->ok);
+}
+
+uint64_t tk_audit_failures(const tk_audit_t *a)
+{
+    return a ? atomic_load(&((tk_audit_t *)a)->failures) : 0;
+}
+
+int tk_audit_log_arguments(const tk_audit_t *a)
+{
+    return a && atomic_load(&((tk_audit_t *)a)->log_args);
+}
+
+int tk_audit_log_results(const tk_audit_t *a)
+{
+    return a && atomic_load(&((tk_audit_t *)a)->log_results);
+}
+
+void tk_audit_set_logging(tk_audit_t *a, int arguments, int results)
+{
+    atomic_store(&a->log_args, arguments != 0);
+    atomic_store(&a->log_results, results != 0);
+}
+
+/* ---- preparing a record ---- */
+
+/* Length of the valid UTF-8 sequence at p (0 if invalid). */
+static size_t utf8_len(const unsigned char *p)
+{
+    size_t n = p[0] < 0x80                    ? 1
+               : p[0] >= 0xc2 && p[0] <= 0xdf ? 2
+               : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+               : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
+                                              : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if (n == 3 && ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0)))
+        return 0; /* overlong, surrogate */
+    if (n == 4 && ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90)))
+        return 0;
+    return n;
+}
+
+/* A masked copy of s, invalid UTF-8 replaced by '?', cut to FIELD_MAX bytes
+ * on a character boundary. NULL stays NULL. */
+static char *clean(const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    char *m = tk_mask_str(s);
+    size_t out = 0;
+    for (size_t i = 0; m[i] != '\0';) {
+        size_t n = utf8_len((const unsigned char *)m + i);
+        if (out + (n ? n : 1) > TK_AUDIT_FIELD_MAX)
+            break;
+        if (n == 0) {
+            m[out++] = '?';
+            i++;
+            continue;
+        }
+        memmove(m + out, m + i, n);
+        out += n;
+        i += n;
+    }
+    m[out] = '\0';
+    return m;
+}
+
+static json_t *clean_detail(json_t *d)
+{
+    if (d == NULL || !json_is_object(d))
+        return NULL;
+    json_t *c = json_deep_copy(d);
+    tk_mask_json(c);
+    char *text = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
+    size_t n = text ? strlen(text) : 0;
+    free(text);
+    if (n > TK_AUDIT_DETAIL_MAX) {
+        json_decref(c);
+        c = json_pack("{s:b, s:I}", "truncated", 1, "bytes", (json_int_t)n);
+    }
+    return c;
+}
+
+static void fill_record(tk_audit_record_t *r, const tk_audit_event_t *ev)
+{
+    memset(r, 0, sizeof(*r));
+    r->actor = clean(ev->actor);
+    r->action = clean(ev->action ? ev->action : "unknown");
+    r->target = clean(ev->target);
+    r->endpoint = clean(ev->endpoint);
+    r->server = clean(ev->server);
+    r->tool = clean(ev->tool);
+    r->result = clean(ev->result);
+    r->status = ev->status > 0 && ev->status < 1000 ? ev->status : 0;
+    r->latency_us = ev->latency_us > 0 ? ev->latency_us : 0;
+    r->ip = clean(ev->ip);
+    r->request_id = clean(ev->request_id);
+    r->detail = clean_detail(ev->detail);
+}
+
+/* ---- the chain state ---- */
+
+/* The head of the chain from the files: the newest segment's last record,
+ * else the anchor, else the start. Called with the flock held. */
+static int load_state(tk_audit_t *a)
+{
+    char **names;
+    size_t n;
+    if (tk_audit_segments(a->dir, &names, &n) != TK_OK)
+        return TK_EIO;
+    int rc = TK_ENOENT;
+    for (size_t i = n; i > 0 && rc == TK_ENOENT; i--) {
+        char *path = tk_asprintf("%s/%s", a->dir, names[i - 1]);
+        tk_audit_record_t r;
+        rc = tk_audit_last_record(path, &r);
+        free(path);
+        if (rc == TK_OK) {
+            a->seq = r.seq;
+            memcpy(a->mac, r.mac, sizeof(a->mac));
+            tk_audit_record_clear(&r);
+        }
+    }
+    tk_audit_segments_free(names, n);
+    if (rc == TK_ENOENT) {
+        tk_audit_anchor_t an;
+        const char *why;
+        rc = tk_audit_anchor_read(a->dir, a->key, a->keylen, &an, &why);
+        a->seq = rc == TK_OK ? an.seq : 0;
+        memcpy(a->mac, an.mac, sizeof(a->mac));
+        if (rc != TK_OK)
+            memset(a->mac, 0, sizeof(a->mac));
+        rc = rc == TK_EIO ? TK_EIO : TK_OK;
+    }
+    a->have_state = rc == TK_OK;
+    return rc;
+}
+
+/* Open the segment for now if it is not the current one. */
+static int open_segment(tk_audit_t *a, time_t now)
+{
+    char name[32];
+    tk_audit_segment_name(now, name, sizeof(name));
+    if (a->fd >= 0 && strcmp(name, a->seg) == 0)
+        return TK_OK;
+    char *path = tk_asprintf("%s/%s", a->dir, name);
+    int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    free(path);
+    if (fd < 0)
+        return TK_EIO;
+    if (a->fd >= 0)
+        close(a->fd);
+    a->fd = fd;
+    tk_snprintf(a->seg, sizeof(a->seg), "%s", name);
+    a->have_state = 0; /* the other segment's size says nothing about this one */
+    return TK_OK;
+}
+
+/* With the locks held: make sure the in-memory head is the files' head.
+ * *nl is set when the segment ends in an unfinished line (a crash during a
+ * write): the next record then starts on a new line. */
+static int sync_state(tk_audit_t *a, int *nl)
+{
+    struct stat st;
+    *nl = 0;
+    if (fstat(a->fd, &st) != 0)
+        return TK_EIO;
+    if (a->have_state && st.st_ino == a->ino && st.st_size == a->size)
+        return TK_OK;
+    if (st.st_size > 0) {
+        char last = '\n';
+        if (pread(a->fd, &last, 1, st.st_size - 1) != 1)
+            return TK_EIO;
+        *nl = last != '\n';
+    }
+    a->ino = st.st_ino;
+    a->size = st.st_size;
+    return load_state(a);
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    ssize_t w = write(fd, p, n);
+    if (w == (ssize_t)n)
+        return TK_OK;
+    if (w >= 0)
+        errno = ENOSPC;
+    return TK_EIO;
+}
+
+/* Chain, encode and write r. Called with a->mu held. */
+static int append_locked(tk_audit_t *a, tk_audit_record_t *r)
+{
+    if (flock(a->lockfd, LOCK_EX) != 0)
+        return TK_EIO;
+    int64_t ms = tk_audit_wall_ms();
+    int nl = 0;
+    int rc = open_segment(a, (time_t)(ms / 1000));
+    if (rc == TK_OK)
+        rc = sync_state(a, &nl);
+    if (rc == TK_OK) {
+        tk_audit_format_ts(ms, r->ts, sizeof(r->ts));
+        r->seq = a->seq + 1;
+        memcpy(r->prev, a->mac, sizeof(r->prev));
+        size_t outlen;
+        char *out = tk_audit_record_seal_encode(r, a->key, a->keylen, &outlen);
+        if (nl && outlen <= TK_AUDIT_LINE_MAX) {
+            /* finish the unfinished line left by a crash first */
+            char *joined = tk_asprintf("\n%s", out);
+            free(out);
+            out = joined;
+            outlen++;
+        }
+        rc = outlen > TK_AUDIT_LINE_MAX ? TK_ELIMIT : write_all(a->fd, out, outlen);
+        free(out);
+        if (rc == TK_OK) {
+            a->size += (off_t)outlen;
+            a->seq = r->seq;
+            memcpy(a->mac, r->mac, sizeof(a->mac));
+            a->dirty = 1;
+            if (a->fsync_ms == 0 && fdatasync(a->fd) != 0)
+                rc = TK_EIO;
+        } else {
+            a->have_state = 0; /* a short write may have left a partial line */
+        }
+    }
+    int saved = errno;
+    (void)flock(a->lockfd, LOCK_UN);
+    errno = saved;
+    return rc;
+}
+
+int tk_audit_append(tk_audit_t *a, const tk_audit_event_t *ev)
+{
+    if (a == NULL)
+        return TK_OK;
+    tk_audit_record_t r;
+    fill_record(&r, ev);
+    pthread_mutex_lock(&a->mu);
+    int rc = append_locked(a, &r);
+    int saved = errno;
+    pthread_mutex_unlock(&a->mu);
+    if (rc != TK_OK) {
+        unsigned long n = atomic_fetch_add(&a->failures, 1) + 1;
+        atomic_store(&a->ok, 0);
+        tk_error(MOD, "AUDIT RECORD NOT WRITTEN (%s, action %s; %lu failures so far): %s", a->dir,
+                 r.action, n, rc == TK_ELIMIT ? "record too large" : strerror(saved));
+        rc = TK_EIO;
+    } else {
+        atomic_store(&a->ok, 1);
+    }
+    tk_audit_record_clear(&r);
+    return rc;
+}
+
+int tk_audit_emit(const tk_audit_event_t *ev)
+{
+    return tk_audit_append(tk_audit_global(), ev);
+}
+
+/* ---- rate-limit aggregation ---- */
+
+void tk_audit_note_ratelimit(tk_audit_t *a, const char *key)
+{
+    if (a == NULL)
+        return;
+    pthread_mutex_lock(&a->wmu);
+    size_t i = 0;
+    while (i < a->nrates && strcmp(a->rates[i].key, key) != 0)
+        i++;
+    if (i == a->nrates && a->nrates < RATE_SLOTS)
+        tk_snprintf(a->rates[a->nrates++].key, sizeof(a->rates[0].key), "%s", key);
+    if (i < a->nrates)
+        a->rates[i].count++;
+    else
+        a->rates_other++;
+    pthread_mutex_unlock(&a->wmu);
+}
+
+static void flush_rates(tk_audit_t *a)
+{
+    rate_slot_t slots[RATE_SLOTS];
+    pthread_mutex_lock(&a->wmu);
+    size_t n = a->nrates;
+    memcpy(slots, a->rates, n * sizeof(slots[0]));
+    uint64_t other = a->rates_other;
+    a->nrates = 0;
+    a->rates_other = 0;
+    pthread_mutex_unlock(&a->wmu);
+    if (other > 0 && n < RATE_SLOTS) {
+        tk_snprintf(slots[n].key, sizeof(slots[n].key), "other");
+        slots[n++].count = other;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *d = json_pack("{s:I, s:i}", "count", (json_int_t)slots[i].count, "window_s",
+                              TK_AUDIT_RATE_FLUSH_S);
+        tk_audit_event_t ev = {.actor = slots[i].key,
+                               .action = "ratelimit.reject",
+                               .result = "denied",
+                               .status = 429,
+                               .detail = d};
+        if (tk_audit_append(a, &ev) != TK_OK)
+            tk_debug(MOD, "rate-limit summary not written");
+        json_decref(d);
+    }
+}
+
+/* ---- worker ---- */
+
+static void sync_now(tk_audit_t *a)
+{
+    pthread_mutex_lock(&a->mu);
+    int fd = a->dirty && a->fd >= 0 ? dup(a->fd) : -1;
+    a->dirty = 0;
+    pthread_mutex_unlock(&a->mu);
+    if (fd < 0)
+        return;
+    if (fdatasync(fd) != 0)
+        tk_error(MOD, "fsync of the audit trail failed: %s", strerror(errno));
+    close(fd);
+}
+
+static void retry_failed(tk_audit_t *a)
+{
+    if (atomic_load(&a->ok))
+        return;
+    json_t *d = json_pack("{s:I}", "failures", (json_int_t)tk_audit_failures(a));
+    tk_audit_event_t ev = {
+        .actor = "gateway", .action = "audit.write_failed", .result = "error", .detail = d};
+    if (tk_audit_append(a, &ev) == TK_OK)
+        tk_warn(MOD, "audit trail writable again");
+    json_decref(d);
+}
+
+static void *worker_main(void *arg)
+{
+    tk_audit_t *a = arg;
+    uint32_t tick_ms = a->fsync_ms > 0 && a->fsync_ms < 1000 ? a->fsync_ms : 1000;
+    uint64_t last_rates = tk_now_ms(), last_purge = 0;
+    pthread_mutex_lock(&a->wmu);
+    while (!a->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += tick_ms / 1000;
+        ts.tv_nsec += (long)(tick_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&a->wcv, &a->wmu, &ts);
+        if (a->stop)
+            break;
+        pthread_mutex_unlock(&a->wmu);
+        uint64_t now = tk_now_ms();
+        if (a->fsync_ms > 0)
+            sync_now(a);
+        retry_failed(a);
+        if (now - last_rates >= TK_AUDIT_RATE_FLUSH_S * 1000u) {
+            flush_rates(a);
+            last_rates = now;
+        }
+        if (last_purge == 0 || now - last_purge >= PURGE_EVERY_S * 1000u) {
+            size_t purged;
+            if (tk_audit_purge(a, time(NULL), &purged) != TK_OK)
+                tk_error(MOD, "audit retention purge failed; old segments kept");
+            last_purge = now;
+        }
+        pthread_mutex_lock(&a->wmu);
+    }
+    pthread_mutex_unlock(&a->wmu);
+    return NULL;
+}
+
+/* ---- retention ---- */
+
+/* Segments whose day is before the cutoff; the anchor is their last record. */
+static int purge_locked(tk_audit_t *a, time_t now, size_t *purged)
+{
+    char **names;
+    size_t n, old = 0;
+    *purged = 0;
+    if (tk_audit_segments(a->dir, &names, &n) != TK_OK)
+        return TK_EIO;
+    char cut[32];
+    tk_audit_segment_name(now - (time_t)a->retention_days * 86400, cut, sizeof(cut));
+    while (old < n && strcmp(names[old], cut) < 0)
+        old++;
+    int rc = TK_OK;
+    if (old > 0) {
+        tk_audit_verify_t v;
+        rc = tk_audit_verify_segments(a->dir, a->key, a->keylen, names, old, &v);
+        if (rc == TK_OK && !v.ok) {
+            tk_error(MOD, "not purging: the audit chain is broken at %s line %zu (%s)", v.bad_file,
+                     v.bad_line, v.reason);
+            rc = TK_ESTATE;
+        }
+        if (rc == TK_OK && v.records > 0 && (!v.anchored || v.last_seq > v.anchor_seq)) {
+            tk_audit_record_t r;
+            char *path = NULL;
+            size_t i = old;
+            int found = TK_ENOENT;
+            while (i > 0 && found == TK_ENOENT) {
+                free(path);
+                path = tk_asprintf("%s/%s", a->dir, names[--i]);
+                found = tk_audit_last_record(path, &r);
+            }
+            free(path);
+            if (found == TK_OK) {
+                tk_audit_anchor_t an = {.seq = r.seq};
+                memcpy(an.mac, r.mac, sizeof(an.mac));
+                tk_snprintf(an.through, sizeof(an.through), "%.8s",
+                            names[old - 1] + strlen(TK_AUDIT_SEG_PREFIX));
+                tk_audit_format_ts(tk_audit_wall_ms(), an.ts, sizeof(an.ts));
+                tk_audit_record_clear(&r);
+                rc = tk_audit_anchor_write(a->dir, a->key, a->keylen, &an);
+            }
+        }
+    }
+    for (size_t i = 0; i < old && rc == TK_OK; i++) {
+        char *path = tk_asprintf("%s/%s", a->dir, names[i]);
+        if (unlink(path) != 0 && errno != ENOENT)
+            rc = TK_EIO;
+        else
+            (*purged)++;
+        free(path);
+    }
+    tk_audit_segments_free(names, n);
+    return rc;
+}
+
+int tk_audit_purge(tk_audit_t *a, time_t now, size_t *purged)
+{
+    *purged = 0;
+    pthread_mutex_lock(&a->mu);
+    int rc = flock(a->lockfd, LOCK_EX) == 0 ? purge_locked(a, now, purged) : TK_EIO;
+    (void)flock(a->lockfd, LOCK_UN);
+    a->have_state = 0;
+    pthread_mutex_unlock(&a->mu);
+    if (rc == TK_OK && *purged > 0) {
+        json_t *d = json_pack("{s:I, s:I}", "segments", (json_int_t)*purged, "retention_days",
+                              (json_int_t)a->retention_days);
+        tk_audit_event_t ev = {
+            .actor = "gateway", .action = "audit.purge", .result = "ok", .detail = d};
+        rc = tk_audit_append(a, &ev);
+        json_decref(d);
+        tk_info(MOD, "retention: %zu audit segments older than %u days deleted", *purged,
+                a->retention_days);
+    }
+    return rc;
+}
+
+/* ---- life cycle ---- */
+
+int tk_audit_open(const tk_audit_opts_t *o, tk_audit_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (o->keylen < TK_AUDIT_KEY_MIN || o->keylen > sizeof(((tk_audit_t *)0)->key)) {
+        tk_snprintf(err, errlen, "audit: the HMAC key must be 32 to 256 bytes");
+        return TK_EINVAL;
+    }
+    if (mkdir(o->dir, 0700) != 0 && errno != EEXIST) {
+        tk_snprintf(err, errlen, "audit: cannot create %s: %s", o->dir, strerror(errno));
+        return TK_EIO;
+    }
+    tk_audit_t *a = tk_calloc(1, sizeof(*a));
+    a->dir = tk_strdup(o->dir);
+    memcpy(a->key, o->key, o->keylen);
+    a->keylen = o->keylen;
+    a->retention_days = o->retention_days ? o->retention_days : 90;
+    a->fsync_ms = o->fsync_interval_ms;
+    a->fd = -1;
+    atomic_init(&a->ok, 1);
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_mutex_init(&a->wmu, NULL);
+    pthread_cond_init(&a->wcv, NULL);
+    char *lock = tk_asprintf("%s/" TK_AUDIT_LOCK, o->dir);
+    a->lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    free(lock);
+    int rc = a->lockfd < 0 ? TK_EIO : TK_OK;
+    if (rc == TK_OK && flock(a->lockfd, LOCK_EX) == 0) {
+        rc = open_segment(a, time(NULL));
+        (void)flock(a->lockfd, LOCK_UN);
+    } else if (rc == TK_OK) {
+        rc = TK_EIO;
+    }
+    if (rc != TK_OK) {
+        tk_snprintf(err, errlen, "audit: cannot open the audit trail in %s: %s", o->dir,
+                    strerror(errno));
+        tk_audit_close(a);
+        return rc;
+    }
+    if (o->worker) {
+        if (pthread_create(&a->thread, NULL, worker_main, a) != 0) {
+            tk_snprintf(err, errlen, "audit: cannot start the worker thread");
+            tk_audit_close(a);
+            return TK_EIO;
+        }
+        a->worker = 1;
+    }
+    *out = a;
+    return TK_OK;
+}
+
+void tk_audit_close(tk_audit_t *a)
+{
+    if (a == NULL)
+        return;
+    if (a->worker) {
+        pthread_mutex_lock(&a->wmu);
+        a->stop = 1;
+        pthread_cond_signal(&a->wcv);
+        pthread_mutex_unlock(&a->wmu);
+        pthread_join(a->thread, NULL);
+        flush_rates(a);
+    }
+    if (a->fd >= 0) {
+        if (a->dirty && fdatasync(a->fd) != 0)
+            tk_error(MOD, "fsync of the audit trail failed: %s", strerror(errno));
+        close(a->fd);
+    }
+    if (a->lockfd >= 0)
+        close(a->lockfd);
+    OPENSSL_cleanse(a->key, sizeof(a->key));
+    pthread_mutex_destroy(&a->mu);
+    pthread_mutex_destroy(&a->wmu);
+    pthread_cond_destroy(&a->wcv);
+    free(a->dir);
+    free(a);
+}
+
+/* ---- from a config ---- */
+
+/* <data_dir>/audit.key: 32 random bytes, made once (0600). */
+static int load_or_make_key(const char *data_dir, unsigned char *key, size_t *keylen, char *err,
+                            size_t errlen)
+{
+    char *path = tk_asprintf("%s/audit.key", data_dir);
+    int rc = TK_OK;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd >= 0) {
+        ssize_t n = read(fd, key, 256);
+        close(fd);
+        if (n < TK_AUDIT_KEY_MIN) {
+            tk_snprintf(err, errlen, "audit: %s is shorter than 32 bytes", path);
+            rc = TK_EINVAL;
+        }
+        *keylen = n > 0 ? (size_t)n : 0;
+    } else if (errno == ENOENT) {
+        rc = tk_random_bytes(key, 32);
+        fd = rc == TK_OK ? open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
+        if (fd < 0 || write(fd, key, 32) != 32 || fsync(fd) != 0) {
+            tk_snprintf(err, errlen, "audit: cannot create %s: %s", path, strerror(errno));
+            rc = TK_EIO;
+        }
+        if (fd >= 0)
+            close(fd);
+        *keylen = 32;
+    } else {
+        tk_snprintf(err, errlen, "audit: cannot read %s: %s", path, strerror(errno));
+        rc = TK_EIO;
+    }
+    free(path);
+    return rc;
+}
+
+static void mask_key(const unsigned char *key, size_t keylen)
+{
+    char hex[2 * 256 + 1];
+    tk_hex_encode(key, keylen, hex);
+    if (tk_mask_add_secret(hex) != TK_OK)
+        tk_warn(MOD, "the mask table is full");
+    OPENSSL_cleanse(hex, sizeof(hex));
+}
+
+int tk_audit_config_key(const tk_config_t *cfg, int create, unsigned char *key, size_t *keylen,
+                        char **dir, char *err, size_t errlen)
+{
+    int rc = TK_OK;
+    *dir = NULL;
+    if (cfg->audit_key != NULL) {
+        *keylen = cfg->audit_keylen < 256 ? cfg->audit_keylen : 256;
+        memcpy(key, cfg->audit_key, *keylen);
+    } else if (!create) {
+        char *path = tk_asprintf("%s/audit.key", cfg->data_dir);
+        struct stat st;
+        if (stat(path, &st) != 0) {
+            tk_snprintf(err, errlen, "audit: no key: %s: %s", path, strerror(errno));
+            rc = TK_ENOENT;
+        }
+        free(path);
+        if (rc == TK_OK)
+            rc = load_or_make_key(cfg->data_dir, key, keylen, err, errlen);
+    } else {
+        if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
+            tk_snprintf(err, errlen, "cannot create data dir %s: %s", cfg->data_dir,
+                        strerror(errno));
+            return TK_EIO;
+        }
+        rc = load_or_make_key(cfg->data_dir, key, keylen, err, errlen);
+    }
+    if (rc == TK_OK) {
+        mask_key(key, *keylen);
+        *dir = cfg->audit_dir ? tk_strdup(cfg->audit_dir) : tk_asprintf("%s/audit", cfg->data_dir);
+    }
+    return rc;
+}
+
+int tk_audit_open_config(const tk_config_t *cfg, int worker, tk_audit_t **out, char *err,
+                         size_t errlen)
+{
+    *out = NULL;
+    if (!cfg->audit_enabled)
+        return TK_OK;
+    unsigned char key[256];
+    size_t keylen = 0;
+    char *dir;
+    int rc = tk_audit_config_key(cfg, 1, key, &keylen, &dir, err, errlen);
+    if (rc == TK_OK) {
+        tk_audit_opts_t o = {.dir = dir,
+                             .key = key,
+                             .keylen = keylen,
+                             .retention_days = cfg->audit_retention_days,
+                             .fsync_interval_ms = cfg->audit_fsync_interval_ms,
+                             .worker = worker};
+        rc = tk_audit_open(&o, out, err, errlen);
+        if (rc == TK_OK)
+            tk_audit_set_logging(*out, cfg->audit_log_arguments, cfg->audit_log_results);
+        free(dir);
+    }
+    OPENSSL_cleanse(key, sizeof(key));
+    return rc;
+}
+
+void tk_audit_cli_actor(char *buf, size_t len)
+{
+    struct passwd pw, *res = NULL;
+    char tmp[1024];
+    if (getpwuid_r(getuid(), &pw, tmp, sizeof(tmp), &res) == 0 && res != NULL)
+        tk_snprintf(buf, len, "cli:%s", res->pw_name);
+    else
+        tk_snprintf(buf, len, "cli:uid=%u", (unsigned)getuid());
+}
