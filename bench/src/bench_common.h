@@ -31,8 +31,8 @@ typedef struct bench_hist {
 
 /* Process figures from /proc/<pid>; -1 where unreadable. */
 typedef struct bench_proc {
-    long rss_kb; /* VmRSS */
-    long hwm_kb; /* VmHWM: peak RSS */
+    long rss_kb;  /* VmRSS */
+    long hwm_kb;  /* VmHWM: peak RSS */
     double cpu_s; /* utime + stime */
 } bench_proc_t;
 

@@ -104,9 +104,8 @@ static void init_done(struct evhttp_request *req, void *arg)
 {
     session_t *s = arg;
     client_t *cl = s->cl;
-    const char *sid = req ? evhttp_find_header(evhttp_request_get_input_headers(req),
-                                               "Mcp-Session-Id")
-                          : NULL;
+    const char *sid =
+        req ? evhttp_find_header(evhttp_request_get_input_headers(req), "Mcp-Session-Id") : NULL;
     if (req == NULL || evhttp_request_get_response_code(req) != 200 || sid == NULL ||
         strlen(sid) >= SID_MAX) {
         settle(s, false);
@@ -213,8 +212,11 @@ static void parse_args(client_t *cl, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    static client_t cl = {.path = "/mcp/default", .nsessions = 10000, .parallel = 64,
-                          .hold_ms = 2000, .timeout_s = 120};
+    static client_t cl = {.path = "/mcp/default",
+                          .nsessions = 10000,
+                          .parallel = 64,
+                          .hold_ms = 2000,
+                          .timeout_s = 120};
     parse_args(&cl, argc, argv);
     const char *token = getenv("TUMIKI_TOKEN");
     if (token == NULL || *token == '\0' || strlen(token) > 512)
