@@ -6,7 +6,8 @@
  * of the whole key for a short TTL, so steady-state authentication costs a
  * hash and a map lookup. The worker polls the store twice a second for
  * revocations and the loop drops those keys from the cache, so a revoked key
- * stops working within a second. Only the loop thread calls these functions.
+ * stops working within a second. Only the loop thread calls these functions
+ * (with several HTTP threads, each thread has an instance of its own).
  */
 #ifndef TK_AUTH_KEYAUTH_H
 #define TK_AUTH_KEYAUTH_H

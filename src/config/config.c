@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -976,6 +977,32 @@ static int parse_limits(ctx_t *c, const char *path, json_t *v, void *base)
     return parse_object(c, path, v, limits_fields, NFIELDS(limits_fields), base);
 }
 
+/* "threads": 1..TK_THREADS_MAX, or "auto" (the online CPUs, capped) */
+static int parse_threads(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    tk_config_t *cfg = base;
+    if (json_is_string(v) && strcmp(json_string_value(v), "auto") == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->threads = n < 1 ? 1 : (n > TK_THREADS_MAX ? TK_THREADS_MAX : (uint32_t)n);
+        return TK_OK;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+        json_integer_value(v) > TK_THREADS_MAX)
+        return fail(c, TK_EINVAL, path,
+                    "expected an integer between 1 and " STR(TK_THREADS_MAX) " or \"auto\"");
+    cfg->threads = (uint32_t)json_integer_value(v);
+    return TK_OK;
+}
+
+static const field_t server_section_fields[] = {
+    {.name = "threads", .kind = F_CUSTOM, .parse = parse_threads},
+};
+
+static int parse_server_section(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    return parse_object(c, path, v, server_section_fields, NFIELDS(server_section_fields), base);
+}
+
 static int parse_rates(ctx_t *c, const char *path, json_t *v, void *base)
 {
     return parse_object(c, path, v, rate_fields, NFIELDS(rate_fields), base);
@@ -1313,6 +1340,7 @@ static const field_t config_fields[] = {
     {.name = "mask_patterns", .kind = F_STRV, .off = CFG(mask_patterns),
      .count_off = CFG(nmask_patterns), .check = check_regex},
     {.name = "limits", .kind = F_CUSTOM, .parse = parse_limits},
+    {.name = "server", .kind = F_CUSTOM, .parse = parse_server_section},
     {.name = "tls", .kind = F_CUSTOM, .parse = parse_tls},
     {.name = "rate_limits", .kind = F_CUSTOM, .parse = parse_rates},
     {.name = "outbound", .kind = F_CUSTOM, .parse = parse_outbound},
@@ -1401,6 +1429,7 @@ static tk_config_t *config_new(const char *name)
     cfg->listen_host = tk_strdup("127.0.0.1");
     cfg->listen_port = 8080;
     cfg->log_level = TK_LOG_INFO;
+    cfg->threads = 1;
     apply_defaults(config_fields, NFIELDS(config_fields), cfg);
     apply_defaults(limits_fields, NFIELDS(limits_fields), cfg);
     apply_defaults(tls_fields, NFIELDS(tls_fields), cfg);

@@ -103,6 +103,7 @@ typedef struct tk_alerts_conf {
     uint32_t retries;    /* further attempts after a failure, default 2 */
     uint32_t max_queue;  /* alerts waiting for delivery, default 100; then dropped */
 } tk_alerts_conf_t;
+#define TK_THREADS_MAX 64
 
 typedef struct tk_config {
     char *path; /* the file it came from (or the name given to load_string) */
@@ -131,6 +132,8 @@ typedef struct tk_config {
     tk_rate_t rate_per_ip;      /* per client address for unauthenticated requests (failed
                                    auth, health checks); default 60/min; count 0 = off */
     uint32_t rate_max_keys;     /* buckets kept in memory, default 100000 */
+    uint32_t threads;           /* HTTP event-loop threads ("server": {"threads": N | "auto"});
+                                   1 (default): everything on the main loop */
     unsigned char *jwt_key;     /* HS256 signing key (secret), NULL: JWTs not accepted */
     size_t jwt_keylen;          /* >= 32 bytes */
     char *jwt_issuer;           /* default "tumiki" */

@@ -6,7 +6,11 @@
 #include "http/server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -24,6 +28,7 @@
 #include "auth/jwt.h"
 #include "auth/keyauth.h"
 #include "core/map.h"
+#include "http/http_int.h"
 #include "http/tls.h"
 #include "mcp/jsonrpc.h"
 #include "metrics/alerts.h"
@@ -38,8 +43,11 @@
  * bufferevent so that its socket stays valid for our deadline until we see
  * that evhttp has let go of it (bufferevent_free clears the callbacks), which
  * gives an exact count of open connections and a safe handle to cut one off. */
+typedef struct worker worker_t;
+
 typedef struct conn {
     tk_http_server_t *srv;
+    worker_t *w; /* the thread that owns it */
     struct bufferevent *bev;
     struct event *deadline; /* the next complete request must arrive by then */
     int in_request;         /* on_request has this connection's current request */
@@ -47,20 +55,41 @@ typedef struct conn {
     int patching;           /* re-entry guard for out_cb */
 } conn_t;
 
-struct tk_http_server {
+/* One HTTP event loop: with server.threads = 1 the main loop itself (no
+ * thread, no mailbox), else a thread of its own. Everything here is touched
+ * only by that loop's thread. */
+struct worker {
+    tk_http_server_t *srv;
     struct event_base *base;
-    const tk_config_t *cfg;
-    tk_gateway_t *gw;
     struct evhttp *http;
-    struct evhttp_bound_socket *sock;
-    SSL_CTX *tls;       /* NULL: plain HTTP */
-    tk_map_t *conns;    /* bufferevent -> conn_t */
+    tk_map_t *conns;     /* bufferevent -> conn_t */
     struct event *sweep; /* releases connections evhttp has freed */
-    int port;
     unsigned long refused; /* connections cut at max_connections */
-    tk_ratelimit_t *rl;    /* per key, per endpoint, per address */
     tk_keyauth_t *ka;      /* API keys (NULL: only the bootstrap token) */
     tk_map_t *verifying;   /* API-key checks in flight: handle -> pending_auth_t */
+    tk_mailbox_t *mb;      /* output from the core (threads > 1) */
+    pthread_t thread;
+    int started;
+    int own_base; /* base was made for this loop's thread */
+};
+
+/* Shared by the loops: set at creation and then read-only, except tls
+ * (under tls_mu), nconns (atomic) and rl (locked inside). */
+struct tk_http_server {
+    struct event_base *base; /* the gateway core's loop */
+    const tk_config_t *cfg;
+    tk_gateway_t *gw;
+    worker_t *workers;
+    size_t nworkers;
+    int threaded;         /* the workers run on threads of their own */
+    tk_mailbox_t *core_mb; /* requests and close notices for the core (threaded) */
+    struct evhttp_bound_socket *sock;
+    pthread_mutex_t tls_mu;
+    SSL_CTX *tls;       /* NULL: plain HTTP */
+    int tls_on;
+    int port;
+    atomic_size_t nconns;
+    tk_ratelimit_t *rl;    /* per key, per endpoint, per address */
     tk_metrics_t *metrics; /* borrowed, may be NULL */
     tk_alerts_t *alerts;   /* borrowed, may be NULL */
 };
@@ -69,9 +98,17 @@ struct tk_http_server {
  * no endpoint has it, so only credentials for every endpoint ("*") pass. */
 #define METRICS_SLUG ""
 
+/* A request handed to the core loop. */
+typedef struct handoff {
+    tk_hmsg_t hdr;
+    tk_hreq_t *r;
+    char slug[TK_SLUG_MAX + 1];
+    char actor[TK_AUDIT_ACTOR_MAX]; /* who, for the audit trail ("" = the session's) */
+} handoff_t;
+
 /* A request waiting for its API key to be verified off the loop. */
 typedef struct pending_auth {
-    tk_http_server_t *srv;
+    worker_t *w;
     struct evhttp_request *req;
     uint64_t handle;
     char slug[TK_SLUG_MAX + 1];
@@ -166,7 +203,7 @@ int tk_http_origin_allowed(const tk_config_t *cfg, const char *origin)
 static void add_security_headers(const tk_http_server_t *srv, struct evhttp_request *req)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    if (srv->tls && srv->cfg->hsts_max_age_s > 0) {
+    if (srv->tls_on && srv->cfg->hsts_max_age_s > 0) {
         char v[64];
         tk_snprintf(v, sizeof(v), "max-age=%u; includeSubDomains", srv->cfg->hsts_max_age_s);
         evhttp_add_header(h, "Strict-Transport-Security", v);
@@ -279,7 +316,7 @@ static void self_origin(const tk_http_server_t *srv, struct evhttp_request *req,
                         size_t len)
 {
     const char *host = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
-    tk_snprintf(out, len, "%s://%s", srv->tls ? "https" : "http", host ? host : "localhost");
+    tk_snprintf(out, len, "%s://%s", srv->tls_on ? "https" : "http", host ? host : "localhost");
 }
 
 /* RFC 9728 protected-resource metadata for /mcp/<slug>. */
@@ -349,10 +386,28 @@ static void send_metrics(tk_http_server_t *srv, struct evhttp_request *req)
     evbuffer_free(b);
 }
 
+/* Give req to the gateway: at once on this loop, or through the core's
+ * mailbox when the HTTP loops run on threads of their own. */
+static void handoff(worker_t *w, struct evhttp_request *req, const char *slug, const char *actor)
+{
+    tk_http_server_t *srv = w->srv;
+    if (!srv->threaded) {
+        tk_gateway_handle_as(srv->gw, tk_hreq_new(req, NULL, NULL), slug, actor);
+        return;
+    }
+    handoff_t *m = tk_calloc(1, sizeof(*m));
+    m->hdr.kind = TK_HMSG_HANDOFF;
+    m->r = tk_hreq_new(req, w->mb, srv->core_mb);
+    tk_snprintf(m->slug, sizeof(m->slug), "%s", slug);
+    tk_snprintf(m->actor, sizeof(m->actor), "%s", actor ? actor : "");
+    tk_mailbox_post(srv->core_mb, &m->hdr.mail);
+}
+
 /* Authenticated as ratekey: per-key and per-endpoint limits, then MCP. */
-static void serve_authorized(tk_http_server_t *srv, struct evhttp_request *req, const char *slug,
+static void serve_authorized(worker_t *w, struct evhttp_request *req, const char *slug,
                              const char *ratekey)
 {
+    tk_http_server_t *srv = w->srv;
     if (!rate_ok(srv, req, ratekey, &srv->cfg->rate_per_key))
         return;
     const tk_endpoint_conf_t *ep = tk_config_find_endpoint(srv->cfg, slug);
@@ -363,18 +418,18 @@ static void serve_authorized(tk_http_server_t *srv, struct evhttp_request *req, 
             return;
     }
     if (slug[0] == '\0') { /* METRICS_SLUG */
-        send_metrics(srv, req);
+        send_metrics(w->srv, req);
         return;
     }
-    tk_gateway_handle_as(srv->gw, req, slug, ratekey);
+    handoff(w, req, slug, ratekey);
 }
 
 /* A verified API key may only be used on its own endpoint. */
-static void serve_principal(tk_http_server_t *srv, struct evhttp_request *req, const char *slug,
+static void serve_principal(worker_t *w, struct evhttp_request *req, const char *slug,
                             const tk_principal_t *p)
 {
     if (strcmp(p->endpoint, "*") != 0 && strcmp(p->endpoint, slug) != 0) {
-        tk_metrics_auth_failure(srv->metrics, "forbidden");
+        tk_metrics_auth_failure(w->srv->metrics, "forbidden");
         char actor[TK_APIKEY_ID_LEN + 8];
         tk_snprintf(actor, sizeof(actor), "key:%s", p->key_id);
         audit_auth(req, slug, actor, "denied", 403, "key not valid for this endpoint");
@@ -383,16 +438,16 @@ static void serve_principal(tk_http_server_t *srv, struct evhttp_request *req, c
     }
     char ratekey[TK_APIKEY_ID_LEN + 8];
     tk_snprintf(ratekey, sizeof(ratekey), "key:%s", p->key_id);
-    serve_authorized(srv, req, slug, ratekey);
+    serve_authorized(w, req, slug, ratekey);
 }
 
 static void key_verified(void *arg, int status, const tk_principal_t *p)
 {
     pending_auth_t *pa = arg;
-    tk_http_server_t *srv = pa->srv;
-    tk_map_del(srv->verifying, pa->handle);
+    tk_http_server_t *srv = pa->w->srv;
+    tk_map_del(pa->w->verifying, pa->handle);
     if (status == TK_OK)
-        serve_principal(srv, pa->req, pa->slug, p);
+        serve_principal(pa->w, pa->req, pa->slug, p);
     else if (status == TK_EIO)
         reply_error(pa->req, 503, "Service Unavailable", "key store unavailable");
     else
@@ -401,9 +456,10 @@ static void key_verified(void *arg, int status, const tk_principal_t *p)
 }
 
 /* An HS256 JWT: verified on the loop (an HMAC), then the revocation list. */
-static void authenticate_jwt(tk_http_server_t *srv, struct evhttp_request *req, const char *slug,
+static void authenticate_jwt(worker_t *w, struct evhttp_request *req, const char *slug,
                              const char *ipkey, const char *tok, size_t len)
 {
+    tk_http_server_t *srv = w->srv;
     const tk_config_t *cfg = srv->cfg;
     tk_jwt_keys_t keys = {cfg->jwt_key, cfg->jwt_keylen, cfg->jwt_issuer, cfg->jwt_audience};
     tk_jwt_claims_t c;
@@ -415,7 +471,7 @@ static void authenticate_jwt(tk_http_server_t *srv, struct evhttp_request *req, 
         unauthorized(srv, req, slug, ipkey);
         return;
     }
-    if (srv->ka == NULL || tk_keyauth_jti_revoked(srv->ka, c.jti)) {
+    if (w->ka == NULL || tk_keyauth_jti_revoked(w->ka, c.jti)) {
         tk_info(MOD, "JWT refused: jti %s is revoked", c.jti);
         unauthorized(srv, req, slug, ipkey);
         return;
@@ -430,44 +486,45 @@ static void authenticate_jwt(tk_http_server_t *srv, struct evhttp_request *req, 
     }
     char ratekey[TK_JWT_FIELD_MAX + 8];
     tk_snprintf(ratekey, sizeof(ratekey), "sub:%s", c.sub);
-    serve_authorized(srv, req, slug, ratekey);
+    serve_authorized(w, req, slug, ratekey);
 }
 
-static void authenticate(tk_http_server_t *srv, struct evhttp_request *req, const char *slug,
+static void authenticate(worker_t *w, struct evhttp_request *req, const char *slug,
                          const char *ipkey)
 {
+    tk_http_server_t *srv = w->srv;
     const char *tok = bearer(req);
     if (tok == NULL) {
         unauthorized(srv, req, slug, ipkey);
         return;
     }
     if (is_bootstrap(srv, tok)) {
-        serve_authorized(srv, req, slug, "key:bootstrap");
+        serve_authorized(w, req, slug, "key:bootstrap");
         return;
     }
     size_t toklen = strlen(tok);
     if (srv->cfg->jwt_key != NULL && tk_jwt_looks_like(tok, toklen)) {
-        authenticate_jwt(srv, req, slug, ipkey, tok, toklen);
+        authenticate_jwt(w, req, slug, ipkey, tok, toklen);
         return;
     }
-    if (srv->ka == NULL) {
+    if (w->ka == NULL) {
         unauthorized(srv, req, slug, ipkey);
         return;
     }
     pending_auth_t *pa = tk_calloc(1, sizeof(*pa));
     tk_principal_t p;
-    int rc = tk_keyauth_verify(srv->ka, tok, strlen(tok), &p, key_verified, pa, &pa->handle);
+    int rc = tk_keyauth_verify(w->ka, tok, strlen(tok), &p, key_verified, pa, &pa->handle);
     if (rc == 0) { /* answered later by key_verified */
-        pa->srv = srv;
+        pa->w = w;
         pa->req = req;
         tk_snprintf(pa->slug, sizeof(pa->slug), "%s", slug);
         tk_snprintf(pa->ipkey, sizeof(pa->ipkey), "%s", ipkey);
-        tk_map_put(srv->verifying, pa->handle, pa);
+        tk_map_put(w->verifying, pa->handle, pa);
         return;
     }
     free(pa);
     if (rc == 1)
-        serve_principal(srv, req, slug, &p);
+        serve_principal(w, req, slug, &p);
     else if (rc == TK_ELIMIT)
         reply_error(req, 503, "Service Unavailable", "too many key verifications in progress");
     else
@@ -575,7 +632,8 @@ static int conn_released(const conn_t *c)
 static void conn_release(conn_t *c)
 {
     tk_metrics_connections(c->srv->metrics, -1);
-    tk_map_del(c->srv->conns, (uint64_t)(uintptr_t)c->bev);
+    tk_map_del(c->w->conns, (uint64_t)(uintptr_t)c->bev);
+    atomic_fetch_sub(&c->srv->nconns, 1);
     event_free(c->deadline);
     bufferevent_decref(c->bev); /* the last reference: closes the socket */
     free(c);
@@ -607,13 +665,13 @@ static void conn_arm(conn_t *c, uint32_t ms)
 
 static void sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
-    tk_http_server_t *srv = arg;
+    worker_t *w = arg;
     (void)fd;
     (void)what;
     size_t it = 0, n = 0;
     void *val;
-    conn_t **gone = tk_calloc(tk_map_count(srv->conns) + 1, sizeof(*gone));
-    while (tk_map_next(srv->conns, &it, NULL, NULL, &val))
+    conn_t **gone = tk_calloc(tk_map_count(w->conns) + 1, sizeof(*gone));
+    while (tk_map_next(w->conns, &it, NULL, NULL, &val))
         if (conn_released(val))
             gone[n++] = val;
     for (size_t i = 0; i < n; i++)
@@ -649,7 +707,7 @@ static void out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, vo
                         "X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\n"
                         "Referrer-Policy: no-referrer\r\nContent-Security-Policy: default-src "
                         "'none'; frame-ancestors 'none'\r\nCache-Control: no-store\r\n");
-    if (c->srv->tls && c->srv->cfg->hsts_max_age_s > 0)
+    if (c->srv->tls_on && c->srv->cfg->hsts_max_age_s > 0)
         evbuffer_add_printf(tmp, "Strict-Transport-Security: max-age=%u; includeSubDomains\r\n",
                             c->srv->cfg->hsts_max_age_s);
     evbuffer_add_buffer(tmp, buf);
@@ -671,11 +729,11 @@ static void request_done_cb(struct evhttp_request *req, void *arg)
     conn_arm(c, c->srv->cfg->idle_timeout_ms); /* waiting for the next request */
 }
 
-static void conn_request_started(tk_http_server_t *srv, struct evhttp_request *req)
+static void conn_request_started(worker_t *w, struct evhttp_request *req)
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-    conn_t *c = bev ? tk_map_get(srv->conns, (uint64_t)(uintptr_t)bev) : NULL;
+    conn_t *c = bev ? tk_map_get(w->conns, (uint64_t)(uintptr_t)bev) : NULL;
     if (c == NULL)
         return;
     evtimer_del(c->deadline);
@@ -688,10 +746,13 @@ static void conn_request_started(tk_http_server_t *srv, struct evhttp_request *r
  * the socket on it right after). */
 static struct bufferevent *bev_cb(struct event_base *base, void *arg)
 {
-    tk_http_server_t *srv = arg;
+    worker_t *w = arg;
+    tk_http_server_t *srv = w->srv;
     struct bufferevent *bev;
-    if (srv->tls) {
+    if (srv->tls_on) {
+        pthread_mutex_lock(&srv->tls_mu); /* SIGHUP may swap the context */
         SSL *ssl = SSL_new(srv->tls);
+        pthread_mutex_unlock(&srv->tls_mu);
         bev = ssl ? bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                                    BEV_OPT_CLOSE_ON_FREE)
                   : NULL;
@@ -702,14 +763,15 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg)
         return NULL;
     conn_t *c = tk_calloc(1, sizeof(*c));
     c->srv = srv;
+    c->w = w;
     c->bev = bev;
     bufferevent_incref(bev);
     evbuffer_add_cb(bufferevent_get_output(bev), out_cb, c);
     c->deadline = evtimer_new(base, conn_deadline_cb, c);
-    tk_map_put(srv->conns, (uint64_t)(uintptr_t)bev, c);
+    tk_map_put(w->conns, (uint64_t)(uintptr_t)bev, c);
     tk_metrics_connections(srv->metrics, 1);
-    if (tk_map_count(srv->conns) > srv->cfg->max_connections) {
-        if (srv->refused++ % 1000 == 0)
+    if (atomic_fetch_add(&srv->nconns, 1) + 1 > srv->cfg->max_connections) {
+        if (w->refused++ % 1000 == 0)
             tk_warn(MOD, "cutting connections: more than %u open (limits.max_connections)",
                     srv->cfg->max_connections);
         conn_arm(c, 0); /* cut it off once evhttp has given it its socket */
@@ -722,12 +784,13 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg)
 /* GET /readyz: 200 once the listener is up, the key store open and every
  * upstream has finished its first start attempt; else 503 naming what is
  * still pending. */
-static void send_readiness(tk_http_server_t *srv, struct evhttp_request *req)
+static void send_readiness(worker_t *w, struct evhttp_request *req)
 {
+    tk_http_server_t *srv = w->srv;
     json_t *waiting = json_array();
     if (srv->sock == NULL)
         json_array_append_new(waiting, json_string("listener"));
-    if (srv->ka == NULL)
+    if (w->ka == NULL)
         json_array_append_new(waiting, json_string("store"));
     tk_gateway_pending_servers(srv->gw, waiting);
     if (json_array_size(waiting) == 0) {
@@ -741,9 +804,10 @@ static void send_readiness(tk_http_server_t *srv, struct evhttp_request *req)
 
 /* /metrics and /readyz: GET or HEAD. /metrics needs a credential valid for
  * every endpoint unless metrics.require_auth is false (loopback only). */
-static void serve_monitoring(tk_http_server_t *srv, struct evhttp_request *req, const char *path,
+static void serve_monitoring(worker_t *w, struct evhttp_request *req, const char *path,
                              const char *ipkey)
 {
+    tk_http_server_t *srv = w->srv;
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
@@ -751,7 +815,7 @@ static void serve_monitoring(tk_http_server_t *srv, struct evhttp_request *req, 
         return;
     }
     if (strcmp(path, "/metrics") == 0 && srv->cfg->metrics_require_auth) {
-        authenticate(srv, req, METRICS_SLUG, ipkey);
+        authenticate(w, req, METRICS_SLUG, ipkey);
         return;
     }
     if (!rate_ok(srv, req, ipkey, &srv->cfg->rate_per_ip))
@@ -759,15 +823,16 @@ static void serve_monitoring(tk_http_server_t *srv, struct evhttp_request *req, 
     if (strcmp(path, "/metrics") == 0)
         send_metrics(srv, req);
     else
-        send_readiness(srv, req);
+        send_readiness(w, req);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
 {
-    tk_http_server_t *srv = arg;
+    worker_t *w = arg;
+    tk_http_server_t *srv = w->srv;
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    conn_request_started(srv, req);
+    conn_request_started(w, req);
     add_security_headers(srv, req);
 
     const char *bad = ambiguous_framing(srv->cfg, req);
@@ -830,7 +895,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
     if (strcmp(path, "/metrics") == 0 || strcmp(path, "/readyz") == 0) {
-        serve_monitoring(srv, req, path, ipkey);
+        serve_monitoring(w, req, path, ipkey);
         return;
     }
     char slug[TK_SLUG_MAX + 1];
@@ -842,13 +907,16 @@ static void on_request(struct evhttp_request *req, void *arg)
         handle_preflight(req);
         return;
     }
-    authenticate(srv, req, slug, ipkey);
+    authenticate(w, req, slug, ipkey);
 }
 
+/* Listen on the first loop; the others accept on duplicates of its socket
+ * (each loop then takes the connections it accepts). */
 static int listen_on(tk_http_server_t *srv, char *err, size_t errlen)
 {
     const tk_config_t *cfg = srv->cfg;
-    srv->sock = evhttp_bind_socket_with_handle(srv->http, cfg->listen_host, cfg->listen_port);
+    srv->sock = evhttp_bind_socket_with_handle(srv->workers[0].http, cfg->listen_host,
+                                               cfg->listen_port);
     if (srv->sock == NULL) {
         tk_snprintf(err, errlen, "cannot listen on %s:%u", cfg->listen_host,
                     (unsigned)cfg->listen_port);
@@ -863,12 +931,21 @@ static int listen_on(tk_http_server_t *srv, char *err, size_t errlen)
         else if (ss.ss_family == AF_INET6)
             srv->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     }
+    for (size_t i = 1; i < srv->nworkers; i++) {
+        evutil_socket_t dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (dup_fd < 0 || evhttp_accept_socket_with_handle(srv->workers[i].http, dup_fd) == NULL) {
+            if (dup_fd >= 0)
+                close(dup_fd);
+            tk_snprintf(err, errlen, "cannot share the listening socket with thread %zu", i);
+            return TK_EIO;
+        }
+    }
     return TK_OK;
 }
 
 int tk_http_server_reload_tls(tk_http_server_t *srv, char *err, size_t errlen)
 {
-    if (srv->tls == NULL) {
+    if (!srv->tls_on) {
         tk_snprintf(err, errlen, "not serving TLS");
         return TK_ESTATE;
     }
@@ -876,8 +953,11 @@ int tk_http_server_reload_tls(tk_http_server_t *srv, char *err, size_t errlen)
     int rc = tk_tls_ctx_load(srv->cfg->tls_cert_file, srv->cfg->tls_key_file, &ctx, err, errlen);
     if (rc != TK_OK)
         return rc; /* keep serving with the old context */
-    SSL_CTX_free(srv->tls); /* open connections hold their own reference */
+    pthread_mutex_lock(&srv->tls_mu); /* every loop takes it for its next connection */
+    SSL_CTX *old = srv->tls;
     srv->tls = ctx;
+    pthread_mutex_unlock(&srv->tls_mu);
+    SSL_CTX_free(old); /* open connections hold their own reference */
     return TK_OK;
 }
 
@@ -886,12 +966,123 @@ void tk_http_server_set_monitoring(tk_http_server_t *srv, tk_metrics_t *metrics,
 {
     srv->metrics = metrics;
     srv->alerts = alerts;
-    tk_metrics_connections(metrics, (int)tk_map_count(srv->conns));
+    tk_metrics_connections(metrics, (int)atomic_load(&srv->nconns));
 }
 
 size_t tk_http_server_connections(const tk_http_server_t *srv)
 {
-    return tk_map_count(srv->conns);
+    return atomic_load(&srv->nconns);
+}
+
+size_t tk_http_server_threads(const tk_http_server_t *srv)
+{
+    return srv->nworkers;
+}
+
+/* ---- loops and threads ---- */
+
+/* The core's mailbox: requests to serve and clients that went away. */
+static void core_deliver(void *arg, tk_mail_t *m)
+{
+    tk_http_server_t *srv = arg;
+    tk_hmsg_t *h = (tk_hmsg_t *)m;
+    if (h->kind == TK_HMSG_HANDOFF) {
+        handoff_t *ho = (handoff_t *)h;
+        tk_gateway_handle_as(srv->gw, ho->r, ho->slug, ho->actor[0] ? ho->actor : NULL);
+        free(ho);
+    } else {
+        tk_hreq_run_closed(h);
+    }
+}
+
+/* A worker's mailbox: output for its requests, or the order to stop. */
+static void worker_deliver(void *arg, tk_mail_t *m)
+{
+    worker_t *w = arg;
+    tk_hmsg_t *h = (tk_hmsg_t *)m;
+    if (h->kind == TK_HMSG_OP) {
+        tk_hreq_run_op(h);
+    } else {
+        free(h);
+        event_base_loopbreak(w->base);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+static int worker_init(tk_http_server_t *srv, worker_t *w, struct event_base *base, char *err,
+                       size_t errlen)
+{
+    const tk_config_t *cfg = srv->cfg;
+    w->srv = srv;
+    if (base == NULL) {
+        struct event_config *ecfg = event_config_new();
+        event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+        base = event_base_new_with_config(ecfg);
+        event_config_free(ecfg);
+        if (base == NULL) {
+            tk_snprintf(err, errlen, "cannot create an event loop");
+            return TK_EIO;
+        }
+        w->base = base;
+        w->own_base = 1;
+        w->mb = tk_mailbox_create(base, worker_deliver, w);
+        if (w->mb == NULL) {
+            tk_snprintf(err, errlen, "cannot create a thread mailbox");
+            return TK_EIO;
+        }
+    } else {
+        w->base = base;
+    }
+    w->http = evhttp_new(base);
+    w->conns = tk_map_create();
+    w->verifying = tk_map_create();
+    char *db = tk_asprintf("%s/tumiki.db", cfg->data_dir);
+    w->ka = tk_keyauth_create(base, db, 60000, err, errlen);
+    free(db);
+    if (w->ka == NULL)
+        return TK_EIO;
+    w->sweep = event_new(base, -1, EV_PERSIST, sweep_cb, w);
+    struct timeval one = {1, 0};
+    evtimer_add(w->sweep, &one);
+    evhttp_set_max_headers_size(w->http, MAX_HEADERS_BYTES);
+    evhttp_set_max_body_size(w->http, (ev_ssize_t)cfg->max_body_bytes);
+    evhttp_set_timeout(w->http, IO_TIMEOUT_S);
+    /* every method reaches on_request, so unsupported ones get a JSON 405
+     * with the security headers rather than libevent's HTML 501 */
+    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
+                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH |
+                                            EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
+    evhttp_set_default_content_type(w->http, "application/json");
+    evhttp_set_gencb(w->http, on_request, w);
+    evhttp_set_bevcb(w->http, bev_cb, w);
+    return TK_OK;
+}
+
+static int start_threads(tk_http_server_t *srv, char *err, size_t errlen)
+{
+    /* signals stay with the main thread */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = TK_OK;
+    for (size_t i = 0; i < srv->nworkers && rc == TK_OK; i++) {
+        worker_t *w = &srv->workers[i];
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            tk_snprintf(err, errlen, "cannot start HTTP thread %zu", i);
+            rc = TK_EIO;
+        } else {
+            w->started = 1;
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
 }
 
 int tk_http_server_create(struct event_base *base, const tk_config_t *cfg, tk_gateway_t *gw,
@@ -909,45 +1100,42 @@ int tk_http_server_create(struct event_base *base, const tk_config_t *cfg, tk_ga
     srv->base = base;
     srv->cfg = cfg;
     srv->gw = gw;
-    srv->http = evhttp_new(base);
-    srv->conns = tk_map_create();
+    pthread_mutex_init(&srv->tls_mu, NULL);
+    atomic_init(&srv->nconns, 0);
     srv->rl = tk_ratelimit_local_create(cfg->rate_max_keys);
-    srv->verifying = tk_map_create();
-    {
-        char *db = tk_asprintf("%s/tumiki.db", cfg->data_dir);
-        srv->ka = tk_keyauth_create(base, db, 60000, err, errlen);
-        free(db);
-        if (srv->ka == NULL) {
+    srv->threaded = cfg->threads > 1;
+    srv->nworkers = srv->threaded ? cfg->threads : 1;
+    srv->workers = tk_calloc(srv->nworkers, sizeof(worker_t));
+    if (srv->threaded) {
+        srv->core_mb = tk_mailbox_create(base, core_deliver, srv);
+        if (srv->core_mb == NULL) {
+            tk_snprintf(err, errlen, "cannot create the gateway mailbox");
             tk_http_server_destroy(srv);
             return TK_EIO;
         }
     }
-    srv->sweep = event_new(base, -1, EV_PERSIST, sweep_cb, srv);
-    struct timeval one = {1, 0};
-    evtimer_add(srv->sweep, &one);
-    evhttp_set_max_headers_size(srv->http, MAX_HEADERS_BYTES);
-    evhttp_set_max_body_size(srv->http, (ev_ssize_t)cfg->max_body_bytes);
-    evhttp_set_timeout(srv->http, IO_TIMEOUT_S);
-    /* every method reaches on_request, so unsupported ones get a JSON 405
-     * with the security headers rather than libevent's HTML 501 */
-    evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
-                                              EVHTTP_REQ_OPTIONS | EVHTTP_REQ_HEAD |
-                                              EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH |
-                                              EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
-    evhttp_set_default_content_type(srv->http, "application/json");
-    evhttp_set_gencb(srv->http, on_request, srv);
-    evhttp_set_bevcb(srv->http, bev_cb, srv);
+    for (size_t i = 0; i < srv->nworkers; i++) {
+        int rc = worker_init(srv, &srv->workers[i], srv->threaded ? NULL : base, err, errlen);
+        if (rc != TK_OK) {
+            tk_http_server_destroy(srv);
+            return rc;
+        }
+    }
     if (cfg->tls_cert_file) {
         int rc = tk_tls_ctx_load(cfg->tls_cert_file, cfg->tls_key_file, &srv->tls, err, errlen);
         if (rc != TK_OK) {
             tk_http_server_destroy(srv);
             return rc;
         }
+        srv->tls_on = 1;
     }
-    if (listen_on(srv, err, errlen) != TK_OK) {
+    if (listen_on(srv, err, errlen) != TK_OK ||
+        (srv->threaded && start_threads(srv, err, errlen) != TK_OK)) {
         tk_http_server_destroy(srv);
         return TK_EIO;
     }
+    if (srv->threaded)
+        tk_info(MOD, "serving HTTP on %zu threads", srv->nworkers);
     if (cfg->bearer_token == NULL)
         tk_warn(MOD, "no bearer token configured: every MCP request will be refused (set "
                      "TUMIKI_TOKEN or auth in the config)");
@@ -955,33 +1143,74 @@ int tk_http_server_create(struct event_base *base, const tk_config_t *cfg, tk_ga
     return TK_OK;
 }
 
-void tk_http_server_destroy(tk_http_server_t *srv)
+static void worker_stop(worker_t *w)
 {
-    if (srv == NULL)
+    if (!w->started)
         return;
-    tk_keyauth_destroy(srv->ka); /* no verification callback runs after this */
-    if (srv->verifying) {
+    tk_hmsg_t *m = tk_calloc(1, sizeof(*m));
+    m->kind = TK_HMSG_STOP;
+    tk_mailbox_post(w->mb, &m->mail);
+    pthread_join(w->thread, NULL);
+    w->started = 0;
+}
+
+/* Free a loop's connections (their close notices reach the core's mailbox,
+ * or the gateway at once); runs after the loop's thread has ended. */
+static void worker_close(worker_t *w)
+{
+    tk_keyauth_destroy(w->ka); /* no verification callback runs after this */
+    w->ka = NULL;
+    if (w->verifying) {
         size_t vit = 0;
         void *pv;
-        while (tk_map_next(srv->verifying, &vit, NULL, NULL, &pv))
+        while (tk_map_next(w->verifying, &vit, NULL, NULL, &pv))
             free(pv); /* their requests go with their connections below */
-        tk_map_destroy(srv->verifying);
+        tk_map_destroy(w->verifying);
+        w->verifying = NULL;
     }
-    if (srv->http)
-        evhttp_free(srv->http); /* frees its connections; ours are then released */
-    size_t it = 0;
+    if (w->http)
+        evhttp_free(w->http); /* frees its connections; ours are then released */
+    w->http = NULL;
+    if (w->conns == NULL)
+        return;
+    size_t it = 0, n = 0;
     void *val;
-    conn_t **all = tk_calloc(tk_map_count(srv->conns) + 1, sizeof(*all));
-    size_t n = 0;
-    while (tk_map_next(srv->conns, &it, NULL, NULL, &val))
+    conn_t **all = tk_calloc(tk_map_count(w->conns) + 1, sizeof(*all));
+    while (tk_map_next(w->conns, &it, NULL, NULL, &val))
         all[n++] = val;
     for (size_t i = 0; i < n; i++)
         conn_release(all[i]);
     free(all);
-    tk_map_destroy(srv->conns);
+}
+
+static void worker_free(worker_t *w)
+{
+    tk_map_destroy(w->conns);
+    if (w->sweep)
+        event_free(w->sweep);
+    tk_mailbox_destroy(w->mb); /* delivers what is left: output for closed requests */
+    if (w->own_base)
+        event_base_free(w->base);
+}
+
+void tk_http_server_destroy(tk_http_server_t *srv)
+{
+    if (srv == NULL)
+        return;
+    for (size_t i = 0; i < srv->nworkers; i++)
+        worker_stop(&srv->workers[i]);
+    /* the threads are gone: their loops' state is ours now */
+    for (size_t i = 0; i < srv->nworkers; i++)
+        worker_close(&srv->workers[i]);
+    /* let the gateway see every pending request and disconnect; what it
+     * ends lands in the workers' mailboxes, emptied by worker_free */
+    if (srv->core_mb)
+        tk_mailbox_destroy(srv->core_mb);
+    for (size_t i = 0; i < srv->nworkers; i++)
+        worker_free(&srv->workers[i]);
+    free(srv->workers);
     tk_ratelimit_destroy(srv->rl);
-    if (srv->sweep)
-        event_free(srv->sweep);
     SSL_CTX_free(srv->tls);
+    pthread_mutex_destroy(&srv->tls_mu);
     free(srv);
 }

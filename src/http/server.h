@@ -9,6 +9,14 @@
  *                           metrics.require_auth is false (loopback listeners only)
  *   *    /mcp/<slug>        MCP Streamable HTTP, handed to the gateway
  * The server borrows the config, event base and gateway.
+ *
+ * Threads: with cfg->threads = 1 everything runs on the caller's loop. With
+ * N > 1, N threads each run an event loop of their own that accepts on the
+ * shared listening socket and does all per-connection work (TLS, parsing,
+ * limits, Host/Origin, authentication, rate limits); requests for the
+ * gateway go to the caller's loop (the gateway core) through a mailbox, and
+ * its output comes back through tk_hreq_t to the owning thread. Every
+ * function here is called on the caller's loop thread.
  */
 #ifndef TK_HTTP_SERVER_H
 #define TK_HTTP_SERVER_H
@@ -36,7 +44,10 @@ int tk_http_server_port(const tk_http_server_t *srv);
 void tk_http_server_set_monitoring(tk_http_server_t *srv, tk_metrics_t *metrics,
                                    tk_alerts_t *alerts);
 /* Open client connections. */
+/* Open client connections (over all HTTP threads). */
 size_t tk_http_server_connections(const tk_http_server_t *srv);
+/* HTTP event loops: 1 (the caller's loop) or cfg->threads threads. */
+size_t tk_http_server_threads(const tk_http_server_t *srv);
 /* Load the certificate and key again (SIGHUP) and use them for new
  * connections; open ones keep theirs. On failure the old ones stay. */
 int tk_http_server_reload_tls(tk_http_server_t *srv, char *err, size_t errlen) TK_WUR;

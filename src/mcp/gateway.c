@@ -12,8 +12,8 @@
  * - async work refers to calls by serial number (gw->calls), never by a
  *   pointer that could dangle, except upstream requests, which are always
  *   cancelled before their call is freed;
- * - an evhttp request is released by sending a reply (or freed if the
- *   connection went away first).
+ * - a request handle (tk_hreq_t) is ended exactly once: by a reply, the end
+ *   of its stream, or a release once its client went away.
  */
 #include "mcp/gateway.h"
 
@@ -124,7 +124,7 @@ struct session {
     endpoint_t *ep;
     char proto[16];
     json_t *client_caps;
-    struct evhttp_request *stream; /* GET SSE stream, or NULL */
+    tk_hreq_t *stream; /* GET SSE stream, or NULL */
     uint64_t last_seen_ms;
     int log_level; /* index into log_levels; notifications below are dropped */
     json_t *subs;  /* uri -> true */
@@ -137,7 +137,7 @@ struct call {
     uint64_t serial;
     tk_gateway_t *gw;
     session_t *sess;
-    struct evhttp_request *req; /* NULL once the client went away */
+    tk_hreq_t *req; /* NULL once the client went away */
     json_t *msg;                /* the request (owns id/params) */
     json_t *id;
     const char *method;
@@ -215,28 +215,15 @@ static int log_level_index(const char *s)
 
 /* ---- HTTP replies ---- */
 
-/* Sends buf (JSON text) as the whole reply; the caller frees buf. */
-static void send_json_buf(struct evhttp_request *req, int status, const char *reason,
-                          struct evbuffer *buf)
+static void send_json(tk_hreq_t *req, int status, const char *reason, json_t *body)
 {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_remove_header(h, "Content-Type");
-    evhttp_add_header(h, "Content-Type", "application/json");
-    evhttp_send_reply(req, status, reason, buf);
-}
-
-static void send_json(struct evhttp_request *req, int status, const char *reason, json_t *body)
-{
-    struct evbuffer *buf = evbuffer_new();
     size_t len;
     char *s = tk_json_dump(body, &len);
-    evbuffer_add(buf, s, len);
+    tk_hreq_reply(req, status, reason, "application/json", s, len);
     free(s);
-    send_json_buf(req, status, reason, buf);
-    evbuffer_free(buf);
 }
 
-static void send_rpc_error(struct evhttp_request *req, int status, const char *reason,
+static void send_rpc_error(tk_hreq_t *req, int status, const char *reason,
                            json_t *id, int code, const char *msg)
 {
     json_t *e = tk_rpc_error(id, code, msg);
@@ -244,35 +231,32 @@ static void send_rpc_error(struct evhttp_request *req, int status, const char *r
     json_decref(e);
 }
 
-static void sse_start(struct evhttp_request *req)
+static void sse_start(tk_hreq_t *req)
 {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_remove_header(h, "Content-Type");
-    evhttp_add_header(h, "Content-Type", "text/event-stream");
-    evhttp_add_header(h, "X-Accel-Buffering", "no");
-    evhttp_send_reply_start(req, 200, "OK");
+    tk_hreq_add_header(req, "X-Accel-Buffering", "no");
+    tk_hreq_stream_start(req, 200, "OK", "text/event-stream");
 }
 
-/* Sends msg (JSON text in msg, drained) as one SSE event. */
-static void sse_event_buf(struct evhttp_request *req, struct evbuffer *msg)
+static void sse_event(tk_hreq_t *req, json_t *msg)
 {
-    struct evbuffer *buf = evbuffer_new();
-    evbuffer_add(buf, "event: message\ndata: ", 21);
-    evbuffer_add_buffer(buf, msg);
-    evbuffer_add(buf, "\n\n", 2);
-    evhttp_send_reply_chunk(req, buf);
-    evbuffer_free(buf);
-}
-
-static void sse_event(struct evhttp_request *req, json_t *msg)
-{
-    struct evbuffer *buf = evbuffer_new();
     size_t len;
     char *s = tk_json_dump(msg, &len);
-    evbuffer_add(buf, s, len);
+    char *ev = tk_asprintf("event: message\ndata: %s\n\n", s);
+    tk_hreq_stream_chunk(req, ev, strlen(ev));
+    free(ev);
     free(s);
-    sse_event_buf(req, buf);
-    evbuffer_free(buf);
+}
+
+/* End a call's request without its result: close its SSE stream, or answer
+ * with code (200 for a cancellation, else 500). */
+static void send_end(tk_hreq_t *req, int sse, json_t *id, int code, const char *msg)
+{
+    if (sse)
+        tk_hreq_stream_end(req);
+    else
+        send_rpc_error(req, code == TK_RPC_REQUEST_CANCELLED ? 200 : 500,
+                       code == TK_RPC_REQUEST_CANCELLED ? "OK" : "Internal Server Error", id,
+                       code, msg);
 }
 
 /* ---- audit (src/audit): who did what, recorded before the answer goes out ---- */
@@ -294,17 +278,12 @@ static void audit_session_id(const char *id, char *out, size_t len)
     tk_snprintf(out, len, "s-%s", hex);
 }
 
-static void audit_peer(struct evhttp_request *req, char *out, size_t len)
+static void audit_peer(const tk_hreq_t *req, char *out, size_t len)
 {
-    struct evhttp_connection *evcon = req ? evhttp_request_get_connection(req) : NULL;
-    char *addr = NULL;
-    ev_uint16_t port = 0;
-    if (evcon)
-        evhttp_connection_get_peer(evcon, &addr, &port);
-    tk_snprintf(out, len, "%s", addr ? addr : "");
+    tk_snprintf(out, len, "%s", req ? tk_hreq_peer(req) : "");
 }
 
-static void audit_session(session_t *s, struct evhttp_request *req, const char *action,
+static void audit_session(session_t *s, tk_hreq_t *req, const char *action,
                           const char *proto, const char *why)
 {
     char ip[64];
@@ -366,15 +345,10 @@ static int audit_call(call_t *c, json_t *msg, int status, const char *result)
 
 /* ---- calls ---- */
 
-static void call_conn_closed(struct evhttp_connection *evcon, void *arg);
-
 static void call_detach_conn(call_t *c)
 {
-    if (c->req == NULL)
-        return;
-    struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
-    if (evcon)
-        evhttp_connection_set_closecb(evcon, NULL, NULL);
+    if (c->req != NULL)
+        tk_hreq_on_close(c->req, NULL, NULL);
 }
 
 /* A call leaves its server: in-flight gauge and the tools/call outcome. */
@@ -407,13 +381,7 @@ static void call_free(call_t *c)
     TAILQ_REMOVE(&c->sess->calls, c, slink);
     if (c->req) {
         call_detach_conn(c);
-        if (evhttp_request_get_connection(c->req) == NULL)
-            evhttp_request_free(c->req);
-        else if (c->sse)
-            evhttp_send_reply_end(c->req);
-        else
-            send_rpc_error(c->req, 500, "Internal Server Error", c->id, TK_RPC_INTERNAL_ERROR,
-                           "request abandoned");
+        send_end(c->req, c->sse, c->id, TK_RPC_INTERNAL_ERROR, "request abandoned");
     }
     json_decref(c->client_ptoken);
     json_decref(c->msg);
@@ -436,7 +404,7 @@ static void call_finish_status(call_t *c, json_t *msg, int status, const char *r
         call_detach_conn(c);
         if (c->sse) {
             sse_event(c->req, msg);
-            evhttp_send_reply_end(c->req);
+            tk_hreq_stream_end(c->req);
         } else {
             send_json(c->req, status, reason, msg);
         }
@@ -446,24 +414,34 @@ static void call_finish_status(call_t *c, json_t *msg, int status, const char *r
     call_free(c);
 }
 
-/* As call_finish with a result given as serialised JSON (result, len). */
+/* As call_finish with a result given as serialised JSON (result, len): the
+ * message is assembled as text, so a cached catalogue is not dumped again. */
 static void call_finish_text(call_t *c, const char *result, size_t len)
 {
+    static const char ev[] = "event: message\ndata: ", pre[] = "{\"jsonrpc\":\"2.0\",\"id\":",
+                      mid[] = ",\"result\":";
     if (c->req) {
-        struct evbuffer *buf = evbuffer_new();
-        char *id = tk_json_dump(c->id, NULL);
-        evbuffer_add_printf(buf, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":", id);
+        size_t idlen;
+        char *id = tk_json_dump(c->id, &idlen);
+        char *msg = tk_malloc(sizeof(ev) + sizeof(pre) + idlen + sizeof(mid) + len + 3);
+        char *p = msg;
+        if (c->sse)
+            p = mempcpy(p, ev, sizeof(ev) - 1);
+        p = mempcpy(p, pre, sizeof(pre) - 1);
+        p = mempcpy(p, id, idlen);
+        p = mempcpy(p, mid, sizeof(mid) - 1);
+        p = mempcpy(p, result, len);
+        *p++ = '}';
         free(id);
-        evbuffer_add(buf, result, len);
-        evbuffer_add(buf, "}", 1);
         call_detach_conn(c);
         if (c->sse) {
-            sse_event_buf(c->req, buf);
-            evhttp_send_reply_end(c->req);
+            p = mempcpy(p, "\n\n", 2);
+            tk_hreq_stream_chunk(c->req, msg, (size_t)(p - msg));
+            tk_hreq_stream_end(c->req);
         } else {
-            send_json_buf(c->req, 200, "OK", buf);
+            tk_hreq_reply(c->req, 200, "OK", "application/json", msg, (size_t)(p - msg));
         }
-        evbuffer_free(buf);
+        free(msg);
         c->req = NULL;
     }
     call_free(c);
@@ -500,20 +478,16 @@ static void call_push(call_t *c, json_t *msg)
     sse_event(c->req, msg);
 }
 
-static void call_conn_closed(struct evhttp_connection *evcon, void *arg)
+static void call_conn_closed(tk_hreq_t *req, void *arg)
 {
     call_t *c = arg;
-    (void)evcon;
-    if (c->req && evhttp_request_get_connection(c->req) == NULL) {
-        evhttp_request_free(c->req);
-        c->req = NULL;
-    }
+    tk_hreq_release(req);
     c->req = NULL;
     tk_debug(MOD, "client went away; cancelling %s", c->method);
     call_free(c);
 }
 
-static call_t *call_new(session_t *s, struct evhttp_request *req, json_t *msg, tk_rpc_t *rpc,
+static call_t *call_new(session_t *s, tk_hreq_t *req, json_t *msg, tk_rpc_t *rpc,
                         const char *actor)
 {
     call_t *c = tk_calloc(1, sizeof(*c));
@@ -534,9 +508,7 @@ static call_t *call_new(session_t *s, struct evhttp_request *req, json_t *msg, t
     c->started = tk_metrics_now();
     TAILQ_INSERT_TAIL(&s->calls, c, slink);
     tk_map_put(s->gw->calls, c->serial, c);
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    if (evcon)
-        evhttp_connection_set_closecb(evcon, call_conn_closed, c);
+    tk_hreq_on_close(req, call_conn_closed, c);
     return c;
 }
 
@@ -548,12 +520,10 @@ static void session_push(session_t *s, json_t *msg)
         sse_event(s->stream, msg);
 }
 
-static void stream_closed(struct evhttp_connection *evcon, void *arg)
+static void stream_closed(tk_hreq_t *req, void *arg)
 {
     session_t *s = arg;
-    (void)evcon;
-    if (s->stream && evhttp_request_get_connection(s->stream) == NULL)
-        evhttp_request_free(s->stream);
+    tk_hreq_release(req);
     s->stream = NULL;
 }
 
@@ -561,13 +531,8 @@ static void session_close_stream(session_t *s)
 {
     if (s->stream == NULL)
         return;
-    struct evhttp_connection *evcon = evhttp_request_get_connection(s->stream);
-    if (evcon) {
-        evhttp_connection_set_closecb(evcon, NULL, NULL);
-        evhttp_send_reply_end(s->stream);
-    } else {
-        evhttp_request_free(s->stream);
-    }
+    tk_hreq_on_close(s->stream, NULL, NULL);
+    tk_hreq_stream_end(s->stream);
     s->stream = NULL;
 }
 
@@ -921,7 +886,7 @@ static void forward(call_t *c, srv_t *sv, json_t *params)
         if (c->req && !c->sse && retry > 0) {
             char v[16];
             tk_snprintf(v, sizeof(v), "%u", retry);
-            evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", v);
+            tk_hreq_add_header(c->req, "Retry-After", v);
         }
         note_call_end(c, sv, "unavailable", 0);
         json_t *m = tk_rpc_error(c->id, TK_RPC_INTERNAL_ERROR, msg);
@@ -1352,9 +1317,9 @@ static void on_up_down(void *arg, tk_upstream_t *up)
 
 /* ---- HTTP entry ---- */
 
-static const char *hdr(struct evhttp_request *req, const char *name)
+static const char *hdr(tk_hreq_t *req, const char *name)
 {
-    return evhttp_find_header(evhttp_request_get_input_headers(req), name);
+    return tk_hreq_header(req, name);
 }
 
 static int accepts(const char *accept, const char *type)
@@ -1384,8 +1349,8 @@ static session_t *session_new(tk_gateway_t *gw, endpoint_t *ep, const char *acto
     return s;
 }
 
-static void handle_initialize(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_request *req,
-                              tk_rpc_t *rpc, const char *actor)
+static void handle_initialize(tk_gateway_t *gw, endpoint_t *ep, tk_hreq_t *req, tk_rpc_t *rpc,
+                              const char *actor)
 {
     const char *want = json_string_value(json_object_get(rpc->params, "protocolVersion"));
     if (want == NULL) {
@@ -1418,7 +1383,7 @@ static void handle_initialize(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_re
     audit_session(s, req, "session.create", ver,
                   json_string_value(json_object_get(json_object_get(rpc->params, "clientInfo"),
                                                     "name")));
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Mcp-Session-Id", s->id);
+    tk_hreq_add_header(req, "Mcp-Session-Id", s->id);
     send_json(req, 200, "OK", m);
     json_decref(m);
     tk_info(MOD, "session started on endpoint %s (protocol %s, %zu sessions)", ep->conf->slug,
@@ -1447,13 +1412,8 @@ static void handle_client_notification(session_t *s, tk_rpc_t *rpc)
                 if (c->req) {
                     call_detach_conn(c);
                     /* the client no longer wants an answer; release the HTTP request */
-                    if (evhttp_request_get_connection(c->req) == NULL)
-                        evhttp_request_free(c->req);
-                    else if (c->sse)
-                        evhttp_send_reply_end(c->req);
-                    else
-                        send_rpc_error(c->req, 200, "OK", c->id, TK_RPC_REQUEST_CANCELLED,
-                                       "request cancelled");
+                    send_end(c->req, c->sse, c->id, TK_RPC_REQUEST_CANCELLED,
+                             "request cancelled");
                     c->req = NULL;
                 }
                 call_free(c);
@@ -1470,7 +1430,7 @@ static void handle_client_notification(session_t *s, tk_rpc_t *rpc)
     /* notifications/initialized and others need no action */
 }
 
-static void handle_get(session_t *s, struct evhttp_request *req)
+static void handle_get(session_t *s, tk_hreq_t *req)
 {
     if (!accepts(hdr(req, "Accept"), "text/event-stream")) {
         send_rpc_error(req, 406, "Not Acceptable", NULL, -32000,
@@ -1483,14 +1443,9 @@ static void handle_get(session_t *s, struct evhttp_request *req)
         return;
     }
     s->stream = req;
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    if (evcon)
-        evhttp_connection_set_closecb(evcon, stream_closed, s);
+    tk_hreq_on_close(req, stream_closed, s);
     sse_start(req);
-    struct evbuffer *b = evbuffer_new();
-    evbuffer_add(b, ": stream open\n\n", 15);
-    evhttp_send_reply_chunk(req, b);
-    evbuffer_free(b);
+    tk_hreq_stream_chunk(req, ": stream open\n\n", 15);
 }
 
 static endpoint_t *find_endpoint(tk_gateway_t *gw, const char *slug)
@@ -1501,7 +1456,7 @@ static endpoint_t *find_endpoint(tk_gateway_t *gw, const char *slug)
     return NULL;
 }
 
-static session_t *find_session(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_request *req,
+static session_t *find_session(tk_gateway_t *gw, endpoint_t *ep, tk_hreq_t *req,
                                int *status)
 {
     const char *sid = hdr(req, "Mcp-Session-Id");
@@ -1523,7 +1478,7 @@ static session_t *find_session(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_r
     return s;
 }
 
-static void session_error(struct evhttp_request *req, int status)
+static void session_error(tk_hreq_t *req, int status)
 {
     if (status == 404)
         send_rpc_error(req, 404, "Not Found", NULL, -32001, "Session not found");
@@ -1535,8 +1490,7 @@ static void session_error(struct evhttp_request *req, int status)
                        "Bad Request: unsupported MCP-Protocol-Version");
 }
 
-static void handle_post(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_request *req,
-                        const char *actor)
+static void handle_post(tk_gateway_t *gw, endpoint_t *ep, tk_hreq_t *req, const char *actor)
 {
     const char *ct = hdr(req, "Content-Type");
     if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0) {
@@ -1551,14 +1505,11 @@ static void handle_post(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_request 
                        "text/event-stream");
         return;
     }
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
-    const char *body = (const char *)evbuffer_pullup(in, -1);
     json_t *msg = NULL;
     tk_rpc_t rpc;
     int code;
     const char *why;
-    if (tk_rpc_parse(body ? body : "", len, &msg, &rpc, &code, &why) != TK_OK) {
+    if (tk_hreq_rpc(req, &msg, &rpc, &code, &why) != TK_OK) {
         json_t *id = json_is_object(msg) ? json_object_get(msg, "id") : NULL;
         if (id && !json_is_string(id) && !json_is_integer(id))
             id = NULL;
@@ -1597,16 +1548,16 @@ static void handle_post(tk_gateway_t *gw, endpoint_t *ep, struct evhttp_request 
         handle_client_response(gw, &rpc);
     else
         handle_client_notification(s, &rpc);
-    evhttp_send_reply(req, 202, "Accepted", NULL);
+    tk_hreq_reply(req, 202, "Accepted", NULL, NULL, 0);
     json_decref(msg);
 }
 
-void tk_gateway_handle(tk_gateway_t *gw, struct evhttp_request *req, const char *slug)
+void tk_gateway_handle(tk_gateway_t *gw, tk_hreq_t *req, const char *slug)
 {
     tk_gateway_handle_as(gw, req, slug, NULL);
 }
 
-void tk_gateway_handle_as(tk_gateway_t *gw, struct evhttp_request *req, const char *slug,
+void tk_gateway_handle_as(tk_gateway_t *gw, tk_hreq_t *req, const char *slug,
                           const char *actor)
 {
     endpoint_t *ep = find_endpoint(gw, slug);
@@ -1614,13 +1565,13 @@ void tk_gateway_handle_as(tk_gateway_t *gw, struct evhttp_request *req, const ch
         send_rpc_error(req, 404, "Not Found", NULL, -32000, "Not Found: unknown endpoint");
         return;
     }
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    enum evhttp_cmd_type cmd = tk_hreq_command(req);
     if (cmd == EVHTTP_REQ_POST) {
         handle_post(gw, ep, req, actor);
         return;
     }
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_DELETE) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, POST, DELETE");
+        tk_hreq_add_header(req, "Allow", "GET, POST, DELETE");
         send_rpc_error(req, 405, "Method Not Allowed", NULL, -32000, "Method not allowed");
         return;
     }
@@ -1637,7 +1588,7 @@ void tk_gateway_handle_as(tk_gateway_t *gw, struct evhttp_request *req, const ch
     tk_info(MOD, "session ended by client on endpoint %s", ep->conf->slug);
     audit_session(s, req, "session.delete", NULL, "client");
     session_destroy(s);
-    evhttp_send_reply(req, 200, "OK", NULL);
+    tk_hreq_reply(req, 200, "OK", NULL, NULL, 0);
 }
 
 /* ---- life cycle ---- */
@@ -1669,10 +1620,7 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
     while (tk_map_next(gw->sessions, &it, NULL, NULL, &val)) {
         session_t *s = val;
         if (s->stream) {
-            struct evbuffer *b = evbuffer_new();
-            evbuffer_add(b, ": keepalive\n\n", 13);
-            evhttp_send_reply_chunk(s->stream, b);
-            evbuffer_free(b);
+            tk_hreq_stream_chunk(s->stream, ": keepalive\n\n", 13);
             s->last_seen_ms = now;
         } else if (TAILQ_EMPTY(&s->calls) && now - s->last_seen_ms > idle_ms) {
             dead[n++] = s;

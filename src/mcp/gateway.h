@@ -18,6 +18,7 @@
 
 #include "config/config.h"
 #include "core/core.h"
+#include "http/hreq.h"
 #include "metrics/alerts.h"
 #include "metrics/metrics.h"
 
@@ -32,11 +33,12 @@ void tk_gateway_destroy(tk_gateway_t *gw);
 /* Start the upstream processes (eagerly, so the first call is fast). */
 void tk_gateway_start(tk_gateway_t *gw);
 
-/* Serve one MCP request (POST, GET or DELETE) for endpoint slug. */
-void tk_gateway_handle(tk_gateway_t *gw, struct evhttp_request *req, const char *slug);
+/* Serve one MCP request (POST, GET or DELETE) for endpoint slug, on the
+ * gateway's loop thread; the gateway ends req exactly once (see hreq.h). */
+void tk_gateway_handle(tk_gateway_t *gw, tk_hreq_t *req, const char *slug);
 /* The same, for an authenticated principal: actor ("key:<id>", "key:bootstrap",
  * "sub:<jwt sub>") names who did it in the audit trail (NULL: the session's). */
-void tk_gateway_handle_as(tk_gateway_t *gw, struct evhttp_request *req, const char *slug,
+void tk_gateway_handle_as(tk_gateway_t *gw, tk_hreq_t *req, const char *slug,
                           const char *actor);
 
 /* Whether v is a protocol revision the gateway speaks. */

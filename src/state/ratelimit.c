@@ -17,6 +17,7 @@
  */
 #include "state/ratelimit.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,7 @@ struct tk_ratelimit {
     void *be;
     tk_ratelimit_clock_fn now;
     void *now_arg;
+    pthread_mutex_t mu; /* serialises take/count: HTTP threads share one limiter */
 };
 
 /* ---- rate strings ---- */
@@ -382,6 +384,7 @@ tk_ratelimit_t *tk_ratelimit_create(const tk_ratelimit_ops_t *ops, void *be)
     rl->ops = ops;
     rl->be = be;
     rl->now = default_clock;
+    pthread_mutex_init(&rl->mu, NULL);
     return rl;
 }
 
@@ -391,6 +394,7 @@ void tk_ratelimit_destroy(tk_ratelimit_t *rl)
         return;
     if (rl->ops->destroy)
         rl->ops->destroy(rl->be);
+    pthread_mutex_destroy(&rl->mu);
     free(rl);
 }
 
@@ -408,7 +412,9 @@ int tk_ratelimit_take(tk_ratelimit_t *rl, const char *key, const tk_rate_t *rate
         return TK_EINVAL;
     if (strnlen(key, TK_RATELIMIT_KEY_MAX + 1) > TK_RATELIMIT_KEY_MAX)
         return TK_ELIMIT;
+    pthread_mutex_lock(&rl->mu);
     int rc = rl->ops->take(rl->be, key, rate, rl->now(rl->now_arg), out);
+    pthread_mutex_unlock(&rl->mu);
     if (rc != TK_OK)
         memset(out, 0, sizeof(*out));
     return rc;
@@ -416,5 +422,9 @@ int tk_ratelimit_take(tk_ratelimit_t *rl, const char *key, const tk_rate_t *rate
 
 size_t tk_ratelimit_count(const tk_ratelimit_t *rl)
 {
-    return rl->ops->count ? rl->ops->count(rl->be) : 0;
+    tk_ratelimit_t *m = (tk_ratelimit_t *)rl; /* the lock is not part of the value */
+    pthread_mutex_lock(&m->mu);
+    size_t n = rl->ops->count ? rl->ops->count(rl->be) : 0;
+    pthread_mutex_unlock(&m->mu);
+    return n;
 }

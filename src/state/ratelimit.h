@@ -14,9 +14,9 @@
  * nothing: a new bucket starts full), and only then the least recently used
  * one, so rotating keys or addresses cannot exhaust memory.
  *
- * Threads: a limiter is not thread-safe. Use one from a single event loop
- * thread (one limiter per loop thread, or a shared backend, if the gateway
- * later runs several loops).
+ * Threads: take and count are serialised by a mutex in the wrapper, so the
+ * HTTP threads share one limiter (limits hold across threads); set_clock
+ * and destroy belong to the owner while no other thread uses it.
  *
  * Ownership: the limiter copies keys; rates are read during the call only.
  */

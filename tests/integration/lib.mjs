@@ -37,7 +37,7 @@ export const servers = {
 const live = new Set(); // gateways not yet stopped
 const tmpDirs = new Set();
 const started = new Set(); // every gateway started by this test file
-const SANITIZER = /ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/;
+const SANITIZER = /(ERROR|WARNING): (Address|Leak|Memory|Thread)Sanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/;
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -118,6 +118,10 @@ export async function startGateway({ config = {}, env = {}, token = randomToken(
   // which ratelimit.test.mjs checks on their own.
   const cfg = { listen: '127.0.0.1:0', data_dir: path.join(dir, 'data'),
     rate_limits: { per_key: '1000000/min', per_ip_unauthenticated: '1000000/min' }, ...config };
+  // TUMIKI_TEST_THREADS runs the whole suite with that many HTTP threads
+  // (unless a test sets server itself).
+  if (process.env.TUMIKI_TEST_THREADS && config.server === undefined)
+    cfg.server = { threads: Number(process.env.TUMIKI_TEST_THREADS) };
   const configPath = path.join(dir, 'tumiki.json');
   const readyPath = path.join(dir, 'ready');
   await fsp.writeFile(configPath, JSON.stringify(cfg, null, 2));

@@ -388,6 +388,28 @@ static void test_ranges(void **state)
     tk_config_destroy(cfg);
 }
 
+static void test_threads(void **state)
+{
+    (void)state;
+    tk_config_t *cfg = load_ok("{}");
+    assert_int_equal(cfg->threads, 1);
+    tk_config_destroy(cfg);
+    cfg = load_ok("{\"server\": {\"threads\": 64}}");
+    assert_int_equal(cfg->threads, 64);
+    tk_config_destroy(cfg);
+    cfg = load_ok("{\"server\": {\"threads\": \"auto\"}}");
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    assert_int_equal(cfg->threads, cpus < 1 ? 1 : (cpus > 64 ? 64 : cpus));
+    tk_config_destroy(cfg);
+    const char *want = "server.threads: expected an integer between 1 and 64 or \"auto\"";
+    expect_err("{\"server\": {\"threads\": 0}}", want);
+    expect_err("{\"server\": {\"threads\": 65}}", want);
+    expect_err("{\"server\": {\"threads\": \"many\"}}", want);
+    expect_err("{\"server\": {\"threads\": 2.5}}", want);
+    expect_err("{\"server\": {\"thread\": 2}}", "server: unknown key \"thread\"");
+    expect_err("{\"server\": 2}", "server: expected an object");
+}
+
 static void test_origins_and_hosts(void **state)
 {
     (void)state;
@@ -939,6 +961,7 @@ int main(void)
         cmocka_unit_test_setup(test_server_value_errors, setup),
         cmocka_unit_test_setup(test_headers_secret, setup),
         cmocka_unit_test_setup(test_ranges, setup),
+        cmocka_unit_test_setup(test_threads, setup),
         cmocka_unit_test_setup(test_origins_and_hosts, setup),
         cmocka_unit_test_setup(test_default_endpoint_order, setup),
         cmocka_unit_test_setup(test_endpoint_namespace, setup),

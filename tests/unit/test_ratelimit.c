@@ -9,8 +9,11 @@
  * rate change keeps the fill level; the bucket table stays within max_keys,
  * dropping full idle buckets before drained recent ones and otherwise the
  * least recently used; the rate-string parser's accepted and rejected forms;
- * argument checks; a pluggable backend; and a million takes over 1000 keys.
+ * argument checks; a pluggable backend; a million takes over 1000 keys; and
+ * four threads sharing one limiter (as the HTTP threads do) taking exactly
+ * the bucket's tokens between them, no more, with the table bounded.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -623,6 +626,55 @@ static void test_many_takes(void **state)
     }
 }
 
+#define SHARERS 4
+#define SHARER_TAKES 20000
+
+typedef struct sharer {
+    tk_ratelimit_t *rl;
+    int id;
+    unsigned allowed;
+} sharer_t;
+
+static void *share_takes(void *arg)
+{
+    sharer_t *s = arg;
+    tk_rate_t rate = {.count = 10000, .burst = 10000, .period_ms = 60000};
+    for (int i = 0; i < SHARER_TAKES; i++) {
+        tk_rate_result_t r;
+        char key[32];
+        /* one bucket shared by all, and keys of their own that churn the table */
+        if (i % 2 == 0)
+            tk_snprintf(key, sizeof(key), "key:shared");
+        else
+            tk_snprintf(key, sizeof(key), "ip:%d-%d", s->id, i);
+        if (tk_ratelimit_take(s->rl, key, &rate, &r) == TK_OK && r.allowed && i % 2 == 0)
+            s->allowed++;
+    }
+    return NULL;
+}
+
+static void test_threads_share_a_limiter(void **state)
+{
+    (void)state;
+    fake_clock_t clk = {.now = 1000};
+    tk_ratelimit_t *rl = new_limiter(500, &clk);
+    pthread_t th[SHARERS];
+    sharer_t s[SHARERS];
+    for (int i = 0; i < SHARERS; i++) {
+        s[i] = (sharer_t){rl, i, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, share_takes, &s[i]), 0);
+    }
+    unsigned total = 0;
+    for (int i = 0; i < SHARERS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        total += s[i].allowed;
+    }
+    /* 40000 takes of the shared bucket on a frozen clock: exactly its 10000 tokens */
+    assert_int_equal(total, 10000);
+    assert_true(tk_ratelimit_count(rl) <= 500);
+    tk_ratelimit_destroy(rl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -635,6 +687,7 @@ int main(void)
         cmocka_unit_test(test_parse_ok),          cmocka_unit_test(test_parse_bad),
         cmocka_unit_test(test_bad_args),          cmocka_unit_test(test_default_clock),
         cmocka_unit_test(test_custom_backend),    cmocka_unit_test(test_many_takes),
+        cmocka_unit_test(test_threads_share_a_limiter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
