@@ -24,6 +24,8 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "admin/api.h"
+#include "admin/rbac.h"
 #include "audit/audit.h"
 #include "auth/jwt.h"
 #include "auth/keyauth.h"
@@ -92,6 +94,7 @@ struct tk_http_server {
     tk_ratelimit_t *rl;    /* per key, per endpoint, per address */
     tk_metrics_t *metrics; /* borrowed, may be NULL */
     tk_alerts_t *alerts;   /* borrowed, may be NULL */
+    tk_admin_t *admin;     /* /api/v1 (served with server.threads = 1 only) */
 };
 
 /* The pseudo-slug under which /metrics goes through bearer authentication:
@@ -112,6 +115,7 @@ typedef struct pending_auth {
     struct evhttp_request *req;
     uint64_t handle;
     char slug[TK_SLUG_MAX + 1];
+    int admin; /* an /api/v1 request (slug unused) */
     char ipkey[80];
 } pending_auth_t;
 
@@ -359,6 +363,12 @@ static void unauthorized(tk_http_server_t *srv, struct evhttp_request *req, cons
     tk_info(MOD, "authentication failed from %s", ipkey + 3);
     audit_auth(req, slug, NULL, "error", 401,
                bearer(req) ? "invalid, expired or revoked credential" : "no bearer token");
+    if (slug == NULL) { /* admin API */
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                          "Bearer realm=\"tumiki\"");
+        tk_admin_reply_error(req, 401, "unauthorized", "a valid bearer token is required");
+        return;
+    }
     char origin[300], v[512];
     self_origin(srv, req, origin, sizeof(origin));
     if (slug[0] == '\0') /* METRICS_SLUG: not a protected MCP resource */
@@ -424,10 +434,46 @@ static void serve_authorized(worker_t *w, struct evhttp_request *req, const char
     handoff(w, req, slug, ratekey);
 }
 
-/* A verified API key may only be used on its own endpoint. */
+/* Authenticated admin API caller: the per-credential limit, then the API.
+ * The admin API runs beside the gateway core, so only when the HTTP loop is
+ * the core's (server.threads = 1). */
+static void serve_admin(worker_t *w, struct evhttp_request *req, tk_caller_kind_t kind,
+                        const char *user, const tk_principal_t *p, const char *ratekey)
+{
+    tk_http_server_t *srv = w->srv;
+    if (!rate_ok(srv, req, ratekey, &srv->cfg->rate_per_key))
+        return;
+    if (srv->threaded || srv->admin == NULL) {
+        tk_admin_reply_error(req, 503, "unavailable",
+                             "the admin API is served only with server.threads = 1");
+        return;
+    }
+    tk_caller_t who = {.kind = kind};
+    tk_snprintf(who.user, sizeof(who.user), "%s", user);
+    if (p != NULL) {
+        tk_snprintf(who.key_id, sizeof(who.key_id), "%s", p->key_id);
+        tk_snprintf(who.scopes, sizeof(who.scopes), "%s", p->scopes);
+    }
+    tk_admin_handle(srv->admin, req, &who);
+}
+
+/* A verified API key may only be used on its own endpoint, with the "mcp"
+ * scope (slug NULL: the admin API, which checks the "admin" scope). */
 static void serve_principal(worker_t *w, struct evhttp_request *req, const char *slug,
                             const tk_principal_t *p)
 {
+    char ratekey[TK_APIKEY_ID_LEN + 8];
+    tk_snprintf(ratekey, sizeof(ratekey), "key:%s", p->key_id);
+    if (slug == NULL) {
+        serve_admin(w, req, TK_CALLER_KEY, p->owner, p, ratekey);
+        return;
+    }
+    if (!tk_scopes_has(p->scopes, TK_SCOPE_MCP)) {
+        tk_metrics_auth_failure(w->srv->metrics, "forbidden");
+        audit_auth(req, slug, ratekey, "denied", 403, "key lacks the mcp scope");
+        reply_error(req, 403, "Forbidden", "Forbidden: this key lacks the \"mcp\" scope");
+        return;
+    }
     if (strcmp(p->endpoint, "*") != 0 && strcmp(p->endpoint, slug) != 0) {
         tk_metrics_auth_failure(w->srv->metrics, "forbidden");
         char actor[TK_APIKEY_ID_LEN + 8];
@@ -436,8 +482,6 @@ static void serve_principal(worker_t *w, struct evhttp_request *req, const char 
         reply_error(req, 403, "Forbidden", "Forbidden: this key is not valid for this endpoint");
         return;
     }
-    char ratekey[TK_APIKEY_ID_LEN + 8];
-    tk_snprintf(ratekey, sizeof(ratekey), "key:%s", p->key_id);
     serve_authorized(w, req, slug, ratekey);
 }
 
@@ -446,12 +490,13 @@ static void key_verified(void *arg, int status, const tk_principal_t *p)
     pending_auth_t *pa = arg;
     tk_http_server_t *srv = pa->w->srv;
     tk_map_del(pa->w->verifying, pa->handle);
+    const char *slug = pa->admin ? NULL : pa->slug;
     if (status == TK_OK)
-        serve_principal(pa->w, pa->req, pa->slug, p);
+        serve_principal(pa->w, pa->req, slug, p);
     else if (status == TK_EIO)
         reply_error(pa->req, 503, "Service Unavailable", "key store unavailable");
     else
-        unauthorized(srv, pa->req, pa->slug, pa->ipkey);
+        unauthorized(srv, pa->req, slug, pa->ipkey);
     free(pa);
 }
 
@@ -476,6 +521,12 @@ static void authenticate_jwt(worker_t *w, struct evhttp_request *req, const char
         unauthorized(srv, req, slug, ipkey);
         return;
     }
+    char ratekey[TK_JWT_FIELD_MAX + 8];
+    tk_snprintf(ratekey, sizeof(ratekey), "sub:%s", c.sub);
+    if (slug == NULL) {
+        serve_admin(w, req, TK_CALLER_JWT, c.sub, NULL, ratekey);
+        return;
+    }
     if (strcmp(c.endpoint, "*") != 0 && strcmp(c.endpoint, slug) != 0) {
         tk_metrics_auth_failure(srv->metrics, "forbidden");
         char actor[TK_JWT_FIELD_MAX + 8];
@@ -484,8 +535,6 @@ static void authenticate_jwt(worker_t *w, struct evhttp_request *req, const char
         reply_error(req, 403, "Forbidden", "Forbidden: this token is not valid for this endpoint");
         return;
     }
-    char ratekey[TK_JWT_FIELD_MAX + 8];
-    tk_snprintf(ratekey, sizeof(ratekey), "sub:%s", c.sub);
     serve_authorized(w, req, slug, ratekey);
 }
 
@@ -499,7 +548,10 @@ static void authenticate(worker_t *w, struct evhttp_request *req, const char *sl
         return;
     }
     if (is_bootstrap(srv, tok)) {
-        serve_authorized(w, req, slug, "key:bootstrap");
+        if (slug == NULL)
+            serve_admin(w, req, TK_CALLER_BOOTSTRAP, "", NULL, "key:bootstrap");
+        else
+            serve_authorized(w, req, slug, "key:bootstrap");
         return;
     }
     size_t toklen = strlen(tok);
@@ -517,7 +569,8 @@ static void authenticate(worker_t *w, struct evhttp_request *req, const char *sl
     if (rc == 0) { /* answered later by key_verified */
         pa->w = w;
         pa->req = req;
-        tk_snprintf(pa->slug, sizeof(pa->slug), "%s", slug);
+        tk_snprintf(pa->slug, sizeof(pa->slug), "%s", slug != NULL ? slug : "");
+        pa->admin = slug == NULL;
         tk_snprintf(pa->ipkey, sizeof(pa->ipkey), "%s", ipkey);
         tk_map_put(w->verifying, pa->handle, pa);
         return;
@@ -898,6 +951,13 @@ static void on_request(struct evhttp_request *req, void *arg)
         serve_monitoring(w, req, path, ipkey);
         return;
     }
+    if (tk_admin_path(path)) { /* /api/v1: authenticated like MCP, slug NULL */
+        if (cmd == EVHTTP_REQ_OPTIONS)
+            handle_preflight(req);
+        else
+            authenticate(w, req, NULL, ipkey);
+        return;
+    }
     char slug[TK_SLUG_MAX + 1];
     if (mcp_slug(path, slug, sizeof(slug)) != 0) {
         reply_error(req, 404, "Not Found", "Not Found");
@@ -1121,6 +1181,17 @@ int tk_http_server_create(struct event_base *base, const tk_config_t *cfg, tk_ga
             return rc;
         }
     }
+    {
+        /* the admin API (and the stored tool selections it applies to the
+         * gateway at start) lives on the core loop */
+        char *db = tk_asprintf("%s/tumiki.db", cfg->data_dir);
+        int rc = tk_admin_create(base, cfg, gw, srv->workers[0].ka, db, &srv->admin, err, errlen);
+        free(db);
+        if (rc != TK_OK) {
+            tk_http_server_destroy(srv);
+            return rc;
+        }
+    }
     if (cfg->tls_cert_file) {
         int rc = tk_tls_ctx_load(cfg->tls_cert_file, cfg->tls_key_file, &srv->tls, err, errlen);
         if (rc != TK_OK) {
@@ -1199,6 +1270,7 @@ void tk_http_server_destroy(tk_http_server_t *srv)
         return;
     for (size_t i = 0; i < srv->nworkers; i++)
         worker_stop(&srv->workers[i]);
+    tk_admin_destroy(srv->admin); /* no admin reply after this */
     /* the threads are gone: their loops' state is ours now */
     for (size_t i = 0; i < srv->nworkers; i++)
         worker_close(&srv->workers[i]);

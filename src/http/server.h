@@ -8,6 +8,7 @@
  *   GET  /metrics           Prometheus text format; bearer auth unless
  *                           metrics.require_auth is false (loopback listeners only)
  *   *    /mcp/<slug>        MCP Streamable HTTP, handed to the gateway
+ *   *    /api/v1/...        admin REST API (admin/api.h), same authentication
  * The server borrows the config, event base and gateway.
  *
  * Threads: with cfg->threads = 1 everything runs on the caller's loop. With
