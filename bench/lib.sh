@@ -270,28 +270,31 @@ run_wrk() {
 
 # ---- results ---------------------------------------------------------------
 
-TSV_HEADER="scenario	point	req_s	p50_ms	p99_ms	p999_ms	errors	peak_rss_kb	cpu_s	baseline_req_s	ratio	note"
+TSV_HEADER="scenario	point	req_s	p50_ms	p99_ms	p999_ms	errors	peak_rss_kb	cpu_s	cpu_us_per_call	baseline_req_s	ratio	note"
 
 table_header() { # table_header TITLE
     printf '\n== %s\n' "$1"
-    printf '%-26s %10s %8s %8s %9s %6s %10s %7s %10s %7s\n' point "req/s" "p50 ms" "p99 ms" \
-        "p99.9 ms" errors "peak kB" "CPU s" "base req/s" ratio
+    printf '%-26s %10s %8s %8s %9s %6s %10s %7s %7s %10s %7s\n' point "req/s" "p50 ms" "p99 ms" \
+        "p99.9 ms" errors "peak kB" "CPU s" "us/call" "base req/s" ratio
 }
 
 # record SCENARIO POINT BENCH_RESULT-LINE CPU HWM BASE_RPS NOTE: one table row + TSV line.
 record() {
-    local scen=$1 point=$2 line=$3 cpu=$4 hwm=$5 base=${6:--} note=${7:-} ratio="-"
+    local scen=$1 point=$2 line=$3 cpu=$4 hwm=$5 base=${6:--} note=${7:-} ratio="-" percall="-"
     local rps p50 p99 p999 errs
     read -r _ rps p50 p99 p999 errs _ <<<"$line"
+    if [[ $cpu != - && $rps != - ]]; then # CPU per call: steadier than req/s on a busy machine
+        percall=$(awk -v c="$cpu" -v r="$rps" -v d="$DURATION" 'BEGIN { printf (r > 0 ? "%.1f" : "-"), c / (r * d) * 1e6 }')
+    fi
     if [[ $base != - ]]; then
         ratio=$(awk -v a="$rps" -v b="$base" 'BEGIN { printf (b > 0 ? "%.3f" : "-"), a / b }')
     fi
-    printf '%-26s %10s %8s %8s %9s %6s %10s %7s %10s %7s\n' "$point" "$rps" "$p50" "$p99" \
-        "$p999" "$errs" "$hwm" "$cpu" "$base" "$ratio"
+    printf '%-26s %10s %8s %8s %9s %6s %10s %7s %7s %10s %7s\n' "$point" "$rps" "$p50" "$p99" \
+        "$p999" "$errs" "$hwm" "$cpu" "$percall" "$base" "$ratio"
     [[ -n $note ]] && printf '    %s\n' "$note"
     [[ $errs == 0 ]] || FAILED+=("$scen $point: $errs errors")
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$point" "$rps" "$p50" \
-        "$p99" "$p999" "$errs" "$hwm" "$cpu" "$base" "$ratio" "$note" >>"$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$point" "$rps" "$p50" \
+        "$p99" "$p999" "$errs" "$hwm" "$cpu" "$percall" "$base" "$ratio" "$note" >>"$RESULTS"
 }
 
 # field N LINE: the Nth whitespace-separated field of LINE (1 = the tag).

@@ -181,7 +181,7 @@ scenario_a() {
         local us
         us=$(awk -v g="$p50_gw1" -v d="$p50_dir1" 'BEGIN { printf "%.0f", (g - d) * 1000 }')
         printf 'gateway overhead at p50 (1 connection vs 1 in flight): %s us (target <= 100)\n' "$us"
-        printf 'a\toverhead_p50_us\t-\t%s\t-\t-\t-\t-\t-\t-\t-\tp50(gateway,1) - p50(direct,1)\n' \
+        printf 'a\toverhead_p50_us\t-\t%s\t-\t-\t-\t-\t-\t-\t-\t-\tp50(gateway,1) - p50(direct,1)\n' \
             "$us" >>"$RESULTS"
     fi
     stop_all
@@ -271,7 +271,7 @@ scenario_d() {
         "memory per idle session" "$per bytes (target <= 16384)" \
         "gateway peak RSS / CPU during set-up" "$hwm kB / $cpu s"
     ((failed == 0)) || FAILED+=("d: $failed of $n sessions failed")
-    printf 'd\tsessions=%s\t-\t-\t-\t-\t%s\t%s\t%s\t-\t-\t%s bytes/session; RSS %s -> %s kB; set-up %s s\n' \
+    printf 'd\tsessions=%s\t-\t-\t-\t-\t%s\t%s\t%s\t-\t-\t-\t%s bytes/session; RSS %s -> %s kB; set-up %s s\n' \
         "$opened" "$failed" "$hwm" "$cpu" "$per" "$before" "$after" "$setup" >>"$RESULTS"
     stop_all
 }
@@ -290,7 +290,7 @@ scenario_e() {
     printf '%-34s %s\n' "first start (creates the store)" "$first ms" \
         "median of the others" "$median ms (min $min, max $max; target <= 50)" \
         "idle RSS" "$rss kB (target <= 15360)"
-    printf 'e\tstartup\t-\t%s\t-\t-\t0\t%s\t-\t-\t-\tmedian ms; first %s ms, min %s, max %s; idle RSS kB\n' \
+    printf 'e\tstartup\t-\t%s\t-\t-\t0\t%s\t-\t-\t-\t-\tmedian ms; first %s ms, min %s, max %s; idle RSS kB\n' \
         "$median" "$rss" "$first" "$min" "$max" >>"$RESULTS"
 }
 
@@ -331,7 +331,7 @@ scenario_f() {
     read -r ratio cpu_bare cpu_sec cpu_ratio <<<"$summary"
     printf 'secure / bare throughput over %s pairs: %s (target >= 0.90)\n' "$PAIRS" "$ratio"
     printf 'gateway CPU per call: bare %s us, secure %s us (secure / bare %s)\n' "$cpu_bare" "$cpu_sec" "$cpu_ratio"
-    printf 'f\tsecure/bare\t-\t-\t-\t-\t-\t-\t-\t-\t%s\tCPU/call %s vs %s us (x%s); audit: %s\n' "$ratio" \
+    printf 'f\tsecure/bare\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\tCPU/call %s vs %s us (x%s); audit: %s\n' "$ratio" \
         "$cpu_sec" "$cpu_bare" "$cpu_ratio" "${AUDIT_JSON:-n/a}" >>"$RESULTS"
     stop_all
 }
