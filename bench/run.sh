@@ -1,255 +1,351 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Tumiki throughput/latency benchmark (run by hand; not a test). Builds a
-# Release gateway and the C echo fixture into build-bench/, starts
-# `tumiki serve` on 127.0.0.1 (ephemeral port) with the echo fixture as its
-# only upstream, opens one MCP session with curl, then drives tools/call echo
-# through it with wrk at 1, 16 and 64 connections, and prints req/s, latency
-# percentiles, errors, and the gateway's idle and peak RSS. All traffic stays
-# on 127.0.0.1; every wait is bounded; the gateway and temp files are cleaned
-# up on exit. See bench/README.md.
+# Tumiki benchmark suite (run by hand; not a test). One command builds a
+# Release gateway, the fixtures and the drivers into build-bench/ and runs
+# the scenarios on 127.0.0.1, each bounded in time:
+#   a  tools/call through the gateway to the stdio echo upstream at
+#      BENCH_CONNS connections, against a direct pipe client (tk-bench-direct)
+#   b  the same to a Streamable HTTP upstream (tk-http-echo-server), against
+#      wrk straight to that upstream
+#   c  tools/list over 50 servers x 50 tools: the first (cold) call, then wrk
+#      on the cached catalogue
+#   d  BENCH_SESSIONS idle sessions with open GET SSE streams: memory each
+#   e  start-up time (spawn to ready file) and idle RSS
+#   f  API key + rate limits (+ audit where the gateway has it) vs the bare
+#      path (bootstrap token, no limits), alternated, as a ratio
+# Every point prints req/s, p50/p99/p99.9, errors, the peak RSS and CPU
+# seconds of the process under test and, where one exists, the baseline and
+# the ratio; the same rows go to reports/bench/<time>.tsv (and latest.tsv).
 #
-# Environment: BENCH_DURATION (seconds per run, default 10), BENCH_CONNS
-# (default "1 16 64"), BENCH_TOOL (default echo__echo), BENCH_BUILD_DIR
-# (default build-bench), BENCH_NO_BUILD=1 (use the binaries already there),
-# BENCH_VERBOSE=1 (show wrk's own output too), BENCH_THREADS (server.threads,
-# default 1).
+# usage: bash bench/run.sh [a|b|c|d|e|f|all ...]     (default: all)
+# Environment: BENCH_DURATION (seconds per point, default 5), BENCH_CONNS
+# (default "1 16 64 256"), BENCH_SESSIONS (default 10000), BENCH_STARTUP_RUNS
+# (default 21), BENCH_SECURE_CONNS (default 64), BENCH_PAIRS (scenario f,
+# default 2), BENCH_THREADS (N or auto: the gateway's event-loop threads,
+# written as "server": {"threads": N} or "threads": N, whichever this
+# gateway accepts; ignored with a note if neither), BENCH_AUDIT_JSON (the
+# member that turns the audit trail on in (f), default
+# '"audit": { "enabled": true }'; the other configs get "enabled": false,
+# each only if this gateway's check-config accepts it),
+# BENCH_PEERS=1 (also measure supergateway and mcp-proxy in scenario a),
+# BENCH_BUILD_DIR (default build-bench; relative to the repository or
+# absolute), BENCH_NO_BUILD=1, BENCH_VERBOSE=1, BENCH_REPORT_DIR (default
+# reports/bench), BENCH_STRICT=1 (exit 1 if any point had errors: the
+# bench_smoke ctest). See bench/README.md.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
-DURATION=${BENCH_DURATION:-10}
-CONNS=${BENCH_CONNS:-"1 16 64"}
-TOOL=${BENCH_TOOL:-echo__echo}
+DURATION=${BENCH_DURATION:-5}
+CONNS=${BENCH_CONNS:-"1 16 64 256"}
+NSESSIONS=${BENCH_SESSIONS:-10000}
+STARTUP_RUNS=${BENCH_STARTUP_RUNS:-21}
+SECURE_CONNS=${BENCH_SECURE_CONNS:-64}
+PAIRS=${BENCH_PAIRS:-2}
 BUILD=${BENCH_BUILD_DIR:-build-bench}
-GW_THREADS=${BENCH_THREADS:-1}
-READY_TIMEOUT_S=20
-PROTOCOL_VERSION=2025-11-25
+VERBOSE=${BENCH_VERBOSE:-0}
+REPORT_DIR=${BENCH_REPORT_DIR:-$ROOT/reports/bench}
+[[ $BUILD == /* ]] || BUILD="$ROOT/$BUILD"
 
-die() {
-    echo "bench: $*" >&2
-    exit 1
-}
-
-[[ $DURATION =~ ^[0-9]+$ ]] && ((DURATION >= 1 && DURATION <= 3600)) ||
-    die "BENCH_DURATION must be a whole number of seconds in [1, 3600]"
-for c in $CONNS; do
-    [[ $c =~ ^[0-9]+$ ]] && ((c >= 1 && c <= 10000)) || die "bad connection count in BENCH_CONNS: $c"
-done
-[[ $TOOL =~ ^[A-Za-z0-9_.-]+$ ]] || die "BENCH_TOOL may only use [A-Za-z0-9_.-]"
-[[ $GW_THREADS =~ ^[0-9]+$ ]] && ((GW_THREADS >= 1 && GW_THREADS <= 64)) ||
-    die "BENCH_THREADS must be a whole number in [1, 64]"
-for cmd in cmake make curl wrk od timeout; do
+num_in() { [[ $1 =~ ^[0-9]+$ ]] && (($1 >= $2 && $1 <= $3)); }
+num_in "$DURATION" 1 3600 || die "BENCH_DURATION must be whole seconds in [1, 3600]"
+for c in $CONNS; do num_in "$c" 1 10000 || die "bad connection count in BENCH_CONNS: $c"; done
+num_in "$NSESSIONS" 1 100000 || die "BENCH_SESSIONS must be in [1, 100000]"
+num_in "$STARTUP_RUNS" 2 1000 || die "BENCH_STARTUP_RUNS must be in [2, 1000]"
+num_in "$SECURE_CONNS" 1 10000 || die "BENCH_SECURE_CONNS must be in [1, 10000]"
+num_in "$PAIRS" 1 20 || die "BENCH_PAIRS must be in [1, 20]"
+for cmd in cmake make curl wrk od timeout awk getconf; do
     command -v "$cmd" >/dev/null || die "$cmd is not installed"
 done
 
+SCENARIOS=()
+for s in "${@:-all}"; do
+    case $s in
+    all) SCENARIOS+=(a b c d e f) ;;
+    a | b | c | d | e | f) SCENARIOS+=("$s") ;;
+    *) die "unknown scenario '$s' (a, b, c, d, e, f or all)" ;;
+    esac
+done
+
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tumiki-bench.XXXXXX")
-GW_PID=""
-WRK_PID=""
-
-stop_gateway() {
-    local i
-    [[ -n $GW_PID ]] || return 0
-    if kill -0 "$GW_PID" 2>/dev/null; then
-        kill -TERM "$GW_PID" 2>/dev/null || true
-        for ((i = 0; i < 100; i++)); do # up to 10 s
-            kill -0 "$GW_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$GW_PID" 2>/dev/null; then
-            echo "bench: gateway ignored SIGTERM for 10 s; sending SIGKILL" >&2
-            kill -KILL "$GW_PID" 2>/dev/null || true
-        fi
-    fi
-    wait "$GW_PID" 2>/dev/null || true
-    GW_PID=""
-}
-
 cleanup() {
-    if [[ -n $WRK_PID ]]; then
-        kill -TERM "$WRK_PID" 2>/dev/null || true
-        wait "$WRK_PID" 2>/dev/null || true
-    fi
-    stop_gateway
+    stop_all
     rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-show_gateway_log() {
-    echo "--- gateway stderr (last 40 lines) ---" >&2
-    tail -n 40 "$TMP/gateway.log" >&2 || true
-}
-
-# ---- build ---------------------------------------------------------------
+# ---- build -------------------------------------------------------------------
+TARGETS=(tumiki tk-echo-server tk-http-echo-server tk-bench-direct tk-bench-sessions tk-bench-startup)
 if [[ ${BENCH_NO_BUILD:-0} == 1 ]]; then
-    echo "bench: BENCH_NO_BUILD=1: using the binaries already in $BUILD" >&2
+    note "BENCH_NO_BUILD=1: using the binaries already in $BUILD"
 else
-    echo "bench: building $BUILD (Release) ..." >&2
+    note "building $BUILD (Release) ..."
     if ! { cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release &&
-        make -C "$BUILD" -j2 tumiki tk-echo-server; } >"$TMP/build.log" 2>&1; then
+        make -C "$BUILD" -j2 "${TARGETS[@]}"; } >"$TMP/build.log" 2>&1; then
         tail -n 40 "$TMP/build.log" >&2
         die "build failed (last 40 lines of the log above)"
     fi
 fi
-GW_BIN="$ROOT/$BUILD/tumiki"
-ECHO_BIN="$ROOT/$BUILD/tk-echo-server"
-[[ -x $GW_BIN && -x $ECHO_BIN ]] || die "build produced no $GW_BIN or $ECHO_BIN"
-
-# ---- config and start ----------------------------------------------------
-json_str() { # a JSON string literal for $1
-    local s=${1//\\/\\\\}
-    s=${s//\"/\\\"}
-    printf '"%s"' "$s"
-}
-
-CFG="$TMP/tumiki.json"
-READY="$TMP/ready"
-cat >"$CFG" <<EOF
-{
-  "listen": "127.0.0.1:0",
-  "data_dir": $(json_str "$TMP/data"),
-  "rate_limits": { "per_key": "off" },
-  "server": { "threads": $GW_THREADS },
-  "mcpServers": {
-    "echo": { "command": $(json_str "$ECHO_BIN"), "args": ["--name", "echo", "--fast"] }
-  }
-}
-EOF
+GW_BIN="$BUILD/tumiki"
+ECHO_BIN="$BUILD/tk-echo-server"
+HTTP_ECHO_BIN="$BUILD/tk-http-echo-server"
+DIRECT_BIN="$BUILD/tk-bench-direct"
+SESSIONS_BIN="$BUILD/tk-bench-sessions"
+STARTUP_BIN="$BUILD/tk-bench-startup"
+for t in "${TARGETS[@]}"; do [[ -x $BUILD/$t ]] || die "no $BUILD/$t after the build"; done
 
 TOKEN=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
 [[ ${#TOKEN} -eq 48 ]] || die "could not make a random token"
 
-TUMIKI_TOKEN=$TOKEN "$GW_BIN" serve --config "$CFG" --ready-file "$READY" \
-    </dev/null >"$TMP/gateway.out" 2>"$TMP/gateway.log" &
-GW_PID=$!
+# ---- options that depend on what this gateway supports ----------------------
+THREADS_JSON=""
+if [[ -n ${BENCH_THREADS:-} ]]; then
+    t=$BENCH_THREADS
+    if [[ $t == auto ]]; then
+        t='"auto"'
+    else
+        num_in "$t" 1 1024 || die "BENCH_THREADS must be auto or in [1, 1024]"
+    fi
+    for member in "\"server\": { \"threads\": $t }" "\"threads\": $t"; do
+        if accepts_key "$member"; then
+            THREADS_JSON=$member
+            break
+        fi
+    done
+    [[ -n $THREADS_JSON ]] || note "BENCH_THREADS ignored: this gateway has no threads option (yet)"
+fi
+# the audit trail: on in (f)'s secure path, off everywhere else (when the
+# gateway has one; it may be on by default)
+AUDIT_JSON=${BENCH_AUDIT_JSON:-'"audit": { "enabled": true }'}
+accepts_key "$AUDIT_JSON" || AUDIT_JSON=""
+AUDIT_OFF_JSON='"audit": { "enabled": false }'
+accepts_key "$AUDIT_OFF_JSON" || AUDIT_OFF_JSON=""
+NOLIMIT='"rate_limits": { "per_key": "off" }'
+echo_server() { # echo_server NAME [ARGS...]: an mcpServers member for tk-echo-server
+    local name=$1 args="" a
+    shift
+    for a in --name "$name" "$@"; do args+="${args:+, }$(json_str "$a")"; done
+    printf '"%s": { "command": %s, "args": [%s] }' "$name" "$(json_str "$ECHO_BIN")" "$args"
+}
 
-URL=""
-for ((i = 0; i < READY_TIMEOUT_S * 10; i++)); do
-    if ! kill -0 "$GW_PID" 2>/dev/null; then
-        show_gateway_log
-        die "gateway exited before it was ready"
+case ${BENCH_PROFILE:-} in
+"") ;;
+perf) command -v perf >/dev/null || die "BENCH_PROFILE=perf: perf is not installed" ;;
+callgrind)
+    command -v valgrind >/dev/null || die "BENCH_PROFILE=callgrind: valgrind is not installed"
+    GW_WRAP=(valgrind --tool=callgrind --instr-atstart=no "--callgrind-out-file=$TMP/callgrind.out.%p")
+    READY_TIMEOUT_S=120
+    ;;
+*) die "BENCH_PROFILE must be perf or callgrind" ;;
+esac
+
+mkdir -p "$REPORT_DIR"
+RESULTS="$REPORT_DIR/$(date -u +%Y%m%dT%H%M%SZ).tsv"
+{
+    printf '# tumiki bench %s commit %s\n' "$(date -u +%FT%TZ)" "$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+    printf '# machine: %s CPUs, %s; load %s\n' "$(nproc)" \
+        "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+    printf '# duration %s s per point; threads: %s; audit in (f): %s; elsewhere: %s\n' "$DURATION" \
+        "${THREADS_JSON:-default}" "${AUDIT_JSON:-n/a}" "${AUDIT_OFF_JSON:-n/a}"
+    echo "$TSV_HEADER"
+} >"$RESULTS"
+head -n 3 "$RESULTS"
+
+declare -A PEER_BASE=() # Tumiki's req/s in (a) by connections, for the peers
+
+# ---- (a) stdio upstream ------------------------------------------------------
+scenario_a() {
+    table_header "(a) tools/call -> stdio echo upstream; baseline: tk-bench-direct over pipes (depth = conns)"
+    write_config "$TMP/a.json" "$(echo_server echo)" "$NOLIMIT"
+    gw_start a "$TMP/a.json"
+    local url="$GW_URL/mcp/default" sid c base p50_gw1="" p50_dir1=""
+    sid=$(AUTH_TOKEN=$TOKEN mcp_session "$url")
+    AUTH_TOKEN=$TOKEN smoke_call "$url" "$sid" echo__echo
+    for c in $CONNS; do
+        measure "" "$DIRECT_BIN" --depth "$c" --duration "$DURATION" -- "$ECHO_BIN"
+        base=$(field 2 "$M_LINE")
+        record a "direct depth=$c" "$M_LINE" - -
+        ((c == 1)) && p50_dir1=$(field 3 "$M_LINE")
+        PROF=a-conns$c run_wrk "$GW_PID" "$url" "$c" TUMIKI_TOKEN="$TOKEN" BENCH_SESSION="$sid" \
+            BENCH_TOOL=echo__echo
+        record a "gateway conns=$c" "$M_LINE" "$M_CPU" "$M_HWM" "$base"
+        PEER_BASE[$c]=$(field 2 "$M_LINE")
+        ((c == 1)) && p50_gw1=$(field 3 "$M_LINE")
+    done
+    if [[ -n $p50_gw1 && -n $p50_dir1 ]]; then
+        local us
+        us=$(awk -v g="$p50_gw1" -v d="$p50_dir1" 'BEGIN { printf "%.0f", (g - d) * 1000 }')
+        printf 'gateway overhead at p50 (1 connection vs 1 in flight): %s us (target <= 100)\n' "$us"
+        printf 'a\toverhead_p50_us\t-\t%s\t-\t-\t-\t-\t-\t-\t-\t-\tp50(gateway,1) - p50(direct,1)\n' \
+            "$us" >>"$RESULTS"
     fi
-    # complete once it ends in a newline
-    if [[ -s $READY && $(tail -c 1 "$READY" | od -An -tx1) == *0a* ]]; then
-        URL=$(head -n 1 "$READY")
-        break
+    stop_all
+    [[ ${BENCH_PEERS:-0} == 1 ]] && peers_a
+    return 0
+}
+
+# ---- (b) Streamable HTTP upstream -------------------------------------------
+scenario_b() {
+    table_header "(b) tools/call -> Streamable HTTP echo upstream; baseline: wrk straight to it"
+    http_echo_start hecho
+    local up_url=$HE_URL up_pid=$HE_PID up_sid c base
+    write_config "$TMP/b.json" "\"echo\": { \"type\": \"http\", \"url\": $(json_str "$up_url") }" \
+        "$NOLIMIT, \"outbound\": { \"allow_cidrs\": [\"127.0.0.0/8\"] }"
+    gw_start b "$TMP/b.json"
+    local url="$GW_URL/mcp/default" sid
+    sid=$(AUTH_TOKEN=$TOKEN mcp_session "$url")
+    AUTH_TOKEN=$TOKEN smoke_call "$url" "$sid" echo__echo
+    up_sid=$(AUTH_TOKEN="" mcp_session "$up_url")
+    for c in $CONNS; do
+        run_wrk "$up_pid" "$up_url" "$c" BENCH_SESSION="$up_sid" BENCH_TOOL=echo
+        base=$(field 2 "$M_LINE")
+        record b "direct conns=$c" "$M_LINE" "$M_CPU" "$M_HWM"
+        PROF=b-conns$c run_wrk "$GW_PID" "$url" "$c" TUMIKI_TOKEN="$TOKEN" BENCH_SESSION="$sid" \
+            BENCH_TOOL=echo__echo
+        record b "gateway conns=$c" "$M_LINE" "$M_CPU" "$M_HWM" "$base"
+    done
+    stop_all
+}
+
+# ---- (c) catalogue of 50 servers x 50 tools ------------------------------------
+scenario_c() {
+    local nsrv=50 extra=42 servers="" i # 8 built-in tools + 42 copies = 50 each
+    table_header "(c) tools/list over $nsrv servers x 50 tools (cold: first call after start; cached: wrk)"
+    for ((i = 0; i < nsrv; i++)); do
+        servers+="${servers:+, }$(echo_server "s$i" --tools "$extra")"
+    done
+    write_config "$TMP/c.json" "$servers" "$NOLIMIT"
+    gw_start c "$TMP/c.json"
+    local url="$GW_URL/mcp/default" sid code secs ntools last="s$((nsrv - 1))__tool_$((extra - 1))" what
+    sid=$(AUTH_TOKEN=$TOKEN mcp_session "$url")
+    for what in cold second; do
+        code=$(AUTH_TOKEN=$TOKEN mcp_post "$url" list '{"jsonrpc":"2.0","id":3,"method":"tools/list"}' "$sid")
+        secs=${code#* }
+        ntools=$(grep -o '"name":"s[0-9]*__[A-Za-z0-9_]*"' "$TMP/list.b" | wc -l)
+        if [[ ${code% *} != 200 ]] || ! grep -q "$last" "$TMP/list.b"; then
+            die "tools/list: HTTP ${code% *} or no $last in the response"
+        fi
+        local ms
+        ms=$(awk -v s="$secs" 'BEGIN { printf "%.3f", s * 1000 }')
+        record c "$what call (curl)" "BENCH_RESULT - $ms $ms $ms 0" - "$(proc_kb "$GW_PID" VmHWM)" - \
+            "$ntools tools, $(wc -c <"$TMP/list.b") bytes"
+    done
+    for c in 1 16; do
+        PROF=c-cached-conns$c run_wrk "$GW_PID" "$url" "$c" TUMIKI_TOKEN="$TOKEN" BENCH_SESSION="$sid" \
+            BENCH_METHOD=tools/list BENCH_EXPECT="$last"
+        record c "cached conns=$c" "$M_LINE" "$M_CPU" "$M_HWM"
+    done
+    stop_all
+}
+
+# ---- (d) idle sessions with open GET streams -----------------------------------
+scenario_d() {
+    local n=$NSESSIONS hard
+    hard=$(ulimit -Hn)
+    [[ $hard == unlimited ]] && hard=1048576
+    ulimit -n "$hard" 2>/dev/null || true
+    if ((n + 200 > hard)); then
+        note "open-file limit $hard: only $((hard - 200)) sessions instead of $n"
+        n=$((hard - 200))
     fi
-    sleep 0.1
+    printf '\n== (d) %s idle sessions, each with an open GET SSE stream\n' "$n"
+    write_config "$TMP/d.json" "$(echo_server echo)" \
+        "$NOLIMIT, \"limits\": { \"max_sessions\": $((n + 100)), \"max_connections\": $((n + 1000)) }"
+    gw_start d "$TMP/d.json"
+    AUTH_TOKEN=$TOKEN mcp_session "$GW_URL/mcp/default" >/dev/null # warm-up
+    sleep 0.5
+    local port=${GW_URL##*:} out="$TMP/sessions.out" rc=0
+    TUMIKI_TOKEN=$TOKEN timeout --kill-after=10 200 "$SESSIONS_BIN" --port "$port" --pid "$GW_PID" \
+        --sessions "$n" --parallel 64 --hold-ms 2000 --timeout 150 >"$out" 2>&1 || rc=$?
+    local line
+    line=$(grep '^BENCH_SESSIONS ' "$out" || true)
+    [[ -n $line ]] || { cat "$out" >&2; die "tk-bench-sessions failed (exit $rc)"; }
+    read -r _ opened failed setup before after per hwm cpu <<<"$line"
+    printf '%-34s %s\n' "sessions opened / failed" "$opened / $failed" \
+        "set-up time (all)" "$setup s" "gateway RSS before / after" "$before / $after kB" \
+        "memory per idle session" "$per bytes (target <= 16384)" \
+        "gateway peak RSS / CPU during set-up" "$hwm kB / $cpu s"
+    ((failed == 0)) || FAILED+=("d: $failed of $n sessions failed")
+    printf 'd\tsessions=%s\t-\t-\t-\t-\t%s\t%s\t%s\t-\t-\t-\t%s bytes/session; RSS %s -> %s kB; set-up %s s\n' \
+        "$opened" "$failed" "$hwm" "$cpu" "$per" "$before" "$after" "$setup" >>"$RESULTS"
+    stop_all
+}
+
+# ---- (e) start-up time and idle RSS ---------------------------------------------
+scenario_e() {
+    printf '\n== (e) start-up: spawn to ready file, %s runs; idle RSS 500 ms after ready\n' "$STARTUP_RUNS"
+    write_config "$TMP/e.json" "$(echo_server echo)" "$NOLIMIT"
+    local out="$TMP/startup.out" line rc=0
+    TUMIKI_TOKEN=$TOKEN timeout --kill-after=10 300 "$STARTUP_BIN" --runs "$STARTUP_RUNS" \
+        --settle-ms 500 --ready-file "$TMP/e.ready" -- \
+        "$GW_BIN" serve --config "$TMP/e.json" --ready-file "$TMP/e.ready" >"$out" 2>&1 || rc=$?
+    line=$(grep '^BENCH_STARTUP ' "$out" || true)
+    [[ -n $line ]] || { cat "$out" >&2; die "tk-bench-startup failed (exit $rc)"; }
+    read -r _ first median min max rss <<<"$line"
+    printf '%-34s %s\n' "first start (creates the store)" "$first ms" \
+        "median of the others" "$median ms (min $min, max $max; target <= 50)" \
+        "idle RSS" "$rss kB (target <= 15360)"
+    printf 'e\tstartup\t-\t%s\t-\t-\t0\t%s\t-\t-\t-\t-\tmedian ms; first %s ms, min %s, max %s; idle RSS kB\n' \
+        "$median" "$rss" "$first" "$min" "$max" >>"$RESULTS"
+}
+
+# ---- (f) security path vs bare path ---------------------------------------------
+scenario_f() {
+    local c=$SECURE_CONNS limits='"per_key": "1000000/s", "max_keys": 100000'
+    table_header "(f) tools/call at $c connections: API key + rate limits + audit (${AUDIT_JSON:-audit: n/a}) vs bare"
+    write_config "$TMP/f-bare.json" "$(echo_server echo)" "$NOLIMIT"
+    write_config "$TMP/f-secure.json" "$(echo_server echo)" \
+        "\"rate_limits\": { $limits }, \"endpoints\": { \"default\": { \"rate_limit\": \"1000000/s\" } }" \
+        "$AUDIT_JSON"
+    gw_start f-bare "$TMP/f-bare.json"
+    local bare_pid=$GW_PID bare_url="$GW_URL/mcp/default" bare_sid
+    gw_start f-secure "$TMP/f-secure.json"
+    local sec_pid=$GW_PID sec_url="$GW_URL/mcp/default" sec_sid key
+    key=$("$GW_BIN" key create --config "$TMP/f-secure.json" --endpoint default 2>"$TMP/key.err") ||
+        die "tumiki key create failed: $(head -c 300 "$TMP/key.err")"
+    bare_sid=$(AUTH_TOKEN=$TOKEN mcp_session "$bare_url")
+    sec_sid=$(AUTH_TOKEN=$key mcp_session "$sec_url")
+    AUTH_TOKEN=$key smoke_call "$sec_url" "$sec_sid" echo__echo
+    local i rps sums="0 0 0 0" # bare req/s, bare CPU s per s, secure ..., summed over pairs
+    add_pair() { # add_pair OFFSET: adds this run's req/s and CPU share to $sums
+        sums=$(awk -v o="$1" -v r="$(field 2 "$M_LINE")" -v c="$M_CPU" -v d="$DURATION" \
+            '{ $(o + 1) += r; $(o + 2) += c / d; print }' <<<"$sums")
+    }
+    for ((i = 1; i <= PAIRS; i++)); do
+        PROF=f-bare-$i run_wrk "$bare_pid" "$bare_url" "$c" TUMIKI_TOKEN="$TOKEN" BENCH_SESSION="$bare_sid"
+        rps=$(field 2 "$M_LINE")
+        add_pair 0
+        record f "bare #$i" "$M_LINE" "$M_CPU" "$M_HWM"
+        PROF=f-secure-$i run_wrk "$sec_pid" "$sec_url" "$c" TUMIKI_TOKEN="$key" BENCH_SESSION="$sec_sid"
+        add_pair 2
+        record f "secure #$i" "$M_LINE" "$M_CPU" "$M_HWM" "$rps"
+    done
+    # throughput ratio, and gateway CPU per call (less sensitive to a busy machine)
+    local summary
+    summary=$(awk '{ printf "%.3f %.1f %.1f %.3f", $3 / $1, $2 / $1 * 1e6, $4 / $3 * 1e6, ($4 / $3) / ($2 / $1) }' <<<"$sums")
+    read -r ratio cpu_bare cpu_sec cpu_ratio <<<"$summary"
+    printf 'secure / bare throughput over %s pairs: %s (target >= 0.90)\n' "$PAIRS" "$ratio"
+    printf 'gateway CPU per call: bare %s us, secure %s us (secure / bare %s)\n' "$cpu_bare" "$cpu_sec" "$cpu_ratio"
+    printf 'f\tsecure/bare\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\tCPU/call %s vs %s us (x%s); audit: %s\n' "$ratio" \
+        "$cpu_sec" "$cpu_bare" "$cpu_ratio" "${AUDIT_JSON:-n/a}" >>"$RESULTS"
+    stop_all
+}
+
+# ---- optional peers (BENCH_PEERS=1) ---------------------------------------------
+# shellcheck source=bench/peers/peers.sh
+source "$ROOT/bench/peers/peers.sh"
+
+for s in "${SCENARIOS[@]}"; do
+    "scenario_$s"
 done
-[[ -n $URL ]] || {
-    show_gateway_log
-    die "no ready file after $READY_TIMEOUT_S s"
-}
-URL=${URL%/}
-[[ $URL =~ ^http://127\.0\.0\.1:[0-9]+$ ]] || die "unexpected ready-file content: $URL"
-MCP_URL="$URL/mcp/default"
-
-cpu_ticks() { # user+system clock ticks the gateway has used so far
-    awk '{ print $14 + $15 }' "/proc/$GW_PID/stat" 2>/dev/null || echo 0
-}
-
-rss_kb() { # rss_kb FIELD: VmRSS or VmHWM of the gateway, in kB
-    awk -v f="$1:" '$1 == f { print $2 }' "/proc/$GW_PID/status" 2>/dev/null || echo "?"
-}
-IDLE_RSS=$(rss_kb VmRSS)
-IDLE_HWM=$(rss_kb VmHWM)
-
-# BENCH_AUTH=apikey: authenticate with an API key made by `tumiki key create`
-# (verified once with bcrypt off the loop, then from the in-memory cache)
-# instead of the bootstrap token.
-if [[ ${BENCH_AUTH:-bootstrap} == apikey ]]; then
-    TOKEN=$("$GW_BIN" key create --config "$CFG" --endpoint default 2>/dev/null) ||
-        die "tumiki key create failed"
+cp "$RESULTS" "$REPORT_DIR/latest.tsv"
+printf '\nresults: %s\n' "${RESULTS#"$ROOT"/}"
+if [[ ${BENCH_STRICT:-0} == 1 ]] && ((${#FAILED[@]} > 0)); then
+    printf 'bench: %s\n' "${FAILED[@]}" >&2
+    die "${#FAILED[@]} point(s) had errors (BENCH_STRICT=1)"
 fi
-
-# ---- MCP session -----------------------------------------------------------
-# the token goes to curl in a file (in the 0700 temp dir), not on its command line
-printf 'Authorization: Bearer %s\n' "$TOKEN" >"$TMP/auth.h"
-
-# mcp_post NAME BODY [SESSION]: POST BODY; headers in $TMP/NAME.h, body in
-# $TMP/NAME.b; prints the HTTP status. A response that stays open (SSE) is
-# cut after 10 s.
-mcp_post() {
-    local name=$1 body=$2 session=${3:-} rc=0 code
-    local -a hdr=(-H "@$TMP/auth.h" -H "Content-Type: application/json"
-        -H "Accept: application/json, text/event-stream")
-    if [[ -n $session ]]; then
-        hdr+=(-H "Mcp-Session-Id: $session" -H "MCP-Protocol-Version: $PROTOCOL_VERSION")
-    fi
-    code=$(curl -sS --noproxy '*' --max-time 10 -o "$TMP/$name.b" -D "$TMP/$name.h" \
-        -w '%{http_code}' "${hdr[@]}" --data-binary "$body" "$MCP_URL") || rc=$?
-    if ((rc != 0 && rc != 28)); then
-        echo "bench: curl failed on $name (exit $rc)" >&2
-        code=000
-    fi
-    echo "${code:-000}"
-}
-
-code=$(mcp_post init '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"'"$PROTOCOL_VERSION"'","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}')
-if [[ $code != 200 ]]; then
-    cat "$TMP/init.b" >&2 2>/dev/null || true
-    show_gateway_log
-    die "initialize: HTTP $code"
-fi
-SESSION=$(awk 'tolower($1) == "mcp-session-id:" { v = $2 } END { print v }' "$TMP/init.h" | tr -d '\r')
-[[ -n $SESSION ]] || die "initialize: no Mcp-Session-Id header"
-[[ $SESSION =~ ^[!-~]+$ ]] || die "initialize: odd Mcp-Session-Id"
-
-code=$(mcp_post initialized '{"jsonrpc":"2.0","method":"notifications/initialized"}' "$SESSION")
-[[ $code == 202 ]] || die "notifications/initialized: HTTP $code (expected 202)"
-
-# one call by hand first, so a wrong tool name fails loudly instead of as 100% errors
-code=$(mcp_post smoke '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"'"$TOOL"'","arguments":{"text":"hello"}}}' "$SESSION")
-if [[ $code != 200 ]] || ! grep -q hello "$TMP/smoke.b"; then
-    head -c 2000 "$TMP/smoke.b" >&2 || true
-    echo >&2
-    show_gateway_log
-    die "tools/call $TOOL: HTTP $code or no \"hello\" in the response"
-fi
-
-# ---- load ------------------------------------------------------------------
-printf 'tumiki bench: tools/call %s via %s, %s s per run, %s CPUs\n' \
-    "$TOOL" "$MCP_URL" "$DURATION" "$(nproc 2>/dev/null || echo '?')"
-printf '%6s %11s %9s %9s %10s %8s\n' conns "req/s" "p50 ms" "p99 ms" "p99.9 ms" errors
-for c in $CONNS; do
-    threads=$((c < 2 ? c : 2))
-    out="$TMP/wrk-$c.out"
-    rc=0
-    ticks0=$(cpu_ticks)
-    # in the background so that a signal to this script runs its trap at once
-    TUMIKI_TOKEN=$TOKEN BENCH_SESSION=$SESSION BENCH_TOOL=$TOOL \
-        timeout --signal=INT --kill-after=10 $((DURATION + 30)) \
-        wrk -t "$threads" -c "$c" -d "${DURATION}s" --timeout 10s \
-        -s "$ROOT/bench/tools_call.lua" "$MCP_URL" >"$out" 2>&1 &
-    WRK_PID=$!
-    wait "$WRK_PID" || rc=$?
-    WRK_PID=""
-    [[ ${BENCH_VERBOSE:-0} == 1 ]] && cat "$out" >&2
-    line=$(grep '^BENCH_RESULT ' "$out" | tail -n 1 || true)
-    if ((rc != 0)) || [[ -z $line ]]; then
-        cat "$out" >&2
-        die "wrk failed at $c connections (exit $rc)"
-    fi
-    read -r _ rps p50 p99 p999 errs _ <<<"$line"
-    printf '%6s %11s %9s %9s %10s %8s\n' "$c" "$rps" "$p50" "$p99" "$p999" "$errs"
-    # CPU per call is steadier than req/s on a shared machine
-    awk -v t="$(($(cpu_ticks) - ticks0))" -v hz="$(getconf CLK_TCK)" -v r="$rps" -v d="$DURATION" \
-        'BEGIN { if (r > 0) printf "       gateway CPU: %.1f us per call (%.2f cores busy)\n", t / hz * 1e6 / (r * d), t / hz / d }'
-    if ! kill -0 "$GW_PID" 2>/dev/null; then
-        rc=0
-        wait "$GW_PID" || rc=$?
-        GW_PID=""
-        show_gateway_log
-        die "gateway exited (status $rc) during the run at $c connections"
-    fi
-done
-
-PEAK_HWM=$(rss_kb VmHWM)
-PEAK_RSS=$(rss_kb VmRSS)
-printf 'gateway RSS idle: %s kB (VmRSS after start; VmHWM %s kB)\n' "$IDLE_RSS" "$IDLE_HWM"
-printf 'gateway RSS peak: %s kB (VmHWM after the runs; VmRSS now %s kB)\n' "$PEAK_HWM" "$PEAK_RSS"
-
-stop_gateway

@@ -106,6 +106,10 @@ struct endpoint {
     size_t nsrvs;
     /* merged catalogue per kind, rebuilt when a server's catalogue changes */
     json_t *merged[CAT_N];
+    /* {"<field>": merged} serialised once per rebuild (NULL: not yet), so a
+     * list call costs a copy, not a jansson dump of the whole catalogue */
+    char *merged_text[CAT_N];
+    size_t merged_len[CAT_N];
     tk_map_t *routes[CAT_N]; /* namespaced name (or uri) -> route_t */
     unsigned *built_gen[CAT_N]; /* per server gen the merge was built from */
     waiter_t *waiters[CAT_N];
@@ -408,6 +412,39 @@ static void call_finish_status(call_t *c, json_t *msg, int status, const char *r
         c->req = NULL;
     }
     json_decref(refused);
+    call_free(c);
+}
+
+/* As call_finish with a result given as serialised JSON (result, len): the
+ * message is assembled as text, so a cached catalogue is not dumped again. */
+static void call_finish_text(call_t *c, const char *result, size_t len)
+{
+    static const char ev[] = "event: message\ndata: ", pre[] = "{\"jsonrpc\":\"2.0\",\"id\":",
+                      mid[] = ",\"result\":";
+    if (c->req) {
+        size_t idlen;
+        char *id = tk_json_dump(c->id, &idlen);
+        char *msg = tk_malloc(sizeof(ev) + sizeof(pre) + idlen + sizeof(mid) + len + 3);
+        char *p = msg;
+        if (c->sse)
+            p = mempcpy(p, ev, sizeof(ev) - 1);
+        p = mempcpy(p, pre, sizeof(pre) - 1);
+        p = mempcpy(p, id, idlen);
+        p = mempcpy(p, mid, sizeof(mid) - 1);
+        p = mempcpy(p, result, len);
+        *p++ = '}';
+        free(id);
+        call_detach_conn(c);
+        if (c->sse) {
+            p = mempcpy(p, "\n\n", 2);
+            tk_hreq_stream_chunk(c->req, msg, (size_t)(p - msg));
+            tk_hreq_stream_end(c->req);
+        } else {
+            tk_hreq_reply(c->req, 200, "OK", "application/json", msg, (size_t)(p - msg));
+        }
+        free(msg);
+        c->req = NULL;
+    }
     call_free(c);
 }
 
@@ -771,6 +808,8 @@ static void endpoint_merge(endpoint_t *ep, cat_kind_t k)
     }
     json_decref(ep->merged[k]);
     ep->merged[k] = out;
+    free(ep->merged_text[k]);
+    ep->merged_text[k] = NULL;
     if (ep->routes[k]) {
         routes_clear(ep->routes[k]);
         tk_map_destroy(ep->routes[k]);
@@ -1038,7 +1077,12 @@ static void handle_list(call_t *c, cat_kind_t k)
     endpoint_t *ep = c->sess->ep;
     if (endpoint_ensure(ep, k, c))
         return;
-    call_result(c, json_pack("{s:O}", cat_info[k].field, ep->merged[k]));
+    if (ep->merged_text[k] == NULL) {
+        json_t *r = json_pack("{s:O}", cat_info[k].field, ep->merged[k]);
+        ep->merged_text[k] = tk_json_dump(r, &ep->merged_len[k]);
+        json_decref(r);
+    }
+    call_finish_text(c, ep->merged_text[k], ep->merged_len[k]);
 }
 
 static void dispatch_call(call_t *c)
@@ -1755,6 +1799,7 @@ void tk_gateway_destroy(tk_gateway_t *gw)
         endpoint_t *ep = &gw->eps[i];
         for (int k = 0; k < CAT_N; k++) {
             json_decref(ep->merged[k]);
+            free(ep->merged_text[k]);
             if (ep->routes[k]) {
                 routes_clear(ep->routes[k]);
                 tk_map_destroy(ep->routes[k]);
@@ -1810,6 +1855,8 @@ int tk_gateway_set_tool_filter(tk_gateway_t *gw, const char *slug, const json_t 
     ep->tool_filter = json_pack("{s:O, s:O}", "allow", allow, "deny", deny);
     json_decref(ep->merged[CAT_TOOLS]); /* rebuilt, filtered anew, on the next use */
     ep->merged[CAT_TOOLS] = NULL;
+    free(ep->merged_text[CAT_TOOLS]);
+    ep->merged_text[CAT_TOOLS] = NULL;
     json_t *n = tk_rpc_notification("notifications/tools/list_changed", NULL);
     size_t it = 0;
     void *val;
