@@ -81,6 +81,15 @@ static const migration_t migrations[] = {
         "CREATE INDEX revoked_tokens_expires_at ON revoked_tokens (expires_at);"},
     {2, "ALTER TABLE revoked_tokens ADD COLUMN revoked_at INTEGER NOT NULL DEFAULT 0;"
         "CREATE INDEX revoked_tokens_revoked_at ON revoked_tokens (revoked_at);"},
+    /* 3 is tool_pins (another branch). 4: user status and per-endpoint tool
+     * selections made through the admin API / CLI. */
+    {4, "ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;"
+        "CREATE TABLE endpoint_tool_filters ("
+        "  endpoint TEXT NOT NULL PRIMARY KEY,"
+        "  allow_list TEXT NOT NULL,"
+        "  deny_list TEXT NOT NULL,"
+        "  updated_at INTEGER NOT NULL"
+        ");"},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -101,6 +110,15 @@ typedef enum stmt_id {
     S_KEY_REVOKED_SINCE,
     S_JTI_REVOKE,
     S_JTI_REVOKED_SINCE,
+    S_ORG_ENSURE,
+    S_USER_GET,
+    S_USER_LIST,
+    S_USER_UPDATE,
+    S_USER_DELETE,
+    S_MEMBER_LIST,
+    S_MEMBER_DELETE,
+    S_FILTER_SET,
+    S_FILTER_LIST,
     S_COUNT
 } stmt_id_t;
 
@@ -127,6 +145,23 @@ static const char *const stmt_sql[S_COUNT] = {
                      " ON CONFLICT (jti) DO NOTHING",
     [S_JTI_REVOKED_SINCE] = "SELECT jti FROM revoked_tokens WHERE revoked_at >= ?1"
                             " AND expires_at > ?2 ORDER BY revoked_at, jti",
+    [S_ORG_ENSURE] = "INSERT INTO organizations (id, name, created_at) VALUES (?1, ?2, ?3)"
+                     " ON CONFLICT (id) DO NOTHING",
+    [S_USER_GET] = "SELECT id, email, disabled, created_at FROM users WHERE id = ?1",
+    [S_USER_LIST] = "SELECT id, email, disabled, created_at FROM users ORDER BY created_at, id",
+    [S_USER_UPDATE] = "UPDATE users SET email = COALESCE(?2, email),"
+                      " disabled = CASE WHEN ?3 < 0 THEN disabled ELSE ?3 END WHERE id = ?1",
+    [S_USER_DELETE] = "DELETE FROM users WHERE id = ?1",
+    [S_MEMBER_LIST] = "SELECT org_id, user_id, role FROM memberships"
+                      " WHERE (?1 IS NULL OR org_id = ?1) AND (?2 IS NULL OR user_id = ?2)"
+                      " ORDER BY org_id, user_id",
+    [S_MEMBER_DELETE] = "DELETE FROM memberships WHERE org_id = ?1 AND user_id = ?2",
+    [S_FILTER_SET] = "INSERT INTO endpoint_tool_filters (endpoint, allow_list, deny_list, updated_at)"
+                     " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (endpoint) DO UPDATE SET"
+                     " allow_list = excluded.allow_list, deny_list = excluded.deny_list,"
+                     " updated_at = excluded.updated_at",
+    [S_FILTER_LIST] = "SELECT endpoint, allow_list, deny_list, updated_at"
+                      " FROM endpoint_tool_filters ORDER BY endpoint",
 };
 
 typedef struct sqlite_be {
@@ -585,6 +620,232 @@ static int op_jti_revoked_since(void *arg, int64_t since_ms, int64_t now_ms, cha
     return select_ids(arg, S_JTI_REVOKED_SINCE, since_ms, &now_ms, jtis, n);
 }
 
+/* ---- users, memberships, tool selections ---- */
+
+/* Statement `which` with texts v[0..n-1] bound to ?1..?n; NULL on failure
+ * (be->err set, *rc the TK_E*). */
+static sqlite3_stmt *bound(sqlite_be_t *be, stmt_id_t which, int n, const char *const *v, int *rc)
+{
+    sqlite3_stmt *s = stmt(be, which, rc);
+    if (s == NULL)
+        return NULL;
+    int src = SQLITE_OK;
+    for (int i = 0; i < n && src == SQLITE_OK; i++)
+        src = bind_text(s, i + 1, v[i]);
+    if (src != SQLITE_OK) {
+        *rc = db_fail(be, src);
+        stmt_done(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Run a write bound to texts v[0..n-1] and, if num is not NULL, the integer
+ * *num as ?n+1; TK_ENOENT (with `none`) if it changed no row and none is not
+ * NULL. */
+static int write_bound(sqlite_be_t *be, stmt_id_t which, int n, const char *const *v,
+                       const int64_t *num, const char *none)
+{
+    int rc;
+    sqlite3_stmt *s = bound(be, which, n, v, &rc);
+    if (s == NULL)
+        return rc;
+    int src = num != NULL ? sqlite3_bind_int64(s, n + 1, *num) : SQLITE_OK;
+    if (src != SQLITE_OK) {
+        rc = db_fail(be, src);
+        stmt_done(s);
+        return rc;
+    }
+    int changes = 0;
+    rc = run_write(be, s, &changes);
+    if (rc == 0 && changes == 0 && none != NULL)
+        rc = be_fail(be, TK_ENOENT, none);
+    return rc;
+}
+
+/* Read every row of a bound query into a growing array of elsize-byte
+ * elements filled by row(); clear() undoes a filled element. */
+typedef int (*row_fn)(sqlite_be_t *be, sqlite3_stmt *s, void *el);
+typedef void (*clear_fn)(void *el);
+
+static int collect(sqlite_be_t *be, sqlite3_stmt *s, size_t elsize, row_fn row, clear_fn clear,
+                   void **out, size_t *n)
+{
+    char *list = NULL;
+    size_t count = 0, cap = 0;
+    int rc = 0, src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (count == cap) {
+            cap = cap == 0 ? 16 : cap * 2;
+            list = tk_realloc(list, cap * elsize);
+        }
+        memset(list + count * elsize, 0, elsize);
+        rc = row(be, s, list + count * elsize);
+        if (rc != 0)
+            break;
+        count++;
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = db_fail(be, src);
+    stmt_done(s);
+    if (rc != 0) {
+        for (size_t i = 0; i < count && clear != NULL; i++)
+            clear(list + i * elsize);
+        free(list);
+        return rc;
+    }
+    if (count == 0) {
+        free(list);
+        list = NULL;
+    }
+    *out = list;
+    *n = count;
+    return 0;
+}
+
+/* Statement `which` bound to texts v[0..nv-1], every row collected. */
+static int query_all(sqlite_be_t *be, stmt_id_t which, int nv, const char *const *v, size_t elsize,
+                     row_fn row, clear_fn clear, void **out, size_t *n)
+{
+    int rc;
+    sqlite3_stmt *s = bound(be, which, nv, v, &rc);
+    if (s == NULL)
+        return rc;
+    return collect(be, s, elsize, row, clear, out, n);
+}
+
+/* Copy column i (1..max bytes) into a fixed buffer of max+1 bytes. */
+static int col_id(sqlite_be_t *be, sqlite3_stmt *s, int i, char *dst, size_t max)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    int len = sqlite3_column_bytes(s, i);
+    if (t == NULL || len <= 0 || (size_t)len > max)
+        return be_fail(be, TK_EIO, "malformed row (id column)");
+    memcpy(dst, t, (size_t)len);
+    dst[len] = '\0';
+    return 0;
+}
+
+static int row_to_user(sqlite_be_t *be, sqlite3_stmt *s, void *el)
+{
+    tk_user_t *u = el;
+    int rc = col_id(be, s, 0, u->id, TK_STORE_ID_MAX);
+    if (rc == 0)
+        rc = col_text(s, 1, &u->email);
+    if (rc == 0 && u->email == NULL)
+        rc = be_fail(be, TK_EIO, "malformed users row (email)");
+    u->disabled = sqlite3_column_int(s, 2) != 0;
+    u->created_at = sqlite3_column_int64(s, 3);
+    if (rc != 0)
+        tk_user_clear(u);
+    return rc;
+}
+
+static void clear_user(void *el)
+{
+    tk_user_clear(el);
+}
+
+static int op_org_ensure(void *arg, const char *id, const char *name, int64_t created_at)
+{
+    const char *v[] = {id, name};
+    return write_bound(arg, S_ORG_ENSURE, 2, v, &created_at, NULL);
+}
+
+static int op_user_get(void *arg, const char *id, tk_user_t *out)
+{
+    sqlite_be_t *be = arg;
+    tk_user_t *list = NULL;
+    size_t n = 0;
+    int rc = query_all(be, S_USER_GET, 1, &id, sizeof(*list), row_to_user, clear_user,
+                       (void **)&list, &n);
+    if (rc == 0 && n == 0)
+        rc = be_fail(be, TK_ENOENT, "no such user");
+    if (rc == 0)
+        *out = list[0];
+    free(list); /* at most one row: id is the primary key */
+    return rc;
+}
+
+static int op_user_list(void *arg, tk_user_t **out, size_t *n)
+{
+    return query_all(arg, S_USER_LIST, 0, NULL, sizeof(**out), row_to_user, clear_user,
+                     (void **)out, n);
+}
+
+static int op_user_update(void *arg, const char *id, const char *email, int disabled)
+{
+    const char *v[] = {id, email};
+    int64_t d = disabled;
+    return write_bound(arg, S_USER_UPDATE, 2, v, &d, "no such user");
+}
+
+static int op_user_delete(void *arg, const char *id)
+{
+    return write_bound(arg, S_USER_DELETE, 1, &id, NULL, "no such user");
+}
+
+static int row_to_member(sqlite_be_t *be, sqlite3_stmt *s, void *el)
+{
+    tk_member_t *m = el;
+    int rc = col_id(be, s, 0, m->org_id, TK_STORE_ID_MAX);
+    if (rc == 0)
+        rc = col_id(be, s, 1, m->user_id, TK_STORE_ID_MAX);
+    if (rc == 0)
+        rc = col_id(be, s, 2, m->role, sizeof(m->role) - 1);
+    return rc;
+}
+
+static int op_member_list(void *arg, const char *org_id, const char *user_id, tk_member_t **out,
+                          size_t *n)
+{
+    const char *v[] = {org_id, user_id};
+    return query_all(arg, S_MEMBER_LIST, 2, v, sizeof(**out), row_to_member, NULL, (void **)out,
+                     n);
+}
+
+static int op_member_delete(void *arg, const char *org_id, const char *user_id)
+{
+    const char *v[] = {org_id, user_id};
+    return write_bound(arg, S_MEMBER_DELETE, 2, v, NULL, "no such membership");
+}
+
+static int op_tool_filter_set(void *arg, const tk_tool_filter_t *f)
+{
+    const char *v[] = {f->endpoint, f->allow, f->deny};
+    return write_bound(arg, S_FILTER_SET, 3, v, &f->updated_at, NULL);
+}
+
+static void clear_filter(void *el)
+{
+    tk_tool_filter_t *f = el;
+    free(f->endpoint);
+    free(f->allow);
+    free(f->deny);
+}
+
+static int row_to_filter(sqlite_be_t *be, sqlite3_stmt *s, void *el)
+{
+    tk_tool_filter_t *f = el;
+    int rc = col_text(s, 0, &f->endpoint);
+    if (rc == 0)
+        rc = col_text(s, 1, &f->allow);
+    if (rc == 0)
+        rc = col_text(s, 2, &f->deny);
+    if (rc == 0 && (f->endpoint == NULL || f->allow == NULL || f->deny == NULL))
+        rc = be_fail(be, TK_EIO, "malformed endpoint_tool_filters row");
+    f->updated_at = sqlite3_column_int64(s, 3);
+    if (rc != 0)
+        clear_filter(f);
+    return rc;
+}
+
+static int op_tool_filter_list(void *arg, tk_tool_filter_t **out, size_t *n)
+{
+    return query_all(arg, S_FILTER_LIST, 0, NULL, sizeof(**out), row_to_filter, clear_filter,
+                     (void **)out, n);
+}
+
 static const char *op_last_error(void *arg)
 {
     return ((sqlite_be_t *)arg)->err;
@@ -605,6 +866,15 @@ static const tk_store_ops_t sqlite_ops = {
     .org_insert = op_org_insert,
     .user_insert = op_user_insert,
     .membership_insert = op_membership_insert,
+    .org_ensure = op_org_ensure,
+    .user_get = op_user_get,
+    .user_list = op_user_list,
+    .user_update = op_user_update,
+    .user_delete = op_user_delete,
+    .member_list = op_member_list,
+    .member_delete = op_member_delete,
+    .tool_filter_set = op_tool_filter_set,
+    .tool_filter_list = op_tool_filter_list,
     .apikey_insert = op_apikey_insert,
     .apikey_get = op_apikey_get,
     .apikey_list = op_apikey_list,

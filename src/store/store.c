@@ -78,6 +78,35 @@ void tk_store_ids_free(char **ids, size_t n)
     free(ids);
 }
 
+void tk_user_clear(tk_user_t *u)
+{
+    if (u == NULL)
+        return;
+    free(u->email);
+    memset(u, 0, sizeof(*u));
+}
+
+void tk_user_list_free(tk_user_t *list, size_t n)
+{
+    if (list == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        tk_user_clear(&list[i]);
+    free(list);
+}
+
+void tk_tool_filter_list_free(tk_tool_filter_t *list, size_t n)
+{
+    if (list == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(list[i].endpoint);
+        free(list[i].allow);
+        free(list[i].deny);
+    }
+    free(list);
+}
+
 /* ---- argument checks ---- */
 
 /* Record a wrapper-side failure and return rc. */
@@ -303,4 +332,134 @@ int tk_store_apikey_revoked_since(tk_store_t *st, int64_t since_ms, char ***ids,
         return TK_EINVAL;
     return backend_result(st, st->ops->apikey_revoked_since(st->be, since_ms, ids, n),
                           "apikey_revoked_since");
+}
+
+/* ---- organizations, users, memberships, tool selections ---- */
+
+/* Reset a list call's outputs; TK_EINVAL if any handle is missing. */
+static int list_reset(tk_store_t *st, void **out, size_t *n)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (n != NULL)
+        *n = 0;
+    return st == NULL || out == NULL || n == NULL ? TK_EINVAL : 0;
+}
+
+int tk_store_org_ensure(tk_store_t *st, const char *id, const char *name, int64_t created_at)
+{
+    static const char op[] = "org_ensure";
+    if (st == NULL)
+        return TK_EINVAL;
+    if (check_text(id, TK_STORE_ID_MAX) != 0 || check_text(name, TK_STORE_TEXT_MAX) != 0 ||
+        created_at < 0)
+        return fail(st, TK_EINVAL, op, "id must be 1..64 bytes, name 1..4096, time >= 0");
+    return backend_result(st, st->ops->org_ensure(st->be, id, name, created_at), op);
+}
+
+int tk_store_user_get(tk_store_t *st, const char *id, tk_user_t *out)
+{
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    if (st == NULL || id == NULL || out == NULL)
+        return TK_EINVAL;
+    if (lookup_id(id, TK_STORE_ID_MAX) != 0)
+        return fail(st, TK_ENOENT, "user_get", "no such user");
+    int rc = backend_result(st, st->ops->user_get(st->be, id, out), "user_get");
+    if (rc != 0)
+        tk_user_clear(out);
+    return rc;
+}
+
+int tk_store_user_list(tk_store_t *st, tk_user_t **out, size_t *n)
+{
+    if (list_reset(st, (void **)out, n) != 0)
+        return TK_EINVAL;
+    return backend_result(st, st->ops->user_list(st->be, out, n), "user_list");
+}
+
+int tk_store_user_update(tk_store_t *st, const char *id, const char *email, int disabled)
+{
+    static const char op[] = "user_update";
+    if (st == NULL || id == NULL)
+        return TK_EINVAL;
+    if (lookup_id(id, TK_STORE_ID_MAX) != 0)
+        return fail(st, TK_ENOENT, op, "no such user");
+    if (email != NULL) {
+        int rc = check_text(email, TK_STORE_TEXT_MAX);
+        if (rc != 0)
+            return fail(st, rc, op, "email must be 1..4096 bytes");
+    }
+    return backend_result(st, st->ops->user_update(st->be, id, email, disabled < 0 ? -1 : !!disabled),
+                          op);
+}
+
+int tk_store_user_delete(tk_store_t *st, const char *id)
+{
+    if (st == NULL || id == NULL)
+        return TK_EINVAL;
+    if (lookup_id(id, TK_STORE_ID_MAX) != 0)
+        return fail(st, TK_ENOENT, "user_delete", "no such user");
+    return backend_result(st, st->ops->user_delete(st->be, id), "user_delete");
+}
+
+int tk_store_member_list(tk_store_t *st, const char *org_id, const char *user_id,
+                         tk_member_t **out, size_t *n)
+{
+    static const char op[] = "member_list";
+    if (list_reset(st, (void **)out, n) != 0 || (org_id == NULL && user_id == NULL))
+        return TK_EINVAL;
+    if ((org_id != NULL && lookup_id(org_id, TK_STORE_ID_MAX) != 0) ||
+        (user_id != NULL && lookup_id(user_id, TK_STORE_ID_MAX) != 0))
+        return 0; /* cannot match anything */
+    return backend_result(st, st->ops->member_list(st->be, org_id, user_id, out, n), op);
+}
+
+int tk_store_member_delete(tk_store_t *st, const char *org_id, const char *user_id)
+{
+    static const char op[] = "member_delete";
+    if (st == NULL || org_id == NULL || user_id == NULL)
+        return TK_EINVAL;
+    if (lookup_id(org_id, TK_STORE_ID_MAX) != 0 || lookup_id(user_id, TK_STORE_ID_MAX) != 0)
+        return fail(st, TK_ENOENT, op, "no such membership");
+    return backend_result(st, st->ops->member_delete(st->be, org_id, user_id), op);
+}
+
+int tk_store_member_role(tk_store_t *st, const char *org_id, const char *user_id, char role[8])
+{
+    role[0] = '\0';
+    tk_member_t *m = NULL;
+    size_t n = 0;
+    int rc = tk_store_member_list(st, org_id, user_id, &m, &n);
+    if (rc != 0)
+        return rc;
+    if (n == 0 || org_id == NULL || user_id == NULL)
+        rc = fail(st, TK_ENOENT, "member_role", "no such membership");
+    else
+        tk_snprintf(role, 8, "%s", m[0].role);
+    free(m);
+    return rc;
+}
+
+int tk_store_tool_filter_set(tk_store_t *st, const tk_tool_filter_t *f)
+{
+    static const char op[] = "tool_filter_set";
+    if (st == NULL || f == NULL)
+        return TK_EINVAL;
+    int rc = check_text(f->endpoint, TK_STORE_ID_MAX);
+    if (rc == 0)
+        rc = check_text(f->allow, TK_STORE_TEXT_MAX);
+    if (rc == 0)
+        rc = check_text(f->deny, TK_STORE_TEXT_MAX);
+    if (rc != 0 || f->updated_at < 0)
+        return fail(st, rc != 0 ? rc : TK_EINVAL, op,
+                    "endpoint must be 1..64 bytes, allow/deny 1..4096, time >= 0");
+    return backend_result(st, st->ops->tool_filter_set(st->be, f), op);
+}
+
+int tk_store_tool_filter_list(tk_store_t *st, tk_tool_filter_t **out, size_t *n)
+{
+    if (list_reset(st, (void **)out, n) != 0)
+        return TK_EINVAL;
+    return backend_result(st, st->ops->tool_filter_list(st->be, out, n), "tool_filter_list");
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Store: the durable database behind Tumiki (organizations, users,
- * memberships, API keys, revoked token ids), reached through one
+ * memberships, API keys, revoked token ids, per-endpoint tool selections), reached through one
  * backend-neutral handle. A backend is a table of function pointers
  * (tk_store_ops_t) wrapped by tk_store_create(); SQLite is the default today
  * (tk_store_open_sqlite), PostgreSQL can be added beside it. The schema is
@@ -37,7 +37,7 @@
 
 #include "core/core.h"
 
-#define TK_STORE_SCHEMA_VERSION 2 /* the newest schema this binary knows */
+#define TK_STORE_SCHEMA_VERSION 4 /* the newest schema this binary knows */
 #define TK_APIKEY_ID_MAX 32       /* longest API key public id, NUL excluded */
 #define TK_STORE_ID_MAX 64        /* longest user / organization id */
 #define TK_STORE_TEXT_MAX 4096    /* longest other text field, in bytes */
@@ -66,6 +66,34 @@ void tk_apikey_list_free(tk_apikey_t *list, size_t n);
 /* Free an id array from tk_store_apikey_revoked_since (NULL is fine). */
 void tk_store_ids_free(char **ids, size_t n);
 
+/* One user row. email is never NULL in a row read back. */
+typedef struct tk_user {
+    char id[TK_STORE_ID_MAX + 1];
+    char *email;
+    int disabled; /* 1: may not authenticate to the admin API */
+    int64_t created_at;
+} tk_user_t;
+
+/* One membership: user_id has role (owner, admin, member, viewer) in org_id. */
+typedef struct tk_member {
+    char org_id[TK_STORE_ID_MAX + 1];
+    char user_id[TK_STORE_ID_MAX + 1];
+    char role[8];
+} tk_member_t;
+
+/* A stored tool selection for an endpoint: allow and deny are JSON arrays of
+ * glob patterns, as text (the store does not parse them). */
+typedef struct tk_tool_filter {
+    char *endpoint;
+    char *allow;
+    char *deny;
+    int64_t updated_at;
+} tk_tool_filter_t;
+
+void tk_user_clear(tk_user_t *u);
+void tk_user_list_free(tk_user_t *list, size_t n);
+void tk_tool_filter_list_free(tk_tool_filter_t *list, size_t n);
+
 typedef struct tk_store tk_store_t;
 
 /* Backend interface, for backend implementations. `be` is the state given to
@@ -80,6 +108,16 @@ typedef struct tk_store_ops {
     int (*user_insert)(void *be, const char *id, const char *email, const char *password_hash,
                        int64_t created_at);
     int (*membership_insert)(void *be, const char *org_id, const char *user_id, const char *role);
+    int (*org_ensure)(void *be, const char *id, const char *name, int64_t created_at);
+    int (*user_get)(void *be, const char *id, tk_user_t *out);
+    int (*user_list)(void *be, tk_user_t **out, size_t *n);
+    int (*user_update)(void *be, const char *id, const char *email, int disabled);
+    int (*user_delete)(void *be, const char *id);
+    int (*member_list)(void *be, const char *org_id, const char *user_id, tk_member_t **out,
+                       size_t *n);
+    int (*member_delete)(void *be, const char *org_id, const char *user_id);
+    int (*tool_filter_set)(void *be, const tk_tool_filter_t *f);
+    int (*tool_filter_list)(void *be, tk_tool_filter_t **out, size_t *n);
     int (*apikey_insert)(void *be, const tk_apikey_t *key);
     int (*apikey_get)(void *be, const char *id, tk_apikey_t *out);
     int (*apikey_list)(void *be, tk_apikey_t **out, size_t *n);
@@ -129,6 +167,37 @@ int tk_store_user_insert(tk_store_t *st, const char *id, const char *email,
                          const char *password_hash, int64_t created_at) TK_WUR;
 int tk_store_membership_insert(tk_store_t *st, const char *org_id, const char *user_id,
                                const char *role) TK_WUR;
+
+/* Create organization id unless it exists (then nothing changes). */
+int tk_store_org_ensure(tk_store_t *st, const char *id, const char *name,
+                        int64_t created_at) TK_WUR;
+
+/* Users. get: TK_ENOENT if there is no such user; *out zeroed on failure
+ * (clear it with tk_user_clear). list: every user ordered by created_at then
+ * id; free with tk_user_list_free. update: email NULL keeps the e-mail,
+ * disabled < 0 keeps the status; TK_EINVAL for an e-mail another user has.
+ * delete: also removes the user's memberships and API keys (cascade). */
+int tk_store_user_get(tk_store_t *st, const char *id, tk_user_t *out) TK_WUR;
+int tk_store_user_list(tk_store_t *st, tk_user_t **out, size_t *n) TK_WUR;
+int tk_store_user_update(tk_store_t *st, const char *id, const char *email, int disabled) TK_WUR;
+int tk_store_user_delete(tk_store_t *st, const char *id) TK_WUR;
+
+/* Memberships matching org_id and/or user_id (NULL matches any; at least one
+ * must be given), ordered by org then user. *out is NULL when *n is 0 (free
+ * it with free()). delete: TK_ENOENT if there is no such membership. */
+int tk_store_member_list(tk_store_t *st, const char *org_id, const char *user_id,
+                         tk_member_t **out, size_t *n) TK_WUR;
+int tk_store_member_delete(tk_store_t *st, const char *org_id, const char *user_id) TK_WUR;
+/* The role of user_id in org_id into role (8 bytes); TK_ENOENT if none. */
+int tk_store_member_role(tk_store_t *st, const char *org_id, const char *user_id,
+                         char role[8]) TK_WUR;
+
+/* Tool selections: set replaces the endpoint's row (endpoint is a slug,
+ * allow and deny JSON array text, each at most TK_STORE_TEXT_MAX bytes);
+ * list returns every row ordered by endpoint (free with
+ * tk_tool_filter_list_free). */
+int tk_store_tool_filter_set(tk_store_t *st, const tk_tool_filter_t *f) TK_WUR;
+int tk_store_tool_filter_list(tk_store_t *st, tk_tool_filter_t **out, size_t *n) TK_WUR;
 
 /* Insert a key. id must be 1..TK_APIKEY_ID_MAX bytes, hash and endpoint
  * non-empty, every time >= 0, text fields at most TK_STORE_TEXT_MAX bytes

@@ -181,8 +181,9 @@ static void test_open_creates_0600_wal(void **state)
     char mode[16];
     raw_text(db, "PRAGMA journal_mode", mode, sizeof(mode));
     assert_string_equal(mode, "wal");
-    assert_int_equal(raw_int(db, "SELECT COUNT(*) FROM schema_migrations"),
+    assert_int_equal(raw_int(db, "SELECT MAX(version) FROM schema_migrations"),
                      TK_STORE_SCHEMA_VERSION);
+    assert_int_equal(raw_int(db, "SELECT COUNT(*) FROM schema_migrations WHERE version = 2"), 1);
     assert_int_equal(raw_int(db, "SELECT MAX(version) FROM schema_migrations"),
                      TK_STORE_SCHEMA_VERSION);
     assert_true(raw_int(db, "SELECT MIN(applied_at) FROM schema_migrations") > 1600000000000LL);
@@ -223,8 +224,9 @@ static void test_reopen_migrates_once(void **state)
     tk_store_close(st);
 
     sqlite3 *db = raw_open(f);
-    assert_int_equal(raw_int(db, "SELECT COUNT(*) FROM schema_migrations"),
+    assert_int_equal(raw_int(db, "SELECT MAX(version) FROM schema_migrations"),
                      TK_STORE_SCHEMA_VERSION);
+    assert_int_equal(raw_int(db, "SELECT COUNT(*) FROM schema_migrations WHERE version = 2"), 1);
     sqlite3_close(db);
 }
 
@@ -236,6 +238,8 @@ static void test_upgrade_from_v1(void **state)
     sqlite3 *db = raw_open(f);
     raw_exec(db, "DROP INDEX revoked_tokens_revoked_at;"
                  "ALTER TABLE revoked_tokens DROP COLUMN revoked_at;"
+                 "ALTER TABLE users DROP COLUMN disabled;"
+                 "DROP TABLE endpoint_tool_filters;"
                  "DELETE FROM schema_migrations WHERE version > 1;"
                  "INSERT INTO revoked_tokens (jti, expires_at) VALUES ('old', 9000000000000)");
     sqlite3_close(db);
@@ -282,6 +286,7 @@ static void test_newer_version_refused(void **state)
     fixture_t *f = *state;
     tk_store_close(open_store(f));
     sqlite3 *db = raw_open(f);
+    int64_t applied = raw_int(db, "SELECT COUNT(*) FROM schema_migrations");
     raw_exec(db, "INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)");
     sqlite3_close(db);
 
@@ -293,8 +298,7 @@ static void test_newer_version_refused(void **state)
     assert_non_null(strstr(err, "999"));
 
     db = raw_open(f); /* untouched */
-    assert_int_equal(raw_int(db, "SELECT COUNT(*) FROM schema_migrations"),
-                     TK_STORE_SCHEMA_VERSION + 1);
+    assert_int_equal(raw_int(db, "SELECT COUNT(*) FROM schema_migrations"), applied + 1);
     assert_int_equal(raw_int(db, "SELECT MAX(version) FROM schema_migrations"), 999);
     sqlite3_close(db);
 }
@@ -574,6 +578,136 @@ static void test_foreign_keys_enforced(void **state)
     sqlite3_close(db);
 }
 
+/* ---- users, memberships, tool selections (migration 4) ---- */
+
+static void test_users_crud(void **state)
+{
+    fixture_t *f = *state;
+    tk_store_t *st = open_store(f);
+    assert_int_equal(tk_store_user_insert(st, "u2", "b@example.com", NULL, 20), TK_OK);
+    assert_int_equal(tk_store_user_insert(st, "u1", EVIL "\r\nX: y", NULL, 10), TK_OK);
+    tk_user_t u;
+    assert_int_equal(tk_store_user_get(st, "u1", &u), TK_OK);
+    assert_string_equal(u.id, "u1");
+    assert_string_equal(u.email, EVIL "\r\nX: y"); /* stored verbatim, as data */
+    assert_int_equal(u.disabled, 0);
+    assert_int_equal(u.created_at, 10);
+    tk_user_clear(&u);
+    assert_int_equal(tk_store_user_get(st, "nobody", &u), TK_ENOENT);
+    assert_null(u.email);
+
+    tk_user_t *list = NULL;
+    size_t n = 0;
+    assert_int_equal(tk_store_user_list(st, &list, &n), TK_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].id, "u1"); /* created first */
+    assert_string_equal(list[1].id, "u2");
+    tk_user_list_free(list, n);
+
+    assert_int_equal(tk_store_user_update(st, "u1", NULL, 1), TK_OK); /* status only */
+    assert_int_equal(tk_store_user_get(st, "u1", &u), TK_OK);
+    assert_int_equal(u.disabled, 1);
+    assert_string_equal(u.email, EVIL "\r\nX: y");
+    tk_user_clear(&u);
+    assert_int_equal(tk_store_user_update(st, "u1", "a@example.com", -1), TK_OK); /* email */
+    assert_int_equal(tk_store_user_get(st, "u1", &u), TK_OK);
+    assert_int_equal(u.disabled, 1);
+    assert_string_equal(u.email, "a@example.com");
+    tk_user_clear(&u);
+    assert_int_equal(tk_store_user_update(st, "u2", "a@example.com", -1), TK_EINVAL); /* taken */
+    assert_null(strstr(tk_store_last_error(st), "a@example.com"));
+    assert_int_equal(tk_store_user_update(st, "ghost", NULL, 0), TK_ENOENT);
+    assert_int_equal(tk_store_user_update(st, "u1", "", 0), TK_EINVAL);
+
+    /* delete cascades to memberships and keys */
+    assert_int_equal(tk_store_org_ensure(st, "default", "Default", 1), TK_OK);
+    assert_int_equal(tk_store_membership_insert(st, "default", "u1", "admin"), TK_OK);
+    tk_apikey_t k = sample_key("k1", 1);
+    k.owner = (char *)"u1";
+    assert_int_equal(tk_store_apikey_insert(st, &k), TK_OK);
+    assert_int_equal(tk_store_user_delete(st, "u1"), TK_OK);
+    assert_int_equal(tk_store_user_delete(st, "u1"), TK_ENOENT);
+    tk_apikey_t got;
+    assert_int_equal(tk_store_apikey_get(st, "k1", &got), TK_ENOENT);
+    char role[8];
+    assert_int_equal(tk_store_member_role(st, "default", "u1", role), TK_ENOENT);
+    tk_store_close(st);
+}
+
+static void test_org_ensure_and_members(void **state)
+{
+    fixture_t *f = *state;
+    tk_store_t *st = open_store(f);
+    assert_int_equal(tk_store_org_ensure(st, "default", "Default", 1), TK_OK);
+    assert_int_equal(tk_store_org_ensure(st, "default", "Renamed", 2), TK_OK); /* no change */
+    assert_int_equal(tk_store_org_ensure(st, "other", "Other", 3), TK_OK);
+    assert_int_equal(tk_store_user_insert(st, "u1", "a@x", NULL, 1), TK_OK);
+    assert_int_equal(tk_store_user_insert(st, "u2", "b@x", NULL, 2), TK_OK);
+    assert_int_equal(tk_store_membership_insert(st, "default", "u2", "viewer"), TK_OK);
+    assert_int_equal(tk_store_membership_insert(st, "default", "u1", "owner"), TK_OK);
+    assert_int_equal(tk_store_membership_insert(st, "other", "u1", "member"), TK_OK);
+
+    tk_member_t *m = NULL;
+    size_t n = 0;
+    assert_int_equal(tk_store_member_list(st, "default", NULL, &m, &n), TK_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(m[0].user_id, "u1");
+    assert_string_equal(m[0].role, "owner");
+    assert_string_equal(m[1].user_id, "u2");
+    assert_string_equal(m[1].role, "viewer");
+    free(m);
+    assert_int_equal(tk_store_member_list(st, NULL, "u1", &m, &n), TK_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(m[0].org_id, "default");
+    assert_string_equal(m[1].org_id, "other");
+    free(m);
+    assert_int_equal(tk_store_member_list(st, NULL, NULL, &m, &n), TK_EINVAL);
+
+    char role[8];
+    assert_int_equal(tk_store_member_role(st, "other", "u1", role), TK_OK);
+    assert_string_equal(role, "member");
+    assert_int_equal(tk_store_member_role(st, "other", "u2", role), TK_ENOENT);
+    assert_string_equal(role, "");
+    assert_int_equal(tk_store_member_delete(st, "other", "u1"), TK_OK);
+    assert_int_equal(tk_store_member_delete(st, "other", "u1"), TK_ENOENT);
+    assert_int_equal(tk_store_member_role(st, "other", "u1", role), TK_ENOENT);
+    assert_int_equal(tk_store_member_role(st, "default", EVIL, role), TK_ENOENT);
+    tk_store_close(st);
+}
+
+static void test_tool_filters(void **state)
+{
+    fixture_t *f = *state;
+    tk_store_t *st = open_store(f);
+    tk_tool_filter_t a = {(char *)"team-b", (char *)"[\"x__*\"]", (char *)"[]", 5};
+    tk_tool_filter_t b = {(char *)"team-a", (char *)"[]", (char *)"[\"" EVIL "\"]", 6};
+    assert_int_equal(tk_store_tool_filter_set(st, &a), TK_OK);
+    assert_int_equal(tk_store_tool_filter_set(st, &b), TK_OK);
+    a.allow = (char *)"[\"y__*\"]";
+    a.updated_at = 7;
+    assert_int_equal(tk_store_tool_filter_set(st, &a), TK_OK); /* replaces */
+    tk_tool_filter_t *list = NULL;
+    size_t n = 0;
+    assert_int_equal(tk_store_tool_filter_list(st, &list, &n), TK_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].endpoint, "team-a");
+    assert_string_equal(list[0].deny, "[\"" EVIL "\"]");
+    assert_string_equal(list[1].endpoint, "team-b");
+    assert_string_equal(list[1].allow, "[\"y__*\"]");
+    assert_int_equal(list[1].updated_at, 7);
+    tk_tool_filter_list_free(list, n);
+    a.endpoint = (char *)"";
+    assert_int_equal(tk_store_tool_filter_set(st, &a), TK_EINVAL);
+    tk_store_close(st);
+
+    /* survives a reopen */
+    st = open_store(f);
+    assert_int_equal(tk_store_tool_filter_list(st, &list, &n), TK_OK);
+    assert_int_equal(n, 2);
+    tk_tool_filter_list_free(list, n);
+    tk_store_close(st);
+}
+
 /* ---- concurrency ---- */
 
 static void test_two_handles(void **state)
@@ -718,6 +852,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_timeout_waits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_arguments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_users_crud, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_org_ensure_and_members, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tool_filters, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
