@@ -18,6 +18,7 @@
 #include <event2/event.h>
 #include <openssl/crypto.h>
 
+#include "admin/account.h"
 #include "auth/apikey.h"
 #include "auth/jwt.h"
 #include "config/config.h"
@@ -47,6 +48,8 @@ static void usage(FILE *f)
           "        sign an HS256 token with the config's jwt key\n"
           "  jwt revoke --config FILE TOKEN\n"
           "        put a token's jti on the revocation list\n"
+          "  account add|password|unlock --config FILE EMAIL [--password-stdin]\n"
+          "        local dashboard accounts; the password is read from standard input\n"
           "  version\n"
           "\n"
           "environment:\n"
@@ -541,6 +544,39 @@ static int cmd_jwt(int argc, char **argv)
     return stdout_ok(rc);
 }
 
+static int cmd_account(int argc, char **argv)
+{
+    const char *sub = argc > 0 ? argv[0] : "", *config = NULL, *email = NULL;
+    int pw_stdin = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            config = argv[++i];
+        else if (!strcmp(argv[i], "--password-stdin"))
+            pw_stdin = 1;
+        else if (email == NULL && argv[i][0] != '-')
+            email = argv[i];
+        else {
+            fprintf(stderr, "tumiki account: unknown or incomplete option \"%s\"\n", argv[i]);
+            return 2;
+        }
+    }
+    int unlock = !strcmp(sub, "unlock");
+    if (config == NULL || email == NULL ||
+        (!unlock && strcmp(sub, "add") != 0 && strcmp(sub, "password") != 0) ||
+        (!unlock && !pw_stdin)) {
+        usage(stderr);
+        return 2;
+    }
+    tk_config_t *cfg = NULL;
+    tk_store_t *st = NULL;
+    int rc = open_store_for(config, &cfg, &st);
+    if (rc == 0)
+        rc = tk_account_cli(st, cfg->dash_bcrypt_cost, sub, email, stdin, stdout, stderr);
+    tk_store_close(st);
+    tk_config_destroy(cfg);
+    return stdout_ok(rc);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -558,6 +594,8 @@ int main(int argc, char **argv)
         return cmd_key(argc - 2, argv + 2);
     if (!strcmp(cmd, "jwt"))
         return cmd_jwt(argc - 2, argv + 2);
+    if (!strcmp(cmd, "account"))
+        return cmd_account(argc - 2, argv + 2);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("tumiki %s\n", TK_VERSION);
         return 0;

@@ -573,6 +573,11 @@ static int parse_rate_per_ip(ctx_t *c, const char *path, json_t *v, void *base)
     return parse_rate_into(c, path, v, &((tk_config_t *)base)->rate_per_ip);
 }
 
+static int parse_login_rate(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    return parse_rate_into(c, path, v, &((tk_config_t *)base)->dash_login_rate);
+}
+
 static int parse_ep_rate(ctx_t *c, const char *path, json_t *v, void *base)
 {
     return parse_rate_into(c, path, v, &((tk_endpoint_conf_t *)base)->rate);
@@ -783,7 +788,28 @@ static const field_t tls_fields[] = {
     {.name = "hsts_max_age_s", .kind = F_U32, .off = CFG(hsts_max_age_s),
      .min = 0, .max = 63072000, .def = 31536000},
 };
+static const field_t dashboard_fields[] = {
+    {.name = "web_dir", .kind = F_STR, .off = CFG(dash_web_dir), .check = check_nonempty},
+    {.name = "bcrypt_cost", .kind = F_U32, .off = CFG(dash_bcrypt_cost),
+     .min = 4, .max = 31, .def = 12},
+    {.name = "lockout_threshold", .kind = F_U32, .off = CFG(dash_lockout_threshold),
+     .min = 1, .max = 1000, .def = 5},
+    {.name = "lockout_s", .kind = F_U32, .off = CFG(dash_lockout_s),
+     .min = 1, .max = 604800, .def = 900},
+    {.name = "session_idle_s", .kind = F_U32, .off = CFG(dash_idle_s),
+     .min = 1, .max = 604800, .def = 1800},
+    {.name = "session_lifetime_s", .kind = F_U32, .off = CFG(dash_lifetime_s),
+     .min = 1, .max = 2592000, .def = 43200},
+    {.name = "max_sessions", .kind = F_U32, .off = CFG(dash_max_sessions),
+     .min = 1, .max = 1000000, .def = 10000},
+    {.name = "login_rate", .kind = F_CUSTOM, .parse = parse_login_rate},
+};
 /* clang-format on */
+
+static int parse_dashboard(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    return parse_object(c, path, v, dashboard_fields, NFIELDS(dashboard_fields), base);
+}
 
 static int parse_limits(ctx_t *c, const char *path, json_t *v, void *base)
 {
@@ -1073,6 +1099,7 @@ static const field_t config_fields[] = {
     {.name = "rate_limits", .kind = F_CUSTOM, .parse = parse_rates},
     {.name = "outbound", .kind = F_CUSTOM, .parse = parse_outbound},
     {.name = "jwt", .kind = F_CUSTOM, .parse = parse_jwt},
+    {.name = "dashboard", .kind = F_CUSTOM, .parse = parse_dashboard},
     {.name = "mcpServers", .kind = F_CUSTOM, .parse = parse_servers},
     {.name = "endpoints", .kind = F_IGNORE}, /* parsed once the servers are known */
 };
@@ -1144,6 +1171,8 @@ static tk_config_t *config_new(const char *name)
     apply_defaults(limits_fields, NFIELDS(limits_fields), cfg);
     apply_defaults(tls_fields, NFIELDS(tls_fields), cfg);
     apply_defaults(rate_fields, NFIELDS(rate_fields), cfg);
+    apply_defaults(dashboard_fields, NFIELDS(dashboard_fields), cfg);
+    cfg->dash_login_rate = (tk_rate_t){.count = 10, .burst = 10, .period_ms = 60000};
     cfg->rate_per_key = (tk_rate_t){.count = 100, .burst = 100, .period_ms = 60000};
     cfg->rate_per_ip = (tk_rate_t){.count = 60, .burst = 60, .period_ms = 60000};
     cfg->ssrf = tk_ssrf_policy_create();
@@ -1212,6 +1241,7 @@ void tk_config_destroy(tk_config_t *cfg)
     free(cfg->jwt_key);
     free(cfg->jwt_issuer);
     free(cfg->jwt_audience);
+    free(cfg->dash_web_dir);
     free(cfg->tls_cert_file);
     free(cfg->tls_key_file);
     if (cfg->bearer_token != NULL)

@@ -104,6 +104,15 @@ typedef struct tk_config {
     char *jwt_audience;         /* default "tumiki-mcp" */
     tk_ssrf_policy_t *ssrf;     /* outbound URL policy ("outbound": {"allow_cidrs": [...]});
                                    every remote server URL was checked against it at load */
+    /* dashboard login ("dashboard": {...}; see docs/dashboard.md) */
+    char *dash_web_dir;            /* static dashboard files; NULL: no dashboard served */
+    uint32_t dash_bcrypt_cost;     /* password hashes, default 12 (4..31) */
+    uint32_t dash_lockout_threshold; /* consecutive failed logins that lock, default 5 */
+    uint32_t dash_lockout_s;       /* how long a lock lasts, default 900 */
+    uint32_t dash_idle_s;          /* session idle timeout, default 1800 */
+    uint32_t dash_lifetime_s;      /* session absolute lifetime, default 43200 */
+    uint32_t dash_max_sessions;    /* sessions held at once, default 10000 */
+    tk_rate_t dash_login_rate;     /* login attempts per client address, default 10/min */
     tk_server_conf_t *servers;
     size_t nservers;
     tk_endpoint_conf_t *endpoints; /* if the file has none: one "default" endpoint with all servers */

@@ -20,6 +20,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "admin/login.h"
 #include "auth/jwt.h"
 #include "auth/keyauth.h"
 #include "core/map.h"
@@ -57,6 +58,7 @@ struct tk_http_server {
     tk_ratelimit_t *rl;    /* per key, per endpoint, per address */
     tk_keyauth_t *ka;      /* API keys (NULL: only the bootstrap token) */
     tk_map_t *verifying;   /* API-key checks in flight: handle -> pending_auth_t */
+    tk_login_t *login;     /* dashboard login, sessions and files */
 };
 
 /* A request waiting for its API key to be verified off the loop. */
@@ -168,8 +170,7 @@ static void add_security_headers(const tk_http_server_t *srv, struct evhttp_requ
     evhttp_add_header(h, "Cache-Control", "no-store");
 }
 
-/* Send body (stolen) as an application/json response. */
-static void reply_json(struct evhttp_request *req, int status, const char *reason, json_t *body)
+void tk_http_reply_json(struct evhttp_request *req, int status, const char *reason, json_t *body)
 {
     size_t len;
     char *s = tk_json_dump(body, &len);
@@ -187,7 +188,7 @@ static void reply_json(struct evhttp_request *req, int status, const char *reaso
 static void reply_error(struct evhttp_request *req, int status, const char *reason,
                         const char *msg)
 {
-    reply_json(req, status, reason, tk_rpc_error(NULL, -32000, msg));
+    tk_http_reply_json(req, status, reason, tk_rpc_error(NULL, -32000, msg));
 }
 
 /* Take a token from bucket key; if there is none, answer 429 (with
@@ -267,7 +268,7 @@ static void send_resource_metadata(tk_http_server_t *srv, struct evhttp_request 
 {
     char origin[300];
     self_origin(srv, req, origin, sizeof(origin));
-    reply_json(req, 200, "OK",
+    tk_http_reply_json(req, 200, "OK",
                json_pack("{s:s+++, s:[s], s:s, s:[s,s]}", "resource", origin, "/mcp/", slug, "",
                          "bearer_methods_supported", "header", "resource_name",
                          "Tumiki MCP gateway", "token_types_supported", "api_key", "jwt"));
@@ -688,6 +689,12 @@ static void on_request(struct evhttp_request *req, void *arg)
         evbuffer_free(b);
         return;
     }
+    {
+        char self[300];
+        self_origin(srv, req, self, sizeof(self));
+        if (tk_login_route(srv->login, req, path, ipkey, self))
+            return;
+    }
     char slug[TK_SLUG_MAX + 1];
     if (mcp_slug(path, slug, sizeof(slug)) != 0) {
         reply_error(req, 404, "Not Found", "Not Found");
@@ -763,8 +770,10 @@ int tk_http_server_create(struct event_base *base, const tk_config_t *cfg, tk_ga
     {
         char *db = tk_asprintf("%s/tumiki.db", cfg->data_dir);
         srv->ka = tk_keyauth_create(base, db, 60000, err, errlen);
+        if (srv->ka != NULL && tk_login_create(base, cfg, db, &srv->login, err, errlen) != TK_OK)
+            srv->login = NULL;
         free(db);
-        if (srv->ka == NULL) {
+        if (srv->ka == NULL || srv->login == NULL) {
             tk_http_server_destroy(srv);
             return TK_EIO;
         }
@@ -807,6 +816,7 @@ void tk_http_server_destroy(tk_http_server_t *srv)
     if (srv == NULL)
         return;
     tk_keyauth_destroy(srv->ka); /* no verification callback runs after this */
+    tk_login_destroy(srv->login); /* nor a login's, while its connection still exists */
     if (srv->verifying) {
         size_t vit = 0;
         void *pv;

@@ -1,0 +1,599 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Dashboard login: the /auth routes, the password worker (store lookups,
+ * bcrypt, failure counting and locks), cookies, CSRF and Origin checks, and
+ * the static dashboard files.
+ */
+#include "admin/login.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "auth/password.h"
+#include "core/worker.h"
+#include "http/server.h"
+#include "state/ratelimit.h"
+#include "store/store.h"
+
+#define MOD "login"
+#define LOGIN_BODY_MAX 8192
+#define EMAIL_MAX 254
+#define MAX_QUEUED_LOGINS 64
+#define WEB_FILE_MAX (1024 * 1024)
+#define SWEEP_S 30
+#define GENERIC_FAILURE "invalid e-mail or password"
+#define WEB_CSP                                                                                  \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "               \
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+struct tk_login {
+    const tk_config_t *cfg;
+    char *db_path;
+    tk_worker_t *worker;
+    tk_sessions_t *sessions;
+    tk_ratelimit_t *rl;
+    int web_fd; /* dashboard.web_dir, or -1 */
+    struct event *sweep;
+};
+
+/* The worker thread's own state. */
+typedef struct worker_state {
+    tk_store_t *st;
+    char dummy[TK_PASSWORD_HASH_MAX]; /* bcrypt of a random password, same cost */
+} worker_state_t;
+
+typedef struct login_job {
+    tk_worker_job_t hdr;
+    tk_login_t *lg;
+    struct evhttp_request *req; /* NULL once the client has gone */
+    char email[EMAIL_MAX + 1];
+    char password[TK_PASSWORD_MAX + 1];
+    size_t pwlen;
+    int status; /* TK_OK, TK_EINVAL (refused: the generic answer), TK_EIO */
+    char user_id[TK_STORE_ID_MAX + 1];
+} login_job_t;
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- worker side ---- */
+
+static void *worker_init(void *ctx)
+{
+    tk_login_t *lg = ctx;
+    worker_state_t *ws = tk_calloc(1, sizeof(*ws));
+    char err[256], rnd[33];
+    unsigned char raw[16];
+    if (tk_store_open_sqlite(lg->db_path, &ws->st, err, sizeof(err)) != TK_OK) {
+        tk_error(MOD, "login store unavailable: %s", err);
+        ws->st = NULL;
+    }
+    if (tk_random_bytes(raw, sizeof(raw)) == TK_OK) {
+        tk_hex_encode(raw, sizeof(raw), rnd);
+        if (tk_password_hash(rnd, strlen(rnd), lg->cfg->dash_bcrypt_cost, ws->dummy,
+                             sizeof(ws->dummy)) != TK_OK)
+            ws->dummy[0] = '\0';
+        OPENSSL_cleanse(rnd, sizeof(rnd));
+    }
+    return ws;
+}
+
+static void worker_fini(void *state)
+{
+    worker_state_t *ws = state;
+    tk_store_close(ws->st);
+    free(ws);
+}
+
+/* A failed password for a known, unlocked account: count it, maybe lock. */
+static void count_failure(tk_login_t *lg, worker_state_t *ws, const tk_user_login_t *u,
+                          int64_t now)
+{
+    const tk_config_t *cfg = lg->cfg;
+    int64_t until = 0;
+    if (tk_store_user_login_failed(ws->st, u->id, now, cfg->dash_lockout_threshold,
+                                   (int64_t)cfg->dash_lockout_s * 1000, &until) != TK_OK) {
+        tk_warn(MOD, "failed login for user %s not recorded: %s", u->id,
+                tk_store_last_error(ws->st));
+        return;
+    }
+    if (until > now)
+        tk_warn(MOD, "user %s locked for %u s after %u failed logins", u->id, cfg->dash_lockout_s,
+                cfg->dash_lockout_threshold);
+    else
+        tk_info(MOD, "failed login for user %s", u->id);
+}
+
+static void run_login(void *state, tk_worker_job_t *hdr)
+{
+    worker_state_t *ws = state;
+    login_job_t *j = (login_job_t *)hdr;
+    tk_user_login_t u;
+    j->status = TK_EINVAL;
+    if (ws->st == NULL) {
+        j->status = TK_EIO;
+        return;
+    }
+    int rc = tk_store_user_login_get(ws->st, j->email, &u);
+    if (rc != TK_OK) {
+        if (rc != TK_ENOENT)
+            j->status = TK_EIO;
+        (void)tk_password_verify(j->password, j->pwlen, ws->dummy); /* same time as a user */
+        tk_info(MOD, "failed login for an unknown e-mail address");
+        return;
+    }
+    int64_t now = wall_ms();
+    int locked = u.locked_until > now;
+    int ok = tk_password_verify(j->password, j->pwlen,
+                                u.password_hash ? u.password_hash : ws->dummy) &&
+             u.password_hash != NULL;
+    if (locked || u.disabled) {
+        tk_info(MOD, "login refused for user %s: account %s", u.id,
+                locked ? "locked" : "disabled");
+    } else if (ok) {
+        if (tk_store_user_login_reset(ws->st, u.id) != TK_OK)
+            tk_warn(MOD, "failure count of user %s not reset", u.id);
+        tk_snprintf(j->user_id, sizeof(j->user_id), "%s", u.id);
+        tk_snprintf(j->email, sizeof(j->email), "%s", u.email);
+        j->status = TK_OK;
+    } else {
+        count_failure(j->lg, ws, &u, now);
+    }
+    tk_user_login_clear(&u);
+}
+
+/* ---- replies ---- */
+
+static void reply_error(struct evhttp_request *req, int status, const char *reason,
+                        const char *msg)
+{
+    tk_http_reply_json(req, status, reason, json_pack("{s:s}", "error", msg));
+}
+
+static void set_cookie(struct evhttp_request *req, const char *id)
+{
+    char v[200];
+    if (id != NULL)
+        tk_snprintf(v, sizeof(v), "%s=%s; Path=/; Secure; HttpOnly; SameSite=Strict",
+                    TK_SESSION_COOKIE, id);
+    else
+        tk_snprintf(v, sizeof(v), "%s=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",
+                    TK_SESSION_COOKIE);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Set-Cookie", v);
+}
+
+static json_t *session_json(const tk_login_t *lg, const tk_session_t *s)
+{
+    return json_pack("{s:{s:s, s:s}, s:s, s:I, s:I}", "user", "id", s->user_id, "email",
+                     s->email, "csrf_token", s->csrf, "idle_timeout_s",
+                     (json_int_t)lg->cfg->dash_idle_s, "lifetime_s",
+                     (json_int_t)lg->cfg->dash_lifetime_s);
+}
+
+static const char *hdr(struct evhttp_request *req, const char *name)
+{
+    return evhttp_find_header(evhttp_request_get_input_headers(req), name);
+}
+
+/* The session cookie's value, or NULL. */
+static const char *session_cookie(struct evhttp_request *req, size_t *len)
+{
+    const char *c = hdr(req, "Cookie"), *v;
+    if (c == NULL || tk_cookie_find(c, TK_SESSION_COOKIE, &v, len) != 0)
+        return NULL;
+    return v;
+}
+
+/* ---- login ---- */
+
+static void conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    login_job_t *j = arg;
+    (void)evcon;
+    j->req = NULL; /* evhttp frees the request; the job is freed when it comes back */
+}
+
+static void detach(login_job_t *j)
+{
+    struct evhttp_connection *evcon = j->req ? evhttp_request_get_connection(j->req) : NULL;
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+}
+
+static void job_free(login_job_t *j)
+{
+    OPENSSL_cleanse(j, sizeof(*j));
+    free(j);
+}
+
+static void discard_login(tk_worker_job_t *hdr)
+{
+    login_job_t *j = (login_job_t *)hdr;
+    detach(j);
+    job_free(j);
+}
+
+static void login_done(tk_worker_job_t *hdr)
+{
+    login_job_t *j = (login_job_t *)hdr;
+    tk_login_t *lg = j->lg;
+    struct evhttp_request *req = j->req;
+    if (req == NULL) {
+        job_free(j);
+        return;
+    }
+    detach(j);
+    if (j->status == TK_EIO) {
+        reply_error(req, 503, "Service Unavailable", "the account store is unavailable");
+    } else if (j->status != TK_OK) {
+        reply_error(req, 401, "Unauthorized", GENERIC_FAILURE);
+    } else {
+        /* a session id the browser brought is never reused (fixation) */
+        size_t oldlen;
+        const char *old = session_cookie(req, &oldlen);
+        if (old != NULL)
+            (void)tk_sessions_close(lg->sessions, old, oldlen);
+        char id[TK_SESSION_ID_LEN + 1];
+        const tk_session_t *s;
+        int rc = tk_sessions_open(lg->sessions, j->user_id, j->email, tk_now_ms(), id, &s);
+        if (rc != TK_OK) {
+            reply_error(req, 503, "Service Unavailable", "too many sessions; try again later");
+        } else {
+            tk_info(MOD, "user %s signed in", j->user_id);
+            set_cookie(req, id);
+            tk_http_reply_json(req, 200, "OK", session_json(lg, s));
+        }
+        OPENSSL_cleanse(id, sizeof(id));
+    }
+    job_free(j);
+}
+
+/* Whether origin is this server's own, or one the config allows. */
+static int origin_ok(const tk_login_t *lg, const char *origin, const char *self_origin)
+{
+    if (origin == NULL)
+        return 0;
+    if (strcasecmp(origin, self_origin) == 0)
+        return 1;
+    for (size_t i = 0; i < lg->cfg->norigins; i++)
+        if (strcasecmp(origin, lg->cfg->allowed_origins[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int login_rate_ok(tk_login_t *lg, struct evhttp_request *req, const char *ipkey)
+{
+    const tk_rate_t *rate = &lg->cfg->dash_login_rate;
+    tk_rate_result_t r;
+    if (rate->count == 0 || tk_ratelimit_take(lg->rl, ipkey, rate, &r) != TK_OK || r.allowed)
+        return 1;
+    char v[32];
+    tk_snprintf(v, sizeof(v), "%u", r.retry_after_s);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", v);
+    tk_warn(MOD, "login attempts from %s over the limit: 429", ipkey + 3);
+    reply_error(req, 429, "Too Many Requests", "too many login attempts; try again later");
+    return 0;
+}
+
+/* Parse {"email": S, "password": S} into j; 0 or a message for a 400. */
+static const char *parse_login(struct evhttp_request *req, login_job_t *j)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    if (len > LOGIN_BODY_MAX)
+        return "request body too large";
+    json_error_t je;
+    json_t *body = json_loadb((const char *)evbuffer_pullup(in, -1), len, JSON_REJECT_DUPLICATES,
+                              &je);
+    const char *why = NULL;
+    json_t *e = json_object_get(body, "email"), *p = json_object_get(body, "password");
+    if (!json_is_object(body))
+        why = "expected a JSON object {\"email\": ..., \"password\": ...}";
+    else if (!json_is_string(e) || json_string_length(e) == 0 ||
+             json_string_length(e) > EMAIL_MAX)
+        why = "\"email\" must be a string of 1 to 254 bytes";
+    else if (!json_is_string(p) || json_string_length(p) == 0)
+        why = "\"password\" must be a non-empty string";
+    if (why == NULL) {
+        tk_snprintf(j->email, sizeof(j->email), "%s", json_string_value(e));
+        j->pwlen = json_string_length(p);
+        if (j->pwlen <= TK_PASSWORD_MAX)
+            memcpy(j->password, json_string_value(p), j->pwlen);
+    }
+    if (json_is_string(p)) /* jansson keeps its own copy: wipe it */
+        OPENSSL_cleanse((char *)json_string_value(p), json_string_length(p));
+    json_decref(body);
+    return why;
+}
+
+static int is_json(struct evhttp_request *req)
+{
+    const char *ct = hdr(req, "Content-Type");
+    return ct != NULL && strncasecmp(ct, "application/json", 16) == 0 &&
+           (ct[16] == '\0' || ct[16] == ';' || ct[16] == ' ');
+}
+
+static void handle_login(tk_login_t *lg, struct evhttp_request *req, const char *ipkey,
+                         const char *self_origin)
+{
+    const char *origin = hdr(req, "Origin");
+    if (origin != NULL && !origin_ok(lg, origin, self_origin)) {
+        reply_error(req, 403, "Forbidden", "Forbidden: Origin is not allowed");
+        return;
+    }
+    if (!login_rate_ok(lg, req, ipkey))
+        return;
+    if (!is_json(req)) { /* also keeps HTML forms on other sites out */
+        reply_error(req, 415, "Unsupported Media Type", "Content-Type must be application/json");
+        return;
+    }
+    login_job_t *j = tk_calloc(1, sizeof(*j));
+    const char *why = parse_login(req, j);
+    if (why != NULL || j->pwlen > TK_PASSWORD_MAX) {
+        if (why != NULL)
+            reply_error(req, 400, "Bad Request", why);
+        else /* longer than any password can be: refused like any wrong one */
+            reply_error(req, 401, "Unauthorized", GENERIC_FAILURE);
+        job_free(j);
+        return;
+    }
+    j->hdr.run = run_login;
+    j->hdr.done = login_done;
+    j->hdr.discard = discard_login;
+    j->lg = lg;
+    j->req = req;
+    if (tk_worker_submit(lg->worker, &j->hdr, MAX_QUEUED_LOGINS) != TK_OK) {
+        reply_error(req, 503, "Service Unavailable", "too many logins in progress");
+        job_free(j);
+        return;
+    }
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, conn_closed, j);
+}
+
+/* ---- session routes ---- */
+
+int tk_login_principal(tk_login_t *lg, struct evhttp_request *req, const char *self_origin,
+                       const tk_session_t **out)
+{
+    *out = NULL;
+    size_t len;
+    const char *id = session_cookie(req, &len);
+    if (id == NULL)
+        return TK_ENOENT;
+    const tk_session_t *s = tk_sessions_find(lg->sessions, id, len, tk_now_ms());
+    if (s == NULL)
+        return TK_EINVAL;
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if (cmd == EVHTTP_REQ_POST || cmd == EVHTTP_REQ_PUT || cmd == EVHTTP_REQ_PATCH ||
+        cmd == EVHTTP_REQ_DELETE) {
+        const char *tok = hdr(req, "X-CSRF-Token");
+        if (!origin_ok(lg, hdr(req, "Origin"), self_origin) ||
+            !tk_session_csrf_ok(s, tok, tok ? strlen(tok) : 0)) {
+            tk_warn(MOD, "refused a state-changing request of user %s: CSRF token or Origin "
+                         "missing or wrong", s->user_id);
+            return TK_ESTATE;
+        }
+    }
+    *out = s;
+    return TK_OK;
+}
+
+void tk_login_refuse(struct evhttp_request *req, int rc)
+{
+    if (rc == TK_ESTATE)
+        reply_error(req, 403, "Forbidden", "Forbidden: missing or wrong CSRF token or Origin");
+    else
+        reply_error(req, 401, "Unauthorized", "not signed in, or the session has expired");
+}
+
+static void handle_logout(tk_login_t *lg, struct evhttp_request *req, const char *self_origin)
+{
+    const tk_session_t *s;
+    int rc = tk_login_principal(lg, req, self_origin, &s);
+    if (rc != TK_OK) {
+        tk_login_refuse(req, rc == TK_ENOENT ? TK_EINVAL : rc);
+        return;
+    }
+    tk_info(MOD, "user %s signed out", s->user_id);
+    size_t len;
+    const char *id = session_cookie(req, &len);
+    (void)tk_sessions_close(lg->sessions, id, len);
+    set_cookie(req, NULL);
+    evhttp_send_reply(req, 204, "No Content", NULL);
+}
+
+static void handle_session(tk_login_t *lg, struct evhttp_request *req, const char *self_origin)
+{
+    const tk_session_t *s;
+    int rc = tk_login_principal(lg, req, self_origin, &s);
+    if (rc != TK_OK) {
+        tk_login_refuse(req, rc == TK_ENOENT ? TK_EINVAL : rc);
+        return;
+    }
+    tk_http_reply_json(req, 200, "OK", session_json(lg, s));
+}
+
+static int method_is(struct evhttp_request *req, enum evhttp_cmd_type want, const char *allow)
+{
+    if (evhttp_request_get_command(req) == want)
+        return 1;
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+    reply_error(req, 405, "Method Not Allowed", "Method not allowed");
+    return 0;
+}
+
+/* ---- static files ---- */
+
+static const char *content_type(const char *name)
+{
+    static const char *const types[][2] = {
+        {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},   {".svg", "image/svg+xml"},
+        {".png", "image/png"},                 {".ico", "image/x-icon"},
+    };
+    const char *dot = strrchr(name, '.');
+    for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcmp(dot, types[i][0]) == 0)
+            return types[i][1];
+    return NULL;
+}
+
+/* "name.ext" of letters, digits, '-' and '_' with a known extension. */
+static const char *web_name(const char *path)
+{
+    const char *name = strcmp(path, "/") == 0 ? "index.html" : path + 1;
+    size_t dots = 0;
+    for (const char *p = name; *p; p++) {
+        if (*p == '.')
+            dots++;
+        else if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                   (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+            return NULL;
+    }
+    return dots == 1 && name[0] != '.' && content_type(name) ? name : NULL;
+}
+
+static void serve_file(tk_login_t *lg, struct evhttp_request *req, const char *name)
+{
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+        reply_error(req, 405, "Method Not Allowed", "Method not allowed");
+        return;
+    }
+    /* one directory level, no '/' in name, and O_NOFOLLOW: no traversal
+     * and no symlink out of web_dir */
+    int fd = openat(lg->web_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > WEB_FILE_MAX) {
+        if (fd >= 0)
+            close(fd);
+        reply_error(req, 404, "Not Found", "Not Found");
+        return;
+    }
+    struct evbuffer *buf = evbuffer_new();
+    if (sb.st_size > 0 && evbuffer_add_file(buf, fd, 0, sb.st_size) != 0) {
+        evbuffer_free(buf); /* evbuffer_add_file closed fd */
+        reply_error(req, 500, "Internal Server Error", "cannot read the file");
+        return;
+    }
+    if (sb.st_size == 0)
+        close(fd);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_remove_header(h, "Content-Security-Policy");
+    evhttp_add_header(h, "Content-Security-Policy", WEB_CSP);
+    evhttp_remove_header(h, "Content-Type");
+    evhttp_add_header(h, "Content-Type", content_type(name));
+    evhttp_send_reply(req, 200, "OK", buf);
+    evbuffer_free(buf);
+}
+
+int tk_login_route(tk_login_t *lg, struct evhttp_request *req, const char *path,
+                   const char *ipkey, const char *self_origin)
+{
+    if (strcmp(path, "/auth/login") == 0) {
+        if (method_is(req, EVHTTP_REQ_POST, "POST"))
+            handle_login(lg, req, ipkey, self_origin);
+        return 1;
+    }
+    if (strcmp(path, "/auth/logout") == 0) {
+        if (method_is(req, EVHTTP_REQ_POST, "POST"))
+            handle_logout(lg, req, self_origin);
+        return 1;
+    }
+    if (strcmp(path, "/auth/session") == 0) {
+        if (method_is(req, EVHTTP_REQ_GET, "GET"))
+            handle_session(lg, req, self_origin);
+        return 1;
+    }
+    if (strncmp(path, "/auth/", 6) == 0) {
+        reply_error(req, 404, "Not Found", "Not Found");
+        return 1;
+    }
+    const char *name = lg->web_fd >= 0 ? web_name(path) : NULL;
+    if (name == NULL)
+        return 0;
+    serve_file(lg, req, name);
+    return 1;
+}
+
+size_t tk_login_close_user(tk_login_t *lg, const char *user_id)
+{
+    return tk_sessions_close_user(lg->sessions, user_id);
+}
+
+/* ---- life cycle ---- */
+
+static void sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+    tk_login_t *lg = arg;
+    (void)fd;
+    (void)what;
+    size_t n = tk_sessions_sweep(lg->sessions, tk_now_ms());
+    if (n)
+        tk_debug(MOD, "%zu expired sessions dropped", n);
+}
+
+int tk_login_create(struct event_base *base, const tk_config_t *cfg, const char *db_path,
+                    tk_login_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    tk_login_t *lg = tk_calloc(1, sizeof(*lg));
+    lg->cfg = cfg;
+    lg->web_fd = -1;
+    lg->db_path = tk_strdup(db_path);
+    lg->sessions = tk_sessions_create((uint64_t)cfg->dash_idle_s * 1000,
+                                      (uint64_t)cfg->dash_lifetime_s * 1000, cfg->dash_max_sessions);
+    lg->rl = tk_ratelimit_local_create(cfg->rate_max_keys);
+    if (cfg->dash_web_dir != NULL) {
+        lg->web_fd = open(cfg->dash_web_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (lg->web_fd < 0) {
+            tk_snprintf(err, errlen, "dashboard.web_dir %s: %s", cfg->dash_web_dir,
+                        strerror(errno));
+            tk_login_destroy(lg);
+            return TK_EIO;
+        }
+    }
+    lg->worker = tk_worker_create(base, worker_init, worker_fini, lg, err, errlen);
+    if (lg->worker == NULL) {
+        tk_login_destroy(lg);
+        return TK_EIO;
+    }
+    lg->sweep = event_new(base, -1, EV_PERSIST, sweep_cb, lg);
+    struct timeval tv = {SWEEP_S, 0};
+    evtimer_add(lg->sweep, &tv);
+    *out = lg;
+    return TK_OK;
+}
+
+void tk_login_destroy(tk_login_t *lg)
+{
+    if (lg == NULL)
+        return;
+    tk_worker_destroy(lg->worker);
+    if (lg->sweep)
+        event_free(lg->sweep);
+    tk_sessions_destroy(lg->sessions);
+    tk_ratelimit_destroy(lg->rl);
+    if (lg->web_fd >= 0)
+        close(lg->web_fd);
+    free(lg->db_path);
+    free(lg);
+}
