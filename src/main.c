@@ -19,6 +19,8 @@
 #include <openssl/crypto.h>
 
 #include "admin/account.h"
+#include "admin/cli.h"
+#include "admin/rbac.h"
 #include "auth/apikey.h"
 #include "auth/jwt.h"
 #include "config/config.h"
@@ -41,9 +43,15 @@ static void usage(FILE *f)
           "  import-claude-config FILE [-o OUT]\n"
           "        convert a Claude Desktop / Claude Code / VS Code MCP config\n"
           "  key create --config FILE --endpoint SLUG|* [--name NAME] [--expires-days N]\n"
+          "             [--owner USER] [--scopes \"mcp admin\"]\n"
           "        make an API key for an endpoint; the key is printed once\n"
           "  key list --config FILE\n"
           "  key revoke --config FILE ID\n"
+          "  user add --config FILE --email EMAIL [--id ID] [--role owner|admin|member|viewer]\n"
+          "  user list --config FILE\n"
+          "  endpoint list|show SLUG --config FILE\n"
+          "  endpoint tools SLUG --config FILE [--allow a,b] [--deny c]\n"
+          "        store an endpoint's tool selection (glob patterns)\n"
           "  jwt issue --config FILE --sub NAME --endpoint SLUG|* [--ttl-hours N<=12]\n"
           "        sign an HS256 token with the config's jwt key\n"
           "  jwt revoke --config FILE TOKEN\n"
@@ -303,29 +311,6 @@ static int cmd_import(int argc, char **argv)
 
 /* ---- tumiki key ... ---- */
 
-static int open_store_for(const char *config, tk_config_t **cfg, tk_store_t **st)
-{
-    char err[1024];
-    if (tk_config_load_file(config, cfg, err, sizeof(err)) != TK_OK ||
-        tk_config_register_masks(*cfg, err, sizeof(err)) != TK_OK) {
-        fprintf(stderr, "tumiki: %s\n", err);
-        return 1;
-    }
-    if (mkdir((*cfg)->data_dir, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "tumiki: cannot create data dir %s: %s\n", (*cfg)->data_dir,
-                strerror(errno));
-        return 1;
-    }
-    char *db = tk_asprintf("%s/tumiki.db", (*cfg)->data_dir);
-    int rc = tk_store_open_sqlite(db, st, err, sizeof(err));
-    free(db);
-    if (rc != TK_OK) {
-        fprintf(stderr, "tumiki: %s\n", err);
-        return 1;
-    }
-    return 0;
-}
-
 /* Output that must not be lost (a key shown once): fail if stdout failed. */
 static int stdout_ok(int rc)
 {
@@ -359,8 +344,12 @@ static void print_time(int64_t ms)
 }
 
 static int key_create(tk_config_t *cfg, tk_store_t *st, const char *endpoint, const char *name,
-                      uint64_t days)
+                      uint64_t days, const char *owner, const char *scopes)
 {
+    if (scopes != NULL && !tk_scopes_valid(scopes)) {
+        fputs("tumiki key: --scopes takes \"mcp\", \"admin\" or \"mcp admin\"\n", stderr);
+        return 2;
+    }
     if (strcmp(endpoint, "*") != 0 && tk_config_find_endpoint(cfg, endpoint) == NULL) {
         fprintf(stderr, "tumiki: %s: no endpoint \"%s\"\n", cfg->path, endpoint);
         return 1;
@@ -377,12 +366,14 @@ static int key_create(tk_config_t *cfg, tk_store_t *st, const char *endpoint, co
     k.name = (char *)(name ? name : "");
     k.hash = hash;
     k.endpoint = (char *)endpoint;
-    k.scopes = (char *)"";
+    k.scopes = (char *)(scopes != NULL ? scopes : "");
+    k.owner = (char *)owner;
     k.created_at = wall_now_ms();
     k.expires_at = days ? k.created_at + (int64_t)days * 86400000 : 0;
     int rc = tk_store_apikey_insert(st, &k);
     if (rc != TK_OK) {
-        fprintf(stderr, "tumiki: cannot store the key: %s\n", tk_strerror(rc));
+        fprintf(stderr, "tumiki: cannot store the key: %s\n",
+                rc == TK_EINVAL && owner != NULL ? "no such user (--owner)" : tk_strerror(rc));
         return 1;
     }
     printf("%s\n", key);
@@ -399,8 +390,8 @@ static int key_list(tk_store_t *st)
         fputs("tumiki: cannot list keys\n", stderr);
         return 1;
     }
-    printf("%-16s  %-16s  %-20s  %-20s  %-20s  %-20s  %s\n", "ID", "ENDPOINT", "CREATED",
-           "EXPIRES", "REVOKED", "LAST USED", "NAME");
+    printf("%-16s  %-16s  %-20s  %-20s  %-20s  %-20s  %-16s  %-9s  %s\n", "ID", "ENDPOINT",
+           "CREATED", "EXPIRES", "REVOKED", "LAST USED", "OWNER", "SCOPES", "NAME");
     for (size_t i = 0; i < n; i++) {
         printf("%-16s  %-16s  ", keys[i].id, keys[i].endpoint ? keys[i].endpoint : "");
         print_time(keys[i].created_at);
@@ -410,7 +401,9 @@ static int key_list(tk_store_t *st)
         print_time(keys[i].revoked_at);
         (void)fputs("  ", stdout);
         print_time(keys[i].last_used_at);
-        printf("  %s\n", keys[i].name ? keys[i].name : "");
+        printf("  %-16s  %-9s  %s\n", keys[i].owner ? keys[i].owner : "-",
+               keys[i].scopes && keys[i].scopes[0] ? keys[i].scopes : "mcp",
+               keys[i].name ? keys[i].name : "");
     }
     tk_apikey_list_free(keys, n);
     return 0;
@@ -419,7 +412,7 @@ static int key_list(tk_store_t *st)
 static int cmd_key(int argc, char **argv)
 {
     const char *sub = argc > 0 ? argv[0] : "", *config = NULL, *endpoint = NULL, *name = NULL;
-    const char *id = NULL;
+    const char *id = NULL, *owner = NULL, *scopes = NULL;
     uint64_t days = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--config") && i + 1 < argc)
@@ -428,6 +421,10 @@ static int cmd_key(int argc, char **argv)
             endpoint = argv[++i];
         else if (!strcmp(argv[i], "--name") && i + 1 < argc)
             name = argv[++i];
+        else if (!strcmp(argv[i], "--owner") && i + 1 < argc)
+            owner = argv[++i];
+        else if (!strcmp(argv[i], "--scopes") && i + 1 < argc)
+            scopes = argv[++i];
         else if (!strcmp(argv[i], "--expires-days") && i + 1 < argc) {
             if (tk_parse_uint(argv[++i], 1, 36500, &days) != TK_OK) {
                 fputs("tumiki key: --expires-days takes 1 to 36500\n", stderr);
@@ -449,10 +446,10 @@ static int cmd_key(int argc, char **argv)
     }
     tk_config_t *cfg = NULL;
     tk_store_t *st = NULL;
-    int rc = open_store_for(config, &cfg, &st);
+    int rc = tk_cli_open_store(config, &cfg, &st);
     if (rc == 0) {
         if (create)
-            rc = key_create(cfg, st, endpoint, name, days);
+            rc = key_create(cfg, st, endpoint, name, days, owner, scopes);
         else if (list)
             rc = key_list(st);
         else {
@@ -503,7 +500,7 @@ static int cmd_jwt(int argc, char **argv)
     }
     tk_config_t *cfg = NULL;
     tk_store_t *st = NULL;
-    int rc = open_store_for(config, &cfg, &st);
+    int rc = tk_cli_open_store(config, &cfg, &st);
     if (rc == 0 && cfg->jwt_key == NULL) {
         fprintf(stderr, "tumiki: %s: no \"jwt\" section: JWTs are not enabled\n", config);
         rc = 1;
@@ -569,7 +566,7 @@ static int cmd_account(int argc, char **argv)
     }
     tk_config_t *cfg = NULL;
     tk_store_t *st = NULL;
-    int rc = open_store_for(config, &cfg, &st);
+    int rc = tk_cli_open_store(config, &cfg, &st);
     if (rc == 0)
         rc = tk_account_cli(st, cfg->dash_bcrypt_cost, sub, email, stdin, stdout, stderr);
     tk_store_close(st);
@@ -596,6 +593,10 @@ int main(int argc, char **argv)
         return cmd_jwt(argc - 2, argv + 2);
     if (!strcmp(cmd, "account"))
         return cmd_account(argc - 2, argv + 2);
+    if (!strcmp(cmd, "user"))
+        return stdout_ok(tk_cli_user(argc - 2, argv + 2));
+    if (!strcmp(cmd, "endpoint"))
+        return stdout_ok(tk_cli_endpoint(argc - 2, argv + 2));
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("tumiki %s\n", TK_VERSION);
         return 0;

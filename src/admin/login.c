@@ -20,11 +20,12 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "admin/api.h"
 #include "auth/password.h"
-#include "core/worker.h"
 #include "http/server.h"
 #include "state/ratelimit.h"
 #include "store/store.h"
+#include "store/worker.h"
 
 #define MOD "login"
 #define LOGIN_BODY_MAX 8192
@@ -39,23 +40,19 @@
 
 struct tk_login {
     const tk_config_t *cfg;
-    char *db_path;
-    tk_worker_t *worker;
+    tk_store_worker_t *worker;
+    size_t inflight; /* logins submitted and not yet done */
+    int stopping;
+    char dummy[TK_PASSWORD_HASH_MAX]; /* worker thread only: bcrypt of a random password */
     tk_sessions_t *sessions;
     tk_ratelimit_t *rl;
     int web_fd; /* dashboard.web_dir, or -1 */
     struct event *sweep;
 };
 
-/* The worker thread's own state. */
-typedef struct worker_state {
-    tk_store_t *st;
-    char dummy[TK_PASSWORD_HASH_MAX]; /* bcrypt of a random password, same cost */
-} worker_state_t;
-
 typedef struct login_job {
-    tk_worker_job_t hdr;
     tk_login_t *lg;
+    int ran; /* the worker ran it (else it was dropped at shutdown) */
     struct evhttp_request *req; /* NULL once the client has gone */
     char email[EMAIL_MAX + 1];
     char password[TK_PASSWORD_MAX + 1];
@@ -73,43 +70,33 @@ static int64_t wall_ms(void)
 
 /* ---- worker side ---- */
 
-static void *worker_init(void *ctx)
+/* The dummy hash an unknown e-mail is checked against, made on first use at
+ * the configured cost so that the answer takes as long as for a real user. */
+static const char *dummy_hash(tk_login_t *lg)
 {
-    tk_login_t *lg = ctx;
-    worker_state_t *ws = tk_calloc(1, sizeof(*ws));
-    char err[256], rnd[33];
-    unsigned char raw[16];
-    if (tk_store_open_sqlite(lg->db_path, &ws->st, err, sizeof(err)) != TK_OK) {
-        tk_error(MOD, "login store unavailable: %s", err);
-        ws->st = NULL;
-    }
-    if (tk_random_bytes(raw, sizeof(raw)) == TK_OK) {
+    if (lg->dummy[0] == '\0') {
+        unsigned char raw[16];
+        char rnd[33];
+        if (tk_random_bytes(raw, sizeof(raw)) != TK_OK)
+            return "";
         tk_hex_encode(raw, sizeof(raw), rnd);
-        if (tk_password_hash(rnd, strlen(rnd), lg->cfg->dash_bcrypt_cost, ws->dummy,
-                             sizeof(ws->dummy)) != TK_OK)
-            ws->dummy[0] = '\0';
+        if (tk_password_hash(rnd, strlen(rnd), lg->cfg->dash_bcrypt_cost, lg->dummy,
+                             sizeof(lg->dummy)) != TK_OK)
+            lg->dummy[0] = '\0';
         OPENSSL_cleanse(rnd, sizeof(rnd));
     }
-    return ws;
-}
-
-static void worker_fini(void *state)
-{
-    worker_state_t *ws = state;
-    tk_store_close(ws->st);
-    free(ws);
+    return lg->dummy;
 }
 
 /* A failed password for a known, unlocked account: count it, maybe lock. */
-static void count_failure(tk_login_t *lg, worker_state_t *ws, const tk_user_login_t *u,
-                          int64_t now)
+static void count_failure(tk_login_t *lg, tk_store_t *st, const tk_user_login_t *u, int64_t now)
 {
     const tk_config_t *cfg = lg->cfg;
     int64_t until = 0;
-    if (tk_store_user_login_failed(ws->st, u->id, now, cfg->dash_lockout_threshold,
+    if (tk_store_user_login_failed(st, u->id, now, cfg->dash_lockout_threshold,
                                    (int64_t)cfg->dash_lockout_s * 1000, &until) != TK_OK) {
         tk_warn(MOD, "failed login for user %s not recorded: %s", u->id,
-                tk_store_last_error(ws->st));
+                tk_store_last_error(st));
         return;
     }
     if (until > now)
@@ -119,51 +106,46 @@ static void count_failure(tk_login_t *lg, worker_state_t *ws, const tk_user_logi
         tk_info(MOD, "failed login for user %s", u->id);
 }
 
-static void run_login(void *state, tk_worker_job_t *hdr)
+static void run_login(tk_store_t *st, void *arg)
 {
-    worker_state_t *ws = state;
-    login_job_t *j = (login_job_t *)hdr;
+    login_job_t *j = arg;
     tk_user_login_t u;
+    const char *dummy = dummy_hash(j->lg);
+    j->ran = 1;
     j->status = TK_EINVAL;
-    if (ws->st == NULL) {
+    if (st == NULL) {
         j->status = TK_EIO;
         return;
     }
-    int rc = tk_store_user_login_get(ws->st, j->email, &u);
+    int rc = tk_store_user_login_get(st, j->email, &u);
     if (rc != TK_OK) {
         if (rc != TK_ENOENT)
             j->status = TK_EIO;
-        (void)tk_password_verify(j->password, j->pwlen, ws->dummy); /* same time as a user */
+        (void)tk_password_verify(j->password, j->pwlen, dummy); /* same time as a user */
         tk_info(MOD, "failed login for an unknown e-mail address");
         return;
     }
     int64_t now = wall_ms();
     int locked = u.locked_until > now;
     int ok = tk_password_verify(j->password, j->pwlen,
-                                u.password_hash ? u.password_hash : ws->dummy) &&
+                                u.password_hash ? u.password_hash : dummy) &&
              u.password_hash != NULL;
     if (locked || u.disabled) {
         tk_info(MOD, "login refused for user %s: account %s", u.id,
                 locked ? "locked" : "disabled");
     } else if (ok) {
-        if (tk_store_user_login_reset(ws->st, u.id) != TK_OK)
+        if (tk_store_user_login_reset(st, u.id) != TK_OK)
             tk_warn(MOD, "failure count of user %s not reset", u.id);
         tk_snprintf(j->user_id, sizeof(j->user_id), "%s", u.id);
         tk_snprintf(j->email, sizeof(j->email), "%s", u.email);
         j->status = TK_OK;
     } else {
-        count_failure(j->lg, ws, &u, now);
+        count_failure(j->lg, st, &u, now);
     }
     tk_user_login_clear(&u);
 }
 
 /* ---- replies ---- */
-
-static void reply_error(struct evhttp_request *req, int status, const char *reason,
-                        const char *msg)
-{
-    tk_http_reply_json(req, status, reason, json_pack("{s:s}", "error", msg));
-}
 
 static void set_cookie(struct evhttp_request *req, const char *id)
 {
@@ -221,27 +203,22 @@ static void job_free(login_job_t *j)
     free(j);
 }
 
-static void discard_login(tk_worker_job_t *hdr)
+static void login_done(void *arg)
 {
-    login_job_t *j = (login_job_t *)hdr;
-    detach(j);
-    job_free(j);
-}
-
-static void login_done(tk_worker_job_t *hdr)
-{
-    login_job_t *j = (login_job_t *)hdr;
+    login_job_t *j = arg;
     tk_login_t *lg = j->lg;
     struct evhttp_request *req = j->req;
-    if (req == NULL) {
+    lg->inflight--;
+    if (req == NULL || !j->ran || lg->stopping) { /* client gone, or shutting down */
+        detach(j);
         job_free(j);
         return;
     }
     detach(j);
     if (j->status == TK_EIO) {
-        reply_error(req, 503, "Service Unavailable", "the account store is unavailable");
+        tk_admin_reply_error(req, 503, "unavailable", "the account store is unavailable");
     } else if (j->status != TK_OK) {
-        reply_error(req, 401, "Unauthorized", GENERIC_FAILURE);
+        tk_admin_reply_error(req, 401, "invalid_credentials", GENERIC_FAILURE);
     } else {
         /* a session id the browser brought is never reused (fixation) */
         size_t oldlen;
@@ -252,7 +229,7 @@ static void login_done(tk_worker_job_t *hdr)
         const tk_session_t *s;
         int rc = tk_sessions_open(lg->sessions, j->user_id, j->email, tk_now_ms(), id, &s);
         if (rc != TK_OK) {
-            reply_error(req, 503, "Service Unavailable", "too many sessions; try again later");
+            tk_admin_reply_error(req, 503, "unavailable", "too many sessions; try again later");
         } else {
             tk_info(MOD, "user %s signed in", j->user_id);
             set_cookie(req, id);
@@ -286,7 +263,7 @@ static int login_rate_ok(tk_login_t *lg, struct evhttp_request *req, const char 
     tk_snprintf(v, sizeof(v), "%u", r.retry_after_s);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", v);
     tk_warn(MOD, "login attempts from %s over the limit: 429", ipkey + 3);
-    reply_error(req, 429, "Too Many Requests", "too many login attempts; try again later");
+    tk_admin_reply_error(req, 429, "rate_limited", "too many login attempts; try again later");
     return 0;
 }
 
@@ -333,35 +310,34 @@ static void handle_login(tk_login_t *lg, struct evhttp_request *req, const char 
 {
     const char *origin = hdr(req, "Origin");
     if (origin != NULL && !origin_ok(lg, origin, self_origin)) {
-        reply_error(req, 403, "Forbidden", "Forbidden: Origin is not allowed");
+        tk_admin_reply_error(req, 403, "forbidden", "Forbidden: Origin is not allowed");
         return;
     }
     if (!login_rate_ok(lg, req, ipkey))
         return;
     if (!is_json(req)) { /* also keeps HTML forms on other sites out */
-        reply_error(req, 415, "Unsupported Media Type", "Content-Type must be application/json");
+        tk_admin_reply_error(req, 415, "unsupported_media_type", "Content-Type must be application/json");
         return;
     }
     login_job_t *j = tk_calloc(1, sizeof(*j));
     const char *why = parse_login(req, j);
     if (why != NULL || j->pwlen > TK_PASSWORD_MAX) {
         if (why != NULL)
-            reply_error(req, 400, "Bad Request", why);
+            tk_admin_reply_error(req, 400, "invalid_body", why);
         else /* longer than any password can be: refused like any wrong one */
-            reply_error(req, 401, "Unauthorized", GENERIC_FAILURE);
+            tk_admin_reply_error(req, 401, "invalid_credentials", GENERIC_FAILURE);
         job_free(j);
         return;
     }
-    j->hdr.run = run_login;
-    j->hdr.done = login_done;
-    j->hdr.discard = discard_login;
     j->lg = lg;
     j->req = req;
-    if (tk_worker_submit(lg->worker, &j->hdr, MAX_QUEUED_LOGINS) != TK_OK) {
-        reply_error(req, 503, "Service Unavailable", "too many logins in progress");
+    if (lg->inflight >= MAX_QUEUED_LOGINS ||
+        tk_store_worker_submit(lg->worker, run_login, login_done, j) != TK_OK) {
+        tk_admin_reply_error(req, 503, "unavailable", "too many logins in progress");
         job_free(j);
         return;
     }
+    lg->inflight++;
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     if (evcon)
         evhttp_connection_set_closecb(evcon, conn_closed, j);
@@ -398,9 +374,9 @@ int tk_login_principal(tk_login_t *lg, struct evhttp_request *req, const char *s
 void tk_login_refuse(struct evhttp_request *req, int rc)
 {
     if (rc == TK_ESTATE)
-        reply_error(req, 403, "Forbidden", "Forbidden: missing or wrong CSRF token or Origin");
+        tk_admin_reply_error(req, 403, "forbidden", "Forbidden: missing or wrong CSRF token or Origin");
     else
-        reply_error(req, 401, "Unauthorized", "not signed in, or the session has expired");
+        tk_admin_reply_error(req, 401, "unauthorized", "not signed in, or the session has expired");
 }
 
 static void handle_logout(tk_login_t *lg, struct evhttp_request *req, const char *self_origin)
@@ -435,7 +411,7 @@ static int method_is(struct evhttp_request *req, enum evhttp_cmd_type want, cons
     if (evhttp_request_get_command(req) == want)
         return 1;
     evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
-    reply_error(req, 405, "Method Not Allowed", "Method not allowed");
+    tk_admin_reply_error(req, 405, "method_not_allowed", "Method not allowed");
     return 0;
 }
 
@@ -475,7 +451,7 @@ static void serve_file(tk_login_t *lg, struct evhttp_request *req, const char *n
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-        reply_error(req, 405, "Method Not Allowed", "Method not allowed");
+        tk_admin_reply_error(req, 405, "method_not_allowed", "Method not allowed");
         return;
     }
     /* one directory level, no '/' in name, and O_NOFOLLOW: no traversal
@@ -485,13 +461,13 @@ static void serve_file(tk_login_t *lg, struct evhttp_request *req, const char *n
     if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > WEB_FILE_MAX) {
         if (fd >= 0)
             close(fd);
-        reply_error(req, 404, "Not Found", "Not Found");
+        tk_admin_reply_error(req, 404, "not_found", "Not Found");
         return;
     }
     struct evbuffer *buf = evbuffer_new();
     if (sb.st_size > 0 && evbuffer_add_file(buf, fd, 0, sb.st_size) != 0) {
         evbuffer_free(buf); /* evbuffer_add_file closed fd */
-        reply_error(req, 500, "Internal Server Error", "cannot read the file");
+        tk_admin_reply_error(req, 500, "internal", "cannot read the file");
         return;
     }
     if (sb.st_size == 0)
@@ -524,7 +500,7 @@ int tk_login_route(tk_login_t *lg, struct evhttp_request *req, const char *path,
         return 1;
     }
     if (strncmp(path, "/auth/", 6) == 0) {
-        reply_error(req, 404, "Not Found", "Not Found");
+        tk_admin_reply_error(req, 404, "not_found", "Not Found");
         return 1;
     }
     const char *name = lg->web_fd >= 0 ? web_name(path) : NULL;
@@ -558,7 +534,6 @@ int tk_login_create(struct event_base *base, const tk_config_t *cfg, const char 
     tk_login_t *lg = tk_calloc(1, sizeof(*lg));
     lg->cfg = cfg;
     lg->web_fd = -1;
-    lg->db_path = tk_strdup(db_path);
     lg->sessions = tk_sessions_create((uint64_t)cfg->dash_idle_s * 1000,
                                       (uint64_t)cfg->dash_lifetime_s * 1000, cfg->dash_max_sessions);
     lg->rl = tk_ratelimit_local_create(cfg->rate_max_keys);
@@ -571,7 +546,7 @@ int tk_login_create(struct event_base *base, const tk_config_t *cfg, const char 
             return TK_EIO;
         }
     }
-    lg->worker = tk_worker_create(base, worker_init, worker_fini, lg, err, errlen);
+    lg->worker = tk_store_worker_create(base, db_path, err, errlen);
     if (lg->worker == NULL) {
         tk_login_destroy(lg);
         return TK_EIO;
@@ -587,13 +562,13 @@ void tk_login_destroy(tk_login_t *lg)
 {
     if (lg == NULL)
         return;
-    tk_worker_destroy(lg->worker);
+    lg->stopping = 1;
+    tk_store_worker_destroy(lg->worker); /* runs login_done for what is left */
     if (lg->sweep)
         event_free(lg->sweep);
     tk_sessions_destroy(lg->sessions);
     tk_ratelimit_destroy(lg->rl);
     if (lg->web_fd >= 0)
         close(lg->web_fd);
-    free(lg->db_path);
     free(lg);
 }

@@ -142,6 +142,7 @@ static void do_verify(tk_store_t *st, job_t *j)
         tk_snprintf(j->p.key_id, sizeof(j->p.key_id), "%s", k.id);
         tk_snprintf(j->p.endpoint, sizeof(j->p.endpoint), "%s", k.endpoint ? k.endpoint : "");
         tk_snprintf(j->p.scopes, sizeof(j->p.scopes), "%s", k.scopes ? k.scopes : "");
+        tk_snprintf(j->p.owner, sizeof(j->p.owner), "%s", k.owner ? k.owner : "");
         j->p.expires_at_ms = k.expires_at;
         if (tk_store_apikey_touch(st, k.id, now) != TK_OK)
             tk_debug(MOD, "last-used time of key %s not updated", k.id);
@@ -360,6 +361,11 @@ void tk_keyauth_cancel(tk_keyauth_t *ka, uint64_t handle)
     job_t *j = tk_map_del(ka->pending, handle);
     if (j)
         j->cancelled = 1; /* freed when the worker's answer arrives */
+}
+
+void tk_keyauth_forget(tk_keyauth_t *ka, const char *key_id)
+{
+    drop_key(ka, key_id);
 }
 
 size_t tk_keyauth_cached(const tk_keyauth_t *ka)

@@ -28,6 +28,7 @@ typedef struct tk_principal {
     char key_id[TK_APIKEY_ID_LEN + 1];
     char endpoint[72]; /* slug the key is for, or "*" */
     char scopes[TK_KEYAUTH_SCOPES_MAX];
+    char owner[65]; /* the user the key belongs to, "" for keys made by the CLI */
     int64_t expires_at_ms; /* 0: never (wall clock, ms since the epoch) */
 } tk_principal_t;
 
@@ -50,6 +51,10 @@ int tk_keyauth_verify(tk_keyauth_t *ka, const char *token, size_t len, tk_princi
 void tk_keyauth_cancel(tk_keyauth_t *ka, uint64_t handle);
 
 size_t tk_keyauth_cached(const tk_keyauth_t *ka);
+
+/* Drop key_id from the cache at once (its row was deleted: the revocation
+ * poll cannot see it). */
+void tk_keyauth_forget(tk_keyauth_t *ka, const char *key_id);
 
 /* Whether a JWT id is on the revocation list (kept in memory: loaded at
  * start and refreshed by the worker's twice-a-second poll). */

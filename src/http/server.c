@@ -21,6 +21,8 @@
 #include <event2/keyvalq_struct.h>
 
 #include "admin/login.h"
+#include "admin/api.h"
+#include "admin/rbac.h"
 #include "auth/jwt.h"
 #include "auth/keyauth.h"
 #include "core/map.h"
@@ -59,6 +61,7 @@ struct tk_http_server {
     tk_keyauth_t *ka;      /* API keys (NULL: only the bootstrap token) */
     tk_map_t *verifying;   /* API-key checks in flight: handle -> pending_auth_t */
     tk_login_t *login;     /* dashboard login, sessions and files */
+    tk_admin_t *admin;     /* /api/v1 */
 };
 
 /* A request waiting for its API key to be verified off the loop. */
@@ -67,6 +70,7 @@ typedef struct pending_auth {
     struct evhttp_request *req;
     uint64_t handle;
     char slug[TK_SLUG_MAX + 1];
+    int admin; /* an /api/v1 request (slug unused) */
     char ipkey[80];
 } pending_auth_t;
 
@@ -283,6 +287,12 @@ static void unauthorized(tk_http_server_t *srv, struct evhttp_request *req, cons
         return;
     }
     tk_info(MOD, "authentication failed from %s", ipkey + 3);
+    if (slug == NULL) { /* admin API */
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                          "Bearer realm=\"tumiki\"");
+        tk_admin_reply_error(req, 401, "unauthorized", "a valid bearer token is required");
+        return;
+    }
     char origin[300], v[512];
     self_origin(srv, req, origin, sizeof(origin));
     tk_snprintf(v, sizeof(v),
@@ -309,16 +319,40 @@ static void serve_authorized(tk_http_server_t *srv, struct evhttp_request *req, 
     tk_gateway_handle(srv->gw, req, slug);
 }
 
-/* A verified API key may only be used on its own endpoint. */
+/* Authenticated admin API caller: the per-credential limit, then the API. */
+static void serve_admin(tk_http_server_t *srv, struct evhttp_request *req, tk_caller_kind_t kind,
+                        const char *user, const tk_principal_t *p, const char *ratekey)
+{
+    if (!rate_ok(srv, req, ratekey, &srv->cfg->rate_per_key))
+        return;
+    tk_caller_t who = {.kind = kind};
+    tk_snprintf(who.user, sizeof(who.user), "%s", user);
+    if (p != NULL) {
+        tk_snprintf(who.key_id, sizeof(who.key_id), "%s", p->key_id);
+        tk_snprintf(who.scopes, sizeof(who.scopes), "%s", p->scopes);
+    }
+    tk_admin_handle(srv->admin, req, &who);
+}
+
+/* A verified API key may only be used on its own endpoint, with the "mcp"
+ * scope (slug NULL: the admin API, which checks the "admin" scope). */
 static void serve_principal(tk_http_server_t *srv, struct evhttp_request *req, const char *slug,
                             const tk_principal_t *p)
 {
+    char ratekey[TK_APIKEY_ID_LEN + 8];
+    tk_snprintf(ratekey, sizeof(ratekey), "key:%s", p->key_id);
+    if (slug == NULL) {
+        serve_admin(srv, req, TK_CALLER_KEY, p->owner, p, ratekey);
+        return;
+    }
+    if (!tk_scopes_has(p->scopes, TK_SCOPE_MCP)) {
+        reply_error(req, 403, "Forbidden", "Forbidden: this key lacks the \"mcp\" scope");
+        return;
+    }
     if (strcmp(p->endpoint, "*") != 0 && strcmp(p->endpoint, slug) != 0) {
         reply_error(req, 403, "Forbidden", "Forbidden: this key is not valid for this endpoint");
         return;
     }
-    char ratekey[TK_APIKEY_ID_LEN + 8];
-    tk_snprintf(ratekey, sizeof(ratekey), "key:%s", p->key_id);
     serve_authorized(srv, req, slug, ratekey);
 }
 
@@ -327,12 +361,13 @@ static void key_verified(void *arg, int status, const tk_principal_t *p)
     pending_auth_t *pa = arg;
     tk_http_server_t *srv = pa->srv;
     tk_map_del(srv->verifying, pa->handle);
+    const char *slug = pa->admin ? NULL : pa->slug;
     if (status == TK_OK)
-        serve_principal(srv, pa->req, pa->slug, p);
+        serve_principal(srv, pa->req, slug, p);
     else if (status == TK_EIO)
         reply_error(pa->req, 503, "Service Unavailable", "key store unavailable");
     else
-        unauthorized(srv, pa->req, pa->slug, pa->ipkey);
+        unauthorized(srv, pa->req, slug, pa->ipkey);
     free(pa);
 }
 
@@ -356,13 +391,36 @@ static void authenticate_jwt(tk_http_server_t *srv, struct evhttp_request *req, 
         unauthorized(srv, req, slug, ipkey);
         return;
     }
+    char ratekey[TK_JWT_FIELD_MAX + 8];
+    tk_snprintf(ratekey, sizeof(ratekey), "sub:%s", c.sub);
+    if (slug == NULL) {
+        serve_admin(srv, req, TK_CALLER_JWT, c.sub, NULL, ratekey);
+        return;
+    }
     if (strcmp(c.endpoint, "*") != 0 && strcmp(c.endpoint, slug) != 0) {
         reply_error(req, 403, "Forbidden", "Forbidden: this token is not valid for this endpoint");
         return;
     }
-    char ratekey[TK_JWT_FIELD_MAX + 8];
-    tk_snprintf(ratekey, sizeof(ratekey), "sub:%s", c.sub);
     serve_authorized(srv, req, slug, ratekey);
+}
+
+/* A dashboard session (cookie, CSRF token and Origin for state changes) as
+ * the admin API's caller. 0 if the request carries no session cookie. */
+static int serve_session(tk_http_server_t *srv, struct evhttp_request *req)
+{
+    char self[300], ratekey[TK_STORE_ID_MAX + 8];
+    const tk_session_t *s;
+    self_origin(srv, req, self, sizeof(self));
+    int rc = tk_login_principal(srv->login, req, self, &s);
+    if (rc == TK_ENOENT)
+        return 0;
+    if (rc != TK_OK) {
+        tk_login_refuse(req, rc);
+        return 1;
+    }
+    tk_snprintf(ratekey, sizeof(ratekey), "user:%s", s->user_id);
+    serve_admin(srv, req, TK_CALLER_SESSION, s->user_id, NULL, ratekey);
+    return 1;
 }
 
 static void authenticate(tk_http_server_t *srv, struct evhttp_request *req, const char *slug,
@@ -374,7 +432,10 @@ static void authenticate(tk_http_server_t *srv, struct evhttp_request *req, cons
         return;
     }
     if (is_bootstrap(srv, tok)) {
-        serve_authorized(srv, req, slug, "key:bootstrap");
+        if (slug == NULL)
+            serve_admin(srv, req, TK_CALLER_BOOTSTRAP, "", NULL, "key:bootstrap");
+        else
+            serve_authorized(srv, req, slug, "key:bootstrap");
         return;
     }
     size_t toklen = strlen(tok);
@@ -392,7 +453,8 @@ static void authenticate(tk_http_server_t *srv, struct evhttp_request *req, cons
     if (rc == 0) { /* answered later by key_verified */
         pa->srv = srv;
         pa->req = req;
-        tk_snprintf(pa->slug, sizeof(pa->slug), "%s", slug);
+        tk_snprintf(pa->slug, sizeof(pa->slug), "%s", slug != NULL ? slug : "");
+        pa->admin = slug == NULL;
         tk_snprintf(pa->ipkey, sizeof(pa->ipkey), "%s", ipkey);
         tk_map_put(srv->verifying, pa->handle, pa);
         return;
@@ -695,6 +757,13 @@ static void on_request(struct evhttp_request *req, void *arg)
         if (tk_login_route(srv->login, req, path, ipkey, self))
             return;
     }
+    if (tk_admin_path(path)) { /* /api/v1: authenticated like MCP, slug NULL */
+        if (cmd == EVHTTP_REQ_OPTIONS)
+            handle_preflight(req);
+        else if (bearer(req) != NULL || !serve_session(srv, req))
+            authenticate(srv, req, NULL, ipkey);
+        return;
+    }
     char slug[TK_SLUG_MAX + 1];
     if (mcp_slug(path, slug, sizeof(slug)) != 0) {
         reply_error(req, 404, "Not Found", "Not Found");
@@ -770,10 +839,11 @@ int tk_http_server_create(struct event_base *base, const tk_config_t *cfg, tk_ga
     {
         char *db = tk_asprintf("%s/tumiki.db", cfg->data_dir);
         srv->ka = tk_keyauth_create(base, db, 60000, err, errlen);
-        if (srv->ka != NULL && tk_login_create(base, cfg, db, &srv->login, err, errlen) != TK_OK)
-            srv->login = NULL;
+        int ok = srv->ka != NULL &&
+                 tk_admin_create(base, cfg, gw, srv->ka, db, &srv->admin, err, errlen) == TK_OK &&
+                 tk_login_create(base, cfg, db, &srv->login, err, errlen) == TK_OK;
         free(db);
-        if (srv->ka == NULL || srv->login == NULL) {
+        if (!ok) {
             tk_http_server_destroy(srv);
             return TK_EIO;
         }
@@ -817,6 +887,7 @@ void tk_http_server_destroy(tk_http_server_t *srv)
         return;
     tk_keyauth_destroy(srv->ka); /* no verification callback runs after this */
     tk_login_destroy(srv->login); /* nor a login's, while its connection still exists */
+    tk_admin_destroy(srv->admin); /* nor an admin reply */
     if (srv->verifying) {
         size_t vit = 0;
         void *pv;

@@ -5,6 +5,7 @@
  * rebinding defence), bootstrap bearer-token authentication, and routing:
  *   GET  /healthz           liveness, no auth
  *   *    /mcp/<slug>        MCP Streamable HTTP, handed to the gateway
+ *   *    /api/v1/...        admin REST API (admin/api.h), same authentication
  * The server borrows the config, event base and gateway.
  */
 #ifndef TK_HTTP_SERVER_H

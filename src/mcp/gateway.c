@@ -102,6 +102,7 @@ struct endpoint {
     unsigned *built_gen[CAT_N]; /* per server gen the merge was built from */
     waiter_t *waiters[CAT_N];
     unsigned fetching[CAT_N];
+    json_t *tool_filter; /* {"allow":[..],"deny":[..]} set by the admin API; NULL: config's */
 };
 
 struct session {
@@ -516,8 +517,29 @@ static int catalog_ensure(srv_t *sv, cat_kind_t k)
     return cat->fetching; /* may have failed synchronously */
 }
 
+/* The admin API's selection: allowed unless an allow list exists and no
+ * pattern matches, or a deny pattern matches. */
+static int filter_allows(const json_t *filter, const char *ns)
+{
+    const json_t *allow = json_object_get(filter, "allow"), *deny = json_object_get(filter, "deny");
+    size_t i;
+    const json_t *pat;
+    int ok = json_array_size(allow) == 0;
+    json_array_foreach(allow, i, pat) {
+        if (!ok && json_is_string(pat))
+            ok = tk_glob_match(json_string_value(pat), ns);
+    }
+    json_array_foreach(deny, i, pat) {
+        if (ok && json_is_string(pat))
+            ok = !tk_glob_match(json_string_value(pat), ns);
+    }
+    return ok;
+}
+
 static int endpoint_tool_allowed(const endpoint_t *ep, const char *ns)
 {
+    if (ep->tool_filter != NULL)
+        return filter_allows(ep->tool_filter, ns);
     const tk_endpoint_conf_t *c = ep->conf;
     int ok = c->nallow == 0;
     for (size_t i = 0; i < c->nallow && !ok; i++)
@@ -1486,6 +1508,7 @@ void tk_gateway_destroy(tk_gateway_t *gw)
                 w = next;
             }
         }
+        json_decref(ep->tool_filter);
         free(ep->srvs);
     }
     free(gw->eps);
@@ -1509,4 +1532,41 @@ void tk_gateway_destroy(tk_gateway_t *gw)
     event_free(gw->sigchld);
     event_free(gw->sweep);
     free(gw);
+}
+
+/* ---- admin API hooks ---- */
+
+int tk_gateway_set_tool_filter(tk_gateway_t *gw, const char *slug, const json_t *allow,
+                               const json_t *deny)
+{
+    endpoint_t *ep = find_endpoint(gw, slug);
+    if (ep == NULL)
+        return TK_ENOENT;
+    if (!json_is_array(allow) || !json_is_array(deny))
+        return TK_EINVAL;
+    json_decref(ep->tool_filter);
+    ep->tool_filter = json_pack("{s:O, s:O}", "allow", allow, "deny", deny);
+    json_decref(ep->merged[CAT_TOOLS]); /* rebuilt, filtered anew, on the next use */
+    ep->merged[CAT_TOOLS] = NULL;
+    json_t *n = tk_rpc_notification("notifications/tools/list_changed", NULL);
+    size_t it = 0;
+    void *val;
+    while (tk_map_next(gw->sessions, &it, NULL, NULL, &val))
+        if (((session_t *)val)->ep == ep)
+            session_push(val, n);
+    json_decref(n);
+    tk_info(MOD, "endpoint %s: tool selection changed", slug);
+    return TK_OK;
+}
+
+const char *tk_gateway_server_status(const tk_gateway_t *gw, const char *name)
+{
+    static const char *const names[] = {"idle", "starting", "ready", "backoff", "stopping"};
+    for (size_t i = 0; i < gw->nsrvs; i++) {
+        if (strcmp(tk_upstream_name(gw->srvs[i].up), name) != 0)
+            continue;
+        tk_upstream_state_t st = tk_upstream_state(gw->srvs[i].up);
+        return (size_t)st < sizeof(names) / sizeof(names[0]) ? names[st] : "unknown";
+    }
+    return "disabled";
 }

@@ -15,6 +15,7 @@
 
 #include <event2/event.h>
 #include <event2/http.h>
+#include <jansson.h>
 
 #include "config/config.h"
 #include "core/core.h"
@@ -37,5 +38,16 @@ void tk_gateway_handle(tk_gateway_t *gw, struct evhttp_request *req, const char 
 int tk_mcp_version_supported(const char *v);
 
 size_t tk_gateway_session_count(const tk_gateway_t *gw);
+
+/* Replace endpoint slug's tool selection (the config's allow/deny lists) by
+ * allow and deny, arrays of glob patterns over the endpoint's tool names
+ * (copied). Applies to the next tools/list and tools/call; open sessions on
+ * the endpoint get notifications/tools/list_changed. TK_ENOENT: no such
+ * endpoint; TK_EINVAL: not arrays. */
+int tk_gateway_set_tool_filter(tk_gateway_t *gw, const char *slug, const json_t *allow,
+                               const json_t *deny) TK_WUR;
+/* A configured server's state: "idle", "starting", "ready", "backoff",
+ * "stopping", or "disabled" when it is not running under the gateway. */
+const char *tk_gateway_server_status(const tk_gateway_t *gw, const char *name);
 
 #endif

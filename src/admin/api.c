@@ -1,0 +1,1081 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Admin REST API: routing and body checks on the loop, then one job per
+ * request on the store worker (caller resolution, role check, store work,
+ * reply built there), then the reply and any live effect (a tool selection
+ * applied to the gateway) back on the loop.
+ */
+#include "admin/api.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "admin/rbac.h"
+#include "auth/apikey.h"
+#include "core/map.h"
+#include "mcp/jsonrpc.h"
+#include "store/store.h"
+#include "store/worker.h"
+
+#define MOD "admin"
+#define NAME_MAX_LEN 200
+#define EMAIL_MAX_LEN 254
+#define PATTERN_MAX_LEN 128
+#define PATTERNS_MAX 64
+
+typedef enum route {
+    R_ME,
+    R_USERS,
+    R_USER,
+    R_MEMBERS,
+    R_MEMBER,
+    R_KEYS,
+    R_KEY,
+    R_ENDPOINTS,
+    R_ENDPOINT,
+    R_ENDPOINT_TOOLS,
+    R_SERVERS,
+    R_COUNT
+} route_t;
+
+/* Methods each route answers, as an evhttp_cmd_type mask, and its Allow. */
+static const struct {
+    const char *name;
+    int methods;
+    const char *allow;
+} routes[R_COUNT] = {
+    [R_ME] = {"me", EVHTTP_REQ_GET, "GET"},
+    [R_USERS] = {"users", EVHTTP_REQ_GET | EVHTTP_REQ_POST, "GET, POST"},
+    [R_USER] = {"user", EVHTTP_REQ_GET | EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE,
+                "GET, PATCH, DELETE"},
+    [R_MEMBERS] = {"members", EVHTTP_REQ_GET | EVHTTP_REQ_POST, "GET, POST"},
+    [R_MEMBER] = {"member", EVHTTP_REQ_DELETE, "DELETE"},
+    [R_KEYS] = {"keys", EVHTTP_REQ_GET | EVHTTP_REQ_POST, "GET, POST"},
+    [R_KEY] = {"key", EVHTTP_REQ_DELETE, "DELETE"},
+    [R_ENDPOINTS] = {"endpoints", EVHTTP_REQ_GET, "GET"},
+    [R_ENDPOINT] = {"endpoint", EVHTTP_REQ_GET, "GET"},
+    [R_ENDPOINT_TOOLS] = {"endpoint-tools", EVHTTP_REQ_PUT, "PUT"},
+    [R_SERVERS] = {"servers", EVHTTP_REQ_GET, "GET"},
+};
+
+struct tk_admin {
+    const tk_config_t *cfg;
+    tk_gateway_t *gw;
+    tk_keyauth_t *ka;
+    tk_store_worker_t *worker;
+    int closing;
+};
+
+typedef struct job {
+    tk_admin_t *admin;
+    struct evhttp_request *req; /* answered even if its client has gone (evhttp frees it) */
+    route_t route;
+    enum evhttp_cmd_type cmd;
+    char p1[TK_STORE_ID_MAX + 1]; /* path parameters */
+    char p2[TK_STORE_ID_MAX + 1];
+    json_t *body; /* the request's JSON object, or NULL */
+    tk_caller_t caller;
+    /* filled on the worker */
+    tk_store_t *st;
+    int super; /* bootstrap token */
+    int ran;
+    int status;
+    json_t *reply;    /* response body, or NULL for 204 */
+    json_t *filter;   /* tool selection to apply to the gateway, or NULL */
+    json_t *gone;     /* ids of keys deleted with their user, or NULL */
+} job_t;
+
+/* ---- replies ---- */
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 503: return "Service Unavailable";
+    default: return "Internal Server Error";
+    }
+}
+
+static void send_json(struct evhttp_request *req, int status, json_t *body /* stolen */)
+{
+    struct evbuffer *buf = evbuffer_new();
+    if (body != NULL) {
+        size_t len;
+        char *s = tk_json_dump(body, &len);
+        json_decref(body);
+        evbuffer_add(buf, s, len);
+        evbuffer_add(buf, "\n", 1);
+        free(s);
+    }
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_remove_header(h, "Content-Type");
+    if (status != 204)
+        evhttp_add_header(h, "Content-Type", "application/json");
+    evhttp_send_reply(req, status, reason(status), buf);
+    evbuffer_free(buf);
+}
+
+static json_t *error_body(const char *code, const char *message)
+{
+    return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
+}
+
+void tk_admin_reply_error(struct evhttp_request *req, int status, const char *code,
+                          const char *message)
+{
+    send_json(req, status, error_body(code, message));
+}
+
+/* Set the job's outcome to an error; returns -1 for `return fail(...)`. */
+static int fail(job_t *j, int status, const char *code, const char *message)
+{
+    j->status = status;
+    json_decref(j->reply);
+    j->reply = error_body(code, message);
+    return -1;
+}
+
+static int ok(job_t *j, int status, json_t *body)
+{
+    j->status = status;
+    json_decref(j->reply);
+    j->reply = body;
+    return 0;
+}
+
+/* A store failure, in words that name nothing internal. */
+static int store_fail(job_t *j, int rc)
+{
+    tk_warn(MOD, "store: %s", tk_store_last_error(j->st));
+    if (rc == TK_EBUSY)
+        return fail(j, 503, "unavailable", "the store is busy; retry");
+    return fail(j, 500, "internal", "the store failed");
+}
+
+static int forbidden(job_t *j)
+{
+    return fail(j, 403, "forbidden", "your role does not allow this");
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- validation ---- */
+
+int tk_admin_valid_id(const char *s)
+{
+    size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-");
+    return n > 0 && n <= TK_STORE_ID_MAX && s[n] == '\0' && s[0] != '-';
+}
+
+/* Whether s (valid UTF-8 from jansson) has no control characters. */
+static int no_controls(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+typedef struct field {
+    const char *name;
+    json_type type; /* JSON_TRUE stands for any boolean */
+    int required;
+} field_t;
+
+/* Body fields: unknown fields, missing required ones and wrong types get a
+ * 400 naming the field (names come from our table, never from the input). */
+static int check_fields(job_t *j, const field_t *spec, size_t n)
+{
+    const char *key;
+    json_t *v;
+    if (j->body == NULL)
+        return fail(j, 400, "invalid_body", "a JSON object body is required");
+    json_object_foreach(j->body, key, v) {
+        size_t i = 0;
+        while (i < n && strcmp(spec[i].name, key) != 0)
+            i++;
+        if (i == n)
+            return fail(j, 400, "unknown_field", "the body has a field this route does not take");
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *f = json_object_get(j->body, spec[i].name);
+        char msg[96];
+        if (f == NULL) {
+            if (!spec[i].required)
+                continue;
+            tk_snprintf(msg, sizeof(msg), "field \"%s\" is required", spec[i].name);
+            return fail(j, 400, "missing_field", msg);
+        }
+        int good = spec[i].type == JSON_TRUE ? json_is_boolean(f) : json_typeof(f) == spec[i].type;
+        if (!good) {
+            tk_snprintf(msg, sizeof(msg), "field \"%s\" has the wrong type", spec[i].name);
+            return fail(j, 400, "invalid_field", msg);
+        }
+    }
+    return 0;
+}
+
+static const char *body_str(const job_t *j, const char *name)
+{
+    return json_string_value(json_object_get(j->body, name));
+}
+
+int tk_admin_valid_email(const char *s)
+{
+    size_t n = strlen(s);
+    const char *at = strchr(s, '@');
+    return n >= 3 && n <= EMAIL_MAX_LEN && at != NULL && at != s && at[1] != '\0' &&
+           no_controls(s) && strchr(s, ' ') == NULL;
+}
+
+/* ---- callers and roles (worker) ---- */
+
+/* Establish who the caller is; 0, or -1 with the job failed. */
+static int resolve_caller(job_t *j)
+{
+    const tk_caller_t *c = &j->caller;
+    if (c->kind == TK_CALLER_BOOTSTRAP) {
+        j->super = 1;
+        return 0;
+    }
+    if (c->kind == TK_CALLER_KEY && !tk_scopes_has(c->scopes, TK_SCOPE_ADMIN))
+        return fail(j, 403, "insufficient_scope", "this API key lacks the \"admin\" scope");
+    if (c->user[0] == '\0')
+        return fail(j, 403, "forbidden", "this credential belongs to no user");
+    tk_user_t u;
+    int rc = tk_store_user_get(j->st, c->user, &u);
+    if (rc == TK_ENOENT)
+        return fail(j, 403, "forbidden", "this credential's user does not exist");
+    if (rc != TK_OK)
+        return store_fail(j, rc);
+    int disabled = u.disabled;
+    tk_user_clear(&u);
+    if (disabled)
+        return fail(j, 403, "user_disabled", "this user is disabled");
+    return 0;
+}
+
+static tk_role_t role_in(job_t *j, const char *org)
+{
+    if (j->super)
+        return TK_ROLE_OWNER;
+    char role[8];
+    if (tk_store_member_role(j->st, org, j->caller.user, role) != TK_OK)
+        return TK_ROLE_NONE;
+    return tk_role_parse(role);
+}
+
+/* 0 if the caller may do act in org (on its own object if own), else a 403. */
+static int authorize(job_t *j, const char *org, tk_action_t act, int own)
+{
+    return tk_rbac_allowed(role_in(j, org), act, own) ? 0 : forbidden(j);
+}
+
+/* ---- JSON views ---- */
+
+static json_t *user_json(const tk_user_t *u)
+{
+    return json_pack("{s:s, s:s, s:b, s:I}", "id", u->id, "email", u->email, "disabled",
+                     u->disabled, "created_at", (json_int_t)u->created_at);
+}
+
+static json_t *opt_time(int64_t v)
+{
+    return v == 0 ? json_null() : json_integer((json_int_t)v);
+}
+
+/* A key without its hash. */
+static json_t *key_json(const tk_apikey_t *k)
+{
+    return json_pack("{s:s, s:s?, s:s, s:s, s:s?, s:I, s:o, s:o, s:o}", "id", k->id, "name",
+                     k->name, "endpoint", k->endpoint, "scopes",
+                     k->scopes && k->scopes[0] ? k->scopes : TK_SCOPE_MCP, "owner", k->owner,
+                     "created_at", (json_int_t)k->created_at, "expires_at",
+                     opt_time(k->expires_at), "revoked_at", opt_time(k->revoked_at),
+                     "last_used_at", opt_time(k->last_used_at));
+}
+
+static json_t *members_json(const tk_member_t *m, size_t n, int by_org)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_pack("{s:s, s:s}", by_org ? "org" : "user_id",
+                                           by_org ? m[i].org_id : m[i].user_id, "role",
+                                           m[i].role));
+    return a;
+}
+
+static json_t *string_array(char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+/* ---- handlers (worker) ---- */
+
+static int h_me(job_t *j)
+{
+    static const char *const kinds[] = {"", "bootstrap", "api_key", "jwt", "session"};
+    json_t *out = json_pack("{s:s, s:n, s:[]}", "kind", kinds[j->caller.kind], "user",
+                            "memberships");
+    if (j->super)
+        json_object_set_new(out, "role", json_string("owner"));
+    if (j->caller.kind == TK_CALLER_KEY)
+        json_object_set_new(out, "scopes",
+                            json_string(j->caller.scopes[0] ? j->caller.scopes : TK_SCOPE_MCP));
+    if (j->caller.user[0] != '\0') {
+        tk_user_t u;
+        tk_member_t *m = NULL;
+        size_t n = 0;
+        int rc = tk_store_user_get(j->st, j->caller.user, &u);
+        if (rc == TK_OK)
+            rc = tk_store_member_list(j->st, NULL, j->caller.user, &m, &n);
+        if (rc != TK_OK) {
+            tk_user_clear(&u);
+            json_decref(out);
+            return store_fail(j, rc);
+        }
+        json_object_set_new(out, "user", user_json(&u));
+        json_object_set_new(out, "memberships", members_json(m, n, 1));
+        tk_user_clear(&u);
+        free(m);
+    }
+    return ok(j, 200, out);
+}
+
+static int h_users_get(job_t *j)
+{
+    if (authorize(j, TK_ADMIN_ORG, TK_ACT_READ, 0) != 0)
+        return -1;
+    tk_user_t *u = NULL;
+    size_t n = 0;
+    int rc = tk_store_user_list(j->st, &u, &n);
+    if (rc != TK_OK)
+        return store_fail(j, rc);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, user_json(&u[i]));
+    tk_user_list_free(u, n);
+    return ok(j, 200, json_pack("{s:o}", "users", a));
+}
+
+/* The role field of a body: "member" when absent; 400 when unknown. */
+static int body_role(job_t *j, tk_role_t *out)
+{
+    const char *r = body_str(j, "role");
+    *out = r == NULL ? TK_ROLE_MEMBER : tk_role_parse(r);
+    if (*out == TK_ROLE_NONE)
+        return fail(j, 400, "invalid_field", "role must be owner, admin, member or viewer");
+    return 0;
+}
+
+/* Grant `role` in org: admins grant up to admin, owners also owner. */
+static int authorize_grant(job_t *j, const char *org, tk_role_t role)
+{
+    return authorize(j, org, role == TK_ROLE_OWNER ? TK_ACT_MANAGE_OWNERS : TK_ACT_MANAGE_USERS,
+                     0);
+}
+
+/* Change a user's membership in org: owners only if they are an owner. */
+static int authorize_target(job_t *j, const char *org, const char *user)
+{
+    char role[8];
+    int rc = tk_store_member_role(j->st, org, user, role);
+    tk_role_t r = rc == TK_OK ? tk_role_parse(role) : TK_ROLE_NONE;
+    return authorize_grant(j, org, r);
+}
+
+static int h_users_post(job_t *j)
+{
+    static const field_t spec[] = {{"id", JSON_STRING, 0},
+                                   {"email", JSON_STRING, 1},
+                                   {"role", JSON_STRING, 0}};
+    tk_role_t role;
+    if (check_fields(j, spec, 3) != 0 || body_role(j, &role) != 0)
+        return -1;
+    const char *email = body_str(j, "email"), *id = body_str(j, "id");
+    if (!tk_admin_valid_email(email))
+        return fail(j, 400, "invalid_field", "email must be an address of 3..254 characters");
+    if (id != NULL && !tk_admin_valid_id(id))
+        return fail(j, 400, "invalid_field", "id must be 1..64 of a-z, 0-9, '_' and '-'");
+    if (authorize_grant(j, TK_ADMIN_ORG, role) != 0)
+        return -1;
+    tk_user_t u;
+    int rc = tk_admin_user_add(j->st, id, email, tk_role_name(role), &u);
+    if (rc == TK_ESTATE)
+        return fail(j, 409, "conflict", "a user with this id or email exists");
+    if (rc != TK_OK) {
+        tk_user_clear(&u);
+        return store_fail(j, rc);
+    }
+    json_t *out = user_json(&u);
+    tk_user_clear(&u);
+    json_object_set_new(out, "memberships",
+                        json_pack("[{s:s, s:s}]", "org", TK_ADMIN_ORG, "role", tk_role_name(role)));
+    tk_info(MOD, "user %s created with role %s", u.id, tk_role_name(role));
+    return ok(j, 201, out);
+}
+
+/* Fetch user id into *u: 404 if missing. */
+static int target_user(job_t *j, const char *id, tk_user_t *u)
+{
+    int rc = tk_store_user_get(j->st, id, u);
+    if (rc == TK_ENOENT)
+        return fail(j, 404, "not_found", "no such user");
+    return rc == TK_OK ? 0 : store_fail(j, rc);
+}
+
+static int h_user(job_t *j)
+{
+    int self = !j->super && strcmp(j->p1, j->caller.user) == 0;
+    int rc;
+    if (j->cmd == EVHTTP_REQ_GET)
+        rc = self ? 0 : authorize(j, TK_ADMIN_ORG, TK_ACT_READ, 0);
+    else
+        rc = authorize(j, TK_ADMIN_ORG, TK_ACT_MANAGE_USERS, 0);
+    tk_user_t u;
+    if (rc != 0 || target_user(j, j->p1, &u) != 0)
+        return -1;
+    if (j->cmd == EVHTTP_REQ_GET) {
+        tk_member_t *m = NULL;
+        size_t n = 0;
+        json_t *out = user_json(&u);
+        tk_user_clear(&u);
+        if ((rc = tk_store_member_list(j->st, NULL, j->p1, &m, &n)) != TK_OK) {
+            json_decref(out);
+            return store_fail(j, rc);
+        }
+        json_object_set_new(out, "memberships", members_json(m, n, 1));
+        free(m);
+        return ok(j, 200, out);
+    }
+    tk_user_clear(&u);
+    if (authorize_target(j, TK_ADMIN_ORG, j->p1) != 0)
+        return -1;
+    if (j->cmd == EVHTTP_REQ_DELETE) {
+        tk_apikey_t *k = NULL;
+        size_t n = 0;
+        if ((rc = tk_store_apikey_list(j->st, &k, &n)) != TK_OK)
+            return store_fail(j, rc);
+        j->gone = json_array(); /* the cascade deletes them: drop them from the cache */
+        for (size_t i = 0; i < n; i++)
+            if (k[i].owner != NULL && strcmp(k[i].owner, j->p1) == 0)
+                json_array_append_new(j->gone, json_string(k[i].id));
+        tk_apikey_list_free(k, n);
+        if ((rc = tk_store_user_delete(j->st, j->p1)) != TK_OK)
+            return rc == TK_ENOENT ? fail(j, 404, "not_found", "no such user") : store_fail(j, rc);
+        tk_info(MOD, "user %s deleted", j->p1);
+        return ok(j, 204, NULL);
+    }
+    static const field_t spec[] = {{"email", JSON_STRING, 0}, {"disabled", JSON_TRUE, 0}};
+    if (check_fields(j, spec, 2) != 0)
+        return -1;
+    const char *email = body_str(j, "email");
+    json_t *dis = json_object_get(j->body, "disabled");
+    if (email != NULL && !tk_admin_valid_email(email))
+        return fail(j, 400, "invalid_field", "email must be an address of 3..254 characters");
+    rc = tk_store_user_update(j->st, j->p1, email, dis == NULL ? -1 : json_is_true(dis));
+    if (rc == TK_EINVAL)
+        return fail(j, 409, "conflict", "another user has this email");
+    if (rc != TK_OK || (rc = tk_store_user_get(j->st, j->p1, &u)) != TK_OK)
+        return rc == TK_ENOENT ? fail(j, 404, "not_found", "no such user") : store_fail(j, rc);
+    json_t *out = user_json(&u);
+    tk_user_clear(&u);
+    tk_info(MOD, "user %s updated", j->p1);
+    return ok(j, 200, out);
+}
+
+static int h_members(job_t *j)
+{
+    const char *org = j->p1;
+    int rc;
+    if (j->cmd == EVHTTP_REQ_GET) {
+        if (authorize(j, org, TK_ACT_READ, 0) != 0)
+            return -1;
+        tk_member_t *m = NULL;
+        size_t n = 0;
+        if ((rc = tk_store_member_list(j->st, org, NULL, &m, &n)) != TK_OK)
+            return store_fail(j, rc);
+        json_t *out = json_pack("{s:s, s:o}", "org", org, "members", members_json(m, n, 0));
+        free(m);
+        return ok(j, 200, out);
+    }
+    static const field_t spec[] = {{"user_id", JSON_STRING, 1}, {"role", JSON_STRING, 0}};
+    tk_role_t role;
+    if (check_fields(j, spec, 2) != 0 || body_role(j, &role) != 0)
+        return -1;
+    const char *user = body_str(j, "user_id");
+    if (!tk_admin_valid_id(user))
+        return fail(j, 400, "invalid_field", "user_id must be 1..64 of a-z, 0-9, '_' and '-'");
+    if (authorize_grant(j, org, role) != 0)
+        return -1;
+    tk_user_t u;
+    if (target_user(j, user, &u) != 0)
+        return -1;
+    tk_user_clear(&u);
+    rc = tk_store_membership_insert(j->st, org, user, tk_role_name(role));
+    if (rc == TK_EINVAL)
+        return fail(j, 409, "conflict", "already a member, or no such organization");
+    if (rc != TK_OK)
+        return store_fail(j, rc);
+    tk_info(MOD, "user %s added to organization %s as %s", user, org, tk_role_name(role));
+    return ok(j, 201, json_pack("{s:s, s:s, s:s}", "org", org, "user_id", user, "role",
+                                tk_role_name(role)));
+}
+
+static int h_member_delete(job_t *j)
+{
+    if (authorize(j, j->p1, TK_ACT_MANAGE_USERS, 0) != 0 ||
+        authorize_target(j, j->p1, j->p2) != 0)
+        return -1;
+    int rc = tk_store_member_delete(j->st, j->p1, j->p2);
+    if (rc == TK_ENOENT)
+        return fail(j, 404, "not_found", "no such membership");
+    if (rc != TK_OK)
+        return store_fail(j, rc);
+    tk_info(MOD, "user %s removed from organization %s", j->p2, j->p1);
+    return ok(j, 204, NULL);
+}
+
+static int h_keys_get(job_t *j)
+{
+    tk_role_t role = role_in(j, TK_ADMIN_ORG);
+    int all = tk_rbac_allowed(role, TK_ACT_KEY_READ, 0);
+    if (!all && !tk_rbac_allowed(role, TK_ACT_KEY_READ, 1))
+        return forbidden(j);
+    tk_apikey_t *k = NULL;
+    size_t n = 0;
+    int rc = tk_store_apikey_list(j->st, &k, &n);
+    if (rc != TK_OK)
+        return store_fail(j, rc);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        if (all || (k[i].owner != NULL && strcmp(k[i].owner, j->caller.user) == 0))
+            json_array_append_new(a, key_json(&k[i]));
+    tk_apikey_list_free(k, n);
+    return ok(j, 200, json_pack("{s:o}", "keys", a));
+}
+
+/* Check POST /keys fields; fills *days. */
+static int key_fields(job_t *j, uint64_t *days)
+{
+    static const field_t spec[] = {{"endpoint", JSON_STRING, 1},
+                                   {"name", JSON_STRING, 0},
+                                   {"scopes", JSON_STRING, 0},
+                                   {"expires_days", JSON_INTEGER, 0}};
+    if (check_fields(j, spec, 4) != 0)
+        return -1;
+    const char *ep = body_str(j, "endpoint"), *name = body_str(j, "name");
+    const char *scopes = body_str(j, "scopes");
+    if (strcmp(ep, "*") != 0 && tk_config_find_endpoint(j->admin->cfg, ep) == NULL)
+        return fail(j, 400, "invalid_field", "endpoint must be a configured endpoint or \"*\"");
+    if (name != NULL && strlen(name) > NAME_MAX_LEN)
+        return fail(j, 400, "invalid_field", "name must be at most 200 bytes");
+    if (scopes != NULL && !tk_scopes_valid(scopes))
+        return fail(j, 400, "invalid_field", "scopes must be \"mcp\", \"admin\" or \"mcp admin\"");
+    json_int_t d = json_integer_value(json_object_get(j->body, "expires_days"));
+    if (json_object_get(j->body, "expires_days") != NULL && (d < 1 || d > 36500))
+        return fail(j, 400, "invalid_field", "expires_days must be 1..36500");
+    *days = (uint64_t)d;
+    return 0;
+}
+
+static int h_keys_post(job_t *j)
+{
+    uint64_t days = 0;
+    if (key_fields(j, &days) != 0 || authorize(j, TK_ADMIN_ORG, TK_ACT_KEY_CREATE, 1) != 0)
+        return -1;
+    char key[TK_APIKEY_LEN + 1], hash[TK_APIKEY_HASH_MAX];
+    tk_apikey_t k;
+    memset(&k, 0, sizeof(k));
+    if (tk_apikey_generate(key, k.id) != TK_OK ||
+        tk_apikey_hash(key + 4 + TK_APIKEY_ID_LEN, hash, sizeof(hash)) != TK_OK)
+        return fail(j, 500, "internal", "cannot generate a key");
+    const char *scopes = body_str(j, "scopes");
+    k.name = (char *)body_str(j, "name");
+    k.hash = hash;
+    k.endpoint = (char *)body_str(j, "endpoint");
+    k.scopes = (char *)(scopes != NULL ? scopes : TK_SCOPE_MCP);
+    k.owner = j->caller.user[0] != '\0' ? j->caller.user : NULL;
+    k.created_at = wall_ms();
+    k.expires_at = days ? k.created_at + (int64_t)days * 86400000 : 0;
+    int rc = tk_store_apikey_insert(j->st, &k);
+    if (rc != TK_OK) {
+        OPENSSL_cleanse(key, sizeof(key));
+        return store_fail(j, rc);
+    }
+    json_t *out = key_json(&k);
+    json_object_set_new(out, "key", json_string(key)); /* shown this once */
+    OPENSSL_cleanse(key, sizeof(key));
+    tk_info(MOD, "key %s created for endpoint %s", k.id, k.endpoint);
+    return ok(j, 201, out);
+}
+
+static int h_key_delete(job_t *j)
+{
+    tk_apikey_t k;
+    int rc = tk_store_apikey_get(j->st, j->p1, &k);
+    if (rc == TK_ENOENT)
+        return fail(j, 404, "not_found", "no such key");
+    if (rc != TK_OK)
+        return store_fail(j, rc);
+    int own = k.owner != NULL && strcmp(k.owner, j->caller.user) == 0;
+    tk_apikey_clear(&k);
+    if (authorize(j, TK_ADMIN_ORG, TK_ACT_KEY_REVOKE, own) != 0)
+        return -1;
+    rc = tk_store_apikey_revoke(j->st, j->p1, wall_ms());
+    if (rc != TK_OK)
+        return store_fail(j, rc);
+    tk_info(MOD, "key %s revoked", j->p1);
+    return ok(j, 204, NULL);
+}
+
+/* One endpoint: its servers and its tool selection (stored, or config's). */
+static json_t *endpoint_json(const tk_config_t *cfg, const tk_endpoint_conf_t *ep,
+                             const tk_tool_filter_t *f, size_t nf)
+{
+    json_t *srvs = json_array();
+    for (size_t i = 0; i < ep->nservers; i++)
+        json_array_append_new(srvs, json_string(cfg->servers[ep->servers[i]].name));
+    json_t *tools = NULL;
+    for (size_t i = 0; i < nf && tools == NULL; i++) {
+        if (strcmp(f[i].endpoint, ep->slug) != 0)
+            continue;
+        json_t *allow = json_loads(f[i].allow, 0, NULL), *deny = json_loads(f[i].deny, 0, NULL);
+        if (json_is_array(allow) && json_is_array(deny))
+            tools = json_pack("{s:O, s:O, s:s}", "allow", allow, "deny", deny, "source", "api");
+        json_decref(allow);
+        json_decref(deny);
+    }
+    if (tools == NULL)
+        tools = json_pack("{s:o, s:o, s:s}", "allow", string_array(ep->tool_allow, ep->nallow),
+                          "deny", string_array(ep->tool_deny, ep->ndeny), "source", "config");
+    return json_pack("{s:s, s:o, s:o, s:b}", "slug", ep->slug, "servers", srvs, "tools", tools,
+                     "namespace", ep->namespace_names);
+}
+
+static int h_endpoints(job_t *j)
+{
+    const tk_config_t *cfg = j->admin->cfg;
+    const tk_endpoint_conf_t *one = NULL;
+    if (authorize(j, TK_ADMIN_ORG, TK_ACT_READ, 0) != 0)
+        return -1;
+    if (j->route == R_ENDPOINT && (one = tk_config_find_endpoint(cfg, j->p1)) == NULL)
+        return fail(j, 404, "not_found", "no such endpoint");
+    tk_tool_filter_t *f = NULL;
+    size_t nf = 0;
+    int rc = tk_store_tool_filter_list(j->st, &f, &nf);
+    if (rc != TK_OK)
+        return store_fail(j, rc);
+    json_t *out;
+    if (one != NULL) {
+        out = endpoint_json(cfg, one, f, nf);
+    } else {
+        json_t *a = json_array();
+        for (size_t i = 0; i < cfg->nendpoints; i++)
+            json_array_append_new(a, endpoint_json(cfg, &cfg->endpoints[i], f, nf));
+        out = json_pack("{s:o}", "endpoints", a);
+    }
+    tk_tool_filter_list_free(f, nf);
+    return ok(j, 200, out);
+}
+
+int tk_admin_patterns_valid(const json_t *a)
+{
+    size_t i;
+    const json_t *p;
+    if (!json_is_array(a) || json_array_size(a) > PATTERNS_MAX)
+        return 0;
+    json_array_foreach(a, i, p) {
+        const char *s = json_string_value(p);
+        if (s == NULL || s[0] == '\0' || strlen(s) > PATTERN_MAX_LEN || !no_controls(s))
+            return 0;
+    }
+    return 1;
+}
+
+int tk_admin_store_tools(tk_store_t *st, const char *slug, const json_t *allow,
+                         const json_t *deny)
+{
+    char *a = json_dumps(allow, JSON_COMPACT), *d = json_dumps(deny, JSON_COMPACT);
+    tk_tool_filter_t f = {(char *)slug, a, d, wall_ms()};
+    int rc = a != NULL && d != NULL ? tk_store_tool_filter_set(st, &f) : TK_EINVAL;
+    free(a);
+    free(d);
+    return rc;
+}
+
+int tk_admin_user_add(tk_store_t *st, const char *id, const char *email, const char *role,
+                      tk_user_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (id != NULL) {
+        tk_snprintf(out->id, sizeof(out->id), "%s", id);
+    } else {
+        unsigned char rnd[8];
+        char hex[17];
+        if (tk_random_bytes(rnd, sizeof(rnd)) != TK_OK)
+            return TK_EIO;
+        tk_hex_encode(rnd, sizeof(rnd), hex);
+        tk_snprintf(out->id, sizeof(out->id), "u%s", hex);
+    }
+    out->created_at = wall_ms();
+    int rc = tk_store_org_ensure(st, TK_ADMIN_ORG, "Default organization", out->created_at);
+    if (rc == TK_OK)
+        rc = tk_store_user_insert(st, out->id, email, NULL, out->created_at);
+    if (rc == TK_EINVAL)
+        return TK_ESTATE;
+    if (rc == TK_OK)
+        rc = tk_store_membership_insert(st, TK_ADMIN_ORG, out->id, role);
+    if (rc == TK_OK)
+        out->email = tk_strdup(email);
+    return rc;
+}
+
+static int h_endpoint_tools(job_t *j)
+{
+    static const field_t spec[] = {{"allow", JSON_ARRAY, 0}, {"deny", JSON_ARRAY, 0}};
+    if (check_fields(j, spec, 2) != 0)
+        return -1;
+    json_t *allow = json_object_get(j->body, "allow"), *deny = json_object_get(j->body, "deny");
+    allow = allow != NULL ? json_incref(allow) : json_array();
+    deny = deny != NULL ? json_incref(deny) : json_array();
+    j->filter = json_pack("{s:o, s:o}", "allow", allow, "deny", deny);
+    if (!tk_admin_patterns_valid(allow) || !tk_admin_patterns_valid(deny))
+        return fail(j, 400, "invalid_field",
+                    "allow and deny take at most 64 strings of 1..128 printable characters");
+    if (authorize(j, TK_ADMIN_ORG, TK_ACT_ENDPOINT_WRITE, 0) != 0)
+        return -1;
+    if (tk_config_find_endpoint(j->admin->cfg, j->p1) == NULL)
+        return fail(j, 404, "not_found", "no such endpoint");
+    int rc = tk_admin_store_tools(j->st, j->p1, allow, deny);
+    if (rc != TK_OK)
+        return store_fail(j, rc);
+    return ok(j, 200, json_pack("{s:s, s:O, s:O}", "slug", j->p1, "allow", allow, "deny", deny));
+}
+
+static json_t *kv_names(const tk_kv_t *kv, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(kv[i].name));
+    return a;
+}
+
+static int h_servers(job_t *j)
+{
+    static const char *const transports[] = {"stdio", "http", "sse"};
+    if (authorize(j, TK_ADMIN_ORG, TK_ACT_READ, 0) != 0)
+        return -1;
+    const tk_config_t *cfg = j->admin->cfg;
+    json_t *a = json_array();
+    for (size_t i = 0; i < cfg->nservers; i++) {
+        const tk_server_conf_t *s = &cfg->servers[i];
+        json_array_append_new(
+            a, json_pack("{s:s, s:s, s:b, s:o, s:o}", "name", s->name, "transport",
+                         transports[s->transport], "disabled", s->disabled, "env_names",
+                         kv_names(s->env, s->nenv), "header_names",
+                         kv_names(s->headers, s->nheaders)));
+    }
+    return ok(j, 200, json_pack("{s:o}", "servers", a));
+}
+
+static void dispatch(job_t *j)
+{
+    switch (j->route) {
+    case R_ME: h_me(j); break;
+    case R_USERS: j->cmd == EVHTTP_REQ_GET ? h_users_get(j) : h_users_post(j); break;
+    case R_USER: h_user(j); break;
+    case R_MEMBERS: h_members(j); break;
+    case R_MEMBER: h_member_delete(j); break;
+    case R_KEYS: j->cmd == EVHTTP_REQ_GET ? h_keys_get(j) : h_keys_post(j); break;
+    case R_KEY: h_key_delete(j); break;
+    case R_ENDPOINTS:
+    case R_ENDPOINT: h_endpoints(j); break;
+    case R_ENDPOINT_TOOLS: h_endpoint_tools(j); break;
+    case R_SERVERS: h_servers(j); break;
+    default: fail(j, 404, "not_found", "no such route"); break;
+    }
+}
+
+static void job_work(tk_store_t *st, void *arg)
+{
+    job_t *j = arg;
+    j->ran = 1;
+    j->st = st;
+    if (st == NULL) {
+        fail(j, 503, "unavailable", "the store is unavailable");
+        return;
+    }
+    if (resolve_caller(j) == 0)
+        dispatch(j);
+    j->st = NULL;
+}
+
+/* ---- loop side ---- */
+
+static void job_free(job_t *j)
+{
+    json_decref(j->body);
+    json_decref(j->reply);
+    json_decref(j->filter);
+    json_decref(j->gone);
+    free(j);
+}
+
+static void caller_desc(const tk_caller_t *c, char *out, size_t len)
+{
+    if (c->kind == TK_CALLER_BOOTSTRAP)
+        tk_snprintf(out, len, "bootstrap token");
+    else if (c->kind == TK_CALLER_KEY)
+        tk_snprintf(out, len, "key %s (user %s)", c->key_id, c->user[0] ? c->user : "-");
+    else
+        tk_snprintf(out, len, "%s (user %s)", c->kind == TK_CALLER_SESSION ? "session" : "jwt",
+                    c->user);
+}
+
+static void job_done(void *arg)
+{
+    job_t *j = arg;
+    if (j->admin->closing || !j->ran) { /* evhttp_free frees the request */
+        job_free(j);
+        return;
+    }
+    if (j->status / 100 == 2 && j->filter != NULL &&
+        tk_gateway_set_tool_filter(j->admin->gw, j->p1, json_object_get(j->filter, "allow"),
+                                   json_object_get(j->filter, "deny")) != TK_OK)
+        tk_warn(MOD, "endpoint %s: tool selection stored but not applied", j->p1);
+    size_t i;
+    json_t *v;
+    json_array_foreach(j->status == 204 ? j->gone : NULL, i, v) {
+        if (j->admin->ka != NULL)
+            tk_keyauth_forget(j->admin->ka, json_string_value(v));
+    }
+    if (j->status == 200 && j->route == R_SERVERS) {
+        json_t *s;
+        json_array_foreach(json_object_get(j->reply, "servers"), i, s) {
+            const char *name = json_string_value(json_object_get(s, "name"));
+            json_object_set_new(s, "status",
+                                json_string(tk_gateway_server_status(j->admin->gw, name)));
+        }
+    }
+    char who[200];
+    caller_desc(&j->caller, who, sizeof(who));
+    tk_info(MOD, "%s %s by %s: %d", j->cmd == EVHTTP_REQ_GET ? "read" : "change",
+            routes[j->route].name, who, j->status);
+    send_json(j->req, j->status, j->reply);
+    j->reply = NULL;
+    job_free(j);
+}
+
+int tk_admin_path(const char *path)
+{
+    return strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0;
+}
+
+/* Copy one path segment (up to '/' or the end) into out if it is a valid
+ * id (or, with key != 0, an API key id); returns the rest, or NULL. */
+static const char *segment(const char *p, char *out, size_t outlen, int key)
+{
+    size_t n = strcspn(p, "/");
+    if (n == 0 || n >= outlen)
+        return NULL;
+    tk_snprintf(out, outlen, "%.*s", (int)n, p);
+    if (key ? strspn(out, "0123456789abcdef") != n || n != TK_APIKEY_ID_LEN : !tk_admin_valid_id(out))
+        return NULL;
+    return p + n;
+}
+
+/* Match path (after "/api/v1") to a route; fills j->p1/p2. */
+static int match(job_t *j, const char *p)
+{
+    static const struct {
+        const char *prefix;
+        route_t whole, item;
+        int key;
+    } tab[] = {{"/users", R_USERS, R_USER, 0},
+               {"/keys", R_KEYS, R_KEY, 1},
+               {"/endpoints", R_ENDPOINTS, R_ENDPOINT, 0},
+               {"/servers", R_SERVERS, R_COUNT, 0}};
+    if (strcmp(p, "/me") == 0) {
+        j->route = R_ME;
+        return 0;
+    }
+    if (strncmp(p, "/orgs/", 6) == 0) {
+        const char *r = segment(p + 6, j->p1, sizeof(j->p1), 0);
+        if (r == NULL || strncmp(r, "/members", 8) != 0)
+            return -1;
+        r += 8;
+        j->route = *r == '\0' ? R_MEMBERS : R_MEMBER;
+        if (*r == '\0')
+            return 0;
+        r = *r == '/' ? segment(r + 1, j->p2, sizeof(j->p2), 0) : NULL;
+        return r != NULL && *r == '\0' ? 0 : -1;
+    }
+    for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+        size_t n = strlen(tab[i].prefix);
+        if (strncmp(p, tab[i].prefix, n) != 0)
+            continue;
+        const char *r = p + n;
+        j->route = tab[i].whole;
+        if (*r == '\0')
+            return 0;
+        if (*r != '/' || tab[i].item == R_COUNT)
+            return -1;
+        r = segment(r + 1, j->p1, sizeof(j->p1), tab[i].key);
+        j->route = tab[i].item;
+        if (r != NULL && *r == '\0')
+            return 0;
+        if (r != NULL && tab[i].item == R_ENDPOINT && strcmp(r, "/tools") == 0) {
+            j->route = R_ENDPOINT_TOOLS;
+            return 0;
+        }
+        return -1;
+    }
+    return -1;
+}
+
+/* Read and parse the request body (POST, PUT, PATCH); 0 or -1 (answered). */
+static int read_body(job_t *j, struct evhttp_request *req)
+{
+    if (j->cmd != EVHTTP_REQ_POST && j->cmd != EVHTTP_REQ_PUT && j->cmd != EVHTTP_REQ_PATCH)
+        return 0;
+    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+    if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0 ||
+        (ct[16] != '\0' && ct[16] != ';')) {
+        tk_admin_reply_error(req, 415, "unsupported_media_type",
+                             "send the body as application/json");
+        return -1;
+    }
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    if (len > TK_ADMIN_MAX_BODY) {
+        tk_admin_reply_error(req, 413, "too_large", "the body is larger than 64 KiB");
+        return -1;
+    }
+    const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+    json_error_t e;
+    j->body = json_loadb(data != NULL ? data : "", len, JSON_REJECT_DUPLICATES, &e);
+    if (!json_is_object(j->body)) {
+        tk_admin_reply_error(req, 400, "invalid_json", "the body must be one JSON object");
+        return -1;
+    }
+    return 0;
+}
+
+void tk_admin_handle(tk_admin_t *a, struct evhttp_request *req, const tk_caller_t *who)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    job_t *j = tk_calloc(1, sizeof(*j));
+    j->admin = a;
+    j->caller = *who;
+    j->cmd = evhttp_request_get_command(req);
+    if (path == NULL || strncmp(path, "/api/v1/", 8) != 0 || match(j, path + 7) != 0) {
+        tk_admin_reply_error(req, 404, "not_found", "no such route");
+        job_free(j);
+        return;
+    }
+    if ((routes[j->route].methods & (int)j->cmd) == 0) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+                          routes[j->route].allow);
+        tk_admin_reply_error(req, 405, "method_not_allowed", "this route does not take that method");
+        job_free(j);
+        return;
+    }
+    if (read_body(j, req) != 0) {
+        job_free(j);
+        return;
+    }
+    j->req = req;
+    if (tk_store_worker_submit(a->worker, job_work, job_done, j) != TK_OK) {
+        tk_admin_reply_error(req, 503, "unavailable", "too many admin requests in progress");
+        job_free(j);
+        return;
+    }
+}
+
+/* Apply the stored tool selections to the gateway (at start). */
+static int load_filters(tk_admin_t *a, tk_store_t *st, char *err, size_t errlen)
+{
+    tk_tool_filter_t *f = NULL;
+    size_t n = 0;
+    if (tk_store_tool_filter_list(st, &f, &n) != TK_OK) {
+        tk_snprintf(err, errlen, "cannot read tool selections: %s", tk_store_last_error(st));
+        return TK_EIO;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *allow = json_loads(f[i].allow, 0, NULL), *deny = json_loads(f[i].deny, 0, NULL);
+        if (tk_gateway_set_tool_filter(a->gw, f[i].endpoint, allow, deny) != TK_OK)
+            tk_warn(MOD, "stored tool selection for endpoint %s not applied (no such endpoint "
+                         "or unreadable)",
+                    f[i].endpoint);
+        json_decref(allow);
+        json_decref(deny);
+    }
+    tk_tool_filter_list_free(f, n);
+    return TK_OK;
+}
+
+int tk_admin_create(struct event_base *base, const tk_config_t *cfg, tk_gateway_t *gw,
+                    tk_keyauth_t *ka, const char *db_path, tk_admin_t **out, char *err,
+                    size_t errlen)
+{
+    *out = NULL;
+    tk_store_t *st = NULL;
+    int rc = tk_store_open_sqlite(db_path, &st, err, errlen);
+    if (rc != TK_OK)
+        return rc;
+    tk_admin_t *a = tk_calloc(1, sizeof(*a));
+    a->cfg = cfg;
+    a->gw = gw;
+    a->ka = ka;
+    rc = tk_store_org_ensure(st, TK_ADMIN_ORG, "Default organization", wall_ms());
+    if (rc != TK_OK)
+        tk_snprintf(err, errlen, "cannot create the default organization: %s",
+                    tk_store_last_error(st));
+    if (rc == TK_OK)
+        rc = load_filters(a, st, err, errlen);
+    tk_store_close(st);
+    if (rc == TK_OK && (a->worker = tk_store_worker_create(base, db_path, err, errlen)) == NULL)
+        rc = TK_EIO;
+    if (rc != TK_OK) {
+        tk_admin_destroy(a);
+        return rc;
+    }
+    *out = a;
+    return TK_OK;
+}
+
+void tk_admin_destroy(tk_admin_t *a)
+{
+    if (a == NULL)
+        return;
+    a->closing = 1;
+    tk_store_worker_destroy(a->worker);
+    free(a);
+}

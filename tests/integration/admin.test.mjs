@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: Apache-2.0
+// The admin REST API (/api/v1) and RBAC end to end, against the real binary
+// and its real SQLite store: a role matrix asserting the exact status of
+// every route x method for owner, admin, member, viewer, a user without
+// membership, a key without the "admin" scope and no credential; owner-only
+// grants; strict input validation with one error shape that leaks nothing
+// internal; SQL metacharacters and CRLF stored and returned verbatim; the key
+// lifecycle through the API (create -> use on /mcp -> revoke -> refused
+// within a second); scopes on /mcp; a tool selection applied live to
+// tools/list and tools/call; the CLI over the same store; and no secret in
+// any later response or in the gateway's log.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import { cleanup, connect, mcpHeaders, rawRequest, runTumiki, servers, sleep, startGateway, textOf } from './lib.mjs';
+
+const initBody = { jsonrpc: '2.0', id: 1, method: 'initialize',
+  params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'a', version: '1' } } };
+const ROLES = ['owner', 'admin', 'member', 'viewer'];
+const CALLERS = [...ROLES, 'nomember', 'mcpkey', 'none'];
+const EVIL = "x'); DROP TABLE users;-- \r\nX-Injected: 1 \"q\" \\ <b>";
+
+describe('admin API and RBAC', () => {
+  let gw;
+  const keys = {};          // caller -> bearer credential
+  const secrets = [];       // every API key made, to look for later
+  const laterBodies = [];   // response bodies other than a key's creation
+  let seq = 0;
+
+  async function api(method, path, { token = gw.token, body, raw, headers = {}, created = false } = {}) {
+    const h = { ...headers };
+    if (token) h.Authorization = `Bearer ${token}`;
+    let payload;
+    if (raw !== undefined) payload = raw;
+    else if (body !== undefined) { payload = JSON.stringify(body); h['Content-Type'] ??= 'application/json'; }
+    const r = await fetch(`${gw.url}/api/v1${path}`, { method, headers: h, body: payload });
+    const text = await r.text();
+    if (!created) laterBodies.push(text);
+    let json = null;
+    try { json = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
+    return { status: r.status, json, text, headers: r.headers };
+  }
+  const tumiki = (...args) => runTumiki([...args, '--config', gw.configPath], { cwd: gw.dir });
+  const uniq = (p) => `${p}${process.pid}x${++seq}`;
+
+  /** A user with a role in "default" (or none), made by the bootstrap token. */
+  async function makeUser(role = 'member') {
+    const id = uniq('u');
+    const r = await api('POST', '/users', { body: { id, email: `${id}@example.com`, role: role === 'none' ? 'viewer' : role } });
+    assert.equal(r.status, 201, r.text);
+    if (role === 'none')
+      assert.equal((await api('DELETE', `/orgs/default/members/${id}`)).status, 204);
+    return id;
+  }
+  /** An API key made by the CLI for owner with scopes. */
+  async function cliKey(owner, scopes = 'mcp admin', endpoint = '*') {
+    const args = ['key', 'create', '--endpoint', endpoint, '--scopes', scopes];
+    if (owner) args.push('--owner', owner);
+    const r = await tumiki(...args);
+    assert.equal(r.code, 0, r.stderr);
+    const k = r.stdout.trim();
+    assert.match(k, /^tk_[0-9a-f]{16}_[0-9a-f]{64}$/);
+    secrets.push(k);
+    return k;
+  }
+  const tryMcp = (k, slug = 'default') => rawRequest(gw.mcpUrl(slug), {
+    headers: { ...mcpHeaders(gw), Authorization: `Bearer ${k}` }, body: initBody, untilId: 1 });
+
+  const users = {};
+  before(async () => {
+    gw = await startGateway({ config: {
+      mcpServers: { echo: servers.echo('echo') },
+      endpoints: { default: { servers: ['echo'] }, other: { servers: ['echo'] } },
+    } });
+    for (const role of ROLES) {
+      users[role] = await makeUser(role);
+      keys[role] = await cliKey(users[role]);
+    }
+    users.nomember = await makeUser('none');
+    keys.nomember = await cliKey(users.nomember);
+    keys.mcpkey = await cliKey(users.admin, 'mcp');
+    keys.none = null;
+  });
+  after(cleanup);
+
+  // Each case: method, path, optional setup(caller) -> {path, body}, and the
+  // expected status per caller in CALLERS order.
+  const OK4 = (s) => [s, s, s, s, 403, 403, 401];
+  const ADMINS = (s) => [s, s, 403, 403, 403, 403, 401];
+  const cases = [
+    { m: 'GET', p: '/me', want: [200, 200, 200, 200, 200, 403, 401] },
+    { m: 'GET', p: '/users', want: OK4(200) },
+    { m: 'POST', p: '/users', setup: async () => ({ body: { email: `${uniq('n')}@example.com` } }), want: ADMINS(201) },
+    { m: 'GET', setup: async () => ({ p: `/users/${users.viewer}` }), want: OK4(200) },
+    { m: 'PATCH', setup: async () => ({ p: `/users/${await makeUser()}`, body: { disabled: false } }), want: ADMINS(200) },
+    { m: 'DELETE', setup: async () => ({ p: `/users/${await makeUser()}` }), want: ADMINS(204) },
+    { m: 'GET', p: '/orgs/default/members', want: OK4(200) },
+    { m: 'POST', p: '/orgs/default/members', setup: async () => ({ body: { user_id: await makeUser('none'), role: 'viewer' } }), want: ADMINS(201) },
+    { m: 'DELETE', setup: async () => ({ p: `/orgs/default/members/${await makeUser()}` }), want: ADMINS(204) },
+    { m: 'GET', p: '/keys', want: OK4(200) },
+    { m: 'POST', p: '/keys', body: { endpoint: 'default', name: 'matrix' }, created: true, want: [201, 201, 201, 403, 403, 403, 401] },
+    { m: 'DELETE', name: 'DELETE /keys/{own key}', setup: async (c) => {
+      const owner = c === 'mcpkey' ? users.admin : users[c];
+      const k = await cliKey(owner || users.member);
+      return { p: `/keys/${k.slice(3, 19)}` };
+    }, want: [204, 204, 204, 403, 403, 403, 401] },
+    { m: 'DELETE', name: 'DELETE /keys/{another user\'s key}', setup: async () => {
+      const k = await cliKey(await makeUser());
+      return { p: `/keys/${k.slice(3, 19)}` };
+    }, want: ADMINS(204) },
+    { m: 'GET', p: '/endpoints', want: OK4(200) },
+    { m: 'GET', p: '/endpoints/default', want: OK4(200) },
+    { m: 'PUT', p: '/endpoints/other/tools', body: { allow: [], deny: [] }, want: ADMINS(200) },
+    { m: 'GET', p: '/servers', want: OK4(200) },
+  ];
+
+  test('role matrix: every route x method x caller gets the exact status', async () => {
+    const failures = [];
+    let checked = 0;
+    for (const c of cases) {
+      for (let i = 0; i < CALLERS.length; i++) {
+        const caller = CALLERS[i];
+        const s = c.setup ? await c.setup(caller) : {};
+        const path = s.p || c.p;
+        const r = await api(c.m, path, { token: keys[caller], body: s.body || c.body, created: c.created });
+        checked++;
+        if (r.status !== c.want[i])
+          failures.push(`${c.name || `${c.m} ${c.p || path}`} as ${caller}: ${r.status}, want ${c.want[i]} ${r.text}`);
+        if (r.status >= 400) {
+          assert.equal(typeof r.json?.error?.code, 'string', r.text);
+          assert.equal(typeof r.json?.error?.message, 'string', r.text);
+        }
+        if (r.status === 201 && r.json?.key) secrets.push(r.json.key);
+      }
+    }
+    assert.equal(checked, cases.length * CALLERS.length);
+    assert.deepEqual(failures, []);
+  });
+
+  test('only owners grant or touch the owner role', async () => {
+    const asAdmin = { token: keys.admin };
+    assert.equal((await api('POST', '/users', { ...asAdmin, body: { email: `${uniq('o')}@x.io`, role: 'owner' } })).status, 403);
+    assert.equal((await api('POST', '/users', { token: keys.owner, body: { email: `${uniq('o')}@x.io`, role: 'owner' } })).status, 201);
+    const owner2 = await makeUser('owner');
+    assert.equal((await api('DELETE', `/users/${owner2}`, asAdmin)).status, 403);
+    assert.equal((await api('PATCH', `/users/${owner2}`, { ...asAdmin, body: { disabled: true } })).status, 403);
+    assert.equal((await api('DELETE', `/orgs/default/members/${owner2}`, asAdmin)).status, 403);
+    assert.equal((await api('DELETE', `/orgs/default/members/${owner2}`, { token: keys.owner })).status, 204);
+    // another organization: roles there do not come from "default"
+    assert.equal((await api('GET', '/orgs/elsewhere/members', asAdmin)).status, 403);
+  });
+
+  test('a disabled user is refused; a member sees only their own keys', async () => {
+    const u = await makeUser('admin');
+    const k = await cliKey(u);
+    assert.equal((await api('GET', '/me', { token: k })).status, 200);
+    assert.equal((await api('PATCH', `/users/${u}`, { body: { disabled: true } })).status, 200);
+    const r = await api('GET', '/me', { token: k });
+    assert.equal(r.status, 403);
+    assert.equal(r.json.error.code, 'user_disabled');
+    const mine = await api('GET', '/keys', { token: keys.member });
+    assert.equal(mine.status, 200);
+    assert.ok(mine.json.keys.length >= 1);
+    for (const key of mine.json.keys) assert.equal(key.owner, users.member);
+    const all = await api('GET', '/keys', { token: keys.admin });
+    assert.ok(all.json.keys.some((key) => key.owner !== users.admin));
+  });
+
+  test('deleting a user refuses its keys at once, cached or not', async () => {
+    const u = await makeUser('member');
+    const k = await cliKey(u);
+    assert.equal((await tryMcp(k)).status, 200); // verified and cached now
+    assert.equal((await api('DELETE', `/users/${u}`, { token: keys.admin })).status, 204);
+    assert.equal((await tryMcp(k)).status, 401);
+    assert.equal((await api('GET', `/users/${u}`)).status, 404);
+  });
+
+  test('input validation: 400/404/405/409/413/415 with one error shape', async () => {
+    const cases2 = [
+      [await api('POST', '/users', { raw: '{"email":', headers: { 'Content-Type': 'application/json' } }), 400, 'invalid_json'],
+      [await api('POST', '/users', { raw: '[1]', headers: { 'Content-Type': 'application/json' } }), 400, 'invalid_json'],
+      [await api('POST', '/users', { raw: '{"email":"a@b.c","email":"d@e.f"}', headers: { 'Content-Type': 'application/json' } }), 400, 'invalid_json'],
+      [await api('POST', '/users', { body: { email: 'z@x.io', admin: true } }), 400, 'unknown_field'],
+      [await api('POST', '/users', { body: { email: 42 } }), 400, 'invalid_field'],
+      [await api('POST', '/users', { body: {} }), 400, 'missing_field'],
+      [await api('POST', '/users', { body: { email: 'no-at-sign' } }), 400, 'invalid_field'],
+      [await api('POST', '/users', { body: { email: 'a\r\nb@x.io' } }), 400, 'invalid_field'],
+      [await api('POST', '/users', { body: { email: 'q@x.io', id: "a'; DROP TABLE users;--" } }), 400, 'invalid_field'],
+      [await api('POST', '/users', { body: { email: 'q@x.io', role: 'root' } }), 400, 'invalid_field'],
+      [await api('POST', '/users', { body: { email: `${users.owner}@example.com` } }), 409, 'conflict'],
+      [await api('POST', '/users', { raw: JSON.stringify({ email: 'x'.repeat(70000) }), headers: { 'Content-Type': 'application/json' } }), 413, 'too_large'],
+      [await api('POST', '/users', { raw: '{"email":"t@x.io"}', headers: { 'Content-Type': 'text/plain' } }), 415, 'unsupported_media_type'],
+      [await api('POST', '/keys', { body: { endpoint: 'nope' } }), 400, 'invalid_field'],
+      [await api('POST', '/keys', { body: { endpoint: 'default', scopes: 'root' } }), 400, 'invalid_field'],
+      [await api('POST', '/keys', { body: { endpoint: 'default', expires_days: 0 } }), 400, 'invalid_field'],
+      [await api('POST', '/keys', { body: { endpoint: 'default', name: 'n'.repeat(201) } }), 400, 'invalid_field'],
+      [await api('PUT', '/endpoints/default/tools', { body: { allow: 'echo__*' } }), 400, 'invalid_field'],
+      [await api('PUT', '/endpoints/default/tools', { body: { allow: [1] } }), 400, 'invalid_field'],
+      [await api('PUT', '/endpoints/default/tools', { body: { deny: Array(65).fill('a') } }), 400, 'invalid_field'],
+      [await api('PUT', '/endpoints/nope/tools', { body: { deny: [] } }), 404, 'not_found'],
+      [await api('GET', '/users/nobody'), 404, 'not_found'],
+      [await api('GET', "/users/a'%20OR%201=1"), 404, 'not_found'],
+      [await api('DELETE', '/keys/ffffffffffffffff'), 404, 'not_found'],
+      [await api('DELETE', '/keys/zz'), 404, 'not_found'],
+      [await api('GET', '/nothing'), 404, 'not_found'],
+      [await api('DELETE', '/me'), 405, 'method_not_allowed'],
+      [await api('PATCH', `/users/${users.viewer}`, { body: { email: `${users.member}@example.com` } }), 409, 'conflict'],
+    ];
+    for (const [r, status, code] of cases2) {
+      assert.equal(r.status, status, r.text);
+      assert.deepEqual(Object.keys(r.json), ['error'], r.text);
+      assert.equal(r.json.error.code, code, r.text);
+      assert.doesNotMatch(r.text, /sqlite|SQL|constraint|\/tmp\/|\$2b\$|tumiki\.db/i);
+    }
+    assert.equal(cases2[26][0].headers.get('allow'), 'GET');
+  });
+
+  test('SQL metacharacters and CRLF are stored and returned verbatim, as data', async () => {
+    const email = "o'brien;--\"<x>@example.com";
+    const u = await api('POST', '/users', { body: { email } });
+    assert.equal(u.status, 201, u.text);
+    assert.equal((await api('GET', `/users/${u.json.id}`)).json.email, email);
+    const k = await api('POST', '/keys', { token: keys.member, body: { endpoint: 'default', name: EVIL }, created: true });
+    assert.equal(k.status, 201, k.text);
+    secrets.push(k.json.key);
+    const listed = (await api('GET', '/keys', { token: keys.member })).json.keys.find((x) => x.id === k.json.id);
+    assert.equal(listed.name, EVIL);
+    const t = await api('PUT', '/endpoints/other/tools', { body: { allow: [EVIL.replace(/[\r\n]/g, '')], deny: ["'; --"] } });
+    assert.equal(t.status, 200, t.text);
+    const ep = (await api('GET', '/endpoints/other')).json;
+    assert.deepEqual(ep.tools.deny, ["'; --"]);
+    // the tables are all still there
+    assert.equal((await api('GET', '/users')).status, 200);
+    assert.equal((await api('PUT', '/endpoints/other/tools', { body: {} })).status, 200);
+  });
+
+  test('key lifecycle through the API: create -> use on /mcp -> revoke -> refused within 1 s', async () => {
+    const c = await api('POST', '/keys', { token: keys.member, body: { endpoint: 'default', name: 'ci', scopes: 'mcp' }, created: true });
+    assert.equal(c.status, 201, c.text);
+    const key = c.json.key;
+    secrets.push(key);
+    assert.match(key, /^tk_[0-9a-f]{16}_[0-9a-f]{64}$/);
+    assert.equal(c.json.owner, users.member);
+    assert.equal(c.json.scopes, 'mcp');
+    assert.equal(c.json.hash, undefined);
+    assert.equal((await tryMcp(key)).status, 200);
+    assert.equal((await tryMcp(key, 'other')).status, 403, 'endpoint-scoped');
+    assert.equal((await api('GET', '/me', { token: key })).status, 403, 'no admin scope');
+    const listed = await api('GET', '/keys', { token: keys.member });
+    const row = listed.json.keys.find((x) => x.id === c.json.id);
+    assert.ok(row && row.key === undefined && row.hash === undefined);
+    assert.ok(!listed.text.includes(key.slice(20)));
+    assert.equal((await api('DELETE', `/keys/${c.json.id}`, { token: keys.member })).status, 204);
+    const t0 = Date.now();
+    let status = 200;
+    while (status === 200 && Date.now() - t0 < 3000) {
+      status = (await tryMcp(key)).status;
+      if (status === 200) await sleep(50);
+    }
+    const ms = Date.now() - t0;
+    assert.equal(status, 401);
+    assert.ok(ms <= 1000, `still accepted ${ms} ms after revocation`);
+    const after = (await api('GET', '/keys', { token: keys.member })).json.keys.find((x) => x.id === c.json.id);
+    assert.equal(typeof after.revoked_at, 'number');
+  });
+
+  test('scopes on /mcp: a key without "mcp" is refused there with 403; old keys keep working', async () => {
+    const adminOnly = await cliKey(users.admin, 'admin');
+    assert.equal((await tryMcp(adminOnly)).status, 403);
+    assert.equal((await api('GET', '/me', { token: adminOnly })).status, 200);
+    const r = await tumiki('key', 'create', '--endpoint', 'default'); // no scopes: "mcp"
+    const plain = r.stdout.trim();
+    secrets.push(plain);
+    assert.equal((await tryMcp(plain)).status, 200);
+    assert.equal((await api('GET', '/me', { token: plain })).status, 403);
+  });
+
+  test('a tool selection is applied live to tools/list and tools/call, and stored', async () => {
+    const client = await connect(gw, { slug: 'default' });
+    const names = async () => (await client.listTools()).tools.map((t) => t.name);
+    assert.ok((await names()).includes('echo__echo'));
+    const put = await api('PUT', '/endpoints/default/tools', { token: keys.admin, body: { deny: ['echo__echo'] } });
+    assert.equal(put.status, 200, put.text);
+    const now = await names();
+    assert.ok(!now.includes('echo__echo'), now.join(','));
+    assert.ok(now.length > 0);
+    const call = await client.callTool({ name: 'echo__echo', arguments: { text: 'x' } }).catch((e) => e);
+    assert.ok(call instanceof Error || call.isError, 'a hidden tool cannot be called');
+    const ep = (await api('GET', '/endpoints/default')).json;
+    assert.deepEqual(ep.tools, { allow: [], deny: ['echo__echo'], source: 'api' });
+    const cli = await tumiki('endpoint', 'show', 'default');
+    assert.match(cli.stdout, /echo__echo/);
+    assert.equal((await api('PUT', '/endpoints/default/tools', { token: keys.owner, body: { allow: ['echo__*'] } })).status, 200);
+    assert.ok((await names()).includes('echo__echo'));
+    assert.equal(textOf(await client.callTool({ name: 'echo__echo', arguments: { text: 'back' } })), 'back');
+    await client.close();
+  });
+
+  test('servers list names and status, never env or header values', async () => {
+    const r = await api('GET', '/servers', { token: keys.viewer });
+    assert.equal(r.status, 200);
+    assert.equal(r.json.servers[0].name, 'echo');
+    assert.equal(r.json.servers[0].transport, 'stdio');
+    assert.match(r.json.servers[0].status, /^(idle|starting|ready|backoff)$/);
+    assert.ok(!('command' in r.json.servers[0]) && !('env' in r.json.servers[0]));
+  });
+
+  test('the CLI: user add/list over the same store', async () => {
+    const id = uniq('cli');
+    const add = await tumiki('user', 'add', '--email', `${id}@example.com`, '--id', id, '--role', 'viewer');
+    assert.equal(add.code, 0, add.stderr);
+    const got = await api('GET', `/users/${id}`);
+    assert.equal(got.status, 200);
+    assert.deepEqual(got.json.memberships, [{ org: 'default', role: 'viewer' }]);
+    const dup = await tumiki('user', 'add', '--email', `${id}@example.com`);
+    assert.equal(dup.code, 1);
+    const bad = await tumiki('user', 'add', '--email', 'x', '--role', 'god');
+    assert.equal(bad.code, 2);
+    const list = await tumiki('user', 'list');
+    assert.match(list.stdout, new RegExp(`${id}\\s+active\\s+default:viewer`));
+  });
+
+  test('no secret in any response after creation, nor in the log', async () => {
+    assert.ok(secrets.length >= 8);
+    const later = laterBodies.join('\n');
+    const log = gw.stderr();
+    for (const k of secrets) {
+      assert.ok(!later.includes(k.slice(20)), 'a key secret appeared in a later response');
+      assert.ok(!log.includes(k.slice(20)), 'a key secret appeared in the log');
+    }
+    assert.ok(!later.includes('$2b$') && !log.includes('$2b$'), 'a bcrypt hash leaked');
+    assert.ok(!log.includes(gw.token), 'the bootstrap token appeared in the log');
+    assert.match(log, /"module":"admin"/);
+  });
+});
