@@ -56,8 +56,10 @@ static void usage(FILE *f)
           "        sign an HS256 token with the config's jwt key\n"
           "  jwt revoke --config FILE TOKEN\n"
           "        put a token's jti on the revocation list\n"
-          "  account add|password|unlock --config FILE EMAIL [--password-stdin]\n"
-          "        local dashboard accounts; the password is read from standard input\n"
+          "  account password --config FILE EMAIL --password-stdin\n"
+          "        set a user's dashboard password (one line on standard input)\n"
+          "  account unlock --config FILE EMAIL\n"
+          "        lift a lock left by failed dashboard logins\n"
           "  version\n"
           "\n"
           "environment:\n"
@@ -559,7 +561,7 @@ static int cmd_account(int argc, char **argv)
     }
     int unlock = !strcmp(sub, "unlock");
     if (config == NULL || email == NULL ||
-        (!unlock && strcmp(sub, "add") != 0 && strcmp(sub, "password") != 0) ||
+        (!unlock && strcmp(sub, "password") != 0) ||
         (!unlock && !pw_stdin)) {
         usage(stderr);
         return 2;

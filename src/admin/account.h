@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Local dashboard accounts: create one with a password, change a password,
- * lift a lock. Every password goes through the policy (auth/password.h)
+ * Local dashboard accounts: set a password, lift a lock. Every password goes through the policy (auth/password.h)
  * before it is hashed. These block for a bcrypt (tens of ms): call them from
  * the CLI or a worker thread, never from the event loop.
  */
@@ -20,15 +19,9 @@ int tk_account_set_password(tk_store_t *st, const char *id, const char *email,
                             const char *password, size_t len, unsigned cost,
                             const char **why) TK_WUR;
 
-/* A new user with this e-mail and password; id_out (TK_STORE_ID_MAX + 1
- * bytes) receives the generated id ("u_" and 16 hex digits). TK_EINVAL:
- * policy (then *why is set) or an e-mail already taken (*why NULL). */
-int tk_account_add(tk_store_t *st, const char *email, const char *password, size_t len,
-                   unsigned cost, char *id_out, const char **why) TK_WUR;
-
-/* `tumiki account add|password|unlock EMAIL`: the password, when needed,
- * is one line read from in (never from the command line). Messages go to
- * out and errf. Returns the process exit status. */
+/* `tumiki account password|unlock EMAIL` (users are created with `tumiki
+ * user add`): the password is one line read from in (never from the command
+ * line). Messages go to out and errf. Returns the process exit status. */
 int tk_account_cli(tk_store_t *st, unsigned cost, const char *sub, const char *email, FILE *in,
                    FILE *out, FILE *errf);
 

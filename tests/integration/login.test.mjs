@@ -12,37 +12,15 @@
 // no traversal and no symlinks; and no password, hash, session id or CSRF
 // token in the gateway's log.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { TUMIKI_BIN, cleanup, makeTempDir, rawRequest, sleep, startGateway } from './lib.mjs';
+import { account, addUser, login, session, tumiki, withCookie } from './accounts.mjs';
+import { cleanup, makeTempDir, rawRequest, sleep, startGateway } from './lib.mjs';
 
 const EMAIL = 'alice@example.com';
 const PASSWORD = 'amber-violin-301!';
-const COOKIE_RE = /^__Host-tumiki_session=([0-9a-f]{64}); Path=\/; Secure; HttpOnly; SameSite=Strict$/;
-
-function account(gw, args, input) {
-  const r = spawnSync(TUMIKI_BIN, ['account', ...args, '--config', gw.configPath],
-    { input, timeout: 20000, encoding: 'utf8' });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-async function login(gw, email, password, headers = {}) {
-  const r = await rawRequest(`${gw.url}/auth/login`, {
-    headers: { 'Content-Type': 'application/json', ...headers }, body: { email, password } });
-  const set = r.headers['set-cookie'];
-  const m = set && set.length === 1 ? COOKIE_RE.exec(set[0]) : null;
-  return { ...r, cookie: m ? m[1] : null, json: safeJson(r.text) };
-}
-
-function safeJson(t) {
-  try { return JSON.parse(t); } catch { return null; }
-}
-
-const withCookie = (id, extra = {}) => ({ Cookie: `__Host-tumiki_session=${id}`, ...extra });
-const session = (gw, id) => rawRequest(`${gw.url}/auth/session`, { method: 'GET', headers: withCookie(id) });
 
 async function webDir() {
   const dir = await makeTempDir('tumiki-web-');
@@ -62,25 +40,24 @@ describe('dashboard login', () => {
       config: { dashboard: { bcrypt_cost: 4, lockout_s: 2, login_rate: '1000/min',
         web_dir: await webDir() } },
     });
-    const r = account(gw, ['add', EMAIL, '--password-stdin'], `${PASSWORD}\n`);
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^user u_[0-9a-f]{16} created\n$/);
+    addUser(gw, EMAIL, PASSWORD);
   });
   after(cleanup);
 
   test('the password policy refuses short, common and e-mail-containing passwords', () => {
-    const cases = [['bob@example.com', 'short-pw1', /at least 12/],
-      ['bob@example.com', 'Password1234', /common or breached/],
-      ['bob@example.com', 'summer2024!!', /common or breached/],
-      ['bob@example.com', 'xxbob-and-friends', /name part of the e-mail/],
-      ['bob@example.com', 'x'.repeat(257), /at most 256/]];
-    for (const [email, pw, why] of cases) {
-      const r = account(gw, ['add', email, '--password-stdin'], `${pw}\n`);
+    assert.equal(tumiki(gw, ['user', 'add', '--email', 'bob@example.com']).code, 0);
+    const cases = [['short-pw1', /at least 12/], ['Password1234', /common or breached/],
+      ['summer2024!!', /common or breached/], ['xxbob-and-friends', /name part of the e-mail/],
+      ['x'.repeat(257), /at most 256/], ['bbbbbbbbbbbbbbbb', /one character repeated/]];
+    for (const [pw, why] of cases) {
+      const r = account(gw, ['password', 'bob@example.com', '--password-stdin'], `${pw}\n`);
       assert.equal(r.code, 1, pw);
       assert.match(r.stderr, why);
       assert.ok(!r.stderr.includes(pw) && !r.stdout.includes(pw), 'the password is never echoed');
     }
-    assert.equal(account(gw, ['add', 'Alice@Example.COM', '--password-stdin'], 'quiet-lantern-77\n').code, 1,
+    assert.equal(account(gw, ['password', 'bob@example.com', '--password-stdin'], 'quiet-lantern-77\n').code, 0);
+    assert.equal(account(gw, ['password', 'nobody@example.com', '--password-stdin'], 'quiet-lantern-77\n').code, 1);
+    assert.equal(tumiki(gw, ['user', 'add', '--email', 'Alice@Example.COM']).code, 1,
       'e-mails are unique without regard to case');
   });
 
@@ -173,6 +150,38 @@ describe('dashboard login', () => {
     assert.equal((await logout({ Origin: gw.url, 'X-CSRF-Token': tok })).status, 401);
   });
 
+  test('CSRF on the admin API: the session is a caller; state changes need the token and Origin', async () => {
+    const s = await login(gw, EMAIL, PASSWORD);
+    const tok = s.json.csrf_token;
+    secrets.push(s.cookie, tok);
+    const api = (method, p, headers = {}, body) => rawRequest(`${gw.url}/api/v1${p}`, { method,
+      headers: { 'Content-Type': 'application/json', ...headers }, body });
+    const me = await api('GET', '/me', withCookie(s.cookie));
+    assert.equal(me.status, 200, me.text);
+    assert.equal(JSON.parse(me.text).kind, 'session');
+    assert.equal((await api('GET', '/me', withCookie('0'.repeat(64)))).status, 401);
+    const create = (headers) => api('POST', '/keys', withCookie(s.cookie, headers), { endpoint: '*', name: 'k' });
+    for (const [what, h] of [['no token', { Origin: gw.url }], ['wrong token', { Origin: gw.url, 'X-CSRF-Token': '0'.repeat(64) }],
+      ['no Origin', { 'X-CSRF-Token': tok }], ['foreign Origin', { Origin: 'http://localhost:1', 'X-CSRF-Token': tok }]]) {
+      const r = await create(h);
+      assert.equal(r.status, 403, what);
+      assert.equal(JSON.parse(r.text).error.code, 'forbidden', what);
+    }
+    const keysBefore = JSON.parse((await api('GET', '/keys', withCookie(s.cookie))).text).keys;
+    assert.equal(keysBefore.length, 0, 'the refused requests created nothing');
+    const ok = await create({ Origin: gw.url, 'X-CSRF-Token': tok });
+    assert.equal(ok.status, 201, ok.text);
+    const key = JSON.parse(ok.text);
+    secrets.push(key.key);
+    const del = (headers) => api('DELETE', `/keys/${key.id}`, withCookie(s.cookie, headers));
+    assert.equal((await del({ Origin: gw.url })).status, 403);
+    assert.equal((await del({ Origin: gw.url, 'X-CSRF-Token': tok })).status, 204);
+    // bearer credentials are not cookies: no CSRF token needed
+    const boot = await api('POST', '/keys', { Authorization: `Bearer ${gw.token}` }, { endpoint: '*' });
+    assert.equal(boot.status, 201, boot.text);
+    secrets.push(JSON.parse(boot.text).key);
+  });
+
   test('static files: CSP, content types, no traversal, no symlinks, nothing unlisted', async () => {
     const idx = await rawRequest(`${gw.url}/`, { method: 'GET' });
     assert.equal(idx.status, 200);
@@ -207,7 +216,7 @@ describe('dashboard sessions: timeouts and throttling', () => {
   test('idle timeout and absolute lifetime', async () => {
     const gw = await startGateway({ config: { dashboard: { bcrypt_cost: 4, session_idle_s: 1,
       session_lifetime_s: 3, login_rate: '1000/min' } } });
-    assert.equal(account(gw, ['add', EMAIL, '--password-stdin'], `${PASSWORD}\n`).code, 0);
+    addUser(gw, EMAIL, PASSWORD);
     const idle = await login(gw, EMAIL, PASSWORD);
     await sleep(1300);
     assert.equal((await session(gw, idle.cookie)).status, 401, 'idle for longer than session_idle_s');

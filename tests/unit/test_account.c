@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests for local accounts and the store's login operations against a
- * real SQLite file: tk_account_add applies the policy and stores a bcrypt
- * hash that verifies; the e-mail lookup ignores case; failures count up and
+ * real SQLite file: tk_account_set_password applies the policy and stores a
+ * bcrypt hash that verifies; e-mails are unique without regard to case; the e-mail lookup ignores case; failures count up and
  * lock the account at the threshold (count restarting), reset clears both;
  * set_password replaces the hash; unknown users give TK_ENOENT.
  */
@@ -49,16 +49,19 @@ static void test_accounts(void **state)
 {
     (void)state;
     tk_store_t *st;
-    char err[256], id[TK_STORE_ID_MAX + 1];
+    char err[256];
     const char *why;
     assert_int_equal(tk_store_open_sqlite(path, &st, err, sizeof(err)), TK_OK);
-    assert_int_equal(tk_account_add(st, "Carol@Example.com", "password1234", 12, 4, id, &why),
+    assert_int_equal(tk_store_user_insert(st, "u1", "Carol@Example.com", NULL, 1), TK_OK);
+    assert_int_equal(tk_store_user_insert(st, "u2", "carol@example.com", NULL, 1), TK_EINVAL);
+    /* e-mails are unique without regard to case (migration 5) */
+    assert_int_equal(tk_account_set_password(st, "u1", "Carol@Example.com", "password1234", 12, 4,
+                                             &why),
                      TK_EINVAL);
     assert_non_null(why);
-    assert_int_equal(tk_account_add(st, "Carol@Example.com", "quiet-lantern-77", 16, 4, id, &why),
+    assert_int_equal(tk_account_set_password(st, "u1", "Carol@Example.com", "quiet-lantern-77",
+                                             16, 4, &why),
                      TK_OK);
-    assert_int_equal(tk_account_add(st, "carol@example.com", "quiet-lantern-78", 16, 4, id, &why),
-                     TK_EINVAL); /* e-mails are unique without regard to case */
 
     tk_user_login_t u;
     assert_int_equal(tk_store_user_login_get(st, "CAROL@example.COM", &u), TK_OK);
