@@ -21,7 +21,9 @@
 #include <openssl/crypto.h>
 
 #include "admin/api.h"
+#include "auth/oidc.h"
 #include "auth/password.h"
+#include "core/map.h"
 #include "http/server.h"
 #include "state/ratelimit.h"
 #include "store/store.h"
@@ -33,6 +35,10 @@
 #define MAX_QUEUED_LOGINS 64
 #define WEB_FILE_MAX (1024 * 1024)
 #define SWEEP_S 30
+#define SSO_CODE_MAX 1024
+#define SSO_MAX_PENDING 1000
+#define SSO_TTL_MS (10 * 60 * 1000)
+#define SSO_COOKIE "__Host-tumiki_sso"
 #define GENERIC_FAILURE "invalid e-mail or password"
 #define WEB_CSP                                                                                  \
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "               \
@@ -48,7 +54,19 @@ struct tk_login {
     tk_ratelimit_t *rl;
     int web_fd; /* dashboard.web_dir, or -1 */
     struct event *sweep;
+    tk_oidc_t *oidc; /* worker thread only; NULL: no single sign-on configured */
+    tk_map_t *sso;   /* sign-ins under way: sha256(pre-login cookie) -> sso_t */
 };
+
+/* A single sign-on under way, bound to the browser's pre-login cookie. */
+typedef struct sso {
+    char state[TK_OIDC_RANDOM_LEN + 1];
+    char nonce[TK_OIDC_RANDOM_LEN + 1];
+    char verifier[TK_OIDC_RANDOM_LEN + 1];
+    uint64_t created_ms;
+} sso_t;
+
+enum { JOB_PASSWORD = 0, JOB_SSO_START, JOB_SSO_FINISH };
 
 typedef struct login_job {
     tk_login_t *lg;
@@ -59,6 +77,11 @@ typedef struct login_job {
     size_t pwlen;
     int status; /* TK_OK, TK_EINVAL (refused: the generic answer), TK_EIO */
     char user_id[TK_STORE_ID_MAX + 1];
+    int kind;  /* JOB_* */
+    sso_t sso; /* single sign-on: the pre-login's secrets */
+    char code[SSO_CODE_MAX + 1];
+    char cookie[TK_SESSION_ID_LEN + 1]; /* the pre-login cookie to set */
+    char *url;                          /* the authorization URL to send the browser to */
 } login_job_t;
 
 static int64_t wall_ms(void)
@@ -147,16 +170,21 @@ static void run_login(tk_store_t *st, void *arg)
 
 /* ---- replies ---- */
 
-static void set_cookie(struct evhttp_request *req, const char *id)
+/* Set-Cookie name=value; Path=/; Secure; HttpOnly; SameSite=<same>[; extra];
+ * value NULL deletes the cookie (Max-Age=0). */
+static void put_cookie(struct evhttp_request *req, const char *name, const char *value,
+                       const char *same, const char *extra)
 {
     char v[200];
-    if (id != NULL)
-        tk_snprintf(v, sizeof(v), "%s=%s; Path=/; Secure; HttpOnly; SameSite=Strict",
-                    TK_SESSION_COOKIE, id);
-    else
-        tk_snprintf(v, sizeof(v), "%s=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",
-                    TK_SESSION_COOKIE);
+    tk_snprintf(v, sizeof(v), "%s=%s; Path=/; Secure; HttpOnly; SameSite=%s%s%s", name,
+                value ? value : "", same, value == NULL || extra ? "; " : "",
+                value == NULL ? "Max-Age=0" : extra ? extra : "");
     evhttp_add_header(evhttp_request_get_output_headers(req), "Set-Cookie", v);
+}
+
+static void set_cookie(struct evhttp_request *req, const char *id)
+{
+    put_cookie(req, TK_SESSION_COOKIE, id, "Strict", NULL);
 }
 
 static json_t *session_json(const tk_login_t *lg, const tk_session_t *s)
@@ -199,14 +227,41 @@ static void detach(login_job_t *j)
 
 static void job_free(login_job_t *j)
 {
+    free(j->url);
     OPENSSL_cleanse(j, sizeof(*j));
     free(j);
 }
+
+/* A new session for user_id: the cookie is set on req; a session id the
+ * browser brought is ended, never reused (no fixation). On failure req has
+ * been answered (503). */
+static int start_session(tk_login_t *lg, struct evhttp_request *req, const char *user_id,
+                         const char *email, const tk_session_t **s)
+{
+    size_t oldlen;
+    const char *old = session_cookie(req, &oldlen);
+    if (old != NULL)
+        (void)tk_sessions_close(lg->sessions, old, oldlen);
+    char id[TK_SESSION_ID_LEN + 1];
+    int rc = tk_sessions_open(lg->sessions, user_id, email, tk_now_ms(), id, s);
+    if (rc != TK_OK) {
+        tk_admin_reply_error(req, 503, "unavailable", "too many sessions; try again later");
+    } else {
+        tk_info(MOD, "user %s signed in", user_id);
+        set_cookie(req, id);
+    }
+    OPENSSL_cleanse(id, sizeof(id));
+    return rc;
+}
+
+static void sso_started(tk_login_t *lg, struct evhttp_request *req, login_job_t *j);
+static void sso_finished(tk_login_t *lg, struct evhttp_request *req, login_job_t *j);
 
 static void login_done(void *arg)
 {
     login_job_t *j = arg;
     tk_login_t *lg = j->lg;
+    const tk_session_t *s;
     struct evhttp_request *req = j->req;
     lg->inflight--;
     if (req == NULL || !j->ran || lg->stopping) { /* client gone, or shutting down */
@@ -215,28 +270,16 @@ static void login_done(void *arg)
         return;
     }
     detach(j);
-    if (j->status == TK_EIO) {
+    if (j->kind == JOB_SSO_START)
+        sso_started(lg, req, j);
+    else if (j->kind == JOB_SSO_FINISH)
+        sso_finished(lg, req, j);
+    else if (j->status == TK_EIO)
         tk_admin_reply_error(req, 503, "unavailable", "the account store is unavailable");
-    } else if (j->status != TK_OK) {
+    else if (j->status != TK_OK)
         tk_admin_reply_error(req, 401, "invalid_credentials", GENERIC_FAILURE);
-    } else {
-        /* a session id the browser brought is never reused (fixation) */
-        size_t oldlen;
-        const char *old = session_cookie(req, &oldlen);
-        if (old != NULL)
-            (void)tk_sessions_close(lg->sessions, old, oldlen);
-        char id[TK_SESSION_ID_LEN + 1];
-        const tk_session_t *s;
-        int rc = tk_sessions_open(lg->sessions, j->user_id, j->email, tk_now_ms(), id, &s);
-        if (rc != TK_OK) {
-            tk_admin_reply_error(req, 503, "unavailable", "too many sessions; try again later");
-        } else {
-            tk_info(MOD, "user %s signed in", j->user_id);
-            set_cookie(req, id);
-            tk_http_reply_json(req, 200, "OK", session_json(lg, s));
-        }
-        OPENSSL_cleanse(id, sizeof(id));
-    }
+    else if (start_session(lg, req, j->user_id, j->email, &s) == TK_OK)
+        tk_http_reply_json(req, 200, "OK", session_json(lg, s));
     job_free(j);
 }
 
@@ -305,6 +348,24 @@ static int is_json(struct evhttp_request *req)
            (ct[16] == '\0' || ct[16] == ';' || ct[16] == ' ');
 }
 
+/* Hand j to the worker (run there, then login_done here), or answer 503. */
+static void submit(tk_login_t *lg, struct evhttp_request *req, login_job_t *j,
+                   void (*run)(tk_store_t *, void *))
+{
+    j->lg = lg;
+    j->req = req;
+    if (lg->inflight >= MAX_QUEUED_LOGINS ||
+        tk_store_worker_submit(lg->worker, run, login_done, j) != TK_OK) {
+        tk_admin_reply_error(req, 503, "unavailable", "too many logins in progress");
+        job_free(j);
+        return;
+    }
+    lg->inflight++;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, conn_closed, j);
+}
+
 static void handle_login(tk_login_t *lg, struct evhttp_request *req, const char *ipkey,
                          const char *self_origin)
 {
@@ -329,18 +390,180 @@ static void handle_login(tk_login_t *lg, struct evhttp_request *req, const char 
         job_free(j);
         return;
     }
-    j->lg = lg;
-    j->req = req;
-    if (lg->inflight >= MAX_QUEUED_LOGINS ||
-        tk_store_worker_submit(lg->worker, run_login, login_done, j) != TK_OK) {
-        tk_admin_reply_error(req, 503, "unavailable", "too many logins in progress");
+    submit(lg, req, j, run_login);
+}
+
+/* ---- single sign-on (OpenID Connect) ---- */
+
+static void run_sso_start(tk_store_t *st, void *arg)
+{
+    login_job_t *j = arg;
+    char err[256], challenge[TK_OIDC_RANDOM_LEN + 1];
+    (void)st;
+    j->ran = 1;
+    tk_oidc_challenge(j->sso.verifier, challenge);
+    j->status = tk_oidc_auth_url(j->lg->oidc, j->sso.state, j->sso.nonce, challenge, &j->url, err,
+                                 sizeof(err));
+    if (j->status != TK_OK)
+        tk_warn(MOD, "single sign-on unavailable: %s", err);
+}
+
+/* The user for a verified identity: linked by subject, or (first sign-in)
+ * an existing user with that verified e-mail and no subject yet. */
+static int sso_user(tk_store_t *st, const tk_oidc_identity_t *id, tk_user_login_t *u)
+{
+    int rc = tk_store_user_oidc_get(st, id->sub, u);
+    if (rc != TK_ENOENT)
+        return rc;
+    if (!id->email_verified || id->email[0] == '\0' ||
+        tk_store_user_login_get(st, id->email, u) != TK_OK)
+        return TK_ENOENT;
+    rc = tk_store_user_oidc_link(st, u->id, id->sub);
+    if (rc == TK_OK)
+        tk_info(MOD, "user %s linked to its single sign-on identity", u->id);
+    else
+        tk_user_login_clear(u);
+    return rc == TK_OK ? TK_OK : TK_ENOENT;
+}
+
+static void run_sso_finish(tk_store_t *st, void *arg)
+{
+    login_job_t *j = arg;
+    char err[256];
+    tk_oidc_identity_t id;
+    tk_user_login_t u;
+    j->ran = 1;
+    j->status = TK_EINVAL;
+    if (tk_oidc_redeem(j->lg->oidc, j->code, j->sso.verifier, j->sso.nonce, wall_ms() / 1000, &id,
+                       err, sizeof(err)) != TK_OK) {
+        tk_warn(MOD, "single sign-on refused: %s", err);
+        return;
+    }
+    if (st == NULL) {
+        j->status = TK_EIO;
+        return;
+    }
+    int rc = sso_user(st, &id, &u);
+    if (rc != TK_OK) {
+        tk_warn(MOD, "single sign-on refused: no user for this identity (automatic accounts are "
+                     "off)");
+        j->status = rc == TK_ENOENT ? TK_EINVAL : TK_EIO;
+        return;
+    }
+    if (u.disabled) {
+        tk_info(MOD, "single sign-on refused for user %s: account disabled", u.id);
+    } else {
+        tk_snprintf(j->user_id, sizeof(j->user_id), "%s", u.id);
+        tk_snprintf(j->email, sizeof(j->email), "%s", u.email);
+        j->status = TK_OK;
+    }
+    tk_user_login_clear(&u);
+}
+
+static void sso_cookie(struct evhttp_request *req, const char *id)
+{
+    /* Lax, not Strict: it must come back on the provider's cross-site
+     * redirect to the callback */
+    put_cookie(req, SSO_COOKIE, id, "Lax", "Max-Age=600");
+}
+
+static void redirect(struct evhttp_request *req, int status, const char *location)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Location", location);
+    evhttp_send_reply(req, status, status == 302 ? "Found" : "See Other", NULL);
+}
+
+static void sso_started(tk_login_t *lg, struct evhttp_request *req, login_job_t *j)
+{
+    if (j->status != TK_OK) {
+        char h[65];
+        tk_session_id_hash(j->cookie, strlen(j->cookie), h);
+        free(tk_map_sdel(lg->sso, h));
+        tk_admin_reply_error(req, 503, "unavailable", "single sign-on is unavailable");
+        return;
+    }
+    sso_cookie(req, j->cookie);
+    redirect(req, 302, j->url);
+}
+
+static void sso_finished(tk_login_t *lg, struct evhttp_request *req, login_job_t *j)
+{
+    const tk_session_t *s;
+    sso_cookie(req, NULL);
+    if (j->status != TK_OK)
+        redirect(req, 303, "/?sso=failed");
+    else if (start_session(lg, req, j->user_id, j->email, &s) == TK_OK)
+        redirect(req, 303, "/");
+}
+
+static void handle_sso_start(tk_login_t *lg, struct evhttp_request *req, const char *ipkey)
+{
+    if (!login_rate_ok(lg, req, ipkey))
+        return;
+    if (tk_map_count(lg->sso) >= SSO_MAX_PENDING) {
+        tk_admin_reply_error(req, 503, "unavailable", "too many sign-ins under way");
+        return;
+    }
+    login_job_t *j = tk_calloc(1, sizeof(*j));
+    j->kind = JOB_SSO_START;
+    if (tk_oidc_random(j->sso.state) != TK_OK || tk_oidc_random(j->sso.nonce) != TK_OK ||
+        tk_oidc_random(j->sso.verifier) != TK_OK || tk_session_new_id(j->cookie) != TK_OK) {
+        job_free(j);
+        tk_admin_reply_error(req, 500, "internal", "no randomness");
+        return;
+    }
+    sso_t *p = tk_calloc(1, sizeof(*p));
+    *p = j->sso;
+    p->created_ms = tk_now_ms();
+    char h[65];
+    tk_session_id_hash(j->cookie, strlen(j->cookie), h);
+    tk_map_sput(lg->sso, h, p);
+    submit(lg, req, j, run_sso_start);
+}
+
+/* The value of query parameter name, copied into out; 0 if present. */
+static int query_param(struct evhttp_request *req, const char *name, char *out, size_t len)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+    struct evkeyvalq params = {0};
+    if (q == NULL || evhttp_parse_query_str(q, &params) != 0)
+        return -1;
+    const char *v = evhttp_find_header(&params, name);
+    int rc = v != NULL && strlen(v) < len ? 0 : -1;
+    if (rc == 0)
+        tk_snprintf(out, len, "%s", v);
+    evhttp_clear_headers(&params);
+    return rc;
+}
+
+static void handle_sso_callback(tk_login_t *lg, struct evhttp_request *req)
+{
+    const char *c = hdr(req, "Cookie"), *v;
+    size_t len;
+    char h[65], state[TK_OIDC_RANDOM_LEN + 1];
+    sso_t *p = NULL;
+    if (c != NULL && tk_cookie_find(c, SSO_COOKIE, &v, &len) == 0 && len == TK_SESSION_ID_LEN) {
+        tk_session_id_hash(v, len, h);
+        p = tk_map_sdel(lg->sso, h); /* one use only */
+    }
+    login_job_t *j = tk_calloc(1, sizeof(*j));
+    j->kind = JOB_SSO_FINISH;
+    if (p == NULL || tk_now_ms() - p->created_ms > SSO_TTL_MS ||
+        query_param(req, "state", state, sizeof(state)) != 0 ||
+        !tk_ct_equal(state, strlen(state), p->state, strlen(p->state)) ||
+        query_param(req, "code", j->code, sizeof(j->code)) != 0) {
+        tk_warn(MOD, "single sign-on refused: no pre-login cookie, wrong state, or no code");
+        sso_cookie(req, NULL);
+        redirect(req, 303, "/?sso=failed");
+        free(p);
         job_free(j);
         return;
     }
-    lg->inflight++;
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    if (evcon)
-        evhttp_connection_set_closecb(evcon, conn_closed, j);
+    j->sso = *p;
+    OPENSSL_cleanse(p, sizeof(*p));
+    free(p);
+    submit(lg, req, j, run_sso_finish);
 }
 
 /* ---- session routes ---- */
@@ -499,6 +722,16 @@ int tk_login_route(tk_login_t *lg, struct evhttp_request *req, const char *path,
             handle_session(lg, req, self_origin);
         return 1;
     }
+    if (lg->oidc != NULL && strcmp(path, "/auth/oidc/start") == 0) {
+        if (method_is(req, EVHTTP_REQ_GET, "GET"))
+            handle_sso_start(lg, req, ipkey);
+        return 1;
+    }
+    if (lg->oidc != NULL && strcmp(path, "/auth/oidc/callback") == 0) {
+        if (method_is(req, EVHTTP_REQ_GET, "GET"))
+            handle_sso_callback(lg, req);
+        return 1;
+    }
     if (strncmp(path, "/auth/", 6) == 0) {
         tk_admin_reply_error(req, 404, "not_found", "Not Found");
         return 1;
@@ -522,9 +755,22 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
     tk_login_t *lg = arg;
     (void)fd;
     (void)what;
-    size_t n = tk_sessions_sweep(lg->sessions, tk_now_ms());
+    uint64_t now = tk_now_ms();
+    size_t n = tk_sessions_sweep(lg->sessions, now);
     if (n)
         tk_debug(MOD, "%zu expired sessions dropped", n);
+    size_t it = 0, ng = 0;
+    const char *k;
+    void *val;
+    char **gone = tk_calloc(tk_map_count(lg->sso) + 1, sizeof(*gone));
+    while (tk_map_next(lg->sso, &it, NULL, &k, &val))
+        if (now - ((sso_t *)val)->created_ms > SSO_TTL_MS)
+            gone[ng++] = tk_strdup(k);
+    for (size_t i = 0; i < ng; i++) {
+        free(tk_map_sdel(lg->sso, gone[i]));
+        free(gone[i]);
+    }
+    free(gone);
 }
 
 int tk_login_create(struct event_base *base, const tk_config_t *cfg, const char *db_path,
@@ -537,6 +783,9 @@ int tk_login_create(struct event_base *base, const tk_config_t *cfg, const char 
     lg->sessions = tk_sessions_create((uint64_t)cfg->dash_idle_s * 1000,
                                       (uint64_t)cfg->dash_lifetime_s * 1000, cfg->dash_max_sessions);
     lg->rl = tk_ratelimit_local_create(cfg->rate_max_keys);
+    lg->sso = tk_map_create();
+    if (cfg->oidc_issuer != NULL)
+        lg->oidc = tk_oidc_create(cfg);
     if (cfg->dash_web_dir != NULL) {
         lg->web_fd = open(cfg->dash_web_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (lg->web_fd < 0) {
@@ -564,6 +813,14 @@ void tk_login_destroy(tk_login_t *lg)
         return;
     lg->stopping = 1;
     tk_store_worker_destroy(lg->worker); /* runs login_done for what is left */
+    tk_oidc_destroy(lg->oidc);
+    if (lg->sso) {
+        size_t it = 0;
+        void *val;
+        while (tk_map_next(lg->sso, &it, NULL, NULL, &val))
+            free(val);
+        tk_map_destroy(lg->sso);
+    }
     if (lg->sweep)
         event_free(lg->sweep);
     tk_sessions_destroy(lg->sessions);

@@ -57,7 +57,7 @@ static int well_formed(const char *id, size_t len)
     return 1;
 }
 
-static void id_hash(const char *id, size_t len, char out[2 * SHA256_DIGEST_LENGTH + 1])
+void tk_session_id_hash(const char *id, size_t len, char *out)
 {
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)id, len, md);
@@ -79,6 +79,11 @@ static int random_hex(char *out, size_t hexlen)
     return TK_OK;
 }
 
+int tk_session_new_id(char *out)
+{
+    return random_hex(out, TK_SESSION_ID_LEN);
+}
+
 int tk_sessions_open(tk_sessions_t *ss, const char *user_id, const char *email, uint64_t now_ms,
                      char *id_out, const tk_session_t **out)
 {
@@ -97,7 +102,7 @@ int tk_sessions_open(tk_sessions_t *ss, const char *user_id, const char *email, 
     tk_snprintf(s->user_id, sizeof(s->user_id), "%s", user_id);
     tk_snprintf(s->email, sizeof(s->email), "%s", email ? email : "");
     s->created_ms = s->last_ms = now_ms;
-    id_hash(id_out, TK_SESSION_ID_LEN, h);
+    tk_session_id_hash(id_out, TK_SESSION_ID_LEN, h);
     session_free(tk_map_sdel(ss->by_hash, h)); /* 2^-256: never, but never leak either */
     tk_map_sput(ss->by_hash, h, s);
     *out = s;
@@ -110,7 +115,7 @@ const tk_session_t *tk_sessions_find(tk_sessions_t *ss, const char *id, size_t l
     if (!well_formed(id, len))
         return NULL;
     char h[2 * SHA256_DIGEST_LENGTH + 1];
-    id_hash(id, len, h);
+    tk_session_id_hash(id, len, h);
     tk_session_t *s = tk_map_sget(ss->by_hash, h);
     if (s == NULL)
         return NULL;
@@ -127,7 +132,7 @@ int tk_sessions_close(tk_sessions_t *ss, const char *id, size_t len)
     if (!well_formed(id, len))
         return 0;
     char h[2 * SHA256_DIGEST_LENGTH + 1];
-    id_hash(id, len, h);
+    tk_session_id_hash(id, len, h);
     tk_session_t *s = tk_map_sdel(ss->by_hash, h);
     if (s == NULL)
         return 0;

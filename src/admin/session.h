@@ -57,6 +57,12 @@ size_t tk_sessions_close_user(tk_sessions_t *ss, const char *user_id);
 size_t tk_sessions_sweep(tk_sessions_t *ss, uint64_t now_ms);
 size_t tk_sessions_count(const tk_sessions_t *ss);
 
+/* A fresh random id (TK_SESSION_ID_LEN hex digits and a NUL into out), and
+ * the hex SHA-256 of an id (65 bytes into out): for other records bound to a
+ * cookie the same way (the single sign-on pre-login). */
+int tk_session_new_id(char *out) TK_WUR;
+void tk_session_id_hash(const char *id, size_t len, char *out);
+
 /* Whether token (len bytes; NULL never matches) is s's CSRF token
  * (constant-time compare). */
 int tk_session_csrf_ok(const tk_session_t *s, const char *token, size_t len);

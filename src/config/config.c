@@ -738,10 +738,13 @@ static int parse_outbound(ctx_t *c, const char *path, json_t *v, void *base)
     return TK_OK;
 }
 
-/* "jwt": {"secret_env": NAME | "secret_file": PATH, "issuer": S, "audience": S} */
-static int parse_jwt(ctx_t *c, const char *path, json_t *v, void *base)
+typedef int (*member_fn)(ctx_t *c, const char *path, const char *p, const char *key,
+                         const char *s, void *base);
+
+/* Call each() for every member of object v (at path), all of which must be
+ * non-empty strings; p is the member's own path. */
+static int string_members(ctx_t *c, const char *path, json_t *v, member_fn each, void *base)
 {
-    tk_config_t *cfg = base;
     char p[PATH_LEN];
     const char *key;
     json_t *val;
@@ -752,34 +755,64 @@ static int parse_jwt(ctx_t *c, const char *path, json_t *v, void *base)
         path_key(p, path, key);
         if (!json_is_string(val) || json_string_length(val) == 0)
             return fail(c, TK_EINVAL, p, "expected a non-empty string");
-        const char *s = json_string_value(val);
-        if (!strcmp(key, "issuer") || !strcmp(key, "audience")) {
-            char **slot = !strcmp(key, "issuer") ? &cfg->jwt_issuer : &cfg->jwt_audience;
-            free(*slot);
-            *slot = tk_strdup(s);
-            continue;
-        }
-        if (strcmp(key, "secret_env") != 0 && strcmp(key, "secret_file") != 0)
-            return fail(c, TK_EINVAL, path, "unknown key \"%s\"", key);
-        if (cfg->jwt_key != NULL)
-            return fail(c, TK_EINVAL, path, "give only one of \"secret_env\" and \"secret_file\"");
-        char *buf = NULL;
-        size_t len = 0;
-        int rc = read_secret(c, p, !strcmp(key, "secret_env"), s, &buf, &len);
+        int rc = each(c, path, p, key, json_string_value(val), base);
         if (rc != TK_OK)
             return rc;
-        if (len < TK_JWT_KEY_MIN) {
-            drop_secret(buf, len);
-            return fail(c, TK_EINVAL, p,
-                        "the JWT signing key must be at least 256 bits (32 bytes); it has %zu",
-                        len);
-        }
-        cfg->jwt_key = (unsigned char *)buf;
-        cfg->jwt_keylen = len;
     }
-    if (cfg->jwt_key == NULL)
-        return fail(c, TK_EINVAL, path, "\"secret_env\" or \"secret_file\" is required");
     return TK_OK;
+}
+
+/* A "<prefix>secret_env": NAME or "<prefix>secret_file": PATH member read
+ * into *buf (NULL until then: giving both is refused). TK_ENOENT: key is
+ * neither (nothing reported). */
+static int secret_member(ctx_t *c, const char *path, const char *p, const char *key,
+                         const char *s, const char *prefix, char **buf, size_t *len)
+{
+    size_t pl = strlen(prefix);
+    if (strncmp(key, prefix, pl) != 0 ||
+        (strcmp(key + pl, "secret_env") != 0 && strcmp(key + pl, "secret_file") != 0))
+        return TK_ENOENT;
+    if (*buf != NULL)
+        return fail(c, TK_EINVAL, path, "give only one of \"%ssecret_env\" and \"%ssecret_file\"",
+                    prefix, prefix);
+    return read_secret(c, p, !strcmp(key + pl, "secret_env"), s, buf, len);
+}
+
+static int jwt_member(ctx_t *c, const char *path, const char *p, const char *key, const char *s,
+                      void *base)
+{
+    tk_config_t *cfg = base;
+    if (!strcmp(key, "issuer") || !strcmp(key, "audience")) {
+        char **slot = !strcmp(key, "issuer") ? &cfg->jwt_issuer : &cfg->jwt_audience;
+        free(*slot);
+        *slot = tk_strdup(s);
+        return TK_OK;
+    }
+    char *buf = (char *)cfg->jwt_key;
+    size_t len = 0;
+    int rc = secret_member(c, path, p, key, s, "", &buf, &len);
+    if (rc == TK_ENOENT)
+        return fail(c, TK_EINVAL, path, "unknown key \"%s\"", key);
+    if (rc != TK_OK)
+        return rc;
+    if (len < TK_JWT_KEY_MIN) {
+        drop_secret(buf, len);
+        return fail(c, TK_EINVAL, p,
+                    "the JWT signing key must be at least 256 bits (32 bytes); it has %zu", len);
+    }
+    cfg->jwt_key = (unsigned char *)buf;
+    cfg->jwt_keylen = len;
+    return TK_OK;
+}
+
+/* "jwt": {"secret_env": NAME | "secret_file": PATH, "issuer": S, "audience": S} */
+static int parse_jwt(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    tk_config_t *cfg = base;
+    int rc = string_members(c, path, v, jwt_member, base);
+    if (rc == TK_OK && cfg->jwt_key == NULL)
+        return fail(c, TK_EINVAL, path, "\"secret_env\" or \"secret_file\" is required");
+    return rc;
 }
 
 static const field_t tls_fields[] = {
@@ -805,6 +838,49 @@ static const field_t dashboard_fields[] = {
     {.name = "login_rate", .kind = F_CUSTOM, .parse = parse_login_rate},
 };
 /* clang-format on */
+
+static int oidc_member(ctx_t *c, const char *path, const char *p, const char *key, const char *s,
+                       void *base)
+{
+    tk_config_t *cfg = base;
+    char **slot = !strcmp(key, "issuer")         ? &cfg->oidc_issuer
+                  : !strcmp(key, "client_id")    ? &cfg->oidc_client_id
+                  : !strcmp(key, "redirect_uri") ? &cfg->oidc_redirect_uri
+                  : !strcmp(key, "scopes")       ? &cfg->oidc_scopes
+                                                 : NULL;
+    if (slot == NULL) {
+        size_t len = 0;
+        int rc = secret_member(c, path, p, key, s, "client_", &cfg->oidc_client_secret, &len);
+        return rc == TK_ENOENT ? fail(c, TK_EINVAL, path, "unknown key \"%s\"", key) : rc;
+    }
+    if ((slot == &cfg->oidc_issuer || slot == &cfg->oidc_redirect_uri) &&
+        strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0)
+        return fail(c, TK_EINVAL, p, "expected an http(s) URL");
+    free(*slot);
+    *slot = tk_strdup(s);
+    return TK_OK;
+}
+
+/* "oidc": {"issuer", "client_id", "client_secret_env" | "client_secret_file",
+ * "redirect_uri", "scopes"} */
+static int parse_oidc(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    tk_config_t *cfg = base;
+    int rc = string_members(c, path, v, oidc_member, base);
+    if (rc != TK_OK)
+        return rc;
+    if (cfg->oidc_issuer == NULL || cfg->oidc_client_id == NULL ||
+        cfg->oidc_client_secret == NULL || cfg->oidc_redirect_uri == NULL)
+        return fail(c, TK_EINVAL, path,
+                    "\"issuer\", \"client_id\", \"client_secret_env\" (or \"client_secret_file\") "
+                    "and \"redirect_uri\" are required");
+    size_t il = strlen(cfg->oidc_issuer);
+    if (cfg->oidc_issuer[il - 1] == '/')
+        cfg->oidc_issuer[il - 1] = '\0'; /* discovery appends "/.well-known/..." */
+    if (cfg->oidc_scopes == NULL)
+        cfg->oidc_scopes = tk_strdup("openid email");
+    return TK_OK;
+}
 
 static int parse_dashboard(ctx_t *c, const char *path, json_t *v, void *base)
 {
@@ -1100,6 +1176,7 @@ static const field_t config_fields[] = {
     {.name = "outbound", .kind = F_CUSTOM, .parse = parse_outbound},
     {.name = "jwt", .kind = F_CUSTOM, .parse = parse_jwt},
     {.name = "dashboard", .kind = F_CUSTOM, .parse = parse_dashboard},
+    {.name = "oidc", .kind = F_CUSTOM, .parse = parse_oidc},
     {.name = "mcpServers", .kind = F_CUSTOM, .parse = parse_servers},
     {.name = "endpoints", .kind = F_IGNORE}, /* parsed once the servers are known */
 };
@@ -1242,6 +1319,12 @@ void tk_config_destroy(tk_config_t *cfg)
     free(cfg->jwt_issuer);
     free(cfg->jwt_audience);
     free(cfg->dash_web_dir);
+    free(cfg->oidc_issuer);
+    free(cfg->oidc_client_id);
+    if (cfg->oidc_client_secret)
+        drop_secret(cfg->oidc_client_secret, strlen(cfg->oidc_client_secret));
+    free(cfg->oidc_redirect_uri);
+    free(cfg->oidc_scopes);
     free(cfg->tls_cert_file);
     free(cfg->tls_key_file);
     if (cfg->bearer_token != NULL)
@@ -1262,6 +1345,8 @@ void tk_config_destroy(tk_config_t *cfg)
 int tk_config_register_masks(const tk_config_t *cfg, char *err, size_t errlen)
 {
     int rc = tk_mask_add_secret(cfg->bearer_token);
+    if (rc == TK_OK && cfg->oidc_client_secret != NULL)
+        rc = tk_mask_add_secret(cfg->oidc_client_secret);
     if (cfg->jwt_key != NULL && rc == TK_OK) {
         char *k = tk_strndup((const char *)cfg->jwt_key, cfg->jwt_keylen);
         rc = tk_mask_add_secret(k);

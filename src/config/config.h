@@ -113,6 +113,12 @@ typedef struct tk_config {
     uint32_t dash_lifetime_s;      /* session absolute lifetime, default 43200 */
     uint32_t dash_max_sessions;    /* sessions held at once, default 10000 */
     tk_rate_t dash_login_rate;     /* login attempts per client address, default 10/min */
+    /* OpenID Connect sign-in ("oidc": {...}); oidc_issuer NULL: not configured */
+    char *oidc_issuer;             /* https://issuer (discovery at /.well-known/openid-configuration) */
+    char *oidc_client_id;
+    char *oidc_client_secret;      /* secret: from client_secret_env or client_secret_file */
+    char *oidc_redirect_uri;       /* this gateway's /auth/oidc/callback as the browser sees it */
+    char *oidc_scopes;             /* default "openid email" */
     tk_server_conf_t *servers;
     size_t nservers;
     tk_endpoint_conf_t *endpoints; /* if the file has none: one "default" endpoint with all servers */

@@ -127,6 +127,8 @@ typedef enum stmt_id {
     S_LOGIN_FAILED,
     S_LOGIN_RESET,
     S_SET_PASSWORD,
+    S_OIDC_GET,
+    S_OIDC_LINK,
     S_COUNT
 } stmt_id_t;
 
@@ -181,6 +183,9 @@ static const char *const stmt_sql[S_COUNT] = {
                        " WHERE id = ?1 RETURNING COALESCE(locked_until, 0)",
     [S_LOGIN_RESET] = "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1",
     [S_SET_PASSWORD] = "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+    [S_OIDC_GET] = "SELECT id, email, password_hash, disabled, failed_logins,"
+                   " COALESCE(locked_until, 0) FROM users WHERE oidc_subject = ?1",
+    [S_OIDC_LINK] = "UPDATE users SET oidc_subject = ?2 WHERE id = ?1 AND oidc_subject IS NULL",
 };
 
 typedef struct sqlite_be {
@@ -902,19 +907,44 @@ static void clear_login(void *el)
     tk_user_login_clear(el);
 }
 
-static int op_user_login_get(void *arg, const char *email, tk_user_login_t *out)
+static int login_row(sqlite_be_t *be, stmt_id_t which, const char *key, tk_user_login_t *out)
 {
-    sqlite_be_t *be = arg;
     tk_user_login_t *list = NULL;
     size_t n = 0;
-    int rc = query_all(be, S_LOGIN_GET, 1, &email, sizeof(*list), row_to_login, clear_login,
+    int rc = query_all(be, which, 1, &key, sizeof(*list), row_to_login, clear_login,
                        (void **)&list, &n);
     if (rc == 0 && n == 0)
         rc = be_fail(be, TK_ENOENT, "no such user");
     if (rc == 0)
         *out = list[0];
-    free(list); /* at most one row (LIMIT 1) */
+    free(list); /* at most one row (LIMIT 1, or a UNIQUE column) */
     return rc;
+}
+
+static int op_user_login_get(void *arg, const char *email, tk_user_login_t *out)
+{
+    return login_row(arg, S_LOGIN_GET, email, out);
+}
+
+static int op_user_oidc_get(void *arg, const char *subject, tk_user_login_t *out)
+{
+    return login_row(arg, S_OIDC_GET, subject, out);
+}
+
+static int op_user_oidc_link(void *arg, const char *id, const char *subject)
+{
+    sqlite_be_t *be = arg;
+    const char *v[] = {id, subject};
+    int rc = write_bound(be, S_OIDC_LINK, 2, v, NULL, NULL);
+    if (rc != 0)
+        return rc;
+    if (sqlite3_changes(be->db) == 1)
+        return 0;
+    tk_user_t u;
+    memset(&u, 0, sizeof(u));
+    rc = op_user_get(be, id, &u);
+    tk_user_clear(&u);
+    return rc == TK_ENOENT ? rc : be_fail(be, TK_ESTATE, "user already linked");
 }
 
 static int op_user_login_failed(void *arg, const char *id, int64_t now_ms, int64_t threshold,
@@ -968,6 +998,8 @@ static const tk_store_ops_t sqlite_ops = {
     .user_login_failed = op_user_login_failed,
     .user_login_reset = op_user_login_reset,
     .user_set_password = op_user_set_password,
+    .user_oidc_get = op_user_oidc_get,
+    .user_oidc_link = op_user_oidc_link,
     .member_list = op_member_list,
     .member_delete = op_member_delete,
     .tool_filter_set = op_tool_filter_set,

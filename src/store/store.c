@@ -465,6 +465,32 @@ int tk_store_user_set_password(tk_store_t *st, const char *id, const char *passw
     return backend_result(st, st->ops->user_set_password(st->be, id, password_hash), op);
 }
 
+int tk_store_user_oidc_get(tk_store_t *st, const char *subject, tk_user_login_t *out)
+{
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    if (st == NULL || subject == NULL || out == NULL)
+        return TK_EINVAL;
+    if (lookup_id(subject, TK_STORE_TEXT_MAX) != 0)
+        return fail(st, TK_ENOENT, "user_oidc_get", "no such user");
+    int rc = backend_result(st, st->ops->user_oidc_get(st->be, subject, out), "user_oidc_get");
+    if (rc != 0)
+        tk_user_login_clear(out);
+    return rc;
+}
+
+int tk_store_user_oidc_link(tk_store_t *st, const char *id, const char *subject)
+{
+    static const char op[] = "user_oidc_link";
+    if (st == NULL || id == NULL || subject == NULL)
+        return TK_EINVAL;
+    if (lookup_id(id, TK_STORE_ID_MAX) != 0)
+        return fail(st, TK_ENOENT, op, "no such user");
+    if (check_text(subject, TK_STORE_TEXT_MAX) != 0)
+        return fail(st, TK_EINVAL, op, "subject must be 1..4096 bytes");
+    return backend_result(st, st->ops->user_oidc_link(st->be, id, subject), op);
+}
+
 int tk_store_member_list(tk_store_t *st, const char *org_id, const char *user_id,
                          tk_member_t **out, size_t *n)
 {

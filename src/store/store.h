@@ -129,6 +129,8 @@ typedef struct tk_store_ops {
                              int64_t lock_ms, int64_t *locked_until);
     int (*user_login_reset)(void *be, const char *id);
     int (*user_set_password)(void *be, const char *id, const char *password_hash);
+    int (*user_oidc_get)(void *be, const char *subject, tk_user_login_t *out);
+    int (*user_oidc_link)(void *be, const char *id, const char *subject);
     int (*member_list)(void *be, const char *org_id, const char *user_id, tk_member_t **out,
                        size_t *n);
     int (*member_delete)(void *be, const char *org_id, const char *user_id);
@@ -211,6 +213,14 @@ int tk_store_user_login_failed(tk_store_t *st, const char *id, int64_t now_ms, i
                                int64_t lock_ms, int64_t *locked_until) TK_WUR;
 int tk_store_user_login_reset(tk_store_t *st, const char *id) TK_WUR;
 int tk_store_user_set_password(tk_store_t *st, const char *id, const char *password_hash) TK_WUR;
+
+/* OpenID Connect: oidc_get finds the user linked to subject (the issuer's
+ * "sub"; one issuer per gateway) into *out, TK_ENOENT if none. oidc_link
+ * links user id to subject if it has no subject yet: TK_ESTATE if it has
+ * one, TK_EINVAL if another user has this subject, TK_ENOENT for an unknown
+ * id. */
+int tk_store_user_oidc_get(tk_store_t *st, const char *subject, tk_user_login_t *out) TK_WUR;
+int tk_store_user_oidc_link(tk_store_t *st, const char *id, const char *subject) TK_WUR;
 
 /* Memberships matching org_id and/or user_id (NULL matches any; at least one
  * must be given), ordered by org then user. *out is NULL when *n is 0 (free
