@@ -132,6 +132,13 @@ $('logout').addEventListener('click', async () => {
 
 (async () => {
   const res = await call('GET', '/auth/session');
-  if (res.status === 200) await enter(res.json);
-  else show(false);
+  if (res.status === 200) {
+    await enter(res.json);
+    return;
+  }
+  show(false);
+  const methods = await call('GET', '/auth/methods');
+  $('sso').hidden = !(methods.status === 200 && methods.json.oidc);
+  if (new URLSearchParams(location.search).get('sso') === 'failed')
+    $('login-error').textContent = 'single sign-on failed';
 })();

@@ -732,6 +732,12 @@ int tk_login_route(tk_login_t *lg, struct evhttp_request *req, const char *path,
             handle_sso_callback(lg, req);
         return 1;
     }
+    if (strcmp(path, "/auth/methods") == 0) {
+        if (method_is(req, EVHTTP_REQ_GET, "GET"))
+            tk_http_reply_json(req, 200, "OK",
+                               json_pack("{s:b, s:b}", "password", 1, "oidc", lg->oidc != NULL));
+        return 1;
+    }
     if (strncmp(path, "/auth/", 6) == 0) {
         tk_admin_reply_error(req, 404, "not_found", "Not Found");
         return 1;

@@ -4,6 +4,9 @@
  *   POST /auth/login    {"email","password"} -> session cookie + CSRF token
  *   POST /auth/logout   ends the session (session cookie + CSRF token)
  *   GET  /auth/session  the signed-in user and the session's CSRF token
+ *   GET  /auth/methods  {"password": true, "oidc": bool}: what the sign-in page offers
+ *   GET  /auth/oidc/start, /auth/oidc/callback   OpenID Connect sign-in (auth/oidc.h),
+ *                       when "oidc" is configured
  *   GET  /, /<name>.<html|js|css|svg|png|ico>   files of dashboard.web_dir
  * Password checks run on a worker thread with its own store handle (bcrypt
  * never runs on the loop); failures and locks are kept in the store, so a

@@ -52,6 +52,7 @@ describe('dashboard in chromium', { skip }, () => {
     await page.click('#login-button');
     await page.waitForFunction(() => document.getElementById('login-error').textContent !== '');
     assert.equal(await page.textContent('#login-error'), 'invalid e-mail or password');
+    assert.equal(await page.isHidden('#sso'), true, 'no single sign-on offered when none is configured');
     assert.equal((await context.cookies()).length, 0);
   });
 

@@ -43,9 +43,12 @@ async function startProvider(clientId, secret, redirect, alg) {
   return { proc, issuer: line.trim() };
 }
 
-/** Follow the provider's login and consent pages as `login` (bounded). */
+/** From the dashboard's sign-in page, through the provider's login and
+ * consent pages as `login` (bounded). */
 async function signInAt(page, gwUrl, login) {
-  await page.goto(`${gwUrl}/auth/oidc/start`);
+  await page.goto(`${gwUrl}/`);
+  await page.waitForSelector('#sso:not([hidden])');
+  await Promise.all([page.waitForNavigation(), page.click('#sso-link')]);
   for (let i = 0; i < 6 && !page.url().startsWith(gwUrl); i++) {
     if (await page.$('input[name="login"]')) {
       await page.fill('input[name="login"]', login);
@@ -112,6 +115,8 @@ for (const alg of ['RS256', 'ES256']) {
       page.setDefaultTimeout(15000);
       await signInAt(page, gw.url, 'mallory');
       assert.match(page.url(), /\/\?sso=failed$/);
+      await page.waitForFunction(() => document.getElementById('login-error').textContent !== '');
+      assert.equal(await page.textContent('#login-error'), 'single sign-on failed');
       assert.ok(!(await context.cookies()).some((c) => c.name === '__Host-tumiki_session'));
       await context.close();
     });
