@@ -6,8 +6,9 @@
  * key's modulus as an HMAC secret would be: the classic confusion), an alg
  * the provider does not advertise, an unknown kid, a key of the wrong type,
  * a tampered payload, the wrong issuer, audience (and azp with several
- * audiences), an expired token, one issued in the future, and a wrong or
- * missing nonce. Also PKCE: the S256 challenge of RFC 7636's example.
+ * audiences), an expired token, one issued in the future, a wrong or
+ * missing nonce, and malformed serialisations or JWKS keys that would make
+ * Debian's libcjose abort (a base64url length of 1 mod 4 hits an assert). Also PKCE: the S256 challenge of RFC 7636's example.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -146,6 +147,8 @@ static void test_algorithms_and_keys(void **state)
     const char *why;
     /* alg none: header {"alg":"none"}, no signature */
     expect_refused(k, strdup("eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL2lkLmV4YW1wbGUuY29tIn0."),
+                   "malformed ID token"); /* no signature at all */
+    expect_refused(k, strdup("eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL2lkLmV4YW1wbGUuY29tIn0.c2ln"),
                    "signing algorithm not accepted");
     cjose_err ce;
     cjose_jwk_t *hmac = cjose_jwk_create_oct_random(32, &ce);
@@ -155,6 +158,18 @@ static void test_algorithms_and_keys(void **state)
     assert_int_equal(verify(k, t, "[\"RS256\"]", &why), TK_EINVAL); /* not advertised */
     assert_string_equal(why, "signing algorithm not accepted");
     free(t);
+    /* segments cjose would abort on (base64url of length 1 mod 4), padding,
+     * wrong segment counts: refused before cjose sees them */
+    expect_refused(k, strdup("eyJhbGciOiJSUzI1NiJ9.a.bbbb"), "malformed ID token");
+    expect_refused(k, strdup("eyJhbGciOiJSUzI1NiJ9.eyJzIjoxfQ==.bbbb"), "malformed ID token");
+    expect_refused(k, strdup("eyJhbGciOiJSUzI1NiJ9.eyJzIjoxfQ"), "malformed ID token");
+    expect_refused(k, strdup("eyJhbGciOiJSUzI1NiJ9.eyJzIjoxfQ.bbbb.cccc"), "malformed ID token");
+    json_t *bad = json_deep_copy(k->jwks), *saved = k->jwks;
+    json_object_set_new(json_array_get(json_object_get(bad, "keys"), 0), "n", json_string("abcde"));
+    k->jwks = bad; /* a provider key cjose would abort on is skipped */
+    expect_refused(k, sign(k->rsa, "RS256", "r1", claims()), "no matching key in the provider's JWKS");
+    k->jwks = saved;
+    json_decref(bad);
     expect_refused(k, sign(k->rsa, "RS256", "nope", claims()),
                    "no matching key in the provider's JWKS");
     expect_refused(k, sign(k->rsa, "RS256", "e1", claims()), /* kid of the EC key */
