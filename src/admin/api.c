@@ -87,9 +87,9 @@ typedef struct job {
     int super; /* bootstrap token */
     int ran;
     int status;
-    json_t *reply;    /* response body, or NULL for 204 */
-    json_t *filter;   /* tool selection to apply to the gateway, or NULL */
-    json_t *gone;     /* ids of keys deleted with their user, or NULL */
+    json_t *reply;  /* response body, or NULL for 204 */
+    json_t *filter; /* tool selection to apply to the gateway, or NULL */
+    json_t *gone;   /* ids of the keys of a user deleted or disabled, or NULL */
 } job_t;
 
 /* ---- replies ---- */
@@ -97,19 +97,32 @@ typedef struct job {
 static const char *reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 503: return "Service Unavailable";
-    default: return "Internal Server Error";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Internal Server Error";
     }
 }
 
@@ -212,7 +225,8 @@ static int check_fields(job_t *j, const field_t *spec, size_t n)
     json_t *v;
     if (j->body == NULL)
         return fail(j, 400, "invalid_body", "a JSON object body is required");
-    json_object_foreach(j->body, key, v) {
+    json_object_foreach(j->body, key, v)
+    {
         size_t i = 0;
         while (i < n && strcmp(spec[i].name, key) != 0)
             i++;
@@ -309,12 +323,11 @@ static json_t *opt_time(int64_t v)
 /* A key without its hash. */
 static json_t *key_json(const tk_apikey_t *k)
 {
-    return json_pack("{s:s, s:s?, s:s, s:s, s:s?, s:I, s:o, s:o, s:o}", "id", k->id, "name",
-                     k->name, "endpoint", k->endpoint, "scopes",
-                     k->scopes && k->scopes[0] ? k->scopes : TK_SCOPE_MCP, "owner", k->owner,
-                     "created_at", (json_int_t)k->created_at, "expires_at",
-                     opt_time(k->expires_at), "revoked_at", opt_time(k->revoked_at),
-                     "last_used_at", opt_time(k->last_used_at));
+    return json_pack(
+        "{s:s, s:s?, s:s, s:s, s:s?, s:I, s:o, s:o, s:o}", "id", k->id, "name", k->name, "endpoint",
+        k->endpoint, "scopes", k->scopes && k->scopes[0] ? k->scopes : TK_SCOPE_MCP, "owner",
+        k->owner, "created_at", (json_int_t)k->created_at, "expires_at", opt_time(k->expires_at),
+        "revoked_at", opt_time(k->revoked_at), "last_used_at", opt_time(k->last_used_at));
 }
 
 static json_t *members_json(const tk_member_t *m, size_t n, int by_org)
@@ -322,8 +335,7 @@ static json_t *members_json(const tk_member_t *m, size_t n, int by_org)
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(a, json_pack("{s:s, s:s}", by_org ? "org" : "user_id",
-                                           by_org ? m[i].org_id : m[i].user_id, "role",
-                                           m[i].role));
+                                           by_org ? m[i].org_id : m[i].user_id, "role", m[i].role));
     return a;
 }
 
@@ -340,8 +352,8 @@ static json_t *string_array(char *const *v, size_t n)
 static int h_me(job_t *j)
 {
     static const char *const kinds[] = {"", "bootstrap", "api_key", "jwt", "session"};
-    json_t *out = json_pack("{s:s, s:n, s:[]}", "kind", kinds[j->caller.kind], "user",
-                            "memberships");
+    json_t *out =
+        json_pack("{s:s, s:n, s:[]}", "kind", kinds[j->caller.kind], "user", "memberships");
     if (j->super)
         json_object_set_new(out, "role", json_string("owner"));
     if (j->caller.kind == TK_CALLER_KEY)
@@ -396,8 +408,7 @@ static int body_role(job_t *j, tk_role_t *out)
 /* Grant `role` in org: admins grant up to admin, owners also owner. */
 static int authorize_grant(job_t *j, const char *org, tk_role_t role)
 {
-    return authorize(j, org, role == TK_ROLE_OWNER ? TK_ACT_MANAGE_OWNERS : TK_ACT_MANAGE_USERS,
-                     0);
+    return authorize(j, org, role == TK_ROLE_OWNER ? TK_ACT_MANAGE_OWNERS : TK_ACT_MANAGE_USERS, 0);
 }
 
 /* Change a user's membership in org: owners only if they are an owner. */
@@ -409,11 +420,38 @@ static int authorize_target(job_t *j, const char *org, const char *user)
     return authorize_grant(j, org, r);
 }
 
+/* Whether user is the only owner of org (org NULL: of any of its
+ * organizations); organizations are never left without an owner. */
+static int sole_owner(job_t *j, const char *org, const char *user)
+{
+    tk_member_t *mine = NULL, *all = NULL;
+    size_t nmine = 0, nall = 0;
+    int sole = 0;
+    if (tk_store_member_list(j->st, org, user, &mine, &nmine) != TK_OK)
+        return 0;
+    for (size_t i = 0; i < nmine && !sole; i++) {
+        if (strcmp(mine[i].role, "owner") != 0 ||
+            tk_store_member_list(j->st, mine[i].org_id, NULL, &all, &nall) != TK_OK)
+            continue;
+        size_t owners = 0;
+        for (size_t k = 0; k < nall; k++)
+            owners += strcmp(all[k].role, "owner") == 0;
+        sole = owners == 1;
+        free(all);
+    }
+    free(mine);
+    return sole;
+}
+
+static int last_owner(job_t *j)
+{
+    return fail(j, 409, "last_owner", "an organization's last owner cannot be removed or disabled");
+}
+
 static int h_users_post(job_t *j)
 {
-    static const field_t spec[] = {{"id", JSON_STRING, 0},
-                                   {"email", JSON_STRING, 1},
-                                   {"role", JSON_STRING, 0}};
+    static const field_t spec[] = {
+        {"id", JSON_STRING, 0}, {"email", JSON_STRING, 1}, {"role", JSON_STRING, 0}};
     tk_role_t role;
     if (check_fields(j, spec, 3) != 0 || body_role(j, &role) != 0)
         return -1;
@@ -438,6 +476,23 @@ static int h_users_post(job_t *j)
                         json_pack("[{s:s, s:s}]", "org", TK_ADMIN_ORG, "role", tk_role_name(role)));
     tk_info(MOD, "user %s created with role %s", u.id, tk_role_name(role));
     return ok(j, 201, out);
+}
+
+/* The ids of user's API keys into j->gone: the loop drops them from the
+ * key cache when the user is deleted or disabled. */
+static int user_keys(job_t *j, const char *user)
+{
+    tk_apikey_t *k = NULL;
+    size_t n = 0;
+    int rc = tk_store_apikey_list(j->st, &k, &n);
+    if (rc != TK_OK)
+        return rc;
+    j->gone = json_array();
+    for (size_t i = 0; i < n; i++)
+        if (k[i].owner != NULL && strcmp(k[i].owner, user) == 0)
+            json_array_append_new(j->gone, json_string(k[i].id));
+    tk_apikey_list_free(k, n);
+    return TK_OK;
 }
 
 /* Fetch user id into *u: 404 if missing. */
@@ -476,16 +531,13 @@ static int h_user(job_t *j)
     tk_user_clear(&u);
     if (authorize_target(j, TK_ADMIN_ORG, j->p1) != 0)
         return -1;
+    int removing = j->cmd == EVHTTP_REQ_DELETE ||
+                   json_is_true(json_object_get(j->body, "disabled")); /* or disabling */
+    if (removing && sole_owner(j, NULL, j->p1))
+        return last_owner(j);
+    if (removing && (rc = user_keys(j, j->p1)) != TK_OK)
+        return store_fail(j, rc); /* j->gone: dropped from the key cache once done */
     if (j->cmd == EVHTTP_REQ_DELETE) {
-        tk_apikey_t *k = NULL;
-        size_t n = 0;
-        if ((rc = tk_store_apikey_list(j->st, &k, &n)) != TK_OK)
-            return store_fail(j, rc);
-        j->gone = json_array(); /* the cascade deletes them: drop them from the cache */
-        for (size_t i = 0; i < n; i++)
-            if (k[i].owner != NULL && strcmp(k[i].owner, j->p1) == 0)
-                json_array_append_new(j->gone, json_string(k[i].id));
-        tk_apikey_list_free(k, n);
         if ((rc = tk_store_user_delete(j->st, j->p1)) != TK_OK)
             return rc == TK_ENOENT ? fail(j, 404, "not_found", "no such user") : store_fail(j, rc);
         tk_info(MOD, "user %s deleted", j->p1);
@@ -543,15 +595,17 @@ static int h_members(job_t *j)
     if (rc != TK_OK)
         return store_fail(j, rc);
     tk_info(MOD, "user %s added to organization %s as %s", user, org, tk_role_name(role));
-    return ok(j, 201, json_pack("{s:s, s:s, s:s}", "org", org, "user_id", user, "role",
-                                tk_role_name(role)));
+    return ok(
+        j, 201,
+        json_pack("{s:s, s:s, s:s}", "org", org, "user_id", user, "role", tk_role_name(role)));
 }
 
 static int h_member_delete(job_t *j)
 {
-    if (authorize(j, j->p1, TK_ACT_MANAGE_USERS, 0) != 0 ||
-        authorize_target(j, j->p1, j->p2) != 0)
+    if (authorize(j, j->p1, TK_ACT_MANAGE_USERS, 0) != 0 || authorize_target(j, j->p1, j->p2) != 0)
         return -1;
+    if (sole_owner(j, j->p1, j->p2))
+        return last_owner(j);
     int rc = tk_store_member_delete(j->st, j->p1, j->p2);
     if (rc == TK_ENOENT)
         return fail(j, 404, "not_found", "no such membership");
@@ -710,7 +764,8 @@ int tk_admin_patterns_valid(const json_t *a)
     const json_t *p;
     if (!json_is_array(a) || json_array_size(a) > PATTERNS_MAX)
         return 0;
-    json_array_foreach(a, i, p) {
+    json_array_foreach(a, i, p)
+    {
         const char *s = json_string_value(p);
         if (s == NULL || s[0] == '\0' || strlen(s) > PATTERN_MAX_LEN || !no_controls(s))
             return 0;
@@ -718,8 +773,7 @@ int tk_admin_patterns_valid(const json_t *a)
     return 1;
 }
 
-int tk_admin_store_tools(tk_store_t *st, const char *slug, const json_t *allow,
-                         const json_t *deny)
+int tk_admin_store_tools(tk_store_t *st, const char *slug, const json_t *allow, const json_t *deny)
 {
     char *a = json_dumps(allow, JSON_COMPACT), *d = json_dumps(deny, JSON_COMPACT);
     tk_tool_filter_t f = {(char *)slug, a, d, wall_ms()};
@@ -795,32 +849,38 @@ static int h_servers(job_t *j)
     json_t *a = json_array();
     for (size_t i = 0; i < cfg->nservers; i++) {
         const tk_server_conf_t *s = &cfg->servers[i];
-        json_array_append_new(
-            a, json_pack("{s:s, s:s, s:b, s:o, s:o}", "name", s->name, "transport",
-                         transports[s->transport], "disabled", s->disabled, "env_names",
-                         kv_names(s->env, s->nenv), "header_names",
-                         kv_names(s->headers, s->nheaders)));
+        json_array_append_new(a, json_pack("{s:s, s:s, s:b, s:o, s:o}", "name", s->name,
+                                           "transport", transports[s->transport], "disabled",
+                                           s->disabled, "env_names", kv_names(s->env, s->nenv),
+                                           "header_names", kv_names(s->headers, s->nheaders)));
     }
     return ok(j, 200, json_pack("{s:o}", "servers", a));
 }
 
-static void dispatch(job_t *j)
+static int h_users(job_t *j)
 {
-    switch (j->route) {
-    case R_ME: h_me(j); break;
-    case R_USERS: j->cmd == EVHTTP_REQ_GET ? h_users_get(j) : h_users_post(j); break;
-    case R_USER: h_user(j); break;
-    case R_MEMBERS: h_members(j); break;
-    case R_MEMBER: h_member_delete(j); break;
-    case R_KEYS: j->cmd == EVHTTP_REQ_GET ? h_keys_get(j) : h_keys_post(j); break;
-    case R_KEY: h_key_delete(j); break;
-    case R_ENDPOINTS:
-    case R_ENDPOINT: h_endpoints(j); break;
-    case R_ENDPOINT_TOOLS: h_endpoint_tools(j); break;
-    case R_SERVERS: h_servers(j); break;
-    default: fail(j, 404, "not_found", "no such route"); break;
-    }
+    return j->cmd == EVHTTP_REQ_GET ? h_users_get(j) : h_users_post(j);
 }
+
+static int h_keys(job_t *j)
+{
+    return j->cmd == EVHTTP_REQ_GET ? h_keys_get(j) : h_keys_post(j);
+}
+
+/* The handler of each route (run on the worker). */
+static int (*const handlers[R_COUNT])(job_t *j) = {
+    [R_ME] = h_me,
+    [R_USERS] = h_users,
+    [R_USER] = h_user,
+    [R_MEMBERS] = h_members,
+    [R_MEMBER] = h_member_delete,
+    [R_KEYS] = h_keys,
+    [R_KEY] = h_key_delete,
+    [R_ENDPOINTS] = h_endpoints,
+    [R_ENDPOINT] = h_endpoints,
+    [R_ENDPOINT_TOOLS] = h_endpoint_tools,
+    [R_SERVERS] = h_servers,
+};
 
 static void job_work(tk_store_t *st, void *arg)
 {
@@ -832,7 +892,7 @@ static void job_work(tk_store_t *st, void *arg)
         return;
     }
     if (resolve_caller(j) == 0)
-        dispatch(j);
+        (void)handlers[j->route](j);
     j->st = NULL;
 }
 
@@ -871,13 +931,15 @@ static void job_done(void *arg)
         tk_warn(MOD, "endpoint %s: tool selection stored but not applied", j->p1);
     size_t i;
     json_t *v;
-    json_array_foreach(j->status == 204 ? j->gone : NULL, i, v) {
+    json_array_foreach(j->status / 100 == 2 ? j->gone : NULL, i, v)
+    {
         if (j->admin->ka != NULL)
             tk_keyauth_forget(j->admin->ka, json_string_value(v));
     }
     if (j->status == 200 && j->route == R_SERVERS) {
         json_t *s;
-        json_array_foreach(json_object_get(j->reply, "servers"), i, s) {
+        json_array_foreach(json_object_get(j->reply, "servers"), i, s)
+        {
             const char *name = json_string_value(json_object_get(s, "name"));
             json_object_set_new(s, "status",
                                 json_string(tk_gateway_server_status(j->admin->gw, name)));
@@ -905,7 +967,8 @@ static const char *segment(const char *p, char *out, size_t outlen, int key)
     if (n == 0 || n >= outlen)
         return NULL;
     tk_snprintf(out, outlen, "%.*s", (int)n, p);
-    if (key ? strspn(out, "0123456789abcdef") != n || n != TK_APIKEY_ID_LEN : !tk_admin_valid_id(out))
+    if (key ? strspn(out, "0123456789abcdef") != n || n != TK_APIKEY_ID_LEN
+            : !tk_admin_valid_id(out))
         return NULL;
     return p + n;
 }
@@ -1001,9 +1064,9 @@ void tk_admin_handle(tk_admin_t *a, struct evhttp_request *req, const tk_caller_
         return;
     }
     if ((routes[j->route].methods & (int)j->cmd) == 0) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
-                          routes[j->route].allow);
-        tk_admin_reply_error(req, 405, "method_not_allowed", "this route does not take that method");
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", routes[j->route].allow);
+        tk_admin_reply_error(req, 405, "method_not_allowed",
+                             "this route does not take that method");
         job_free(j);
         return;
     }
@@ -1031,8 +1094,9 @@ static int load_filters(tk_admin_t *a, tk_store_t *st, char *err, size_t errlen)
     for (size_t i = 0; i < n; i++) {
         json_t *allow = json_loads(f[i].allow, 0, NULL), *deny = json_loads(f[i].deny, 0, NULL);
         if (tk_gateway_set_tool_filter(a->gw, f[i].endpoint, allow, deny) != TK_OK)
-            tk_warn(MOD, "stored tool selection for endpoint %s not applied (no such endpoint "
-                         "or unreadable)",
+            tk_warn(MOD,
+                    "stored tool selection for endpoint %s not applied (no such endpoint "
+                    "or unreadable)",
                     f[i].endpoint);
         json_decref(allow);
         json_decref(deny);
@@ -1061,7 +1125,8 @@ int tk_admin_create(struct event_base *base, const tk_config_t *cfg, tk_gateway_
     if (rc == TK_OK)
         rc = load_filters(a, st, err, errlen);
     tk_store_close(st);
-    if (rc == TK_OK && (a->worker = tk_store_worker_create(base, db_path, err, errlen)) == NULL)
+    if (rc == TK_OK &&
+        (a->worker = tk_store_worker_create(base, db_path, NULL, NULL, 0, err, errlen)) == NULL)
         rc = TK_EIO;
     if (rc != TK_OK) {
         tk_admin_destroy(a);

@@ -22,19 +22,19 @@ int tk_cli_open_store(const char *config, tk_config_t **cfg, tk_store_t **st)
 {
     char err[1024];
     if (tk_config_load_file(config, cfg, err, sizeof(err)) != TK_OK) {
-        fprintf(stderr, "tumiki: %s\n", err);
+        (void)fprintf(stderr, "tumiki: %s\n", err);
         return 1;
     }
     if (mkdir((*cfg)->data_dir, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "tumiki: cannot create data dir %s: %s\n", (*cfg)->data_dir,
-                strerror(errno));
+        (void)fprintf(stderr, "tumiki: cannot create data dir %s: %s\n", (*cfg)->data_dir,
+                      strerror(errno));
         return 1;
     }
     char *db = tk_asprintf("%s/tumiki.db", (*cfg)->data_dir);
     int rc = tk_store_open_sqlite(db, st, err, sizeof(err));
     free(db);
     if (rc != TK_OK) {
-        fprintf(stderr, "tumiki: %s\n", err);
+        (void)fprintf(stderr, "tumiki: %s\n", err);
         return 1;
     }
     return 0;
@@ -47,28 +47,28 @@ typedef struct opts {
 
 static int parse_opts(const char *cmd, int argc, char **argv, opts_t *o)
 {
-    static const struct {
-        const char *flag;
-        size_t off;
-    } flags[] = {{"--config", offsetof(opts_t, config)}, {"--email", offsetof(opts_t, email)},
-                 {"--id", offsetof(opts_t, id)},         {"--role", offsetof(opts_t, role)},
-                 {"--allow", offsetof(opts_t, allow)},   {"--deny", offsetof(opts_t, deny)}};
     memset(o, 0, sizeof(*o));
+    const struct {
+        const char *flag;
+        const char **slot;
+    } flags[] = {{"--config", &o->config}, {"--email", &o->email}, {"--id", &o->id},
+                 {"--role", &o->role},     {"--allow", &o->allow}, {"--deny", &o->deny}};
+    const size_t nflags = sizeof(flags) / sizeof(flags[0]);
     for (int i = 1; i < argc; i++) {
         size_t f = 0;
-        while (f < sizeof(flags) / sizeof(flags[0]) && strcmp(argv[i], flags[f].flag) != 0)
+        while (f < nflags && strcmp(argv[i], flags[f].flag) != 0)
             f++;
-        if (f < sizeof(flags) / sizeof(flags[0]) && i + 1 < argc) {
-            *(const char **)((char *)o + flags[f].off) = argv[++i];
+        if (f < nflags && i + 1 < argc) {
+            *flags[f].slot = argv[++i];
         } else if (o->arg == NULL && argv[i][0] != '-') {
             o->arg = argv[i];
         } else {
-            fprintf(stderr, "tumiki %s: unknown or incomplete option \"%s\"\n", cmd, argv[i]);
+            (void)fprintf(stderr, "tumiki %s: unknown or incomplete option \"%s\"\n", cmd, argv[i]);
             return 2;
         }
     }
     if (o->config == NULL) {
-        fprintf(stderr, "tumiki %s: --config FILE is required\n", cmd);
+        (void)fprintf(stderr, "tumiki %s: --config FILE is required\n", cmd);
         return 2;
     }
     return 0;
@@ -78,26 +78,26 @@ static int user_add(tk_store_t *st, const opts_t *o)
 {
     const char *role = o->role != NULL ? o->role : "member";
     if (o->email == NULL || !tk_admin_valid_email(o->email)) {
-        fputs("tumiki user add: --email takes an address of 3..254 characters\n", stderr);
+        (void)fputs("tumiki user add: --email takes an address of 3..254 characters\n", stderr);
         return 2;
     }
     if (o->id != NULL && !tk_admin_valid_id(o->id)) {
-        fputs("tumiki user add: --id takes 1..64 of a-z, 0-9, '_' and '-'\n", stderr);
+        (void)fputs("tumiki user add: --id takes 1..64 of a-z, 0-9, '_' and '-'\n", stderr);
         return 2;
     }
     if (tk_role_parse(role) == TK_ROLE_NONE) {
-        fputs("tumiki user add: --role takes owner, admin, member or viewer\n", stderr);
+        (void)fputs("tumiki user add: --role takes owner, admin, member or viewer\n", stderr);
         return 2;
     }
     tk_user_t u;
     int rc = tk_admin_user_add(st, o->id, o->email, role, &u);
     if (rc == TK_OK)
-        printf("user %s (%s) added to organization %s as %s\n", u.id, u.email, TK_ADMIN_ORG,
-               role);
+        (void)printf("user %s (%s) added to organization %s as %s\n", u.id, u.email, TK_ADMIN_ORG,
+                     role);
     else if (rc == TK_ESTATE)
-        fputs("tumiki: a user with this id or e-mail exists\n", stderr);
+        (void)fputs("tumiki: a user with this id or e-mail exists\n", stderr);
     else
-        fprintf(stderr, "tumiki: cannot add the user: %s\n", tk_store_last_error(st));
+        (void)fprintf(stderr, "tumiki: cannot add the user: %s\n", tk_store_last_error(st));
     tk_user_clear(&u);
     return rc == TK_OK ? 0 : 1;
 }
@@ -107,10 +107,10 @@ static int user_list(tk_store_t *st)
     tk_user_t *u = NULL;
     size_t n = 0;
     if (tk_store_user_list(st, &u, &n) != TK_OK) {
-        fputs("tumiki: cannot list users\n", stderr);
+        (void)fputs("tumiki: cannot list users\n", stderr);
         return 1;
     }
-    printf("%-24s  %-8s  %-24s  %s\n", "ID", "STATUS", "ROLES", "EMAIL");
+    (void)printf("%-24s  %-8s  %-24s  %s\n", "ID", "STATUS", "ROLES", "EMAIL");
     for (size_t i = 0; i < n; i++) {
         tk_member_t *m = NULL;
         size_t nm = 0;
@@ -121,8 +121,8 @@ static int user_list(tk_store_t *st)
                 len += (size_t)tk_snprintf(roles + len, sizeof(roles) - len, "%s%s:%s",
                                            k ? "," : "", m[k].org_id, m[k].role);
         free(m);
-        printf("%-24s  %-8s  %-24s  %s\n", u[i].id, u[i].disabled ? "disabled" : "active",
-               roles[0] ? roles : "-", u[i].email);
+        (void)printf("%-24s  %-8s  %-24s  %s\n", u[i].id, u[i].disabled ? "disabled" : "active",
+                     roles[0] ? roles : "-", u[i].email);
     }
     tk_user_list_free(u, n);
     return 0;
@@ -144,7 +144,7 @@ static int cli_run(const char *cmd, const char *usage, const char *const *subs, 
     while (subs[i] != NULL && strcmp(subs[i], sub) != 0)
         i++;
     if (subs[i] == NULL) {
-        fprintf(stderr, "usage: %s\n", usage);
+        (void)fprintf(stderr, "usage: %s\n", usage);
         return 2;
     }
     tk_config_t *cfg = NULL;
@@ -186,7 +186,7 @@ static json_t *split_list(const char *s)
 static void print_patterns(const char *label, json_t *a)
 {
     char *s = json_dumps(a, JSON_COMPACT);
-    printf("  %s: %s\n", label, s != NULL ? s : "[]");
+    (void)printf("  %s: %s\n", label, s != NULL ? s : "[]");
     free(s);
 }
 
@@ -194,13 +194,13 @@ static void print_patterns(const char *label, json_t *a)
 static void endpoint_show(const tk_config_t *cfg, const tk_endpoint_conf_t *ep,
                           const tk_tool_filter_t *f, size_t nf)
 {
-    printf("%s\n  servers:", ep->slug);
+    (void)printf("%s\n  servers:", ep->slug);
     for (size_t i = 0; i < ep->nservers; i++)
-        printf(" %s", cfg->servers[ep->servers[i]].name);
-    printf("\n");
+        (void)printf(" %s", cfg->servers[ep->servers[i]].name);
+    (void)printf("\n");
     for (size_t i = 0; i < nf; i++) {
         if (strcmp(f[i].endpoint, ep->slug) == 0) {
-            printf("  tools (stored): allow %s deny %s\n", f[i].allow, f[i].deny);
+            (void)printf("  tools (stored): allow %s deny %s\n", f[i].allow, f[i].deny);
             return;
         }
     }
@@ -220,17 +220,19 @@ static int endpoint_tools(tk_store_t *st, const tk_endpoint_conf_t *ep, const op
     json_t *allow = split_list(o->allow), *deny = split_list(o->deny);
     int rc = 0;
     if (!tk_admin_patterns_valid(allow) || !tk_admin_patterns_valid(deny)) {
-        fputs("tumiki endpoint tools: --allow/--deny take at most 64 comma-separated patterns "
-              "of 1..128 printable characters\n",
-              stderr);
+        (void)fputs(
+            "tumiki endpoint tools: --allow/--deny take at most 64 comma-separated patterns "
+            "of 1..128 printable characters\n",
+            stderr);
         rc = 2;
     } else if (tk_admin_store_tools(st, ep->slug, allow, deny) != TK_OK) {
-        fprintf(stderr, "tumiki: cannot store the tool selection: %s\n", tk_store_last_error(st));
+        (void)fprintf(stderr, "tumiki: cannot store the tool selection: %s\n",
+                      tk_store_last_error(st));
         rc = 1;
     } else {
-        printf("endpoint %s: tool selection stored (a running gateway applies it at its next "
-               "start; PUT /api/v1/endpoints/%s/tools applies it at once)\n",
-               ep->slug, ep->slug);
+        (void)printf("endpoint %s: tool selection stored (a running gateway applies it at its next "
+                     "start; PUT /api/v1/endpoints/%s/tools applies it at once)\n",
+                     ep->slug, ep->slug);
     }
     json_decref(allow);
     json_decref(deny);
@@ -242,15 +244,15 @@ static int endpoint_cmd(tk_config_t *cfg, tk_store_t *st, const char *sub, const
     int list = !strcmp(sub, "list"), tools = !strcmp(sub, "tools");
     const tk_endpoint_conf_t *ep = NULL;
     if (!list && (o->arg == NULL || (ep = tk_config_find_endpoint(cfg, o->arg)) == NULL)) {
-        fprintf(stderr, "tumiki: %s: no such endpoint\n", o->config);
+        (void)fprintf(stderr, "tumiki: %s: no such endpoint\n", o->config);
         return 1;
     }
-    if (tools)
+    if (tools && ep != NULL)
         return endpoint_tools(st, ep, o);
     tk_tool_filter_t *f = NULL;
     size_t nf = 0;
     if (tk_store_tool_filter_list(st, &f, &nf) != TK_OK) {
-        fputs("tumiki: cannot read tool selections\n", stderr);
+        (void)fputs("tumiki: cannot read tool selections\n", stderr);
         return 1;
     }
     for (size_t i = 0; i < cfg->nendpoints; i++)

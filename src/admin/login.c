@@ -801,7 +801,7 @@ int tk_login_create(struct event_base *base, const tk_config_t *cfg, const char 
             return TK_EIO;
         }
     }
-    lg->worker = tk_store_worker_create(base, db_path, err, errlen);
+    lg->worker = tk_store_worker_create(base, db_path, NULL, NULL, 0, err, errlen);
     if (lg->worker == NULL) {
         tk_login_destroy(lg);
         return TK_EIO;

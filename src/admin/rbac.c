@@ -31,8 +31,7 @@ int tk_rbac_allowed(tk_role_t role, tk_action_t act, int is_owner)
     return is_owner && role >= table[act].own;
 }
 
-static const char *const role_names[TK_ROLE_COUNT] = {"none", "viewer", "member", "admin",
-                                                      "owner"};
+static const char *const role_names[TK_ROLE_COUNT] = {"none", "viewer", "member", "admin", "owner"};
 
 tk_role_t tk_role_parse(const char *s)
 {

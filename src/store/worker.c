@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Store worker: a job list guarded by a mutex, a condition variable to wake
- * the thread, and a non-blocking pipe whose read end, watched by the event
- * loop, brings finished jobs back.
+ * the thread (timed when there is a tick), and a non-blocking pipe whose read
+ * end, watched by the event loop, brings finished jobs and posts back.
  */
 #include "store/worker.h"
 
@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MOD "store"
@@ -38,6 +39,9 @@ struct tk_store_worker {
     int stop;
     int pipe_fd[2];
     struct event *wake;
+    tk_store_tick_fn tick;
+    void *tick_arg;
+    uint32_t tick_ms;
 };
 
 static void wlist_push(wlist_t *l, wjob_t *j)
@@ -63,6 +67,45 @@ static wjob_t *wlist_pop(wlist_t *l)
     return j;
 }
 
+/* Under w->mu: queue a finished job for the loop and wake it. */
+static void finish(tk_store_worker_t *w, wjob_t *j)
+{
+    wlist_push(&w->finished, j);
+    char b = 1;
+    if (write(w->pipe_fd[1], &b, 1) < 0 && errno != EAGAIN)
+        tk_warn(MOD, "worker: cannot wake the event loop");
+}
+
+void tk_store_worker_post(tk_store_worker_t *w, tk_store_done_fn done, void *arg)
+{
+    wjob_t *j = tk_calloc(1, sizeof(*j));
+    j->done = done;
+    j->arg = arg;
+    pthread_mutex_lock(&w->mu);
+    finish(w, j);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Under w->mu: wait for a job, a stop or (with a tick) the deadline. */
+static void wait_work(tk_store_worker_t *w, uint64_t next_tick)
+{
+    while (!w->stop && w->todo.head == NULL) {
+        if (w->tick == NULL) {
+            pthread_cond_wait(&w->cv, &w->mu);
+            continue;
+        }
+        uint64_t now = tk_now_ms();
+        if (now >= next_tick)
+            return;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t ns = (uint64_t)ts.tv_nsec + (next_tick - now) * 1000000u;
+        ts.tv_sec += (time_t)(ns / 1000000000u);
+        ts.tv_nsec = (long)(ns % 1000000000u);
+        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+    }
+}
+
 static void *worker_thread(void *arg)
 {
     tk_store_worker_t *w = arg;
@@ -72,20 +115,25 @@ static void *worker_thread(void *arg)
         tk_error(MOD, "worker: store unavailable: %s", err);
         st = NULL;
     }
+    uint64_t next_tick = tk_now_ms() + w->tick_ms;
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (!w->stop && w->todo.head == NULL)
-            pthread_cond_wait(&w->cv, &w->mu);
+        wait_work(w, next_tick);
         if (w->stop)
             break;
         wjob_t *j = wlist_pop(&w->todo);
         pthread_mutex_unlock(&w->mu);
-        j->work(st, j->arg);
+        if (j != NULL) {
+            j->work(st, j->arg);
+            pthread_mutex_lock(&w->mu);
+            finish(w, j);
+            pthread_mutex_unlock(&w->mu);
+        }
+        if (w->tick != NULL && tk_now_ms() >= next_tick) {
+            w->tick(w, st, w->tick_arg);
+            next_tick = tk_now_ms() + w->tick_ms;
+        }
         pthread_mutex_lock(&w->mu);
-        wlist_push(&w->finished, j);
-        char b = 1;
-        if (write(w->pipe_fd[1], &b, 1) < 0 && errno != EAGAIN)
-            tk_warn(MOD, "worker: cannot wake the event loop");
     }
     pthread_mutex_unlock(&w->mu);
     tk_store_close(st);
@@ -115,11 +163,15 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
     run_done(&done);
 }
 
-tk_store_worker_t *tk_store_worker_create(struct event_base *base, const char *db_path, char *err,
-                                          size_t errlen)
+tk_store_worker_t *tk_store_worker_create(struct event_base *base, const char *db_path,
+                                          tk_store_tick_fn tick, void *tick_arg, uint32_t tick_ms,
+                                          char *err, size_t errlen)
 {
     tk_store_worker_t *w = tk_calloc(1, sizeof(*w));
     w->db_path = tk_strdup(db_path);
+    w->tick = tick;
+    w->tick_arg = tick_arg;
+    w->tick_ms = tick_ms;
     w->pipe_fd[0] = w->pipe_fd[1] = -1;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);

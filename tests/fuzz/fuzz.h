@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -24,5 +25,29 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
             abort();                                                                               \
         }                                                                                          \
     } while (0)
+
+/* Copy data into a fresh NUL-terminated heap buffer (returned; free it) and
+ * cut it at its first n-1 newlines into n C strings in parts (missing parts
+ * are ""). */
+static inline char *fuzz_split(const uint8_t *data, size_t size, const char **parts, int n)
+{
+    char *buf = malloc(size + 1);
+    FUZZ_CHECK(buf != NULL);
+    if (size > 0)
+        memcpy(buf, data, size);
+    buf[size] = '\0';
+    parts[0] = buf;
+    for (int i = 1; i < n; i++)
+        parts[i] = "";
+    char *p = buf;
+    for (int i = 1; i < n; i++) {
+        char *nl = memchr(p, '\n', size - (size_t)(p - buf));
+        if (nl == NULL)
+            break;
+        *nl = '\0';
+        parts[i] = p = nl + 1;
+    }
+    return buf;
+}
 
 #endif

@@ -60,19 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size > 3 * MAX_PART)
         return 0;
     /* one NUL-terminated copy, cut into three C strings at the first two '\n' */
-    char *buf = malloc(size + 1);
-    FUZZ_CHECK(buf != NULL);
-    memcpy(buf, data, size);
-    buf[size] = '\0';
-    const char *parts[3] = {buf, "", ""};
-    char *p = buf;
-    for (int i = 1; i < 3; i++) {
-        char *nl = memchr(p, '\n', size - (size_t)(p - buf));
-        if (nl == NULL)
-            break;
-        *nl = '\0';
-        parts[i] = p = nl + 1;
-    }
+    const char *parts[3];
+    char *buf = fuzz_split(data, size, parts, 3);
     const char *server = parts[0], *name = parts[1], *pattern = parts[2];
 
     check_ns(server, name);

@@ -10,6 +10,8 @@
 // tools/list and tools/call; the CLI over the same store; and no secret in
 // any later response or in the gateway's log.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { cleanup, connect, mcpHeaders, rawRequest, runTumiki, servers, sleep, startGateway, textOf } from './lib.mjs';
@@ -150,14 +152,34 @@ describe('admin API and RBAC', () => {
     assert.equal((await api('GET', '/orgs/elsewhere/members', asAdmin)).status, 403);
   });
 
-  test('a disabled user is refused; a member sees only their own keys', async () => {
+  test('an organization keeps at least one owner', async () => {
+    const db = path.join(gw.dir, 'data', 'tumiki.db');
+    execFileSync('sqlite3', [db, "INSERT INTO organizations (id, name, created_at) VALUES ('solo', 'Solo', 1);"]);
+    const a = await makeUser('member');
+    const b = await makeUser('member');
+    assert.equal((await api('POST', '/orgs/solo/members', { body: { user_id: a, role: 'owner' } })).status, 201);
+    for (const [m, p, body] of [['DELETE', `/orgs/solo/members/${a}`], ['DELETE', `/users/${a}`],
+      ['PATCH', `/users/${a}`, { disabled: true }]]) {
+      const r = await api(m, p, { body });
+      assert.equal(r.status, 409, `${m} ${p}: ${r.text}`);
+      assert.equal(r.json.error.code, 'last_owner');
+    }
+    assert.equal((await api('POST', '/orgs/solo/members', { body: { user_id: b, role: 'owner' } })).status, 201);
+    assert.equal((await api('DELETE', `/orgs/solo/members/${a}`)).status, 204);
+    assert.equal((await api('DELETE', `/users/${b}`)).status, 409, 'b is now the only owner');
+  });
+
+  test('a disabled user is refused on /api/v1 and /mcp; a member sees only their own keys', async () => {
     const u = await makeUser('admin');
     const k = await cliKey(u);
     assert.equal((await api('GET', '/me', { token: k })).status, 200);
+    assert.equal((await tryMcp(k)).status, 200); // verified and cached
     assert.equal((await api('PATCH', `/users/${u}`, { body: { disabled: true } })).status, 200);
-    const r = await api('GET', '/me', { token: k });
-    assert.equal(r.status, 403);
-    assert.equal(r.json.error.code, 'user_disabled');
+    // a disabled user's keys stop authenticating at once, cached or not
+    assert.equal((await api('GET', '/me', { token: k })).status, 401);
+    assert.equal((await tryMcp(k)).status, 401, 'a disabled user\'s key is refused on /mcp at once');
+    assert.equal((await api('PATCH', `/users/${u}`, { body: { disabled: false } })).status, 200);
+    assert.equal((await tryMcp(k)).status, 200, 'and works again once re-enabled');
     const mine = await api('GET', '/keys', { token: keys.member });
     assert.equal(mine.status, 200);
     assert.ok(mine.json.keys.length >= 1);

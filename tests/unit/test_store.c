@@ -29,45 +29,28 @@
 #include <sqlite3.h>
 
 #include "core/core.h"
+#include "db_dir.h"
 #include "store/store.h"
 
 #define EVIL "x'); DROP TABLE api_keys;--"
 
-typedef struct fixture {
-    char dir[64];
-    char path[128];
-} fixture_t;
+typedef db_dir_t fixture_t;
 
 static int setup(void **state)
 {
     fixture_t *f = tk_calloc(1, sizeof(*f));
-    tk_snprintf(f->dir, sizeof(f->dir), "/tmp/tk_store_XXXXXX");
-    if (mkdtemp(f->dir) == NULL) {
+    if (db_dir_make(f, "tk_store_") != 0) {
         free(f);
         return -1;
     }
-    tk_snprintf(f->path, sizeof(f->path), "%s/tumiki.db", f->dir);
     *state = f;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fixture_t *f = *state;
-    DIR *d = opendir(f->dir);
-    if (d != NULL) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char p[512];
-            tk_snprintf(p, sizeof(p), "%s/%s", f->dir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(f->dir);
-    free(f);
+    db_dir_remove(*state);
+    free(*state);
     return 0;
 }
 
