@@ -9,8 +9,8 @@
 
 #include "auth/password.h"
 
-int tk_account_set_password(tk_store_t *st, const char *id, const char *email,
-                            const char *password, size_t len, unsigned cost, const char **why)
+int tk_account_set_password(tk_store_t *st, const char *id, const char *email, const char *password,
+                            size_t len, unsigned cost, const char **why)
 {
     char hash[TK_PASSWORD_HASH_MAX];
     *why = tk_password_check(password, len, email);
@@ -47,8 +47,10 @@ static int with_password(tk_store_t *st, unsigned cost, const tk_user_login_t *u
     long n = read_line(in, pw, sizeof(pw));
     const char *why = NULL;
     if (n < 0) {
-        fprintf(errf, "tumiki account: give the password as one line on standard input (at most "
-                      "%d bytes)\n", TK_PASSWORD_MAX);
+        fprintf(errf,
+                "tumiki account: give the password as one line on standard input (at most "
+                "%d bytes)\n",
+                TK_PASSWORD_MAX);
         return 2;
     }
     int rc = tk_account_set_password(st, u->id, u->email, pw, (size_t)n, cost, &why);
@@ -70,8 +72,7 @@ int tk_account_cli(tk_store_t *st, unsigned cost, const char *sub, const char *e
     tk_user_login_t u;
     int rc = 1;
     if (tk_store_user_login_get(st, email, &u) != TK_OK)
-        fprintf(errf, "tumiki account: %s: no such user (create it with tumiki user add)\n",
-                email);
+        fprintf(errf, "tumiki account: %s: no such user (create it with tumiki user add)\n", email);
     else if (strcmp(sub, "unlock") == 0) {
         rc = tk_store_user_login_reset(st, u.id) == TK_OK ? 0 : 1;
         fprintf(rc ? errf : out, rc ? "tumiki account: cannot unlock %s\n" : "user %s unlocked\n",

@@ -40,8 +40,8 @@
 #define SSO_TTL_MS (10 * 60 * 1000)
 #define SSO_COOKIE "__Host-tumiki_sso"
 #define GENERIC_FAILURE "invalid e-mail or password"
-#define WEB_CSP                                                                                  \
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "               \
+#define WEB_CSP                                                                                    \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "                    \
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 struct tk_login {
@@ -70,7 +70,7 @@ enum { JOB_PASSWORD = 0, JOB_SSO_START, JOB_SSO_FINISH };
 
 typedef struct login_job {
     tk_login_t *lg;
-    int ran; /* the worker ran it (else it was dropped at shutdown) */
+    int ran;                    /* the worker ran it (else it was dropped at shutdown) */
     struct evhttp_request *req; /* NULL once the client has gone */
     char email[EMAIL_MAX + 1];
     char password[TK_PASSWORD_MAX + 1];
@@ -118,8 +118,7 @@ static void count_failure(tk_login_t *lg, tk_store_t *st, const tk_user_login_t 
     int64_t until = 0;
     if (tk_store_user_login_failed(st, u->id, now, cfg->dash_lockout_threshold,
                                    (int64_t)cfg->dash_lockout_s * 1000, &until) != TK_OK) {
-        tk_warn(MOD, "failed login for user %s not recorded: %s", u->id,
-                tk_store_last_error(st));
+        tk_warn(MOD, "failed login for user %s not recorded: %s", u->id, tk_store_last_error(st));
         return;
     }
     if (until > now)
@@ -150,12 +149,10 @@ static void run_login(tk_store_t *st, void *arg)
     }
     int64_t now = wall_ms();
     int locked = u.locked_until > now;
-    int ok = tk_password_verify(j->password, j->pwlen,
-                                u.password_hash ? u.password_hash : dummy) &&
+    int ok = tk_password_verify(j->password, j->pwlen, u.password_hash ? u.password_hash : dummy) &&
              u.password_hash != NULL;
     if (locked || u.disabled) {
-        tk_info(MOD, "login refused for user %s: account %s", u.id,
-                locked ? "locked" : "disabled");
+        tk_info(MOD, "login refused for user %s: account %s", u.id, locked ? "locked" : "disabled");
     } else if (ok) {
         if (tk_store_user_login_reset(st, u.id) != TK_OK)
             tk_warn(MOD, "failure count of user %s not reset", u.id);
@@ -178,7 +175,9 @@ static void put_cookie(struct evhttp_request *req, const char *name, const char 
     char v[200];
     tk_snprintf(v, sizeof(v), "%s=%s; Path=/; Secure; HttpOnly; SameSite=%s%s%s", name,
                 value ? value : "", same, value == NULL || extra ? "; " : "",
-                value == NULL ? "Max-Age=0" : extra ? extra : "");
+                value == NULL ? "Max-Age=0"
+                : extra       ? extra
+                              : "");
     evhttp_add_header(evhttp_request_get_output_headers(req), "Set-Cookie", v);
 }
 
@@ -189,10 +188,9 @@ static void set_cookie(struct evhttp_request *req, const char *id)
 
 static json_t *session_json(const tk_login_t *lg, const tk_session_t *s)
 {
-    return json_pack("{s:{s:s, s:s}, s:s, s:I, s:I}", "user", "id", s->user_id, "email",
-                     s->email, "csrf_token", s->csrf, "idle_timeout_s",
-                     (json_int_t)lg->cfg->dash_idle_s, "lifetime_s",
-                     (json_int_t)lg->cfg->dash_lifetime_s);
+    return json_pack("{s:{s:s, s:s}, s:s, s:I, s:I}", "user", "id", s->user_id, "email", s->email,
+                     "csrf_token", s->csrf, "idle_timeout_s", (json_int_t)lg->cfg->dash_idle_s,
+                     "lifetime_s", (json_int_t)lg->cfg->dash_lifetime_s);
 }
 
 static const char *hdr(struct evhttp_request *req, const char *name)
@@ -318,14 +316,13 @@ static const char *parse_login(struct evhttp_request *req, login_job_t *j)
     if (len > LOGIN_BODY_MAX)
         return "request body too large";
     json_error_t je;
-    json_t *body = json_loadb((const char *)evbuffer_pullup(in, -1), len, JSON_REJECT_DUPLICATES,
-                              &je);
+    json_t *body =
+        json_loadb((const char *)evbuffer_pullup(in, -1), len, JSON_REJECT_DUPLICATES, &je);
     const char *why = NULL;
     json_t *e = json_object_get(body, "email"), *p = json_object_get(body, "password");
     if (!json_is_object(body))
         why = "expected a JSON object {\"email\": ..., \"password\": ...}";
-    else if (!json_is_string(e) || json_string_length(e) == 0 ||
-             json_string_length(e) > EMAIL_MAX)
+    else if (!json_is_string(e) || json_string_length(e) == 0 || json_string_length(e) > EMAIL_MAX)
         why = "\"email\" must be a string of 1 to 254 bytes";
     else if (!json_is_string(p) || json_string_length(p) == 0)
         why = "\"password\" must be a non-empty string";
@@ -377,7 +374,8 @@ static void handle_login(tk_login_t *lg, struct evhttp_request *req, const char 
     if (!login_rate_ok(lg, req, ipkey))
         return;
     if (!is_json(req)) { /* also keeps HTML forms on other sites out */
-        tk_admin_reply_error(req, 415, "unsupported_media_type", "Content-Type must be application/json");
+        tk_admin_reply_error(req, 415, "unsupported_media_type",
+                             "Content-Type must be application/json");
         return;
     }
     login_job_t *j = tk_calloc(1, sizeof(*j));
@@ -585,8 +583,10 @@ int tk_login_principal(tk_login_t *lg, struct evhttp_request *req, const char *s
         const char *tok = hdr(req, "X-CSRF-Token");
         if (!origin_ok(lg, hdr(req, "Origin"), self_origin) ||
             !tk_session_csrf_ok(s, tok, tok ? strlen(tok) : 0)) {
-            tk_warn(MOD, "refused a state-changing request of user %s: CSRF token or Origin "
-                         "missing or wrong", s->user_id);
+            tk_warn(MOD,
+                    "refused a state-changing request of user %s: CSRF token or Origin "
+                    "missing or wrong",
+                    s->user_id);
             return TK_ESTATE;
         }
     }
@@ -597,7 +597,8 @@ int tk_login_principal(tk_login_t *lg, struct evhttp_request *req, const char *s
 void tk_login_refuse(struct evhttp_request *req, int rc)
 {
     if (rc == TK_ESTATE)
-        tk_admin_reply_error(req, 403, "forbidden", "Forbidden: missing or wrong CSRF token or Origin");
+        tk_admin_reply_error(req, 403, "forbidden",
+                             "Forbidden: missing or wrong CSRF token or Origin");
     else
         tk_admin_reply_error(req, 401, "unauthorized", "not signed in, or the session has expired");
 }
@@ -643,9 +644,12 @@ static int method_is(struct evhttp_request *req, enum evhttp_cmd_type want, cons
 static const char *content_type(const char *name)
 {
     static const char *const types[][2] = {
-        {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
-        {".css", "text/css; charset=utf-8"},   {".svg", "image/svg+xml"},
-        {".png", "image/png"},                 {".ico", "image/x-icon"},
+        {".html", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".ico", "image/x-icon"},
     };
     const char *dot = strrchr(name, '.');
     for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
@@ -704,8 +708,8 @@ static void serve_file(tk_login_t *lg, struct evhttp_request *req, const char *n
     evbuffer_free(buf);
 }
 
-int tk_login_route(tk_login_t *lg, struct evhttp_request *req, const char *path,
-                   const char *ipkey, const char *self_origin)
+int tk_login_route(tk_login_t *lg, struct evhttp_request *req, const char *path, const char *ipkey,
+                   const char *self_origin)
 {
     if (strcmp(path, "/auth/login") == 0) {
         if (method_is(req, EVHTTP_REQ_POST, "POST"))
@@ -786,8 +790,9 @@ int tk_login_create(struct event_base *base, const tk_config_t *cfg, const char 
     tk_login_t *lg = tk_calloc(1, sizeof(*lg));
     lg->cfg = cfg;
     lg->web_fd = -1;
-    lg->sessions = tk_sessions_create((uint64_t)cfg->dash_idle_s * 1000,
-                                      (uint64_t)cfg->dash_lifetime_s * 1000, cfg->dash_max_sessions);
+    lg->sessions =
+        tk_sessions_create((uint64_t)cfg->dash_idle_s * 1000, (uint64_t)cfg->dash_lifetime_s * 1000,
+                           cfg->dash_max_sessions);
     lg->rl = tk_ratelimit_local_create(cfg->rate_max_keys);
     lg->sso = tk_map_create();
     if (cfg->oidc_issuer != NULL)

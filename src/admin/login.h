@@ -44,8 +44,8 @@ void tk_login_destroy(tk_login_t *lg);
  * will, for a login), 0 when path is not its. ipkey identifies the client
  * address (for the per-address login limit); self_origin is this server's
  * origin as the client addressed it ("http://127.0.0.1:8080"). */
-int tk_login_route(tk_login_t *lg, struct evhttp_request *req, const char *path,
-                   const char *ipkey, const char *self_origin);
+int tk_login_route(tk_login_t *lg, struct evhttp_request *req, const char *path, const char *ipkey,
+                   const char *self_origin);
 
 /* The dashboard session of req, for routes that accept it as a principal.
  * TK_OK: *out is the session (valid until the next call on lg). TK_ENOENT:

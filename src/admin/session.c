@@ -109,8 +109,7 @@ int tk_sessions_open(tk_sessions_t *ss, const char *user_id, const char *email, 
     return TK_OK;
 }
 
-const tk_session_t *tk_sessions_find(tk_sessions_t *ss, const char *id, size_t len,
-                                     uint64_t now_ms)
+const tk_session_t *tk_sessions_find(tk_sessions_t *ss, const char *id, size_t len, uint64_t now_ms)
 {
     if (!well_formed(id, len))
         return NULL;
@@ -141,8 +140,8 @@ int tk_sessions_close(tk_sessions_t *ss, const char *id, size_t len)
 }
 
 /* Remove the sessions for which drop(s, arg) is true. */
-static size_t remove_if(tk_sessions_t *ss, int (*drop)(const tk_sessions_t *, const tk_session_t *,
-                                                       const void *),
+static size_t remove_if(tk_sessions_t *ss,
+                        int (*drop)(const tk_sessions_t *, const tk_session_t *, const void *),
                         const void *arg)
 {
     size_t it = 0, n = 0;
@@ -188,8 +187,7 @@ size_t tk_sessions_count(const tk_sessions_t *ss)
 
 int tk_session_csrf_ok(const tk_session_t *s, const char *token, size_t len)
 {
-    return s != NULL && token != NULL &&
-           tk_ct_equal(token, len, s->csrf, strlen(s->csrf));
+    return s != NULL && token != NULL && tk_ct_equal(token, len, s->csrf, strlen(s->csrf));
 }
 
 int tk_cookie_find(const char *header, const char *name, const char **val, size_t *len)

@@ -142,9 +142,10 @@ static int fetch_json(tk_oidc_t *o, const char *url, const char *form, json_t **
     CURLcode cc = curl_easy_perform(e);
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     if (cc != CURLE_OK || s.over || status < 200 || status > 299) {
-        tk_snprintf(err, errlen, "%s from %s", s.over ? "response too large"
-                                               : cc != CURLE_OK ? curl_easy_strerror(cc)
-                                                                : "an HTTP error status",
+        tk_snprintf(err, errlen, "%s from %s",
+                    s.over           ? "response too large"
+                    : cc != CURLE_OK ? curl_easy_strerror(cc)
+                                     : "an HTTP error status",
                     t.host);
         if (status >= 300)
             tk_snprintf(err, errlen, "HTTP %ld from %s", status, t.host);
@@ -226,8 +227,9 @@ static int discover(tk_oidc_t *o, char *err, size_t errlen)
         str_of(d, "authorization_endpoint") == NULL || str_of(d, "token_endpoint") == NULL ||
         str_of(d, "jwks_uri") == NULL) {
         json_decref(d);
-        tk_snprintf(err, errlen, "the discovery document's issuer does not match the configured "
-                                 "one, or an endpoint is missing");
+        tk_snprintf(err, errlen,
+                    "the discovery document's issuer does not match the configured "
+                    "one, or an endpoint is missing");
         return TK_EINVAL;
     }
     json_t *algs = usable_algs(d);
@@ -318,8 +320,8 @@ static int jwk_ok(const json_t *k)
     static const char *const members[] = {"n", "e", "x", "y"};
     for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++) {
         const json_t *m = json_object_get(k, members[i]);
-        if (m != NULL && (!json_is_string(m) ||
-                          !b64url_ok(json_string_value(m), json_string_length(m))))
+        if (m != NULL &&
+            (!json_is_string(m) || !b64url_ok(json_string_value(m), json_string_length(m))))
             return 0;
     }
     return 1;
@@ -398,7 +400,8 @@ static const char *check_claims(const json_t *c, const char *issuer, const char 
     tk_snprintf(out->sub, sizeof(out->sub), "%s", sub);
     tk_snprintf(out->email, sizeof(out->email), "%s",
                 email && strlen(email) < sizeof(out->email) ? email : "");
-    out->email_verified = json_is_true(ev) || (json_is_string(ev) && !strcmp(json_string_value(ev), "true"));
+    out->email_verified =
+        json_is_true(ev) || (json_is_string(ev) && !strcmp(json_string_value(ev), "true"));
     return NULL;
 }
 

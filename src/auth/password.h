@@ -8,7 +8,8 @@
  * of the account's e-mail address. bcrypt reads only 72 bytes, so the
  * password is first reduced to base64(SHA-256(password)) (44 bytes) and that
  * is hashed: every byte of a long password counts. Hashing and verifying
- * cost tens of milliseconds at cost 12: never call them on the event loop.
+ * take a quarter of a second or more at cost 12: never call them on the
+ * event loop.
  * The same bcrypt primitive hashes API keys (tk_bcrypt_hash).
  */
 #ifndef TK_AUTH_PASSWORD_H
@@ -20,7 +21,7 @@
 
 #define TK_PASSWORD_MIN 12
 #define TK_PASSWORD_MAX 256
-#define TK_PASSWORD_COST_MIN 4  /* tests only; configs default to 12 */
+#define TK_PASSWORD_COST_MIN 4 /* tests only; configs default to 12 */
 #define TK_PASSWORD_COST_DEFAULT 12
 #define TK_PASSWORD_HASH_MAX 128
 

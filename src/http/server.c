@@ -20,8 +20,8 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
-#include "admin/login.h"
 #include "admin/api.h"
+#include "admin/login.h"
 #include "admin/rbac.h"
 #include "auth/jwt.h"
 #include "auth/keyauth.h"
@@ -273,9 +273,9 @@ static void send_resource_metadata(tk_http_server_t *srv, struct evhttp_request 
     char origin[300];
     self_origin(srv, req, origin, sizeof(origin));
     tk_http_reply_json(req, 200, "OK",
-               json_pack("{s:s+++, s:[s], s:s, s:[s,s]}", "resource", origin, "/mcp/", slug, "",
-                         "bearer_methods_supported", "header", "resource_name",
-                         "Tumiki MCP gateway", "token_types_supported", "api_key", "jwt"));
+                       json_pack("{s:s+++, s:[s], s:s, s:[s,s]}", "resource", origin, "/mcp/",
+                                 slug, "", "bearer_methods_supported", "header", "resource_name",
+                                 "Tumiki MCP gateway", "token_types_supported", "api_key", "jwt"));
 }
 
 static void unauthorized(tk_http_server_t *srv, struct evhttp_request *req, const char *slug,

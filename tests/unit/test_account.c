@@ -2,9 +2,9 @@
 /*
  * Unit tests for local accounts and the store's login operations against a
  * real SQLite file: tk_account_set_password applies the policy and stores a
- * bcrypt hash that verifies; e-mails are unique without regard to case; the e-mail lookup ignores case; failures count up and
- * lock the account at the threshold (count restarting), reset clears both;
- * set_password replaces the hash; unknown users give TK_ENOENT.
+ * bcrypt hash that verifies; e-mails are unique without regard to case; the e-mail lookup ignores
+ * case; failures count up and lock the account at the threshold (count restarting), reset clears
+ * both; set_password replaces the hash; unknown users give TK_ENOENT.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -55,13 +55,13 @@ static void test_accounts(void **state)
     assert_int_equal(tk_store_user_insert(st, "u1", "Carol@Example.com", NULL, 1), TK_OK);
     assert_int_equal(tk_store_user_insert(st, "u2", "carol@example.com", NULL, 1), TK_EINVAL);
     /* e-mails are unique without regard to case (migration 5) */
-    assert_int_equal(tk_account_set_password(st, "u1", "Carol@Example.com", "password1234", 12, 4,
-                                             &why),
-                     TK_EINVAL);
+    assert_int_equal(
+        tk_account_set_password(st, "u1", "Carol@Example.com", "password1234", 12, 4, &why),
+        TK_EINVAL);
     assert_non_null(why);
-    assert_int_equal(tk_account_set_password(st, "u1", "Carol@Example.com", "quiet-lantern-77",
-                                             16, 4, &why),
-                     TK_OK);
+    assert_int_equal(
+        tk_account_set_password(st, "u1", "Carol@Example.com", "quiet-lantern-77", 16, 4, &why),
+        TK_OK);
 
     tk_user_login_t u;
     assert_int_equal(tk_store_user_login_get(st, "CAROL@example.COM", &u), TK_OK);

@@ -8,7 +8,8 @@
  * a tampered payload, the wrong issuer, audience (and azp with several
  * audiences), an expired token, one issued in the future, a wrong or
  * missing nonce, and malformed serialisations or JWKS keys that would make
- * Debian's libcjose abort (a base64url length of 1 mod 4 hits an assert). Also PKCE: the S256 challenge of RFC 7636's example.
+ * Debian's libcjose abort (a base64url length of 1 mod 4 hits an assert). Also PKCE: the S256
+ * challenge of RFC 7636's example.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -118,25 +119,25 @@ static void test_good_tokens(void **state)
     const char *why = "unset";
     char *t = sign(k->rsa, "RS256", "r1", claims());
     json_t *algs = json_pack("[s,s]", "RS256", "ES256");
-    assert_int_equal(tk_oidc_verify_id_token(t, strlen(t), k->jwks, algs, ISS, AUD, NONCE, NOW, &id,
-                                             &why),
-                     TK_OK);
+    assert_int_equal(
+        tk_oidc_verify_id_token(t, strlen(t), k->jwks, algs, ISS, AUD, NONCE, NOW, &id, &why),
+        TK_OK);
     assert_string_equal(id.sub, "user-42");
     assert_string_equal(id.email, "carol@example.com");
     assert_true(id.email_verified);
     free(t);
     t = sign(k->ec, "ES256", "e1", claims());
-    assert_int_equal(tk_oidc_verify_id_token(t, strlen(t), k->jwks, algs, ISS, AUD, NONCE, NOW, &id,
-                                             &why),
-                     TK_OK);
+    assert_int_equal(
+        tk_oidc_verify_id_token(t, strlen(t), k->jwks, algs, ISS, AUD, NONCE, NOW, &id, &why),
+        TK_OK);
     free(t);
     json_t *c = claims(); /* several audiences: azp must name us */
     json_object_set_new(c, "aud", json_pack("[s,s]", "other", AUD));
     json_object_set_new(c, "azp", json_string(AUD));
     t = sign(k->rsa, "RS256", "r1", c);
-    assert_int_equal(tk_oidc_verify_id_token(t, strlen(t), k->jwks, algs, ISS, AUD, NONCE, NOW, &id,
-                                             &why),
-                     TK_OK);
+    assert_int_equal(
+        tk_oidc_verify_id_token(t, strlen(t), k->jwks, algs, ISS, AUD, NONCE, NOW, &id, &why),
+        TK_OK);
     free(t);
     json_decref(algs);
 }
@@ -148,7 +149,8 @@ static void test_algorithms_and_keys(void **state)
     /* alg none: header {"alg":"none"}, no signature */
     expect_refused(k, strdup("eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL2lkLmV4YW1wbGUuY29tIn0."),
                    "malformed ID token"); /* no signature at all */
-    expect_refused(k, strdup("eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL2lkLmV4YW1wbGUuY29tIn0.c2ln"),
+    expect_refused(k,
+                   strdup("eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL2lkLmV4YW1wbGUuY29tIn0.c2ln"),
                    "signing algorithm not accepted");
     cjose_err ce;
     cjose_jwk_t *hmac = cjose_jwk_create_oct_random(32, &ce);
@@ -167,7 +169,8 @@ static void test_algorithms_and_keys(void **state)
     json_t *bad = json_deep_copy(k->jwks), *saved = k->jwks;
     json_object_set_new(json_array_get(json_object_get(bad, "keys"), 0), "n", json_string("abcde"));
     k->jwks = bad; /* a provider key cjose would abort on is skipped */
-    expect_refused(k, sign(k->rsa, "RS256", "r1", claims()), "no matching key in the provider's JWKS");
+    expect_refused(k, sign(k->rsa, "RS256", "r1", claims()),
+                   "no matching key in the provider's JWKS");
     k->jwks = saved;
     json_decref(bad);
     expect_refused(k, sign(k->rsa, "RS256", "nope", claims()),
@@ -201,8 +204,9 @@ static void test_claims(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         json_t *c = claims();
-        json_object_set_new(c, cases[i].key, cases[i].sval ? json_string(cases[i].sval)
-                                                           : json_integer(cases[i].ival));
+        json_object_set_new(c, cases[i].key,
+                            cases[i].sval ? json_string(cases[i].sval)
+                                          : json_integer(cases[i].ival));
         expect_refused(k, sign(k->rsa, "RS256", "r1", c), cases[i].why);
     }
     json_t *c = claims();

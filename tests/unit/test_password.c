@@ -26,14 +26,14 @@ static void test_policy(void **state)
 {
     (void)state;
     assert_null(check("violet-anchor-42", "bob@example.com"));
-    assert_non_null(check("short-pw1", NULL));                      /* 9 < 12 */
-    assert_non_null(check("aaaaaaaaaaaaaaaa", NULL));               /* repeated */
-    assert_non_null(check("password1234", NULL));                   /* on the list */
-    assert_non_null(check("PassWord1234", NULL));                   /* case */
-    assert_non_null(check("qwertyuiop!!2024", NULL));               /* base on the list */
+    assert_non_null(check("short-pw1", NULL));        /* 9 < 12 */
+    assert_non_null(check("aaaaaaaaaaaaaaaa", NULL)); /* repeated */
+    assert_non_null(check("password1234", NULL));     /* on the list */
+    assert_non_null(check("PassWord1234", NULL));     /* case */
+    assert_non_null(check("qwertyuiop!!2024", NULL)); /* base on the list */
     assert_non_null(check("correcthorsebatterystaple", NULL));
     assert_non_null(check("margaret-secret-9", "Margaret@example.com")); /* e-mail name */
-    assert_null(check("margaret-secret-9", "al@example.com")); /* names under 3 ignored */
+    assert_null(check("margaret-secret-9", "al@example.com"));           /* names under 3 ignored */
     char big[TK_PASSWORD_MAX + 2];
     memset(big, 'x', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';

@@ -78,8 +78,8 @@ static void test_cookie_find(void **state)
     (void)state;
     const char *v;
     size_t n;
-    assert_int_equal(tk_cookie_find("a=1; __Host-tumiki_session=abc ; b=2",
-                                    TK_SESSION_COOKIE, &v, &n), 0);
+    assert_int_equal(
+        tk_cookie_find("a=1; __Host-tumiki_session=abc ; b=2", TK_SESSION_COOKIE, &v, &n), 0);
     assert_int_equal(n, 3);
     assert_memory_equal(v, "abc", 3);
     assert_int_equal(tk_cookie_find("x__Host-tumiki_session=abc", TK_SESSION_COOKIE, &v, &n),
