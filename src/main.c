@@ -48,6 +48,7 @@ static void usage(FILE *f)
           "  key list --config FILE\n"
           "  key revoke --config FILE ID\n"
           "  user add --config FILE --email EMAIL [--id ID] [--role owner|admin|member|viewer]\n"
+          "           [--password-stdin]   (a dashboard password, one line on standard input)\n"
           "  user list --config FILE\n"
           "  endpoint list|show SLUG --config FILE\n"
           "  endpoint tools SLUG --config FILE [--allow a,b] [--deny c]\n"

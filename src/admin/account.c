@@ -25,8 +25,7 @@ int tk_account_set_password(tk_store_t *st, const char *id, const char *email, c
     return rc;
 }
 
-/* One line from in into buf (cap bytes), without its newline; -1 if none. */
-static long read_line(FILE *in, char *buf, size_t cap)
+long tk_account_read_password(FILE *in, char *buf, size_t cap)
 {
     if (fgets(buf, (int)cap, in) == NULL)
         return -1;
@@ -44,7 +43,7 @@ static int with_password(tk_store_t *st, unsigned cost, const tk_user_login_t *u
                          FILE *out, FILE *errf)
 {
     char pw[TK_PASSWORD_MAX + 3];
-    long n = read_line(in, pw, sizeof(pw));
+    long n = tk_account_read_password(in, pw, sizeof(pw));
     const char *why = NULL;
     if (n < 0) {
         fprintf(errf,

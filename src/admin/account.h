@@ -19,6 +19,10 @@
 int tk_account_set_password(tk_store_t *st, const char *id, const char *email, const char *password,
                             size_t len, unsigned cost, const char **why) TK_WUR;
 
+/* One line from in into buf (cap bytes) without its line end: its length,
+ * or -1 for no line or one longer than cap - 2 (refused, not truncated). */
+long tk_account_read_password(FILE *in, char *buf, size_t cap);
+
 /* `tumiki account password|unlock EMAIL` (users are created with `tumiki
  * user add`): the password is one line read from in (never from the command
  * line). Messages go to out and errf. Returns the process exit status. */

@@ -61,6 +61,17 @@ describe('dashboard login', () => {
       'e-mails are unique without regard to case');
   });
 
+  test('tumiki user add --password-stdin applies the policy before creating the user', async () => {
+    const weak = tumiki(gw, ['user', 'add', '--email', 'erin@example.com', '--password-stdin'], 'erin-1234567890\n');
+    assert.equal(weak.code, 1);
+    assert.match(weak.stderr, /password refused: .*name part of the e-mail/);
+    assert.ok(!/erin@example.com/.test(tumiki(gw, ['user', 'list']).stdout), 'no user was created');
+    const ok = tumiki(gw, ['user', 'add', '--email', 'erin@example.com', '--password-stdin'], 'copper-lantern-88\n');
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /with a dashboard password/);
+    assert.equal((await login(gw, 'erin@example.com', 'copper-lantern-88')).status, 200);
+  });
+
   test('login sets exactly the specified cookie; the session names the user', async () => {
     const r = await login(gw, 'ALICE@example.com', PASSWORD);
     assert.equal(r.status, 200, r.text);
