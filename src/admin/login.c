@@ -7,6 +7,7 @@
 #include "admin/login.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,12 +51,18 @@ struct tk_login {
     size_t inflight; /* logins submitted and not yet done */
     int stopping;
     char dummy[TK_PASSWORD_HASH_MAX]; /* worker thread only: bcrypt of a random password */
-    tk_sessions_t *sessions;
-    tk_ratelimit_t *rl;
+    tk_login_shared_t *sh; /* sessions, sign-ins under way, login rate */
+    int own_sh;            /* sh was made for this one */
     int web_fd; /* dashboard.web_dir, or -1 */
     struct event *sweep;
     tk_oidc_t *oidc; /* worker thread only; NULL: no single sign-on configured */
-    tk_map_t *sso;   /* sign-ins under way: sha256(pre-login cookie) -> sso_t */
+};
+
+struct tk_login_shared {
+    tk_sessions_t *sessions; /* locked inside */
+    tk_ratelimit_t *rl;      /* login attempts per address */
+    pthread_mutex_t mu;      /* guards sso */
+    tk_map_t *sso;           /* sign-ins under way: sha256(pre-login cookie) -> sso_t */
 };
 
 /* A single sign-on under way, bound to the browser's pre-login cookie. */
@@ -234,14 +241,14 @@ static void job_free(login_job_t *j)
  * browser brought is ended, never reused (no fixation). On failure req has
  * been answered (503). */
 static int start_session(tk_login_t *lg, struct evhttp_request *req, const char *user_id,
-                         const char *email, const tk_session_t **s)
+                         const char *email, tk_session_t *s)
 {
     size_t oldlen;
     const char *old = session_cookie(req, &oldlen);
     if (old != NULL)
-        (void)tk_sessions_close(lg->sessions, old, oldlen);
+        (void)tk_sessions_close(lg->sh->sessions, old, oldlen);
     char id[TK_SESSION_ID_LEN + 1];
-    int rc = tk_sessions_open(lg->sessions, user_id, email, tk_now_ms(), id, s);
+    int rc = tk_sessions_open(lg->sh->sessions, user_id, email, tk_now_ms(), id, s);
     if (rc != TK_OK) {
         tk_admin_reply_error(req, 503, "unavailable", "too many sessions; try again later");
     } else {
@@ -259,7 +266,7 @@ static void login_done(void *arg)
 {
     login_job_t *j = arg;
     tk_login_t *lg = j->lg;
-    const tk_session_t *s;
+    tk_session_t s;
     struct evhttp_request *req = j->req;
     lg->inflight--;
     if (req == NULL || !j->ran || lg->stopping) { /* client gone, or shutting down */
@@ -277,7 +284,8 @@ static void login_done(void *arg)
     else if (j->status != TK_OK)
         tk_admin_reply_error(req, 401, "invalid_credentials", GENERIC_FAILURE);
     else if (start_session(lg, req, j->user_id, j->email, &s) == TK_OK)
-        tk_http_reply_json(req, 200, "OK", session_json(lg, s));
+        tk_http_reply_json(req, 200, "OK", session_json(lg, &s));
+    OPENSSL_cleanse(&s, sizeof(s));
     job_free(j);
 }
 
@@ -298,7 +306,7 @@ static int login_rate_ok(tk_login_t *lg, struct evhttp_request *req, const char 
 {
     const tk_rate_t *rate = &lg->cfg->dash_login_rate;
     tk_rate_result_t r;
-    if (rate->count == 0 || tk_ratelimit_take(lg->rl, ipkey, rate, &r) != TK_OK || r.allowed)
+    if (rate->count == 0 || tk_ratelimit_take(lg->sh->rl, ipkey, rate, &r) != TK_OK || r.allowed)
         return 1;
     char v[32];
     tk_snprintf(v, sizeof(v), "%u", r.retry_after_s);
@@ -476,7 +484,9 @@ static void sso_started(tk_login_t *lg, struct evhttp_request *req, login_job_t 
     if (j->status != TK_OK) {
         char h[65];
         tk_session_id_hash(j->cookie, strlen(j->cookie), h);
-        free(tk_map_sdel(lg->sso, h));
+        pthread_mutex_lock(&lg->sh->mu);
+        free(tk_map_sdel(lg->sh->sso, h));
+        pthread_mutex_unlock(&lg->sh->mu);
         tk_admin_reply_error(req, 503, "unavailable", "single sign-on is unavailable");
         return;
     }
@@ -486,22 +496,19 @@ static void sso_started(tk_login_t *lg, struct evhttp_request *req, login_job_t 
 
 static void sso_finished(tk_login_t *lg, struct evhttp_request *req, login_job_t *j)
 {
-    const tk_session_t *s;
+    tk_session_t s;
     sso_cookie(req, NULL);
     if (j->status != TK_OK)
         redirect(req, 303, "/?sso=failed");
     else if (start_session(lg, req, j->user_id, j->email, &s) == TK_OK)
         redirect(req, 303, "/");
+    OPENSSL_cleanse(&s, sizeof(s));
 }
 
 static void handle_sso_start(tk_login_t *lg, struct evhttp_request *req, const char *ipkey)
 {
     if (!login_rate_ok(lg, req, ipkey))
         return;
-    if (tk_map_count(lg->sso) >= SSO_MAX_PENDING) {
-        tk_admin_reply_error(req, 503, "unavailable", "too many sign-ins under way");
-        return;
-    }
     login_job_t *j = tk_calloc(1, sizeof(*j));
     j->kind = JOB_SSO_START;
     if (tk_oidc_random(j->sso.state) != TK_OK || tk_oidc_random(j->sso.nonce) != TK_OK ||
@@ -515,7 +522,17 @@ static void handle_sso_start(tk_login_t *lg, struct evhttp_request *req, const c
     p->created_ms = tk_now_ms();
     char h[65];
     tk_session_id_hash(j->cookie, strlen(j->cookie), h);
-    tk_map_sput(lg->sso, h, p);
+    pthread_mutex_lock(&lg->sh->mu);
+    int full = tk_map_count(lg->sh->sso) >= SSO_MAX_PENDING;
+    if (!full)
+        tk_map_sput(lg->sh->sso, h, p);
+    pthread_mutex_unlock(&lg->sh->mu);
+    if (full) {
+        free(p);
+        job_free(j);
+        tk_admin_reply_error(req, 503, "unavailable", "too many sign-ins under way");
+        return;
+    }
     submit(lg, req, j, run_sso_start);
 }
 
@@ -543,7 +560,9 @@ static void handle_sso_callback(tk_login_t *lg, struct evhttp_request *req)
     sso_t *p = NULL;
     if (c != NULL && tk_cookie_find(c, SSO_COOKIE, &v, &len) == 0 && len == TK_SESSION_ID_LEN) {
         tk_session_id_hash(v, len, h);
-        p = tk_map_sdel(lg->sso, h); /* one use only */
+        pthread_mutex_lock(&lg->sh->mu);
+        p = tk_map_sdel(lg->sh->sso, h); /* one use only */
+        pthread_mutex_unlock(&lg->sh->mu);
     }
     login_job_t *j = tk_calloc(1, sizeof(*j));
     j->kind = JOB_SSO_FINISH;
@@ -567,15 +586,15 @@ static void handle_sso_callback(tk_login_t *lg, struct evhttp_request *req)
 /* ---- session routes ---- */
 
 int tk_login_principal(tk_login_t *lg, struct evhttp_request *req, const char *self_origin,
-                       const tk_session_t **out)
+                       tk_session_t *out)
 {
-    *out = NULL;
+    memset(out, 0, sizeof(*out));
     size_t len;
     const char *id = session_cookie(req, &len);
     if (id == NULL)
         return TK_ENOENT;
-    const tk_session_t *s = tk_sessions_find(lg->sessions, id, len, tk_now_ms());
-    if (s == NULL)
+    tk_session_t *s = out;
+    if (tk_sessions_find(lg->sh->sessions, id, len, tk_now_ms(), s) != TK_OK)
         return TK_EINVAL;
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     if (cmd == EVHTTP_REQ_POST || cmd == EVHTTP_REQ_PUT || cmd == EVHTTP_REQ_PATCH ||
@@ -587,10 +606,10 @@ int tk_login_principal(tk_login_t *lg, struct evhttp_request *req, const char *s
                     "refused a state-changing request of user %s: CSRF token or Origin "
                     "missing or wrong",
                     s->user_id);
+            OPENSSL_cleanse(out, sizeof(*out));
             return TK_ESTATE;
         }
     }
-    *out = s;
     return TK_OK;
 }
 
@@ -605,29 +624,31 @@ void tk_login_refuse(struct evhttp_request *req, int rc)
 
 static void handle_logout(tk_login_t *lg, struct evhttp_request *req, const char *self_origin)
 {
-    const tk_session_t *s;
+    tk_session_t s;
     int rc = tk_login_principal(lg, req, self_origin, &s);
     if (rc != TK_OK) {
         tk_login_refuse(req, rc == TK_ENOENT ? TK_EINVAL : rc);
         return;
     }
-    tk_info(MOD, "user %s signed out", s->user_id);
+    tk_info(MOD, "user %s signed out", s.user_id);
+    OPENSSL_cleanse(&s, sizeof(s));
     size_t len;
     const char *id = session_cookie(req, &len);
-    (void)tk_sessions_close(lg->sessions, id, len);
+    (void)tk_sessions_close(lg->sh->sessions, id, len);
     set_cookie(req, NULL);
     evhttp_send_reply(req, 204, "No Content", NULL);
 }
 
 static void handle_session(tk_login_t *lg, struct evhttp_request *req, const char *self_origin)
 {
-    const tk_session_t *s;
+    tk_session_t s;
     int rc = tk_login_principal(lg, req, self_origin, &s);
     if (rc != TK_OK) {
         tk_login_refuse(req, rc == TK_ENOENT ? TK_EINVAL : rc);
         return;
     }
-    tk_http_reply_json(req, 200, "OK", session_json(lg, s));
+    tk_http_reply_json(req, 200, "OK", session_json(lg, &s));
+    OPENSSL_cleanse(&s, sizeof(s));
 }
 
 static int method_is(struct evhttp_request *req, enum evhttp_cmd_type want, const char *allow)
@@ -755,10 +776,28 @@ int tk_login_route(tk_login_t *lg, struct evhttp_request *req, const char *path,
 
 size_t tk_login_close_user(tk_login_t *lg, const char *user_id)
 {
-    return tk_sessions_close_user(lg->sessions, user_id);
+    return tk_sessions_close_user(lg->sh->sessions, user_id);
 }
 
 /* ---- life cycle ---- */
+
+static void sweep_sso(tk_login_shared_t *sh, uint64_t now)
+{
+    size_t it = 0, ng = 0;
+    const char *k;
+    void *val;
+    pthread_mutex_lock(&sh->mu);
+    char **gone = tk_calloc(tk_map_count(sh->sso) + 1, sizeof(*gone));
+    while (tk_map_next(sh->sso, &it, NULL, &k, &val))
+        if (now - ((sso_t *)val)->created_ms > SSO_TTL_MS)
+            gone[ng++] = tk_strdup(k);
+    for (size_t i = 0; i < ng; i++) {
+        free(tk_map_sdel(sh->sso, gone[i]));
+        free(gone[i]);
+    }
+    pthread_mutex_unlock(&sh->mu);
+    free(gone);
+}
 
 static void sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -766,35 +805,48 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     uint64_t now = tk_now_ms();
-    size_t n = tk_sessions_sweep(lg->sessions, now);
+    size_t n = tk_sessions_sweep(lg->sh->sessions, now);
     if (n)
         tk_debug(MOD, "%zu expired sessions dropped", n);
-    size_t it = 0, ng = 0;
-    const char *k;
+    sweep_sso(lg->sh, now);
+}
+
+tk_login_shared_t *tk_login_shared_create(const tk_config_t *cfg)
+{
+    tk_login_shared_t *sh = tk_calloc(1, sizeof(*sh));
+    sh->sessions =
+        tk_sessions_create((uint64_t)cfg->dash_idle_s * 1000, (uint64_t)cfg->dash_lifetime_s * 1000,
+                           cfg->dash_max_sessions);
+    sh->rl = tk_ratelimit_local_create(cfg->rate_max_keys);
+    pthread_mutex_init(&sh->mu, NULL);
+    sh->sso = tk_map_create();
+    return sh;
+}
+
+void tk_login_shared_destroy(tk_login_shared_t *sh)
+{
+    if (sh == NULL)
+        return;
+    size_t it = 0;
     void *val;
-    char **gone = tk_calloc(tk_map_count(lg->sso) + 1, sizeof(*gone));
-    while (tk_map_next(lg->sso, &it, NULL, &k, &val))
-        if (now - ((sso_t *)val)->created_ms > SSO_TTL_MS)
-            gone[ng++] = tk_strdup(k);
-    for (size_t i = 0; i < ng; i++) {
-        free(tk_map_sdel(lg->sso, gone[i]));
-        free(gone[i]);
-    }
-    free(gone);
+    while (tk_map_next(sh->sso, &it, NULL, NULL, &val))
+        free(val);
+    tk_map_destroy(sh->sso);
+    pthread_mutex_destroy(&sh->mu);
+    tk_sessions_destroy(sh->sessions);
+    tk_ratelimit_destroy(sh->rl);
+    free(sh);
 }
 
 int tk_login_create(struct event_base *base, const tk_config_t *cfg, const char *db_path,
-                    tk_login_t **out, char *err, size_t errlen)
+                    tk_login_shared_t *shared, tk_login_t **out, char *err, size_t errlen)
 {
     *out = NULL;
     tk_login_t *lg = tk_calloc(1, sizeof(*lg));
     lg->cfg = cfg;
     lg->web_fd = -1;
-    lg->sessions =
-        tk_sessions_create((uint64_t)cfg->dash_idle_s * 1000, (uint64_t)cfg->dash_lifetime_s * 1000,
-                           cfg->dash_max_sessions);
-    lg->rl = tk_ratelimit_local_create(cfg->rate_max_keys);
-    lg->sso = tk_map_create();
+    lg->own_sh = shared == NULL;
+    lg->sh = shared != NULL ? shared : tk_login_shared_create(cfg);
     if (cfg->oidc_issuer != NULL)
         lg->oidc = tk_oidc_create(cfg);
     if (cfg->dash_web_dir != NULL) {
@@ -825,17 +877,10 @@ void tk_login_destroy(tk_login_t *lg)
     lg->stopping = 1;
     tk_store_worker_destroy(lg->worker); /* runs login_done for what is left */
     tk_oidc_destroy(lg->oidc);
-    if (lg->sso) {
-        size_t it = 0;
-        void *val;
-        while (tk_map_next(lg->sso, &it, NULL, NULL, &val))
-            free(val);
-        tk_map_destroy(lg->sso);
-    }
     if (lg->sweep)
         event_free(lg->sweep);
-    tk_sessions_destroy(lg->sessions);
-    tk_ratelimit_destroy(lg->rl);
+    if (lg->own_sh)
+        tk_login_shared_destroy(lg->sh);
     if (lg->web_fd >= 0)
         close(lg->web_fd);
     free(lg);

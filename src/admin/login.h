@@ -18,7 +18,8 @@
  * and any session cookie the browser brought to the login is discarded
  * (no session fixation). Cookie-authenticated state-changing requests need
  * X-CSRF-Token and an Origin naming this server (tk_login_principal).
- * Only the loop thread calls these functions.
+ * A tk_login_t is used by the thread of its event loop only; the shared
+ * state it points to is locked.
  */
 #ifndef TK_ADMIN_LOGIN_H
 #define TK_ADMIN_LOGIN_H
@@ -31,11 +32,21 @@
 #include "core/core.h"
 
 typedef struct tk_login tk_login_t;
+/* What every HTTP thread's tk_login_t shares: the sessions, the sign-ins
+ * under way and the per-address login limit (each locked inside). */
+typedef struct tk_login_shared tk_login_shared_t;
 
-/* db_path: the SQLite store (the worker opens its own handle). Opens
- * cfg->dash_web_dir when set (TK_EIO if it cannot). NULL on failure. */
+tk_login_shared_t *tk_login_shared_create(const tk_config_t *cfg);
+/* After every tk_login_t using it is destroyed. NULL is fine. */
+void tk_login_shared_destroy(tk_login_shared_t *sh);
+
+/* One per HTTP event loop (base): the routes below, answered on that loop,
+ * with a password worker of its own. db_path: the SQLite store (the worker
+ * opens its own handle). shared: the state every loop shares (NULL: this
+ * one makes and owns its own, for a single loop). Opens cfg->dash_web_dir
+ * when set (TK_EIO if it cannot). */
 int tk_login_create(struct event_base *base, const tk_config_t *cfg, const char *db_path,
-                    tk_login_t **out, char *err, size_t errlen) TK_WUR;
+                    tk_login_shared_t *shared, tk_login_t **out, char *err, size_t errlen) TK_WUR;
 /* Pending logins are dropped (their requests are not answered): call it
  * before the HTTP server frees its connections. */
 void tk_login_destroy(tk_login_t *lg);
@@ -52,9 +63,10 @@ int tk_login_route(tk_login_t *lg, struct evhttp_request *req, const char *path,
  * no session cookie (try other credentials). TK_EINVAL: a cookie naming no
  * live session (401). TK_ESTATE: a state-changing method (POST, PUT, PATCH,
  * DELETE) without the session's X-CSRF-Token or without an Origin that is
- * self_origin or one of allowed_origins (403). */
+ * self_origin or one of allowed_origins (403). *out is a copy (it holds the
+ * CSRF token: wipe it when done). */
 int tk_login_principal(tk_login_t *lg, struct evhttp_request *req, const char *self_origin,
-                       const tk_session_t **out) TK_WUR;
+                       tk_session_t *out) TK_WUR;
 /* Answer req for a tk_login_principal failure (TK_EINVAL or TK_ESTATE). */
 void tk_login_refuse(struct evhttp_request *req, int rc);
 

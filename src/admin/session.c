@@ -2,6 +2,7 @@
 /* In-memory dashboard sessions keyed by SHA-256 of the session id. */
 #include "admin/session.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +12,8 @@
 #include "core/map.h"
 
 struct tk_sessions {
-    tk_map_t *by_hash; /* sha256(id) hex -> tk_session_t */
+    pthread_mutex_t mu; /* guards everything below */
+    tk_map_t *by_hash;  /* sha256(id) hex -> tk_session_t */
     uint64_t idle_ms;
     uint64_t lifetime_ms;
     size_t max;
@@ -20,6 +22,7 @@ struct tk_sessions {
 tk_sessions_t *tk_sessions_create(uint64_t idle_ms, uint64_t lifetime_ms, size_t max)
 {
     tk_sessions_t *ss = tk_calloc(1, sizeof(*ss));
+    pthread_mutex_init(&ss->mu, NULL);
     ss->by_hash = tk_map_create();
     ss->idle_ms = idle_ms;
     ss->lifetime_ms = lifetime_ms;
@@ -44,6 +47,7 @@ void tk_sessions_destroy(tk_sessions_t *ss)
     while (tk_map_next(ss->by_hash, &it, NULL, NULL, &val))
         session_free(val);
     tk_map_destroy(ss->by_hash);
+    pthread_mutex_destroy(&ss->mu);
     free(ss);
 }
 
@@ -64,9 +68,12 @@ void tk_session_id_hash(const char *id, size_t len, char *out)
     tk_hex_encode(md, sizeof(md), out);
 }
 
+/* now_ms may be a little older than a session's times: another thread can
+ * read the clock before this one and take the lock after it. */
 static int expired(const tk_sessions_t *ss, const tk_session_t *s, uint64_t now_ms)
 {
-    return now_ms - s->last_ms >= ss->idle_ms || now_ms - s->created_ms >= ss->lifetime_ms;
+    return (now_ms > s->last_ms && now_ms - s->last_ms >= ss->idle_ms) ||
+           (now_ms > s->created_ms && now_ms - s->created_ms >= ss->lifetime_ms);
 }
 
 static int random_hex(char *out, size_t hexlen)
@@ -84,14 +91,12 @@ int tk_session_new_id(char *out)
     return random_hex(out, TK_SESSION_ID_LEN);
 }
 
+static size_t sweep_locked(tk_sessions_t *ss, uint64_t now_ms);
+
 int tk_sessions_open(tk_sessions_t *ss, const char *user_id, const char *email, uint64_t now_ms,
-                     char *id_out, const tk_session_t **out)
+                     char *id_out, tk_session_t *out)
 {
-    *out = NULL;
-    if (tk_map_count(ss->by_hash) >= ss->max)
-        tk_sessions_sweep(ss, now_ms);
-    if (tk_map_count(ss->by_hash) >= ss->max)
-        return TK_ELIMIT;
+    memset(out, 0, sizeof(*out));
     tk_session_t *s = tk_calloc(1, sizeof(*s));
     char h[2 * SHA256_DIGEST_LENGTH + 1];
     if (random_hex(id_out, TK_SESSION_ID_LEN) != TK_OK ||
@@ -103,27 +108,42 @@ int tk_sessions_open(tk_sessions_t *ss, const char *user_id, const char *email, 
     tk_snprintf(s->email, sizeof(s->email), "%s", email ? email : "");
     s->created_ms = s->last_ms = now_ms;
     tk_session_id_hash(id_out, TK_SESSION_ID_LEN, h);
-    session_free(tk_map_sdel(ss->by_hash, h)); /* 2^-256: never, but never leak either */
-    tk_map_sput(ss->by_hash, h, s);
-    *out = s;
-    return TK_OK;
+    pthread_mutex_lock(&ss->mu);
+    if (tk_map_count(ss->by_hash) >= ss->max)
+        sweep_locked(ss, now_ms);
+    int rc = tk_map_count(ss->by_hash) >= ss->max ? TK_ELIMIT : TK_OK;
+    if (rc == TK_OK) {
+        session_free(tk_map_sdel(ss->by_hash, h)); /* 2^-256: never, but never leak either */
+        tk_map_sput(ss->by_hash, h, s);
+        *out = *s;
+    }
+    pthread_mutex_unlock(&ss->mu);
+    if (rc != TK_OK)
+        session_free(s);
+    return rc;
 }
 
-const tk_session_t *tk_sessions_find(tk_sessions_t *ss, const char *id, size_t len, uint64_t now_ms)
+int tk_sessions_find(tk_sessions_t *ss, const char *id, size_t len, uint64_t now_ms,
+                     tk_session_t *out)
 {
+    memset(out, 0, sizeof(*out));
     if (!well_formed(id, len))
-        return NULL;
+        return TK_ENOENT;
     char h[2 * SHA256_DIGEST_LENGTH + 1];
     tk_session_id_hash(id, len, h);
+    int rc = TK_ENOENT;
+    pthread_mutex_lock(&ss->mu);
     tk_session_t *s = tk_map_sget(ss->by_hash, h);
-    if (s == NULL)
-        return NULL;
-    if (expired(ss, s, now_ms)) {
+    if (s != NULL && expired(ss, s, now_ms)) {
         session_free(tk_map_sdel(ss->by_hash, h));
-        return NULL;
+    } else if (s != NULL) {
+        if (now_ms > s->last_ms)
+            s->last_ms = now_ms;
+        *out = *s;
+        rc = TK_OK;
     }
-    s->last_ms = now_ms;
-    return s;
+    pthread_mutex_unlock(&ss->mu);
+    return rc;
 }
 
 int tk_sessions_close(tk_sessions_t *ss, const char *id, size_t len)
@@ -132,11 +152,12 @@ int tk_sessions_close(tk_sessions_t *ss, const char *id, size_t len)
         return 0;
     char h[2 * SHA256_DIGEST_LENGTH + 1];
     tk_session_id_hash(id, len, h);
+    pthread_mutex_lock(&ss->mu);
     tk_session_t *s = tk_map_sdel(ss->by_hash, h);
-    if (s == NULL)
-        return 0;
+    pthread_mutex_unlock(&ss->mu);
+    int found = s != NULL;
     session_free(s);
-    return 1;
+    return found;
 }
 
 /* Remove the sessions for which drop(s, arg) is true. */
@@ -172,17 +193,31 @@ static int is_expired(const tk_sessions_t *ss, const tk_session_t *s, const void
 
 size_t tk_sessions_close_user(tk_sessions_t *ss, const char *user_id)
 {
-    return remove_if(ss, of_user, user_id);
+    pthread_mutex_lock(&ss->mu);
+    size_t n = remove_if(ss, of_user, user_id);
+    pthread_mutex_unlock(&ss->mu);
+    return n;
 }
 
-size_t tk_sessions_sweep(tk_sessions_t *ss, uint64_t now_ms)
+static size_t sweep_locked(tk_sessions_t *ss, uint64_t now_ms)
 {
     return remove_if(ss, is_expired, &now_ms);
 }
 
-size_t tk_sessions_count(const tk_sessions_t *ss)
+size_t tk_sessions_sweep(tk_sessions_t *ss, uint64_t now_ms)
 {
-    return tk_map_count(ss->by_hash);
+    pthread_mutex_lock(&ss->mu);
+    size_t n = sweep_locked(ss, now_ms);
+    pthread_mutex_unlock(&ss->mu);
+    return n;
+}
+
+size_t tk_sessions_count(tk_sessions_t *ss)
+{
+    pthread_mutex_lock(&ss->mu);
+    size_t n = tk_map_count(ss->by_hash);
+    pthread_mutex_unlock(&ss->mu);
+    return n;
 }
 
 int tk_session_csrf_ok(const tk_session_t *s, const char *token, size_t len)

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Dashboard sessions, held in memory on the loop thread. A session id is 256
+ * Dashboard sessions, held in memory and shared by every HTTP thread (each
+ * operation takes the table's lock; sessions are handed out as copies). A session id is 256
  * random bits (64 hex digits), handed to the browser once in a cookie and
  * kept here only as its SHA-256, so a memory dump or a debug listing shows
  * no usable id. Each session has a CSRF token (256 random bits, synchronizer
  * pattern), an idle timeout and an absolute lifetime; an expired session is
  * dropped when next seen and by tk_sessions_sweep. Sessions do not survive a
  * restart (everyone logs in again). Times are monotonic milliseconds
- * (tk_now_ms) passed in by the caller.
+ * (tk_now_ms) passed in by the caller. Any thread may call these.
  */
 #ifndef TK_ADMIN_SESSION_H
 #define TK_ADMIN_SESSION_H
@@ -36,17 +37,17 @@ tk_sessions_t *tk_sessions_create(uint64_t idle_ms, uint64_t lifetime_ms, size_t
 void tk_sessions_destroy(tk_sessions_t *ss);
 
 /* A new session for user_id (email is informational). id_out receives the
- * id to put in the cookie (TK_SESSION_ID_LEN + 1 bytes); *out points at the
- * session (valid until the next call on ss). TK_ELIMIT when max sessions
- * are live, TK_EIO when the random source fails. */
+ * id to put in the cookie (TK_SESSION_ID_LEN + 1 bytes), *out a copy of the
+ * session. TK_ELIMIT when max sessions are live, TK_EIO when the random
+ * source fails. */
 int tk_sessions_open(tk_sessions_t *ss, const char *user_id, const char *email, uint64_t now_ms,
-                     char *id_out, const tk_session_t **out) TK_WUR;
+                     char *id_out, tk_session_t *out) TK_WUR;
 
 /* The live session whose id is id (len bytes, need not be NUL-terminated),
- * its last-use time moved to now_ms; NULL for a malformed, unknown, idle or
- * too old id (an expired one is removed). */
-const tk_session_t *tk_sessions_find(tk_sessions_t *ss, const char *id, size_t len,
-                                     uint64_t now_ms);
+ * its last-use time moved to now_ms, copied into *out: TK_OK, or TK_ENOENT
+ * for a malformed, unknown, idle or too old id (an expired one is removed). */
+int tk_sessions_find(tk_sessions_t *ss, const char *id, size_t len, uint64_t now_ms,
+                     tk_session_t *out) TK_WUR;
 
 /* End the session with this id: 1 if there was one, else 0. */
 int tk_sessions_close(tk_sessions_t *ss, const char *id, size_t len);
@@ -55,7 +56,7 @@ int tk_sessions_close(tk_sessions_t *ss, const char *id, size_t len);
 size_t tk_sessions_close_user(tk_sessions_t *ss, const char *user_id);
 /* Drop expired sessions; returns how many. */
 size_t tk_sessions_sweep(tk_sessions_t *ss, uint64_t now_ms);
-size_t tk_sessions_count(const tk_sessions_t *ss);
+size_t tk_sessions_count(tk_sessions_t *ss);
 
 /* A fresh random id (TK_SESSION_ID_LEN hex digits and a NUL into out), and
  * the hex SHA-256 of an id (65 bytes into out): for other records bound to a

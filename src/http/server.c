@@ -19,6 +19,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
 
 #include "admin/api.h"
 #include "admin/login.h"
@@ -409,7 +410,7 @@ static void authenticate_jwt(tk_http_server_t *srv, struct evhttp_request *req, 
 static int serve_session(tk_http_server_t *srv, struct evhttp_request *req)
 {
     char self[300], ratekey[TK_STORE_ID_MAX + 8];
-    const tk_session_t *s;
+    tk_session_t s;
     self_origin(srv, req, self, sizeof(self));
     int rc = tk_login_principal(srv->login, req, self, &s);
     if (rc == TK_ENOENT)
@@ -418,8 +419,9 @@ static int serve_session(tk_http_server_t *srv, struct evhttp_request *req)
         tk_login_refuse(req, rc);
         return 1;
     }
-    tk_snprintf(ratekey, sizeof(ratekey), "user:%s", s->user_id);
-    serve_admin(srv, req, TK_CALLER_SESSION, s->user_id, NULL, ratekey);
+    tk_snprintf(ratekey, sizeof(ratekey), "user:%s", s.user_id);
+    serve_admin(srv, req, TK_CALLER_SESSION, s.user_id, NULL, ratekey);
+    OPENSSL_cleanse(&s, sizeof(s));
     return 1;
 }
 
@@ -841,7 +843,7 @@ int tk_http_server_create(struct event_base *base, const tk_config_t *cfg, tk_ga
         srv->ka = tk_keyauth_create(base, db, 60000, err, errlen);
         int ok = srv->ka != NULL &&
                  tk_admin_create(base, cfg, gw, srv->ka, db, &srv->admin, err, errlen) == TK_OK &&
-                 tk_login_create(base, cfg, db, &srv->login, err, errlen) == TK_OK;
+                 tk_login_create(base, cfg, db, NULL, &srv->login, err, errlen) == TK_OK;
         free(db);
         if (!ok) {
             tk_http_server_destroy(srv);
