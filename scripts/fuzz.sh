@@ -22,7 +22,7 @@ cd "$root"
 build=${BUILD_DIR:-build-fuzz}
 seconds=${FUZZ_SECONDS:-30}
 jobs=${FUZZ_JOBS:-1}
-all_targets=(jsonrpc config names http_host http_request log ratelimit ssrf auth sse audit admin)
+all_targets=(jsonrpc config names http_host http_request log ratelimit ssrf auth sse audit admin login)
 if [ "$#" -gt 0 ]; then targets=("$@"); else targets=("${all_targets[@]}"); fi
 
 cmake -S . -B "$build" -DCMAKE_C_COMPILER="${CC:-clang}" -DTK_FUZZ=ON >/dev/null

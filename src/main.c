@@ -18,6 +18,7 @@
 #include <event2/event.h>
 #include <openssl/crypto.h>
 
+#include "admin/account.h"
 #include "admin/cli.h"
 #include "admin/rbac.h"
 #include "audit/audit.h"
@@ -50,6 +51,7 @@ static void usage(FILE *f)
           "  key list --config FILE\n"
           "  key revoke --config FILE ID\n"
           "  user add --config FILE --email EMAIL [--id ID] [--role owner|admin|member|viewer]\n"
+          "           [--password-stdin]   (a dashboard password, one line on standard input)\n"
           "  user list --config FILE\n"
           "  endpoint list|show SLUG --config FILE\n"
           "  endpoint tools SLUG --config FILE [--allow a,b] [--deny c]\n"
@@ -72,6 +74,10 @@ static void usage(FILE *f)
           "        summary: counts, failed logins, top tools, latency, anomalies\n"
           "  audit purge --config FILE\n"
           "        delete segments older than audit.retention_days now\n"
+          "  account password --config FILE EMAIL --password-stdin\n"
+          "        set a user's dashboard password (one line on standard input)\n"
+          "  account unlock --config FILE EMAIL\n"
+          "        lift a lock left by failed dashboard logins\n"
           "  version\n"
           "\n"
           "environment:\n"
@@ -750,6 +756,39 @@ static int cmd_tools(int argc, char **argv)
     return stdout_ok(rc);
 }
 
+static int cmd_account(int argc, char **argv)
+{
+    const char *sub = argc > 0 ? argv[0] : "", *config = NULL, *email = NULL;
+    int pw_stdin = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            config = argv[++i];
+        else if (!strcmp(argv[i], "--password-stdin"))
+            pw_stdin = 1;
+        else if (email == NULL && argv[i][0] != '-')
+            email = argv[i];
+        else {
+            fprintf(stderr, "tumiki account: unknown or incomplete option \"%s\"\n", argv[i]);
+            return 2;
+        }
+    }
+    int unlock = !strcmp(sub, "unlock");
+    if (config == NULL || email == NULL ||
+        (!unlock && strcmp(sub, "password") != 0) ||
+        (!unlock && !pw_stdin)) {
+        usage(stderr);
+        return 2;
+    }
+    tk_config_t *cfg = NULL;
+    tk_store_t *st = NULL;
+    int rc = tk_cli_open_store(config, &cfg, &st);
+    if (rc == 0)
+        rc = tk_account_cli(st, cfg->dash_bcrypt_cost, sub, email, stdin, stdout, stderr);
+    tk_store_close(st);
+    tk_config_destroy(cfg);
+    return stdout_ok(rc);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -767,6 +806,8 @@ int main(int argc, char **argv)
         return cmd_key(argc - 2, argv + 2);
     if (!strcmp(cmd, "jwt"))
         return cmd_jwt(argc - 2, argv + 2);
+    if (!strcmp(cmd, "account"))
+        return cmd_account(argc - 2, argv + 2);
     if (!strcmp(cmd, "user"))
         return stdout_ok(tk_cli_user(argc - 2, argv + 2));
     if (!strcmp(cmd, "endpoint"))

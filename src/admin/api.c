@@ -352,7 +352,7 @@ static json_t *string_array(char *const *v, size_t n)
 
 static int h_me(job_t *j)
 {
-    static const char *const kinds[] = {"", "bootstrap", "api_key", "jwt"};
+    static const char *const kinds[] = {"", "bootstrap", "api_key", "jwt", "session"};
     json_t *out =
         json_pack("{s:s, s:n, s:[]}", "kind", kinds[j->caller.kind], "user", "memberships");
     if (j->super)
@@ -915,7 +915,8 @@ static void caller_desc(const tk_caller_t *c, char *out, size_t len)
     else if (c->kind == TK_CALLER_KEY)
         tk_snprintf(out, len, "key %s (user %s)", c->key_id, c->user[0] ? c->user : "-");
     else
-        tk_snprintf(out, len, "jwt (user %s)", c->user);
+        tk_snprintf(out, len, "%s (user %s)", c->kind == TK_CALLER_SESSION ? "session" : "jwt",
+                    c->user);
 }
 
 /* The audit record of a change (or a refused attempt at anything): who,

@@ -36,7 +36,8 @@
 typedef enum tk_caller_kind {
     TK_CALLER_BOOTSTRAP = 1, /* the bootstrap token: owner of everything */
     TK_CALLER_KEY,           /* an API key: its owner, if it has the admin scope */
-    TK_CALLER_JWT            /* a JWT: the user named by its sub */
+    TK_CALLER_JWT,           /* a JWT: the user named by its sub */
+    TK_CALLER_SESSION        /* a dashboard session (admin/login.h): its user */
 } tk_caller_kind_t;
 
 /* Who is calling, as the HTTP layer authenticated it. */

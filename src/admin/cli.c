@@ -15,8 +15,12 @@
 
 #include <jansson.h>
 
+#include <openssl/crypto.h>
+
+#include "admin/account.h"
 #include "admin/api.h"
 #include "admin/rbac.h"
+#include "auth/password.h"
 
 int tk_cli_open_store(const char *config, tk_config_t **cfg, tk_store_t **st)
 {
@@ -44,6 +48,7 @@ int tk_cli_open_store(const char *config, tk_config_t **cfg, tk_store_t **st)
 /* Options shared by the user and endpoint commands. */
 typedef struct opts {
     const char *config, *email, *id, *role, *allow, *deny, *arg;
+    int password_stdin; /* user add --password-stdin */
 } opts_t;
 
 static int parse_opts(const char *cmd, int argc, char **argv, opts_t *o)
@@ -61,6 +66,8 @@ static int parse_opts(const char *cmd, int argc, char **argv, opts_t *o)
             f++;
         if (f < nflags && i + 1 < argc) {
             *flags[f].slot = argv[++i];
+        } else if (strcmp(argv[i], "--password-stdin") == 0) {
+            o->password_stdin = 1;
         } else if (o->arg == NULL && argv[i][0] != '-') {
             o->arg = argv[i];
         } else {
@@ -75,7 +82,21 @@ static int parse_opts(const char *cmd, int argc, char **argv, opts_t *o)
     return 0;
 }
 
-static int user_add(tk_store_t *st, const opts_t *o)
+/* --password-stdin: one line from stdin into pw (TK_PASSWORD_MAX + 3
+ * bytes), checked against the policy before anything is written. */
+static long read_new_password(const opts_t *o, char *pw, size_t cap)
+{
+    long n = tk_account_read_password(stdin, pw, cap);
+    const char *why = n < 0 ? "give it as one line on standard input"
+                            : tk_password_check(pw, (size_t)n, o->email);
+    if (why == NULL)
+        return n;
+    (void)fprintf(stderr, "tumiki user add: password refused: %s\n", why);
+    OPENSSL_cleanse(pw, cap);
+    return -1;
+}
+
+static int user_add(const tk_config_t *cfg, tk_store_t *st, const opts_t *o)
 {
     const char *role = o->role != NULL ? o->role : "member";
     if (o->email == NULL || !tk_admin_valid_email(o->email)) {
@@ -90,11 +111,21 @@ static int user_add(tk_store_t *st, const opts_t *o)
         (void)fputs("tumiki user add: --role takes owner, admin, member or viewer\n", stderr);
         return 2;
     }
+    char pw[TK_PASSWORD_MAX + 3];
+    long pwlen = 0;
+    if (o->password_stdin && (pwlen = read_new_password(o, pw, sizeof(pw))) < 0)
+        return 1;
     tk_user_t u;
+    const char *why = NULL;
     int rc = tk_admin_user_add(st, o->id, o->email, role, &u);
+    if (rc == TK_OK && o->password_stdin)
+        rc = tk_account_set_password(st, u.id, u.email, pw, (size_t)pwlen, cfg->dash_bcrypt_cost,
+                                     &why);
+    if (o->password_stdin)
+        OPENSSL_cleanse(pw, sizeof(pw));
     if (rc == TK_OK)
-        (void)printf("user %s (%s) added to organization %s as %s\n", u.id, u.email, TK_ADMIN_ORG,
-                     role);
+        (void)printf("user %s (%s) added to organization %s as %s%s\n", u.id, u.email,
+                     TK_ADMIN_ORG, role, o->password_stdin ? ", with a dashboard password" : "");
     else if (rc == TK_ESTATE)
         (void)fputs("tumiki: a user with this id or e-mail exists\n", stderr);
     else
@@ -160,8 +191,7 @@ static int cli_run(const char *cmd, const char *usage, const char *const *subs, 
 
 static int user_cmd(tk_config_t *cfg, tk_store_t *st, const char *sub, const opts_t *o)
 {
-    (void)cfg;
-    return !strcmp(sub, "add") ? user_add(st, o) : user_list(st);
+    return !strcmp(sub, "add") ? user_add(cfg, st, o) : user_list(st);
 }
 
 int tk_cli_user(int argc, char **argv)

@@ -2,7 +2,8 @@
 /* API key generation, parsing and bcrypt hashing (libxcrypt). */
 #include "auth/apikey.h"
 
-#include <crypt.h>
+#include "auth/password.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,30 +47,10 @@ int tk_apikey_parse(const char *token, size_t len, char *id, char *secret)
 
 int tk_apikey_hash(const char *secret, char *out, size_t outlen)
 {
-    char salt[CRYPT_GENSALT_OUTPUT_SIZE];
-    struct crypt_data *cd = tk_calloc(1, sizeof(*cd));
-    int rc = TK_EIO;
-    if (crypt_gensalt_rn("$2b$", TK_APIKEY_BCRYPT_COST, NULL, 0, salt, sizeof(salt)) == NULL)
-        goto out;
-    const char *h = crypt_r(secret, salt, cd);
-    if (h == NULL || h[0] == '*' || strlen(h) >= outlen)
-        goto out;
-    tk_snprintf(out, outlen, "%s", h);
-    rc = TK_OK;
-out:
-    OPENSSL_cleanse(cd, sizeof(*cd));
-    free(cd);
-    return rc;
+    return tk_bcrypt_hash(secret, TK_APIKEY_BCRYPT_COST, out, outlen);
 }
 
 int tk_apikey_verify(const char *secret, const char *hash)
 {
-    if (hash == NULL || strncmp(hash, "$2b$", 4) != 0)
-        return 0;
-    struct crypt_data *cd = tk_calloc(1, sizeof(*cd));
-    const char *h = crypt_r(secret, hash, cd);
-    int ok = h != NULL && h[0] != '*' && tk_ct_equal(h, strlen(h), hash, strlen(hash));
-    OPENSSL_cleanse(cd, sizeof(*cd));
-    free(cd);
-    return ok;
+    return tk_bcrypt_verify(secret, hash);
 }

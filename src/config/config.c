@@ -575,6 +575,11 @@ static int parse_rate_per_ip(ctx_t *c, const char *path, json_t *v, void *base)
     return parse_rate_into(c, path, v, &((tk_config_t *)base)->rate_per_ip);
 }
 
+static int parse_login_rate(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    return parse_rate_into(c, path, v, &((tk_config_t *)base)->dash_login_rate);
+}
+
 static int parse_ep_rate(ctx_t *c, const char *path, json_t *v, void *base)
 {
     return parse_rate_into(c, path, v, &((tk_endpoint_conf_t *)base)->rate);
@@ -735,10 +740,13 @@ static int parse_outbound(ctx_t *c, const char *path, json_t *v, void *base)
     return TK_OK;
 }
 
-/* "jwt": {"secret_env": NAME | "secret_file": PATH, "issuer": S, "audience": S} */
-static int parse_jwt(ctx_t *c, const char *path, json_t *v, void *base)
+typedef int (*member_fn)(ctx_t *c, const char *path, const char *p, const char *key,
+                         const char *s, void *base);
+
+/* Call each() for every member of object v (at path), all of which must be
+ * non-empty strings; p is the member's own path. */
+static int string_members(ctx_t *c, const char *path, json_t *v, member_fn each, void *base)
 {
-    tk_config_t *cfg = base;
     char p[PATH_LEN];
     const char *key;
     json_t *val;
@@ -749,33 +757,10 @@ static int parse_jwt(ctx_t *c, const char *path, json_t *v, void *base)
         path_key(p, path, key);
         if (!json_is_string(val) || json_string_length(val) == 0)
             return fail(c, TK_EINVAL, p, "expected a non-empty string");
-        const char *s = json_string_value(val);
-        if (!strcmp(key, "issuer") || !strcmp(key, "audience")) {
-            char **slot = !strcmp(key, "issuer") ? &cfg->jwt_issuer : &cfg->jwt_audience;
-            free(*slot);
-            *slot = tk_strdup(s);
-            continue;
-        }
-        if (strcmp(key, "secret_env") != 0 && strcmp(key, "secret_file") != 0)
-            return fail(c, TK_EINVAL, path, "unknown key \"%s\"", key);
-        if (cfg->jwt_key != NULL)
-            return fail(c, TK_EINVAL, path, "give only one of \"secret_env\" and \"secret_file\"");
-        char *buf = NULL;
-        size_t len = 0;
-        int rc = read_secret(c, p, !strcmp(key, "secret_env"), s, &buf, &len);
+        int rc = each(c, path, p, key, json_string_value(val), base);
         if (rc != TK_OK)
             return rc;
-        if (len < TK_JWT_KEY_MIN) {
-            drop_secret(buf, len);
-            return fail(c, TK_EINVAL, p,
-                        "the JWT signing key must be at least 256 bits (32 bytes); it has %zu",
-                        len);
-        }
-        cfg->jwt_key = (unsigned char *)buf;
-        cfg->jwt_keylen = len;
     }
-    if (cfg->jwt_key == NULL)
-        return fail(c, TK_EINVAL, path, "\"secret_env\" or \"secret_file\" is required");
     return TK_OK;
 }
 
@@ -964,13 +949,130 @@ static int parse_audit(ctx_t *c, const char *path, json_t *v, void *base)
     return rc;
 }
 
+/* A "<prefix>secret_env": NAME or "<prefix>secret_file": PATH member read
+ * into *buf (NULL until then: giving both is refused). TK_ENOENT: key is
+ * neither (nothing reported). */
+static int secret_member(ctx_t *c, const char *path, const char *p, const char *key,
+                         const char *s, const char *prefix, char **buf, size_t *len)
+{
+    size_t pl = strlen(prefix);
+    if (strncmp(key, prefix, pl) != 0 ||
+        (strcmp(key + pl, "secret_env") != 0 && strcmp(key + pl, "secret_file") != 0))
+        return TK_ENOENT;
+    if (*buf != NULL)
+        return fail(c, TK_EINVAL, path, "give only one of \"%ssecret_env\" and \"%ssecret_file\"",
+                    prefix, prefix);
+    return read_secret(c, p, !strcmp(key + pl, "secret_env"), s, buf, len);
+}
+
+static int jwt_member(ctx_t *c, const char *path, const char *p, const char *key, const char *s,
+                      void *base)
+{
+    tk_config_t *cfg = base;
+    if (!strcmp(key, "issuer") || !strcmp(key, "audience")) {
+        char **slot = !strcmp(key, "issuer") ? &cfg->jwt_issuer : &cfg->jwt_audience;
+        free(*slot);
+        *slot = tk_strdup(s);
+        return TK_OK;
+    }
+    char *buf = (char *)cfg->jwt_key;
+    size_t len = 0;
+    int rc = secret_member(c, path, p, key, s, "", &buf, &len);
+    if (rc == TK_ENOENT)
+        return fail(c, TK_EINVAL, path, "unknown key \"%s\"", key);
+    if (rc != TK_OK)
+        return rc;
+    if (len < TK_JWT_KEY_MIN) {
+        drop_secret(buf, len);
+        return fail(c, TK_EINVAL, p,
+                    "the JWT signing key must be at least 256 bits (32 bytes); it has %zu", len);
+    }
+    cfg->jwt_key = (unsigned char *)buf;
+    cfg->jwt_keylen = len;
+    return TK_OK;
+}
+
+/* "jwt": {"secret_env": NAME | "secret_file": PATH, "issuer": S, "audience": S} */
+static int parse_jwt(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    tk_config_t *cfg = base;
+    int rc = string_members(c, path, v, jwt_member, base);
+    if (rc == TK_OK && cfg->jwt_key == NULL)
+        return fail(c, TK_EINVAL, path, "\"secret_env\" or \"secret_file\" is required");
+    return rc;
+}
+
 static const field_t tls_fields[] = {
     {.name = "cert_file", .kind = F_STR, .off = CFG(tls_cert_file), .check = check_nonempty},
     {.name = "key_file", .kind = F_STR, .off = CFG(tls_key_file), .check = check_nonempty},
     {.name = "hsts_max_age_s", .kind = F_U32, .off = CFG(hsts_max_age_s),
      .min = 0, .max = 63072000, .def = 31536000},
 };
+static const field_t dashboard_fields[] = {
+    {.name = "web_dir", .kind = F_STR, .off = CFG(dash_web_dir), .check = check_nonempty},
+    {.name = "bcrypt_cost", .kind = F_U32, .off = CFG(dash_bcrypt_cost),
+     .min = 4, .max = 31, .def = 12},
+    {.name = "lockout_threshold", .kind = F_U32, .off = CFG(dash_lockout_threshold),
+     .min = 1, .max = 1000, .def = 5},
+    {.name = "lockout_s", .kind = F_U32, .off = CFG(dash_lockout_s),
+     .min = 1, .max = 604800, .def = 900},
+    {.name = "session_idle_s", .kind = F_U32, .off = CFG(dash_idle_s),
+     .min = 1, .max = 604800, .def = 1800},
+    {.name = "session_lifetime_s", .kind = F_U32, .off = CFG(dash_lifetime_s),
+     .min = 1, .max = 2592000, .def = 43200},
+    {.name = "max_sessions", .kind = F_U32, .off = CFG(dash_max_sessions),
+     .min = 1, .max = 1000000, .def = 10000},
+    {.name = "login_rate", .kind = F_CUSTOM, .parse = parse_login_rate},
+};
 /* clang-format on */
+
+static int oidc_member(ctx_t *c, const char *path, const char *p, const char *key, const char *s,
+                       void *base)
+{
+    tk_config_t *cfg = base;
+    char **slot = !strcmp(key, "issuer")         ? &cfg->oidc_issuer
+                  : !strcmp(key, "client_id")    ? &cfg->oidc_client_id
+                  : !strcmp(key, "redirect_uri") ? &cfg->oidc_redirect_uri
+                  : !strcmp(key, "scopes")       ? &cfg->oidc_scopes
+                                                 : NULL;
+    if (slot == NULL) {
+        size_t len = 0;
+        int rc = secret_member(c, path, p, key, s, "client_", &cfg->oidc_client_secret, &len);
+        return rc == TK_ENOENT ? fail(c, TK_EINVAL, path, "unknown key \"%s\"", key) : rc;
+    }
+    if ((slot == &cfg->oidc_issuer || slot == &cfg->oidc_redirect_uri) &&
+        strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0)
+        return fail(c, TK_EINVAL, p, "expected an http(s) URL");
+    free(*slot);
+    *slot = tk_strdup(s);
+    return TK_OK;
+}
+
+/* "oidc": {"issuer", "client_id", "client_secret_env" | "client_secret_file",
+ * "redirect_uri", "scopes"} */
+static int parse_oidc(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    tk_config_t *cfg = base;
+    int rc = string_members(c, path, v, oidc_member, base);
+    if (rc != TK_OK)
+        return rc;
+    if (cfg->oidc_issuer == NULL || cfg->oidc_client_id == NULL ||
+        cfg->oidc_client_secret == NULL || cfg->oidc_redirect_uri == NULL)
+        return fail(c, TK_EINVAL, path,
+                    "\"issuer\", \"client_id\", \"client_secret_env\" (or \"client_secret_file\") "
+                    "and \"redirect_uri\" are required");
+    size_t il = strlen(cfg->oidc_issuer);
+    if (cfg->oidc_issuer[il - 1] == '/')
+        cfg->oidc_issuer[il - 1] = '\0'; /* discovery appends "/.well-known/..." */
+    if (cfg->oidc_scopes == NULL)
+        cfg->oidc_scopes = tk_strdup("openid email");
+    return TK_OK;
+}
+
+static int parse_dashboard(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    return parse_object(c, path, v, dashboard_fields, NFIELDS(dashboard_fields), base);
+}
 
 static int parse_limits(ctx_t *c, const char *path, json_t *v, void *base)
 {
@@ -1348,6 +1450,8 @@ static const field_t config_fields[] = {
     {.name = "metrics", .kind = F_CUSTOM, .parse = parse_metrics},
     {.name = "alerts", .kind = F_CUSTOM, .parse = parse_alerts},
     {.name = "audit", .kind = F_CUSTOM, .parse = parse_audit},
+    {.name = "dashboard", .kind = F_CUSTOM, .parse = parse_dashboard},
+    {.name = "oidc", .kind = F_CUSTOM, .parse = parse_oidc},
     {.name = "mcpServers", .kind = F_CUSTOM, .parse = parse_servers},
     {.name = "pinning", .kind = F_CUSTOM, .parse = parse_pinning},
     {.name = "endpoints", .kind = F_IGNORE}, /* parsed once the servers are known */
@@ -1438,6 +1542,8 @@ static tk_config_t *config_new(const char *name)
     apply_defaults(metrics_fields, NFIELDS(metrics_fields), cfg);
     set_alert_defaults(&cfg->alerts);
     apply_defaults(audit_fields, NFIELDS(audit_fields), cfg);
+    apply_defaults(dashboard_fields, NFIELDS(dashboard_fields), cfg);
+    cfg->dash_login_rate = (tk_rate_t){.count = 10, .burst = 10, .period_ms = 60000};
     cfg->rate_per_key = (tk_rate_t){.count = 100, .burst = 100, .period_ms = 60000};
     cfg->rate_per_ip = (tk_rate_t){.count = 60, .burst = 60, .period_ms = 60000};
     cfg->ssrf = tk_ssrf_policy_create();
@@ -1511,6 +1617,13 @@ void tk_config_destroy(tk_config_t *cfg)
     free(cfg->audit_dir);
     free(cfg->jwt_issuer);
     free(cfg->jwt_audience);
+    free(cfg->dash_web_dir);
+    free(cfg->oidc_issuer);
+    free(cfg->oidc_client_id);
+    if (cfg->oidc_client_secret)
+        drop_secret(cfg->oidc_client_secret, strlen(cfg->oidc_client_secret));
+    free(cfg->oidc_redirect_uri);
+    free(cfg->oidc_scopes);
     free(cfg->tls_cert_file);
     free(cfg->tls_key_file);
     if (cfg->alerts.webhook_url != NULL)
@@ -1555,6 +1668,8 @@ int tk_config_register_masks(const tk_config_t *cfg, char *err, size_t errlen)
         rc = mask_key(cfg->audit_key, cfg->audit_keylen);
     if (rc == TK_OK)
         rc = mask_key(cfg->alerts.secret, cfg->alerts.secretlen);
+    if (rc == TK_OK && cfg->oidc_client_secret != NULL)
+        rc = tk_mask_add_secret(cfg->oidc_client_secret);
     for (size_t i = 0; i < cfg->nservers && rc == TK_OK; i++) {
         const tk_server_conf_t *sv = &cfg->servers[i];
         for (size_t j = 0; j < sv->nenv && rc == TK_OK; j++)

@@ -154,6 +154,21 @@ typedef struct tk_config {
     uint32_t audit_fsync_interval_ms; /* default 1000; 0 = fsync every record */
     int audit_log_arguments;         /* record tool arguments (masked); default 0 */
     int audit_log_results;           /* record tool results (masked); default 0 */
+    /* dashboard login ("dashboard": {...}; see docs/dashboard.md) */
+    char *dash_web_dir;            /* static dashboard files; NULL: no dashboard served */
+    uint32_t dash_bcrypt_cost;     /* password hashes, default 12 (4..31) */
+    uint32_t dash_lockout_threshold; /* consecutive failed logins that lock, default 5 */
+    uint32_t dash_lockout_s;       /* how long a lock lasts, default 900 */
+    uint32_t dash_idle_s;          /* session idle timeout, default 1800 */
+    uint32_t dash_lifetime_s;      /* session absolute lifetime, default 43200 */
+    uint32_t dash_max_sessions;    /* sessions held at once, default 10000 */
+    tk_rate_t dash_login_rate;     /* login attempts per client address, default 10/min */
+    /* OpenID Connect sign-in ("oidc": {...}); oidc_issuer NULL: not configured */
+    char *oidc_issuer;             /* https://issuer (discovery at /.well-known/openid-configuration) */
+    char *oidc_client_id;
+    char *oidc_client_secret;      /* secret: from client_secret_env or client_secret_file */
+    char *oidc_redirect_uri;       /* this gateway's /auth/oidc/callback as the browser sees it */
+    char *oidc_scopes;             /* default "openid email" */
     tk_server_conf_t *servers;
     size_t nservers;
     tk_endpoint_conf_t *endpoints; /* if the file has none: one "default" endpoint with all servers */

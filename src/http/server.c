@@ -23,8 +23,10 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
 
 #include "admin/api.h"
+#include "admin/login.h"
 #include "admin/rbac.h"
 #include "audit/audit.h"
 #include "auth/jwt.h"
@@ -73,6 +75,7 @@ struct worker {
     pthread_t thread;
     int started;
     int own_base; /* base was made for this loop's thread */
+    tk_login_t *login;     /* dashboard login, sessions and files (this loop's) */
 };
 
 /* Shared by the loops: set at creation and then read-only, except tls
@@ -95,6 +98,7 @@ struct tk_http_server {
     tk_metrics_t *metrics; /* borrowed, may be NULL */
     tk_alerts_t *alerts;   /* borrowed, may be NULL */
     tk_admin_t *admin;     /* /api/v1 (served with server.threads = 1 only) */
+    tk_login_shared_t *login_shared; /* dashboard sessions, shared by the loops */
 };
 
 /* The pseudo-slug under which /metrics goes through bearer authentication:
@@ -219,8 +223,7 @@ static void add_security_headers(const tk_http_server_t *srv, struct evhttp_requ
     evhttp_add_header(h, "Cache-Control", "no-store");
 }
 
-/* Send body (stolen) as an application/json response. */
-static void reply_json(struct evhttp_request *req, int status, const char *reason, json_t *body)
+void tk_http_reply_json(struct evhttp_request *req, int status, const char *reason, json_t *body)
 {
     size_t len;
     char *s = tk_json_dump(body, &len);
@@ -238,7 +241,7 @@ static void reply_json(struct evhttp_request *req, int status, const char *reaso
 static void reply_error(struct evhttp_request *req, int status, const char *reason,
                         const char *msg)
 {
-    reply_json(req, status, reason, tk_rpc_error(NULL, -32000, msg));
+    tk_http_reply_json(req, status, reason, tk_rpc_error(NULL, -32000, msg));
 }
 
 /* A 429: counted by the prefix of the bucket key ("ip", "key", "sub", "ep"). */
@@ -329,10 +332,10 @@ static void send_resource_metadata(tk_http_server_t *srv, struct evhttp_request 
 {
     char origin[300];
     self_origin(srv, req, origin, sizeof(origin));
-    reply_json(req, 200, "OK",
-               json_pack("{s:s+++, s:[s], s:s, s:[s,s]}", "resource", origin, "/mcp/", slug, "",
-                         "bearer_methods_supported", "header", "resource_name",
-                         "Tumiki MCP gateway", "token_types_supported", "api_key", "jwt"));
+    tk_http_reply_json(req, 200, "OK",
+                       json_pack("{s:s+++, s:[s], s:s, s:[s,s]}", "resource", origin, "/mcp/",
+                                 slug, "", "bearer_methods_supported", "header", "resource_name",
+                                 "Tumiki MCP gateway", "token_types_supported", "api_key", "jwt"));
 }
 
 /* An authentication or authorisation failure in the audit trail: the
@@ -536,6 +539,26 @@ static void authenticate_jwt(worker_t *w, struct evhttp_request *req, const char
         return;
     }
     serve_authorized(w, req, slug, ratekey);
+}
+
+/* A dashboard session (cookie, CSRF token and Origin for state changes) as
+ * the admin API's caller. 0 if the request carries no session cookie. */
+static int serve_session(worker_t *w, struct evhttp_request *req)
+{
+    char self[300], ratekey[TK_STORE_ID_MAX + 8];
+    tk_session_t s;
+    self_origin(w->srv, req, self, sizeof(self));
+    int rc = tk_login_principal(w->login, req, self, &s);
+    if (rc == TK_ENOENT)
+        return 0;
+    if (rc != TK_OK) {
+        tk_login_refuse(req, rc);
+        return 1;
+    }
+    tk_snprintf(ratekey, sizeof(ratekey), "user:%s", s.user_id);
+    serve_admin(w, req, TK_CALLER_SESSION, s.user_id, NULL, ratekey);
+    OPENSSL_cleanse(&s, sizeof(s));
+    return 1;
 }
 
 static void authenticate(worker_t *w, struct evhttp_request *req, const char *slug,
@@ -848,10 +871,10 @@ static void send_readiness(worker_t *w, struct evhttp_request *req)
     tk_gateway_pending_servers(srv->gw, waiting);
     if (json_array_size(waiting) == 0) {
         json_decref(waiting);
-        reply_json(req, 200, "OK", json_pack("{s:s}", "status", "ready"));
+        tk_http_reply_json(req, 200, "OK", json_pack("{s:s}", "status", "ready"));
         return;
     }
-    reply_json(req, 503, "Service Unavailable",
+    tk_http_reply_json(req, 503, "Service Unavailable",
                json_pack("{s:s, s:o}", "status", "not ready", "waiting", waiting));
 }
 
@@ -951,10 +974,16 @@ static void on_request(struct evhttp_request *req, void *arg)
         serve_monitoring(w, req, path, ipkey);
         return;
     }
+    {
+        char self[300];
+        self_origin(srv, req, self, sizeof(self));
+        if (tk_login_route(w->login, req, path, ipkey, self))
+            return;
+    }
     if (tk_admin_path(path)) { /* /api/v1: authenticated like MCP, slug NULL */
         if (cmd == EVHTTP_REQ_OPTIONS)
             handle_preflight(req);
-        else
+        else if (bearer(req) != NULL || !serve_session(w, req))
             authenticate(w, req, NULL, ipkey);
         return;
     }
@@ -1104,9 +1133,11 @@ static int worker_init(tk_http_server_t *srv, worker_t *w, struct event_base *ba
     w->verifying = tk_map_create();
     char *db = tk_asprintf("%s/tumiki.db", cfg->data_dir);
     w->ka = tk_keyauth_create(base, db, 60000, err, errlen);
+    int rc = w->ka == NULL ? TK_EIO
+                           : tk_login_create(base, cfg, db, srv->login_shared, &w->login, err, errlen);
     free(db);
-    if (w->ka == NULL)
-        return TK_EIO;
+    if (rc != TK_OK)
+        return rc;
     w->sweep = event_new(base, -1, EV_PERSIST, sweep_cb, w);
     struct timeval one = {1, 0};
     evtimer_add(w->sweep, &one);
@@ -1166,6 +1197,7 @@ int tk_http_server_create(struct event_base *base, const tk_config_t *cfg, tk_ga
     srv->threaded = cfg->threads > 1;
     srv->nworkers = srv->threaded ? cfg->threads : 1;
     srv->workers = tk_calloc(srv->nworkers, sizeof(worker_t));
+    srv->login_shared = tk_login_shared_create(cfg);
     if (srv->threaded) {
         srv->core_mb = tk_mailbox_create(base, core_deliver, srv);
         if (srv->core_mb == NULL) {
@@ -1231,6 +1263,8 @@ static void worker_close(worker_t *w)
 {
     tk_keyauth_destroy(w->ka); /* no verification callback runs after this */
     w->ka = NULL;
+    tk_login_destroy(w->login); /* nor a login's, while its connection still exists */
+    w->login = NULL;
     if (w->verifying) {
         size_t vit = 0;
         void *pv;
@@ -1281,6 +1315,7 @@ void tk_http_server_destroy(tk_http_server_t *srv)
     for (size_t i = 0; i < srv->nworkers; i++)
         worker_free(&srv->workers[i]);
     free(srv->workers);
+    tk_login_shared_destroy(srv->login_shared); /* after every loop's login */
     tk_ratelimit_destroy(srv->rl);
     SSL_CTX_free(srv->tls);
     pthread_mutex_destroy(&srv->tls_mu);

@@ -23,6 +23,8 @@
 #define TK_HTTP_SERVER_H
 
 #include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
 
 #include "config/config.h"
 #include "core/core.h"
@@ -61,5 +63,8 @@ int tk_http_host_allowed(const tk_config_t *cfg, const char *host);
 int tk_http_origin_allowed(const tk_config_t *cfg, const char *origin);
 /* Whether host (no port) is a loopback address or name. */
 int tk_http_is_loopback(const char *host);
+
+/* Send body (stolen: decref'd here) as an application/json response. */
+void tk_http_reply_json(struct evhttp_request *req, int status, const char *reason, json_t *body);
 
 #endif

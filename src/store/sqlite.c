@@ -105,6 +105,10 @@ static const migration_t migrations[] = {
         "  deny_list TEXT NOT NULL,"
         "  updated_at INTEGER NOT NULL"
         ");"},
+    /* 5: dashboard logins look users up by e-mail without regard to case,
+     * so e-mails are unique without regard to case too (failed_logins and
+     * locked_until exist since 1; locked_until is in ms) */
+    {5, "CREATE UNIQUE INDEX IF NOT EXISTS users_email_nocase ON users (email COLLATE NOCASE);"},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -140,6 +144,12 @@ typedef enum stmt_id {
     S_MEMBER_DELETE,
     S_FILTER_SET,
     S_FILTER_LIST,
+    S_LOGIN_GET,
+    S_LOGIN_FAILED,
+    S_LOGIN_RESET,
+    S_SET_PASSWORD,
+    S_OIDC_GET,
+    S_OIDC_LINK,
     S_COUNT
 } stmt_id_t;
 
@@ -205,6 +215,20 @@ static const char *const stmt_sql[S_COUNT] = {
                      " updated_at = excluded.updated_at",
     [S_FILTER_LIST] = "SELECT endpoint, allow_list, deny_list, updated_at"
                       " FROM endpoint_tool_filters ORDER BY endpoint",
+    [S_LOGIN_GET] = "SELECT id, email, password_hash, disabled, failed_logins,"
+                    " COALESCE(locked_until, 0) FROM users WHERE email = ?1 COLLATE NOCASE"
+                    " ORDER BY id LIMIT 1",
+    [S_LOGIN_FAILED] = "UPDATE users SET"
+                       " locked_until = CASE WHEN failed_logins + 1 >= ?2 THEN ?3"
+                       " ELSE locked_until END,"
+                       " failed_logins = CASE WHEN failed_logins + 1 >= ?2 THEN 0"
+                       " ELSE failed_logins + 1 END"
+                       " WHERE id = ?1 RETURNING COALESCE(locked_until, 0)",
+    [S_LOGIN_RESET] = "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1",
+    [S_SET_PASSWORD] = "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+    [S_OIDC_GET] = "SELECT id, email, password_hash, disabled, failed_logins,"
+                   " COALESCE(locked_until, 0) FROM users WHERE oidc_subject = ?1",
+    [S_OIDC_LINK] = "UPDATE users SET oidc_subject = ?2 WHERE id = ?1 AND oidc_subject IS NULL",
 };
 
 typedef struct sqlite_be {
@@ -1125,6 +1149,105 @@ static void op_close(void *arg)
     free(be);
 }
 
+static int row_to_login(sqlite_be_t *be, sqlite3_stmt *s, void *el)
+{
+    tk_user_login_t *u = el;
+    int rc = col_id(be, s, 0, u->id, TK_STORE_ID_MAX);
+    if (rc == 0)
+        rc = col_text(s, 1, &u->email);
+    if (rc == 0)
+        rc = col_text(s, 2, &u->password_hash);
+    if (rc == 0 && u->email == NULL)
+        rc = be_fail(be, TK_EIO, "malformed users row (email)");
+    u->disabled = sqlite3_column_int(s, 3) != 0;
+    u->failed_logins = sqlite3_column_int64(s, 4);
+    u->locked_until = sqlite3_column_int64(s, 5);
+    if (rc != 0)
+        tk_user_login_clear(u);
+    return rc;
+}
+
+static void clear_login(void *el)
+{
+    tk_user_login_clear(el);
+}
+
+static int login_row(sqlite_be_t *be, stmt_id_t which, const char *key, tk_user_login_t *out)
+{
+    tk_user_login_t *list = NULL;
+    size_t n = 0;
+    int rc = query_all(be, which, 1, &key, sizeof(*list), row_to_login, clear_login,
+                       (void **)&list, &n);
+    if (rc == 0 && n == 0)
+        rc = be_fail(be, TK_ENOENT, "no such user");
+    if (rc == 0)
+        *out = list[0];
+    free(list); /* at most one row (LIMIT 1, or a UNIQUE column) */
+    return rc;
+}
+
+static int op_user_login_get(void *arg, const char *email, tk_user_login_t *out)
+{
+    return login_row(arg, S_LOGIN_GET, email, out);
+}
+
+static int op_user_oidc_get(void *arg, const char *subject, tk_user_login_t *out)
+{
+    return login_row(arg, S_OIDC_GET, subject, out);
+}
+
+static int op_user_oidc_link(void *arg, const char *id, const char *subject)
+{
+    sqlite_be_t *be = arg;
+    const char *v[] = {id, subject};
+    int rc = write_bound(be, S_OIDC_LINK, 2, v, NULL, NULL);
+    if (rc != 0)
+        return rc;
+    if (sqlite3_changes(be->db) == 1)
+        return 0;
+    tk_user_t u;
+    memset(&u, 0, sizeof(u));
+    rc = op_user_get(be, id, &u);
+    tk_user_clear(&u);
+    return rc == TK_ENOENT ? rc : be_fail(be, TK_ESTATE, "user already linked");
+}
+
+static int op_user_login_failed(void *arg, const char *id, int64_t now_ms, int64_t threshold,
+                                int64_t lock_ms, int64_t *locked_until)
+{
+    sqlite_be_t *be = arg;
+    int rc;
+    sqlite3_stmt *s = bound(be, S_LOGIN_FAILED, 1, &id, &rc);
+    if (s == NULL)
+        return rc;
+    int src = sqlite3_bind_int64(s, 2, threshold);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(s, 3, now_ms + lock_ms);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(s);
+    if (src == SQLITE_ROW) {
+        *locked_until = sqlite3_column_int64(s, 0);
+        src = sqlite3_step(s);
+    } else if (src == SQLITE_DONE) {
+        rc = be_fail(be, TK_ENOENT, "no such user");
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = db_fail(be, src);
+    stmt_done(s);
+    return rc;
+}
+
+static int op_user_login_reset(void *arg, const char *id)
+{
+    return write_bound(arg, S_LOGIN_RESET, 1, &id, NULL, "no such user");
+}
+
+static int op_user_set_password(void *arg, const char *id, const char *password_hash)
+{
+    const char *v[] = {id, password_hash};
+    return write_bound(arg, S_SET_PASSWORD, 2, v, NULL, "no such user");
+}
+
 static const tk_store_ops_t sqlite_ops = {
     .name = "sqlite",
     .schema_version = op_schema_version,
@@ -1148,6 +1271,12 @@ static const tk_store_ops_t sqlite_ops = {
     .user_list = op_user_list,
     .user_update = op_user_update,
     .user_delete = op_user_delete,
+    .user_login_get = op_user_login_get,
+    .user_login_failed = op_user_login_failed,
+    .user_login_reset = op_user_login_reset,
+    .user_set_password = op_user_set_password,
+    .user_oidc_get = op_user_oidc_get,
+    .user_oidc_link = op_user_oidc_link,
     .member_list = op_member_list,
     .member_delete = op_member_delete,
     .tool_filter_set = op_tool_filter_set,

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "core/core.h"
 
 struct tk_store {
@@ -102,6 +104,17 @@ void tk_user_clear(tk_user_t *u)
     if (u == NULL)
         return;
     free(u->email);
+    memset(u, 0, sizeof(*u));
+}
+
+void tk_user_login_clear(tk_user_login_t *u)
+{
+    if (u == NULL)
+        return;
+    free(u->email);
+    if (u->password_hash != NULL)
+        OPENSSL_cleanse(u->password_hash, strlen(u->password_hash));
+    free(u->password_hash);
     memset(u, 0, sizeof(*u));
 }
 
@@ -521,6 +534,81 @@ int tk_store_user_delete(tk_store_t *st, const char *id)
     if (lookup_id(id, TK_STORE_ID_MAX) != 0)
         return fail(st, TK_ENOENT, "user_delete", "no such user");
     return backend_result(st, st->ops->user_delete(st->be, id), "user_delete");
+}
+
+int tk_store_user_login_get(tk_store_t *st, const char *email, tk_user_login_t *out)
+{
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    if (st == NULL || email == NULL || out == NULL)
+        return TK_EINVAL;
+    if (lookup_id(email, TK_STORE_TEXT_MAX) != 0)
+        return fail(st, TK_ENOENT, "user_login_get", "no such user");
+    int rc = backend_result(st, st->ops->user_login_get(st->be, email, out), "user_login_get");
+    if (rc != 0)
+        tk_user_login_clear(out);
+    return rc;
+}
+
+int tk_store_user_login_failed(tk_store_t *st, const char *id, int64_t now_ms, int64_t threshold,
+                               int64_t lock_ms, int64_t *locked_until)
+{
+    static const char op[] = "user_login_failed";
+    if (st == NULL || id == NULL || locked_until == NULL || now_ms <= 0 || threshold < 1 ||
+        lock_ms < 0)
+        return TK_EINVAL;
+    *locked_until = 0;
+    if (lookup_id(id, TK_STORE_ID_MAX) != 0)
+        return fail(st, TK_ENOENT, op, "no such user");
+    return backend_result(
+        st, st->ops->user_login_failed(st->be, id, now_ms, threshold, lock_ms, locked_until), op);
+}
+
+int tk_store_user_login_reset(tk_store_t *st, const char *id)
+{
+    if (st == NULL || id == NULL)
+        return TK_EINVAL;
+    if (lookup_id(id, TK_STORE_ID_MAX) != 0)
+        return fail(st, TK_ENOENT, "user_login_reset", "no such user");
+    return backend_result(st, st->ops->user_login_reset(st->be, id), "user_login_reset");
+}
+
+int tk_store_user_set_password(tk_store_t *st, const char *id, const char *password_hash)
+{
+    static const char op[] = "user_set_password";
+    if (st == NULL || id == NULL)
+        return TK_EINVAL;
+    if (lookup_id(id, TK_STORE_ID_MAX) != 0)
+        return fail(st, TK_ENOENT, op, "no such user");
+    if (password_hash != NULL && check_text(password_hash, TK_STORE_TEXT_MAX) != 0)
+        return fail(st, TK_EINVAL, op, "password hash must be 1..4096 bytes");
+    return backend_result(st, st->ops->user_set_password(st->be, id, password_hash), op);
+}
+
+int tk_store_user_oidc_get(tk_store_t *st, const char *subject, tk_user_login_t *out)
+{
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    if (st == NULL || subject == NULL || out == NULL)
+        return TK_EINVAL;
+    if (lookup_id(subject, TK_STORE_TEXT_MAX) != 0)
+        return fail(st, TK_ENOENT, "user_oidc_get", "no such user");
+    int rc = backend_result(st, st->ops->user_oidc_get(st->be, subject, out), "user_oidc_get");
+    if (rc != 0)
+        tk_user_login_clear(out);
+    return rc;
+}
+
+int tk_store_user_oidc_link(tk_store_t *st, const char *id, const char *subject)
+{
+    static const char op[] = "user_oidc_link";
+    if (st == NULL || id == NULL || subject == NULL)
+        return TK_EINVAL;
+    if (lookup_id(id, TK_STORE_ID_MAX) != 0)
+        return fail(st, TK_ENOENT, op, "no such user");
+    if (check_text(subject, TK_STORE_TEXT_MAX) != 0)
+        return fail(st, TK_EINVAL, op, "subject must be 1..4096 bytes");
+    return backend_result(st, st->ops->user_oidc_link(st->be, id, subject), op);
 }
 
 int tk_store_member_list(tk_store_t *st, const char *org_id, const char *user_id,

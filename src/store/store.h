@@ -38,7 +38,7 @@
 
 #include "core/core.h"
 
-#define TK_STORE_SCHEMA_VERSION 4 /* the newest schema this binary knows */
+#define TK_STORE_SCHEMA_VERSION 5 /* the newest schema this binary knows */
 #define TK_APIKEY_ID_MAX 32       /* longest API key public id, NUL excluded */
 #define TK_STORE_ID_MAX 64        /* longest user / organization id */
 #define TK_STORE_TEXT_MAX 4096    /* longest other text field, in bytes */
@@ -93,7 +93,18 @@ typedef struct tk_tool_filter {
     int64_t updated_at;
 } tk_tool_filter_t;
 
+/* What a dashboard login needs about a user (looked up by e-mail). */
+typedef struct tk_user_login {
+    char id[TK_STORE_ID_MAX + 1];
+    char *email;
+    char *password_hash;   /* NULL: no local password (OIDC-only user) */
+    int disabled;
+    int64_t failed_logins; /* consecutive failures since the last success or lock */
+    int64_t locked_until;  /* ms since the epoch; 0 = never locked */
+} tk_user_login_t;
+
 void tk_user_clear(tk_user_t *u);
+void tk_user_login_clear(tk_user_login_t *u);
 void tk_user_list_free(tk_user_t *list, size_t n);
 void tk_tool_filter_list_free(tk_tool_filter_t *list, size_t n);
 
@@ -137,6 +148,13 @@ typedef struct tk_store_ops {
     int (*user_list)(void *be, tk_user_t **out, size_t *n);
     int (*user_update)(void *be, const char *id, const char *email, int disabled);
     int (*user_delete)(void *be, const char *id);
+    int (*user_login_get)(void *be, const char *email, tk_user_login_t *out);
+    int (*user_login_failed)(void *be, const char *id, int64_t now_ms, int64_t threshold,
+                             int64_t lock_ms, int64_t *locked_until);
+    int (*user_login_reset)(void *be, const char *id);
+    int (*user_set_password)(void *be, const char *id, const char *password_hash);
+    int (*user_oidc_get)(void *be, const char *subject, tk_user_login_t *out);
+    int (*user_oidc_link)(void *be, const char *id, const char *subject);
     int (*member_list)(void *be, const char *org_id, const char *user_id, tk_member_t **out,
                        size_t *n);
     int (*member_delete)(void *be, const char *org_id, const char *user_id);
@@ -212,6 +230,28 @@ int tk_store_user_get(tk_store_t *st, const char *id, tk_user_t *out) TK_WUR;
 int tk_store_user_list(tk_store_t *st, tk_user_t **out, size_t *n) TK_WUR;
 int tk_store_user_update(tk_store_t *st, const char *id, const char *email, int disabled) TK_WUR;
 int tk_store_user_delete(tk_store_t *st, const char *id) TK_WUR;
+
+/* Dashboard login state. login_get: the user whose e-mail equals email
+ * (ASCII case-insensitively) into *out (clear with tk_user_login_clear);
+ * TK_ENOENT if none. login_failed: count one failed login; when the count
+ * reaches threshold the account is locked until now_ms + lock_ms and the
+ * count starts again from 0; *locked_until receives the lock time (0 when
+ * none was ever set). login_reset: a successful login or an administrator's
+ * unlock: no failures, no lock. set_password: replace the bcrypt hash (NULL
+ * removes the local password). TK_ENOENT for an unknown user id. */
+int tk_store_user_login_get(tk_store_t *st, const char *email, tk_user_login_t *out) TK_WUR;
+int tk_store_user_login_failed(tk_store_t *st, const char *id, int64_t now_ms, int64_t threshold,
+                               int64_t lock_ms, int64_t *locked_until) TK_WUR;
+int tk_store_user_login_reset(tk_store_t *st, const char *id) TK_WUR;
+int tk_store_user_set_password(tk_store_t *st, const char *id, const char *password_hash) TK_WUR;
+
+/* OpenID Connect: oidc_get finds the user linked to subject (the issuer's
+ * "sub"; one issuer per gateway) into *out, TK_ENOENT if none. oidc_link
+ * links user id to subject if it has no subject yet: TK_ESTATE if it has
+ * one, TK_EINVAL if another user has this subject, TK_ENOENT for an unknown
+ * id. */
+int tk_store_user_oidc_get(tk_store_t *st, const char *subject, tk_user_login_t *out) TK_WUR;
+int tk_store_user_oidc_link(tk_store_t *st, const char *id, const char *subject) TK_WUR;
 
 /* Memberships matching org_id and/or user_id (NULL matches any; at least one
  * must be given), ordered by org then user. *out is NULL when *n is 0 (free
