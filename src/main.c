@@ -750,6 +750,12 @@ static int cmd_tools(int argc, char **argv)
     }
     if (rc == 0)
         rc = list ? tools_list(st, server) : tools_change(st, approve, server, tool, expect);
+    if (change && rc == 0) {
+        json_t *d = json_pack("{s:s, s:s?}", "tool", tool ? tool : "*", "expect", expect);
+        rc = tk_audit_cli_record(cfg, approve ? "tools.approve" : "tools.revoke", server, NULL, "ok",
+                                 d);
+        json_decref(d);
+    }
     if (st)
         tk_store_close(st);
     tk_config_destroy(cfg);
@@ -782,8 +788,12 @@ static int cmd_account(int argc, char **argv)
     tk_config_t *cfg = NULL;
     tk_store_t *st = NULL;
     int rc = tk_cli_open_store(config, &cfg, &st);
-    if (rc == 0)
+    if (rc == 0) {
         rc = tk_account_cli(st, cfg->dash_bcrypt_cost, sub, email, stdin, stdout, stderr);
+        if (tk_audit_cli_record(cfg, unlock ? "account.unlock" : "account.password", email, NULL,
+                                rc == 0 ? "ok" : "error", NULL) != 0 && rc == 0)
+            rc = 1;
+    }
     tk_store_close(st);
     tk_config_destroy(cfg);
     return stdout_ok(rc);

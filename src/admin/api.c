@@ -919,13 +919,11 @@ static void caller_desc(const tk_caller_t *c, char *out, size_t len)
                     c->user);
 }
 
-/* The audit record of a change (or a refused attempt at anything): who,
- * which route and method, on what, the outcome; never a body. */
+/* The audit record of every admin API access (reads too): who, which route
+ * and method, on what, the outcome; never a body. */
 static void audit_admin(const job_t *j)
 {
     static const char *const methods[] = {"get", "post", "put", "patch", "delete"};
-    if (j->cmd == EVHTTP_REQ_GET && j->status != 403)
-        return;
     const char *method = j->cmd == EVHTTP_REQ_POST     ? methods[1]
                          : j->cmd == EVHTTP_REQ_PUT    ? methods[2]
                          : j->cmd == EVHTTP_REQ_PATCH  ? methods[3]
@@ -937,8 +935,10 @@ static void audit_admin(const job_t *j)
         tk_snprintf(actor, sizeof(actor), "key:bootstrap");
     else if (c->kind == TK_CALLER_KEY)
         tk_snprintf(actor, sizeof(actor), "key:%s", c->key_id);
+    else if (c->kind == TK_CALLER_SESSION)
+        tk_snprintf(actor, sizeof(actor), "user:%s", c->user);
     else
-        tk_snprintf(actor, sizeof(actor), "jwt:%s", c->user);
+        tk_snprintf(actor, sizeof(actor), "sub:%s", c->user);
     tk_snprintf(action, sizeof(action), "admin.%s.%s", routes[j->route].name, method);
     const char *made = j->status == 201 ? json_string_value(json_object_get(j->reply, "id")) : NULL;
     if (j->route == R_MEMBER)

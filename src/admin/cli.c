@@ -19,6 +19,7 @@
 
 #include "admin/account.h"
 #include "admin/api.h"
+#include "audit/audit.h"
 #include "admin/rbac.h"
 #include "auth/password.h"
 
@@ -123,9 +124,20 @@ static int user_add(const tk_config_t *cfg, tk_store_t *st, const opts_t *o)
                                      &why);
     if (o->password_stdin)
         OPENSSL_cleanse(pw, sizeof(pw));
-    if (rc == TK_OK)
+    if (rc == TK_OK) {
+        char target[TK_STORE_ID_MAX + 8];
+        tk_snprintf(target, sizeof(target), "user:%s", u.id);
+        json_t *d = json_pack("{s:s, s:s, s:b}", "org", TK_ADMIN_ORG, "role", role, "dashboard_login",
+                              o->password_stdin != 0);
+        int arc = tk_audit_cli_record(cfg, "user.add", target, NULL, "ok", d);
+        json_decref(d);
         (void)printf("user %s (%s) added to organization %s as %s%s\n", u.id, u.email,
                      TK_ADMIN_ORG, role, o->password_stdin ? ", with a dashboard password" : "");
+        if (arc != 0) {
+            tk_user_clear(&u);
+            return 1;
+        }
+    }
     else if (rc == TK_ESTATE)
         (void)fputs("tumiki: a user with this id or e-mail exists\n", stderr);
     else
@@ -246,7 +258,8 @@ static void endpoint_show(const tk_config_t *cfg, const tk_endpoint_conf_t *ep,
     json_decref(deny);
 }
 
-static int endpoint_tools(tk_store_t *st, const tk_endpoint_conf_t *ep, const opts_t *o)
+static int endpoint_tools(const tk_config_t *cfg, tk_store_t *st, const tk_endpoint_conf_t *ep,
+                          const opts_t *o)
 {
     json_t *allow = split_list(o->allow), *deny = split_list(o->deny);
     int rc = 0;
@@ -261,6 +274,9 @@ static int endpoint_tools(tk_store_t *st, const tk_endpoint_conf_t *ep, const op
                       tk_store_last_error(st));
         rc = 1;
     } else {
+        json_t *d = json_pack("{s:O, s:O}", "allow", allow, "deny", deny);
+        rc = tk_audit_cli_record(cfg, "endpoint.tools", ep->slug, ep->slug, "ok", d);
+        json_decref(d);
         (void)printf("endpoint %s: tool selection stored (a running gateway applies it at its next "
                      "start; PUT /api/v1/endpoints/%s/tools applies it at once)\n",
                      ep->slug, ep->slug);
@@ -279,7 +295,7 @@ static int endpoint_cmd(tk_config_t *cfg, tk_store_t *st, const char *sub, const
         return 1;
     }
     if (tools && ep != NULL)
-        return endpoint_tools(st, ep, o);
+        return endpoint_tools(cfg, st, ep, o);
     tk_tool_filter_t *f = NULL;
     size_t nf = 0;
     if (tk_store_tool_filter_list(st, &f, &nf) != TK_OK) {

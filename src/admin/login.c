@@ -22,6 +22,7 @@
 #include <openssl/crypto.h>
 
 #include "admin/api.h"
+#include "audit/audit.h"
 #include "auth/oidc.h"
 #include "auth/password.h"
 #include "core/map.h"
@@ -89,7 +90,37 @@ typedef struct login_job {
     char code[SSO_CODE_MAX + 1];
     char cookie[TK_SESSION_ID_LEN + 1]; /* the pre-login cookie to set */
     char *url;                          /* the authorization URL to send the browser to */
+    char ip[64];                        /* the client's address (audit) */
 } login_job_t;
+
+/* An authentication event in the audit trail (any thread): who (a user id,
+ * never an e-mail address typed by an unknown caller), what, the outcome. */
+static void audit_login(const char *user_id, const char *action, const char *result,
+                        const char *ip, const char *reason)
+{
+    char actor[TK_STORE_ID_MAX + 8];
+    tk_snprintf(actor, sizeof(actor), "user:%s", user_id != NULL ? user_id : "");
+    json_t *d = reason != NULL ? json_pack("{s:s}", "reason", reason) : NULL;
+    tk_audit_event_t ev = {.actor = user_id != NULL ? actor : "anonymous",
+                           .action = action,
+                           .target = user_id != NULL ? actor : NULL,
+                           .result = result,
+                           .ip = ip,
+                           .detail = d};
+    if (tk_audit_emit(&ev) != TK_OK)
+        tk_warn(MOD, "%s not audited", action);
+    json_decref(d);
+}
+
+static void req_ip(struct evhttp_request *req, char *out, size_t len)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    if (evcon != NULL)
+        evhttp_connection_get_peer(evcon, &addr, &port);
+    tk_snprintf(out, len, "%s", addr != NULL ? addr : "");
+}
 
 static int64_t wall_ms(void)
 {
@@ -119,7 +150,8 @@ static const char *dummy_hash(tk_login_t *lg)
 }
 
 /* A failed password for a known, unlocked account: count it, maybe lock. */
-static void count_failure(tk_login_t *lg, tk_store_t *st, const tk_user_login_t *u, int64_t now)
+static void count_failure(tk_login_t *lg, tk_store_t *st, const tk_user_login_t *u, int64_t now,
+                          const char *ip)
 {
     const tk_config_t *cfg = lg->cfg;
     int64_t until = 0;
@@ -128,11 +160,14 @@ static void count_failure(tk_login_t *lg, tk_store_t *st, const tk_user_login_t 
         tk_warn(MOD, "failed login for user %s not recorded: %s", u->id, tk_store_last_error(st));
         return;
     }
-    if (until > now)
+    audit_login(u->id, "auth.login", "error", ip, "wrong password");
+    if (until > now) {
         tk_warn(MOD, "user %s locked for %u s after %u failed logins", u->id, cfg->dash_lockout_s,
                 cfg->dash_lockout_threshold);
-    else
+        audit_login(u->id, "auth.lockout", "denied", ip, "too many failed logins");
+    } else {
         tk_info(MOD, "failed login for user %s", u->id);
+    }
 }
 
 static void run_login(tk_store_t *st, void *arg)
@@ -152,6 +187,7 @@ static void run_login(tk_store_t *st, void *arg)
             j->status = TK_EIO;
         (void)tk_password_verify(j->password, j->pwlen, dummy); /* same time as a user */
         tk_info(MOD, "failed login for an unknown e-mail address");
+        audit_login(NULL, "auth.login", "error", j->ip, "unknown account");
         return;
     }
     int64_t now = wall_ms();
@@ -160,6 +196,7 @@ static void run_login(tk_store_t *st, void *arg)
              u.password_hash != NULL;
     if (locked || u.disabled) {
         tk_info(MOD, "login refused for user %s: account %s", u.id, locked ? "locked" : "disabled");
+        audit_login(u.id, "auth.login", "denied", j->ip, locked ? "account locked" : "account disabled");
     } else if (ok) {
         if (tk_store_user_login_reset(st, u.id) != TK_OK)
             tk_warn(MOD, "failure count of user %s not reset", u.id);
@@ -167,7 +204,7 @@ static void run_login(tk_store_t *st, void *arg)
         tk_snprintf(j->email, sizeof(j->email), "%s", u.email);
         j->status = TK_OK;
     } else {
-        count_failure(j->lg, st, &u, now);
+        count_failure(j->lg, st, &u, now, j->ip);
     }
     tk_user_login_clear(&u);
 }
@@ -252,7 +289,10 @@ static int start_session(tk_login_t *lg, struct evhttp_request *req, const char 
     if (rc != TK_OK) {
         tk_admin_reply_error(req, 503, "unavailable", "too many sessions; try again later");
     } else {
+        char ip[64];
+        req_ip(req, ip, sizeof(ip));
         tk_info(MOD, "user %s signed in", user_id);
+        audit_login(user_id, "auth.login", "ok", ip, NULL);
         set_cookie(req, id);
     }
     OPENSSL_cleanse(id, sizeof(id));
@@ -359,6 +399,7 @@ static void submit(tk_login_t *lg, struct evhttp_request *req, login_job_t *j,
 {
     j->lg = lg;
     j->req = req;
+    req_ip(req, j->ip, sizeof(j->ip));
     if (lg->inflight >= MAX_QUEUED_LOGINS ||
         tk_store_worker_submit(lg->worker, run, login_done, j) != TK_OK) {
         tk_admin_reply_error(req, 503, "unavailable", "too many logins in progress");
@@ -630,7 +671,10 @@ static void handle_logout(tk_login_t *lg, struct evhttp_request *req, const char
         tk_login_refuse(req, rc == TK_ENOENT ? TK_EINVAL : rc);
         return;
     }
+    char ip[64];
+    req_ip(req, ip, sizeof(ip));
     tk_info(MOD, "user %s signed out", s.user_id);
+    audit_login(s.user_id, "auth.logout", "ok", ip, NULL);
     OPENSSL_cleanse(&s, sizeof(s));
     size_t len;
     const char *id = session_cookie(req, &len);

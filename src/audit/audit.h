@@ -193,4 +193,11 @@ int tk_audit_cli(int argc, char **argv);
 /* "cli:<user name>" (or "cli:uid=<n>") for records made by CLI commands. */
 void tk_audit_cli_actor(char *buf, size_t len);
 
+/* Record a change made by a CLI command (a permission, an account, a
+ * password — never its value) in cfg's trail, opened and closed around the
+ * append; a disabled trail records nothing. detail is borrowed (may be
+ * NULL). 0, or 1 after saying why on stderr. */
+int tk_audit_cli_record(const tk_config_t *cfg, const char *action, const char *target,
+                        const char *endpoint, const char *result, json_t *detail);
+
 #endif

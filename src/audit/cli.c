@@ -8,6 +8,7 @@
 #include "audit/audit_int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -651,4 +652,27 @@ int tk_audit_cli(int argc, char **argv)
     }
     ctx_close(&c);
     return rc;
+}
+
+int tk_audit_cli_record(const tk_config_t *cfg, const char *action, const char *target,
+                        const char *endpoint, const char *result, json_t *detail)
+{
+    char err[1024], actor[160];
+    tk_audit_t *au = NULL;
+    if (tk_audit_open_config(cfg, 0, &au, err, sizeof(err)) != TK_OK) {
+        (void)fprintf(stderr, "tumiki: %s: %s\n", cfg->path, err);
+        return 1;
+    }
+    if (au == NULL)
+        return 0; /* audit.enabled is false */
+    tk_audit_cli_actor(actor, sizeof(actor));
+    tk_audit_event_t ev = {.actor = actor, .action = action, .target = target,
+                           .endpoint = endpoint, .result = result, .detail = detail};
+    int rc = tk_audit_append(au, &ev);
+    tk_audit_close(au);
+    if (rc != TK_OK) {
+        (void)fputs("tumiki: the audit record of this change could not be written\n", stderr);
+        return 1;
+    }
+    return 0;
 }

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { cleanup, connect, mcpHeaders, rawRequest, runTumiki, servers, sleep, startGateway, textOf, waitFor } from './lib.mjs';
+import { auditRecords, cleanup, connect, mcpHeaders, rawRequest, runTumiki, servers, sleep, startGateway, textOf, waitFor } from './lib.mjs';
 
 const initBody = { jsonrpc: '2.0', id: 1, method: 'initialize',
   params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'a', version: '1' } } };
@@ -336,6 +336,10 @@ describe('admin API and RBAC', () => {
     const got = await api('GET', `/users/${id}`);
     assert.equal(got.status, 200);
     assert.deepEqual(got.json.memberships, [{ org: 'default', role: 'viewer' }]);
+    const rec = auditRecords(gw).find((r) => r.action === 'user.add' && r.target === `user:${id}`);
+    assert.ok(rec, 'the CLI change is in the audit trail');
+    assert.match(rec.actor, /^cli:/);
+    assert.deepEqual(rec.detail, { org: 'default', role: 'viewer', dashboard_login: false });
     const dup = await tumiki('user', 'add', '--email', `${id}@example.com`);
     assert.equal(dup.code, 1);
     const bad = await tumiki('user', 'add', '--email', 'x', '--role', 'god');
@@ -344,15 +348,15 @@ describe('admin API and RBAC', () => {
     assert.match(list.stdout, new RegExp(`${id}\\s+active\\s+default:viewer`));
   });
 
-  test('admin changes and refusals are in the audit trail, without secrets', async () => {
+  test('admin reads, changes and refusals are in the audit trail, without secrets', async () => {
     const c = await api('POST', '/keys', { token: keys.member, body: { endpoint: 'default', name: 'audited' }, created: true });
     assert.equal(c.status, 201);
     secrets.push(c.json.key);
     assert.equal((await api('POST', '/users', { token: keys.viewer, body: { email: 'no@x.io' } })).status, 403);
-    assert.equal((await api('GET', '/users')).status, 200); // reads are not recorded
+    assert.equal((await api('GET', '/users')).status, 200); // reads are recorded too
     const dir = path.join(gw.dir, 'data', 'audit');
     const text = () => fs.readdirSync(dir).map((n) => fs.readFileSync(path.join(dir, n), 'utf8')).join('\n');
-    const recs = () => text().split('\n').flatMap((l) => { try { return [JSON.parse(l)]; } catch { return []; } });
+    const recs = () => auditRecords(gw);
     const made = await waitFor(() => recs().find((r) => r.action === 'admin.keys.post' && r.target === `key:${c.json.id}`),
       { what: 'the key creation record' });
     assert.equal(made.actor, `key:${keys.member.slice(3, 19)}`);
@@ -361,7 +365,11 @@ describe('admin API and RBAC', () => {
     const denied = recs().find((r) => r.action === 'admin.users.post' && r.actor === `key:${keys.viewer.slice(3, 19)}`);
     assert.ok(denied, 'the refused user creation is recorded');
     assert.equal(denied.result, 'denied');
-    assert.ok(!recs().some((r) => r.action === 'admin.users.get' && r.result === 'ok'), 'reads are not recorded');
+    const read = recs().find((r) => r.action === 'admin.users.get' && r.result === 'ok'
+      && r.actor === 'key:bootstrap');
+    assert.ok(read, 'the successful read is recorded');
+    assert.equal(read.actor, 'key:bootstrap');
+    assert.equal(read.status, 200);
     assert.ok(recs().some((r) => r.action === 'admin.users.get' && r.result === 'denied'), 'refused reads are');
     const all = text();
     for (const k of secrets) assert.ok(!all.includes(k.slice(20)), 'a key secret reached the audit trail');

@@ -17,7 +17,7 @@ import { after, describe, test } from 'node:test';
 
 import {
   cleanup, connect, makeTempDir, mcpHeaders, randomToken, rawInitialize, rawRequest, runTumiki, servers,
-  sleep, startGateway, TUMIKI_BIN, waitExit, waitFor,
+  sleep, startGateway, TUMIKI_BIN, waitExit, waitFor, auditRecords,
 } from './lib.mjs';
 
 after(cleanup);
@@ -26,23 +26,7 @@ function auditDir(gw) {
   return path.join(gw.dir, 'data', 'audit');
 }
 
-function segments(gw) {
-  const dir = auditDir(gw);
-  return fs.readdirSync(dir).filter((n) => /^audit-\d{8}\.jsonl$/.test(n)).sort()
-    .map((n) => path.join(dir, n));
-}
-
-/** Every complete record of the trail, with its file and line. */
-function records(gw) {
-  const out = [];
-  for (const file of segments(gw)) {
-    const lines = fs.readFileSync(file, 'utf8').split('\n');
-    lines.forEach((l, i) => {
-      try { out.push({ ...JSON.parse(l), _file: file, _line: i + 1 }); } catch { /* torn */ }
-    });
-  }
-  return out;
-}
+const records = auditRecords;
 
 function allAuditText(gw) {
   const dir = auditDir(gw);

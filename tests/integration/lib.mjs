@@ -424,3 +424,18 @@ export function verifyWebhook(secret, delivery) {
   assert.ok(timingSafeEqual(Buffer.from(sig), Buffer.from(want)), 'signature verifies');
   return JSON.parse(delivery.body);
 }
+
+/** Every complete record of a gateway's audit trail (data/audit), oldest
+ * first, each with its file and line; a torn last line is skipped. */
+export function auditRecords(gw) {
+  const dir = path.join(gw.dir, 'data', 'audit');
+  const out = [];
+  const files = fs.readdirSync(dir).filter((n) => /^audit-\d{8}\.jsonl$/.test(n)).sort();
+  for (const f of files) {
+    const file = path.join(dir, f);
+    fs.readFileSync(file, 'utf8').split('\n').forEach((l, i) => {
+      try { out.push({ ...JSON.parse(l), _file: file, _line: i + 1 }); } catch { /* torn or empty */ }
+    });
+  }
+  return out;
+}

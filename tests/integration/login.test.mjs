@@ -17,7 +17,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { account, addUser, login, session, tumiki, withCookie } from './accounts.mjs';
-import { cleanup, makeTempDir, rawRequest, sleep, startGateway } from './lib.mjs';
+import { auditRecords, cleanup, makeTempDir, rawRequest, runTumiki, sleep, startGateway } from './lib.mjs';
 
 const EMAIL = 'alice@example.com';
 const PASSWORD = 'amber-violin-301!';
@@ -120,9 +120,26 @@ describe('dashboard login', () => {
     assert.equal((await login(gw, EMAIL, PASSWORD)).status, 401);
     const u = account(gw, ['unlock', EMAIL]);
     assert.equal(u.code, 0, u.stderr);
+    assert.ok(auditRecords(gw).some((r) => r.action === 'account.unlock' && r.result === 'ok'
+      && r.actor.startsWith('cli:')), 'the unlock is in the audit trail');
     assert.equal((await login(gw, EMAIL, PASSWORD)).status, 200, 'an administrator unlocked it');
     const logs = gw.logs().map((l) => l.msg);
     assert.ok(logs.some((m) => /locked for 2 s after 5 failed logins/.test(m)), 'the lock is logged');
+    // every attempt is in the audit trail; the unknown e-mail is not
+    const recs = auditRecords(gw).filter((r) => r.action.startsWith('auth.'));
+    const unk = recs.find((r) => r.action === 'auth.login' && r.actor === 'anonymous');
+    assert.equal(unk?.result, 'error');
+    assert.equal(unk?.detail?.reason, 'unknown account');
+    assert.ok(!JSON.stringify(recs).includes('nobody@example.com'), 'typed e-mail not recorded');
+    const mine = recs.filter((r) => r.actor.startsWith('user:'));
+    assert.ok(mine.filter((r) => r.action === 'auth.login' && r.detail?.reason === 'wrong password').length >= 10);
+    assert.equal(mine.filter((r) => r.action === 'auth.lockout').length, 2, 'both locks recorded');
+    assert.ok(mine.some((r) => r.action === 'auth.login' && r.result === 'denied' && r.detail?.reason === 'account locked'));
+    assert.ok(mine.filter((r) => r.action === 'auth.login' && r.result === 'ok').length >= 2, 'sign-ins recorded');
+    assert.ok(mine.every((r) => typeof r.ip === 'string' && r.ip.length > 0), 'with the address');
+    assert.ok(!JSON.stringify(recs).includes('wrong-password-'), 'no typed password recorded');
+    const v = await runTumiki(['audit', 'verify', '--config', gw.configPath]);
+    assert.equal(v.code, 0, v.stderr + v.stdout);
   });
 
   test('session fixation: the id brought to the login is discarded, never adopted', async () => {
@@ -155,8 +172,12 @@ describe('dashboard login', () => {
       'X-CSRF-Token': tok })).status, 403, 'another local origin (same site, other port)');
     assert.equal((await logout({ Origin: 'http://evil.example', 'X-CSRF-Token': tok })).status, 403);
     assert.equal((await session(gw, s.cookie)).status, 200, 'none of those logged out');
+    const before = auditRecords(gw).filter((r) => r.action === 'auth.logout').length;
     const ok = await logout({ Origin: gw.url, 'X-CSRF-Token': tok });
     assert.equal(ok.status, 204);
+    const outs = auditRecords(gw).filter((r) => r.action === 'auth.logout');
+    assert.equal(outs.length, before + 1, 'only the accepted logout is recorded');
+    assert.match(outs.at(-1).actor, /^user:/);
     assert.match(ok.headers['set-cookie'][0], /^__Host-tumiki_session=; .*Max-Age=0/);
     assert.equal((await session(gw, s.cookie)).status, 401, 'logout ended the session');
     assert.equal((await logout({ Origin: gw.url, 'X-CSRF-Token': tok })).status, 401);

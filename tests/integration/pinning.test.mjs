@@ -14,7 +14,7 @@ import { after, describe, test } from 'node:test';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 
 import {
-  ROOT, cleanup, connect, makeTempDir, randomToken, runTumiki, sleep, startGateway, startWebhookReceiver,
+  ROOT, auditRecords, cleanup, connect, makeTempDir, randomToken, runTumiki, sleep, startGateway, startWebhookReceiver,
   textOf, verifyWebhook, waitFor,
 } from './lib.mjs';
 
@@ -115,6 +115,11 @@ describe('tool-definition pinning', () => {
     const ok = await cli('approve', '--server', 'up', '--tool', 'greet', '--expect', seen);
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /1 tool definition\(s\) approved/);
+    const rec = auditRecords(gw).find((r) => r.action === 'tools.approve');
+    assert.equal(rec?.target, 'up', 'the approval is in the audit trail');
+    assert.deepEqual(rec.detail, { tool: 'greet', expect: seen });
+    assert.equal(auditRecords(gw).filter((r) => r.action === 'tools.approve').length, 1,
+      'the refused approval is not recorded as one');
     await changedSince(changes, t0, 'list_changed after approval');
     await expectNames(names, ['up__greet', 'up__time'], 'the approved tool listed again');
     const tools = (await client.listTools()).tools;
