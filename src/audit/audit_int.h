@@ -19,10 +19,21 @@
 #define TK_AUDIT_ANCHOR "anchor.json"
 #define TK_AUDIT_LOCK "audit.lock"
 
-/* Seal r (as tk_audit_record_seal) and return its line with the newline,
- * encoding the record once. */
-char *tk_audit_record_seal_encode(tk_audit_record_t *r, const unsigned char *key, size_t keylen,
-                                  size_t *len);
+/* A growing byte buffer for encoding records. It may start on caller
+ * storage (p, cap set, heap 0) and moves to the heap when that is full;
+ * {0} starts empty on the heap. p stays NUL-terminated. */
+typedef struct tk_audit_buf {
+    char *p;
+    size_t len, cap;
+    int heap; /* p was allocated here */
+} tk_audit_buf_t;
+
+void tk_audit_buf_add(tk_audit_buf_t *b, const char *s, size_t n);
+/* The decimal digits of v. */
+void tk_audit_buf_u64(tk_audit_buf_t *b, uint64_t v);
+/* n bytes of s as a JSON string in the canonical form (docs/audit.md). */
+void tk_audit_buf_string(tk_audit_buf_t *b, const char *s, size_t n);
+void tk_audit_buf_free(tk_audit_buf_t *b);
 
 /* Segment file names in dir, oldest first (heap array of heap strings). */
 int tk_audit_segments(const char *dir, char ***names, size_t *n) TK_WUR;

@@ -16,20 +16,22 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-/* ---- a growing byte buffer ---- */
+/* ---- the encoding buffer (audit_int.h) ---- */
 
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-} buf_t;
-
-static void buf_add(buf_t *b, const char *s, size_t n)
+void tk_audit_buf_add(tk_audit_buf_t *b, const char *s, size_t n)
 {
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 512;
         while (cap < b->len + n + 1)
             cap *= 2;
-        b->p = tk_realloc(b->p, cap);
+        if (b->p == NULL || b->heap) {
+            b->p = tk_realloc(b->p, cap);
+        } else {
+            char *p = tk_malloc(cap);
+            memcpy(p, b->p, b->len);
+            b->p = p;
+        }
+        b->heap = 1;
         b->cap = cap;
     }
     memcpy(b->p + b->len, s, n);
@@ -37,9 +39,27 @@ static void buf_add(buf_t *b, const char *s, size_t n)
     b->p[b->len] = '\0';
 }
 
-static void buf_str(buf_t *b, const char *s)
+void tk_audit_buf_free(tk_audit_buf_t *b)
 {
-    buf_add(b, s, strlen(s));
+    if (b->heap)
+        free(b->p);
+    memset(b, 0, sizeof(*b));
+}
+
+static void buf_str(tk_audit_buf_t *b, const char *s)
+{
+    tk_audit_buf_add(b, s, strlen(s));
+}
+
+void tk_audit_buf_u64(tk_audit_buf_t *b, uint64_t v)
+{
+    char num[24];
+    size_t i = sizeof(num);
+    do {
+        num[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    tk_audit_buf_add(b, num + i, sizeof(num) - i);
 }
 
 static int needs_escape(unsigned char c)
@@ -49,21 +69,21 @@ static int needs_escape(unsigned char c)
 
 /* A JSON string: '"' and '\\' escaped, control characters and DEL as \b \f
  * \n \r \t or \u00XX; everything else (UTF-8 included) as it is. */
-static void put_string(buf_t *b, const char *s)
+void tk_audit_buf_string(tk_audit_buf_t *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
-    buf_add(b, "\"", 1);
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
+    tk_audit_buf_add(b, "\"", 1);
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end) {
         const unsigned char *run = p;
-        while (*p && !needs_escape(*p))
+        while (p < end && !needs_escape(*p))
             p++;
         if (p > run)
-            buf_add(b, (const char *)run, (size_t)(p - run));
-        if (*p == '\0')
+            tk_audit_buf_add(b, (const char *)run, (size_t)(p - run));
+        if (p == end)
             break;
         static const char from[] = "\"\\\b\f\n\r\t", to[] = "\"\\bfnrt";
-        const char *short_form = strchr(from, *p);
+        const char *short_form = memchr(from, *p, sizeof(from) - 1);
         char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
         size_t n = 2;
         if (short_form != NULL) {
@@ -74,21 +94,26 @@ static void put_string(buf_t *b, const char *s)
             esc[5] = hex[*p & 15];
             n = 6;
         }
-        buf_add(b, esc, n);
+        tk_audit_buf_add(b, esc, n);
         p++;
     }
-    buf_add(b, "\"", 1);
+    tk_audit_buf_add(b, "\"", 1);
 }
 
-static void put_key(buf_t *b, const char *key, int first)
+static void put_string(tk_audit_buf_t *b, const char *s)
+{
+    tk_audit_buf_string(b, s, strlen(s));
+}
+
+static void put_key(tk_audit_buf_t *b, const char *key, int first)
 {
     if (!first)
-        buf_add(b, ",", 1);
+        tk_audit_buf_add(b, ",", 1);
     put_string(b, key);
-    buf_add(b, ":", 1);
+    tk_audit_buf_add(b, ":", 1);
 }
 
-static void put_opt_string(buf_t *b, const char *key, const char *v)
+static void put_opt_string(tk_audit_buf_t *b, const char *key, const char *v)
 {
     put_key(b, key, 0);
     if (v == NULL)
@@ -97,7 +122,7 @@ static void put_opt_string(buf_t *b, const char *key, const char *v)
         put_string(b, v);
 }
 
-static void put_opt_int(buf_t *b, const char *key, int64_t v)
+static void put_opt_int(tk_audit_buf_t *b, const char *key, int64_t v)
 {
     char num[32];
     put_key(b, key, 0);
@@ -109,7 +134,7 @@ static void put_opt_int(buf_t *b, const char *key, int64_t v)
     }
 }
 
-static void put_mac(buf_t *b, const char *key, const unsigned char *mac)
+static void put_mac(tk_audit_buf_t *b, const char *key, const unsigned char *mac)
 {
     char hex[2 * TK_AUDIT_MAC_LEN + 1];
     tk_hex_encode(mac, TK_AUDIT_MAC_LEN, hex);
@@ -118,10 +143,10 @@ static void put_mac(buf_t *b, const char *key, const unsigned char *mac)
 }
 
 /* Everything but "mac" and the closing brace. */
-static void encode_body(buf_t *b, const tk_audit_record_t *r)
+static void encode_body(tk_audit_buf_t *b, const tk_audit_record_t *r)
 {
     char num[32];
-    buf_add(b, "{", 1);
+    tk_audit_buf_add(b, "{", 1);
     put_key(b, "seq", 1);
     tk_snprintf(num, sizeof(num), "%" PRIu64, r->seq);
     buf_str(b, num);
@@ -146,23 +171,23 @@ static void encode_body(buf_t *b, const tk_audit_record_t *r)
 
 char *tk_audit_record_encode(const tk_audit_record_t *r, size_t *len)
 {
-    buf_t b = {0};
+    tk_audit_buf_t b = {0};
     encode_body(&b, r);
     put_mac(&b, "mac", r->mac);
-    buf_add(&b, "}", 1);
+    tk_audit_buf_add(&b, "}", 1);
     *len = b.len;
     return b.p;
 }
 
 /* prev || body, the bytes the MAC covers (body: the record without "mac"). */
-static void mac_input(buf_t *b, const tk_audit_record_t *r)
+static void mac_input(tk_audit_buf_t *b, const tk_audit_record_t *r)
 {
-    buf_add(b, (const char *)r->prev, TK_AUDIT_MAC_LEN);
+    tk_audit_buf_add(b, (const char *)r->prev, TK_AUDIT_MAC_LEN);
     encode_body(b, r);
-    buf_add(b, "}", 1);
+    tk_audit_buf_add(b, "}", 1);
 }
 
-static void hmac_buf(const buf_t *b, const unsigned char *key, size_t keylen, unsigned char *out)
+static void hmac_buf(const tk_audit_buf_t *b, const unsigned char *key, size_t keylen, unsigned char *out)
 {
     unsigned int n = TK_AUDIT_MAC_LEN;
     if (HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)b->p, b->len, out, &n) == NULL)
@@ -172,25 +197,10 @@ static void hmac_buf(const buf_t *b, const unsigned char *key, size_t keylen, un
 static void compute_mac(const tk_audit_record_t *r, const unsigned char *key, size_t keylen,
                         unsigned char *out)
 {
-    buf_t b = {0};
+    tk_audit_buf_t b = {0};
     mac_input(&b, r);
     hmac_buf(&b, key, keylen, out);
     free(b.p);
-}
-
-char *tk_audit_record_seal_encode(tk_audit_record_t *r, const unsigned char *key, size_t keylen,
-                                  size_t *len)
-{
-    buf_t b = {0};
-    mac_input(&b, r);
-    hmac_buf(&b, key, keylen, r->mac);
-    /* the line is the body with its closing brace replaced by "mac" */
-    b.len--;
-    put_mac(&b, "mac", r->mac);
-    buf_add(&b, "}\n", 2);
-    *len = b.len - TK_AUDIT_MAC_LEN;
-    memmove(b.p, b.p + TK_AUDIT_MAC_LEN, *len + 1);
-    return b.p;
 }
 
 void tk_audit_record_seal(tk_audit_record_t *r, const unsigned char *key, size_t keylen)

@@ -229,22 +229,37 @@ static void apply(const rule_t *r, char **s, size_t *len)
 }
 
 /* Can any built-in rule match? Every rule needs one of these words (in any
- * case); text without them skips the regular expressions. One pass: only
- * positions whose letter starts a word are compared. */
+ * case): the scheme names, "tk_", "eyJ", the PEM header, and the start of
+ * each secret-looking name of the two name=value rules ("pass" for password
+ * and passwd, "api" for api_key, "private" for private_key). Text without
+ * them skips the regular expressions. One pass: a table of the words'
+ * first letters picks the few positions worth comparing. */
 static int builtin_may_match(const char *s, size_t len)
 {
-    static const char *const words[] = {"bearer", "basic", "tk_", "eyj", "-----begin",
-                                        "pass", "secret", "token", "key", "authorization",
-                                        "cookie", "credential"};
+#define W(x) {x, sizeof(x) - 1}
+    static const struct {
+        const char *w;
+        size_t len;
+    } words[] = {W("api"),    W("authorization"), W("bearer"), W("basic"),  W("cookie"),
+                 W("credential"), W("eyj"),       W("pass"),   W("private"), W("secret"),
+                 W("tk_"),    W("token"),         W("-----begin")};
+#undef W
+    /* first letter (either case) -> 1 + index of the first word with it */
+    static const unsigned char first[256] = {
+        ['a'] = 1,  ['A'] = 1,  ['b'] = 3,  ['B'] = 3,  ['c'] = 5, ['C'] = 5, ['e'] = 7,
+        ['E'] = 7,  ['p'] = 8,  ['P'] = 8,  ['s'] = 10, ['S'] = 10, ['t'] = 11, ['T'] = 11,
+        ['-'] = 13};
+    const size_t nwords = sizeof(words) / sizeof(words[0]);
     for (size_t i = 0; i + 3 <= len; i++) {
-        int c = tolower((unsigned char)s[i]);
-        if (strchr("btep-skac", c) == NULL || c == '\0')
+        unsigned f = first[(unsigned char)s[i]];
+        if (f == 0)
             continue;
-        for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
-            size_t wl = strlen(words[w]);
-            if (words[w][0] == c && wl <= len - i && strncasecmp(s + i, words[w], wl) == 0)
+        unsigned char c2 = (unsigned char)s[i + 1];
+        c2 = c2 >= 'A' && c2 <= 'Z' ? (unsigned char)(c2 + 32) : c2;
+        for (size_t w = f - 1; w < nwords && words[w].w[0] == words[f - 1].w[0]; w++)
+            if ((unsigned char)words[w].w[1] == c2 && words[w].len <= len - i &&
+                strncasecmp(s + i, words[w].w, words[w].len) == 0)
                 return 1;
-        }
     }
     return 0;
 }
@@ -293,6 +308,30 @@ char *tk_mask_str(const char *in)
         apply(&patterns[i], &s, &len);
     pthread_rwlock_unlock(&tables_lock);
     return s;
+}
+
+/* Does a registered value or a configured pattern occur in s? Called with
+ * the tables locked. */
+static int tables_hit(const char *s, size_t len)
+{
+    for (size_t i = 0; i < n_secrets; i++)
+        if (memmem(s, len, secrets[i], strlen(secrets[i])) != NULL)
+            return 1;
+    pcre2_match_data *md = n_patterns ? thread_match_data() : NULL;
+    for (size_t i = 0; i < n_patterns; i++)
+        if (md == NULL || pcre2_match(patterns[i].code, (PCRE2_SPTR)s, len, 0, 0, md, NULL) >= 0)
+            return 1;
+    return 0;
+}
+
+int tk_mask_may_change(const char *s, size_t len)
+{
+    if (memchr(s, '\0', len) != NULL || builtin_may_match(s, len))
+        return 1;
+    pthread_rwlock_rdlock(&tables_lock);
+    int hit = tables_hit(s, len);
+    pthread_rwlock_unlock(&tables_lock);
+    return hit;
 }
 
 size_t tk_mask_buf(char *buf, size_t cap)
@@ -365,6 +404,33 @@ static void mask_json_depth(json_t *v, int depth)
             (void)json_string_set(v, m);
         free(m);
     }
+}
+
+static int json_may_change_depth(const json_t *v, int depth)
+{
+    const char *k;
+    json_t *x;
+    size_t i;
+    if (json_is_object(v)) {
+        json_object_foreach((json_t *)v, k, x) {
+            if (depth >= MASK_JSON_DEPTH || secret_name(k) || tk_mask_may_change(k, strlen(k)) ||
+                json_may_change_depth(x, depth + 1))
+                return 1;
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, x) {
+            if (depth >= MASK_JSON_DEPTH || json_may_change_depth(x, depth + 1))
+                return 1;
+        }
+    } else if (json_is_string(v)) {
+        return tk_mask_may_change(json_string_value(v), json_string_length(v));
+    }
+    return 0;
+}
+
+int tk_mask_json_may_change(const json_t *v)
+{
+    return v != NULL && json_may_change_depth(v, 0);
 }
 
 void tk_mask_json(json_t *v)

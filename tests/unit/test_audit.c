@@ -576,6 +576,81 @@ static void test_secret_masked_everywhere(void **state)
     free(s);
 }
 
+/* The writer builds its line without the codec (fields straight from the
+ * event, the detail dumped once): each line must decode, re-encode to the
+ * same bytes with the codec, carry the MAC the codec computes, and hold the
+ * cleaned values (cut at 1024 bytes, invalid UTF-8 as '?', a large detail
+ * as a note of its size, a secret-named member masked). */
+static void test_writer_matches_codec(void **state)
+{
+    fixture_t *f = *state;
+    tk_audit_t *a = open_trail(f);
+    char *longs = tk_malloc(3000);
+    memset(longs, 'x', 2999);
+    longs[2999] = '\0';
+    longs[1023] = '\xc3'; /* a 2-byte character across the cut: dropped whole */
+    longs[1024] = '\xa9';
+    char *big = tk_malloc(40000);
+    memset(big, 'y', 39999);
+    big[39999] = '\0';
+    json_t *large = json_pack("{s:s}", "blob", big);
+    char *large_text = json_dumps(large, JSON_COMPACT | JSON_SORT_KEYS);
+    json_t *named = json_pack("{s:s, s:[i, s, n, b], s:{}}", "api_token", "plain-value", "list", 7,
+                              "tab\there", 1, "empty");
+    tk_audit_event_t evs[] = {
+        {.action = "a", .actor = "quote \" back \\ ctl \x01 del \x7f", .tool = "bad \xff\xfe utf8"},
+        {.action = "b", .target = longs, .status = 1000, .latency_us = -5, .detail = named},
+        {.action = "c", .request_id = "caf\xc3\xa9", .detail = large},
+        {.action = NULL, .ip = "::1", .status = 204, .latency_us = 1},
+    };
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+        assert_int_equal(tk_audit_append(a, &evs[i]), TK_OK);
+    tk_audit_close(a);
+    char *path = segment_path(f);
+    size_t len;
+    char *buf = slurp(path, &len);
+    tk_audit_record_t r[4];
+    char *line = buf;
+    for (size_t i = 0; i < 4; i++) {
+        char *end = strchr(line, '\n');
+        assert_non_null(end);
+        const char *why = NULL;
+        assert_int_equal(tk_audit_record_decode(line, (size_t)(end - line), &r[i], &why), TK_OK);
+        size_t n;
+        char *again = tk_audit_record_encode(&r[i], &n);
+        assert_int_equal(n, (size_t)(end - line));
+        assert_memory_equal(again, line, n);
+        free(again);
+        assert_true(tk_audit_record_mac_ok(&r[i], KEY, sizeof(KEY)));
+        assert_int_equal(r[i].seq, i + 1);
+        line = end + 1;
+    }
+    assert_int_equal((size_t)(line - buf), len);
+    assert_string_equal(r[0].actor, "quote \" back \\ ctl \x01 del \x7f");
+    assert_string_equal(r[0].tool, "bad ?? utf8");
+    assert_int_equal(strlen(r[1].target), 1023);
+    assert_null(r[1].server);
+    assert_int_equal(r[1].status, 0);
+    assert_int_equal(r[1].latency_us, 0);
+    assert_string_equal(json_string_value(json_object_get(r[1].detail, "api_token")), TK_MASK);
+    assert_int_equal(json_array_size(json_object_get(r[1].detail, "list")), 4);
+    assert_true(json_is_true(json_object_get(r[2].detail, "truncated")));
+    assert_int_equal(json_integer_value(json_object_get(r[2].detail, "bytes")),
+                     (json_int_t)strlen(large_text));
+    assert_string_equal(r[3].action, "unknown");
+    assert_int_equal(r[3].status, 204);
+    assert_true(verify(f).ok);
+    for (size_t i = 0; i < 4; i++)
+        tk_audit_record_clear(&r[i]);
+    json_decref(large);
+    json_decref(named);
+    free(large_text);
+    free(big);
+    free(longs);
+    free(buf);
+    free(path);
+}
+
 static void test_segment_file_modes(void **state)
 {
     fixture_t *f = *state;
@@ -648,6 +723,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retention_anchor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_purge_refuses_broken_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_masked_everywhere, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_matches_codec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_segment_file_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ratelimit_aggregated, setup, teardown),
         cmocka_unit_test(test_verify_buf_garbage),
