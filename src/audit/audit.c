@@ -109,24 +109,6 @@ void tk_audit_set_logging(tk_audit_t *a, int arguments, int results)
 
 /* ---- preparing a record ---- */
 
-/* Length of the valid UTF-8 sequence at p (0 if invalid). */
-static size_t utf8_len(const unsigned char *p)
-{
-    size_t n = p[0] < 0x80                    ? 1
-               : p[0] >= 0xc2 && p[0] <= 0xdf ? 2
-               : p[0] >= 0xe0 && p[0] <= 0xef ? 3
-               : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
-                                              : 0;
-    for (size_t i = 1; i < n; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    if (n == 3 && ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0)))
-        return 0; /* overlong, surrogate */
-    if (n == 4 && ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90)))
-        return 0;
-    return n;
-}
-
 /* The bytes of a field as recorded: s cut to TK_AUDIT_FIELD_MAX bytes on a
  * character boundary, invalid UTF-8 replaced by '?' (one byte for one). */
 static void put_clean(tk_audit_buf_t *b, const char *s, size_t len)
@@ -138,7 +120,7 @@ static void put_clean(tk_audit_buf_t *b, const char *s, size_t len)
             cut++;
             continue;
         }
-        size_t n = utf8_len((const unsigned char *)s + cut);
+        size_t n = tk_audit_utf8_len((const unsigned char *)s + cut);
         if (cut + (n ? n : 1) > TK_AUDIT_FIELD_MAX)
             break;
         bad |= n == 0;
@@ -150,7 +132,7 @@ static void put_clean(tk_audit_buf_t *b, const char *s, size_t len)
     }
     char *t = tk_strndup(s, cut);
     for (size_t i = 0; i < cut;) {
-        size_t n = utf8_len((const unsigned char *)t + i);
+        size_t n = tk_audit_utf8_len((const unsigned char *)t + i);
         if (n == 0)
             t[i] = '?';
         i += n ? n : 1;
@@ -220,6 +202,11 @@ static void put_detail(tk_audit_buf_t *b, json_t *d)
         d = copy;
     }
     size_t at = b->len;
+    if (d != NULL && tk_audit_buf_detail(b, d) == TK_OK && b->len - at <= TK_AUDIT_DETAIL_MAX) {
+        json_decref(copy);
+        return;
+    }
+    b->len = at;
     detail_sink_t sink = {.b = b};
     int rc = d ? json_dump_callback(d, detail_cb, &sink, JSON_COMPACT | JSON_SORT_KEYS) : -1;
     json_decref(copy);

@@ -34,6 +34,13 @@ void tk_audit_buf_u64(tk_audit_buf_t *b, uint64_t v);
 /* n bytes of s as a JSON string in the canonical form (docs/audit.md). */
 void tk_audit_buf_string(tk_audit_buf_t *b, const char *s, size_t n);
 void tk_audit_buf_free(tk_audit_buf_t *b);
+/* The object d exactly as json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS)
+ * writes it, without its allocations. TK_EINVAL (b unchanged) for what it
+ * leaves to jansson: reals, more than 32 members or levels, NUL in a member
+ * name, invalid UTF-8. */
+int tk_audit_buf_detail(tk_audit_buf_t *b, const json_t *d) TK_WUR;
+/* Length of the valid UTF-8 sequence at p (0 if invalid). */
+size_t tk_audit_utf8_len(const unsigned char *p);
 
 /* Segment file names in dir, oldest first (heap array of heap strings). */
 int tk_audit_segments(const char *dir, char ***names, size_t *n) TK_WUR;

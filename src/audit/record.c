@@ -62,10 +62,13 @@ void tk_audit_buf_u64(tk_audit_buf_t *b, uint64_t v)
     tk_audit_buf_add(b, num + i, sizeof(num) - i);
 }
 
-static int needs_escape(unsigned char c)
-{
-    return c < 0x20 || c == 0x7f || c == '"' || c == '\\';
-}
+/* 1 for the bytes a canonical string escapes: controls, DEL, '"', '\\'. */
+static const unsigned char needs_escape[256] = {
+    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1,
+    [0x07] = 1, [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1,
+    [0x0e] = 1, [0x0f] = 1, [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1,
+    [0x15] = 1, [0x16] = 1, [0x17] = 1, [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1,
+    [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1, ['"'] = 1,  ['\\'] = 1, [0x7f] = 1};
 
 /* A JSON string: '"' and '\\' escaped, control characters and DEL as \b \f
  * \n \r \t or \u00XX; everything else (UTF-8 included) as it is. */
@@ -76,7 +79,7 @@ void tk_audit_buf_string(tk_audit_buf_t *b, const char *s, size_t len)
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
     while (p < end) {
         const unsigned char *run = p;
-        while (p < end && !needs_escape(*p))
+        while (p < end && !needs_escape[*p])
             p++;
         if (p > run)
             tk_audit_buf_add(b, (const char *)run, (size_t)(p - run));
@@ -98,6 +101,154 @@ void tk_audit_buf_string(tk_audit_buf_t *b, const char *s, size_t len)
         p++;
     }
     tk_audit_buf_add(b, "\"", 1);
+}
+
+size_t tk_audit_utf8_len(const unsigned char *p)
+{
+    size_t n = p[0] < 0x80                    ? 1
+               : p[0] >= 0xc2 && p[0] <= 0xdf ? 2
+               : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+               : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
+                                              : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if (n == 3 && ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0)))
+        return 0; /* overlong, surrogate */
+    if (n == 4 && ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90)))
+        return 0;
+    return n;
+}
+
+/* ---- detail: jansson's compact, key-sorted form, without jansson ---- */
+
+#define DUMP_DEPTH 32 /* deeper: left to jansson */
+#define DUMP_KEYS 32  /* members of one object; more: left to jansson */
+
+/* A string as json_dumps writes it: '"' and '\\' escaped, controls as \b
+ * \f \n \r \t or \u00XX (upper-case hex), everything else (DEL, UTF-8)
+ * as it is. Invalid UTF-8, which jansson refuses, fails. */
+static int dump_string(tk_audit_buf_t *b, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    tk_audit_buf_add(b, "\"", 1);
+    size_t i = 0, run = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80) {
+            size_t n = tk_audit_utf8_len((const unsigned char *)s + i);
+            if (n == 0 || n > len - i)
+                return -1;
+            i += n;
+            continue;
+        }
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            i++;
+            continue;
+        }
+        tk_audit_buf_add(b, s + run, i - run);
+        static const char from[] = "\"\\\b\f\n\r\t", to[] = "\"\\bfnrt";
+        const char *short_form = c != 0 ? memchr(from, c, sizeof(from) - 1) : NULL;
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        if (short_form != NULL)
+            esc[1] = to[short_form - from];
+        tk_audit_buf_add(b, esc, short_form != NULL ? 2 : 6);
+        run = ++i;
+    }
+    tk_audit_buf_add(b, s + run, len - run);
+    tk_audit_buf_add(b, "\"", 1);
+    return 0;
+}
+
+static int dump_value(tk_audit_buf_t *b, const json_t *v, int depth);
+
+typedef struct member {
+    const char *key;
+    size_t len;
+    const json_t *value;
+} member_t;
+
+static int dump_object(tk_audit_buf_t *b, const json_t *o, int depth)
+{
+    member_t m[DUMP_KEYS];
+    size_t n = 0, kl;
+    const char *k;
+    json_t *x;
+    if (json_object_size(o) > DUMP_KEYS)
+        return -1;
+    json_object_keylen_foreach((json_t *)o, k, kl, x) {
+        if (n == DUMP_KEYS || memchr(k, '\0', kl) != NULL)
+            return -1;
+        m[n++] = (member_t){k, kl, x};
+    }
+    for (size_t i = 1; i < n; i++) /* insertion sort: byte order, as jansson's */
+        for (size_t j = i; j > 0 && strcmp(m[j - 1].key, m[j].key) > 0; j--) {
+            member_t t = m[j];
+            m[j] = m[j - 1];
+            m[j - 1] = t;
+        }
+    tk_audit_buf_add(b, "{", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            tk_audit_buf_add(b, ",", 1);
+        if (dump_string(b, m[i].key, m[i].len) != 0)
+            return -1;
+        tk_audit_buf_add(b, ":", 1);
+        if (dump_value(b, m[i].value, depth + 1) != 0)
+            return -1;
+    }
+    tk_audit_buf_add(b, "}", 1);
+    return 0;
+}
+
+static int dump_value(tk_audit_buf_t *b, const json_t *v, int depth)
+{
+    if (depth > DUMP_DEPTH)
+        return -1;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return dump_object(b, v, depth);
+    case JSON_ARRAY:
+        tk_audit_buf_add(b, "[", 1);
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            if (i > 0)
+                tk_audit_buf_add(b, ",", 1);
+            if (dump_value(b, json_array_get(v, i), depth + 1) != 0)
+                return -1;
+        }
+        tk_audit_buf_add(b, "]", 1);
+        return 0;
+    case JSON_STRING:
+        return dump_string(b, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER: {
+        json_int_t i = json_integer_value(v);
+        if (i < 0)
+            tk_audit_buf_add(b, "-", 1);
+        tk_audit_buf_u64(b, i < 0 ? 0 - (uint64_t)i : (uint64_t)i);
+        return 0;
+    }
+    case JSON_TRUE:
+        tk_audit_buf_add(b, "true", 4);
+        return 0;
+    case JSON_FALSE:
+        tk_audit_buf_add(b, "false", 5);
+        return 0;
+    case JSON_NULL:
+        tk_audit_buf_add(b, "null", 4);
+        return 0;
+    default: /* reals: jansson's own formatting */
+        return -1;
+    }
+}
+
+int tk_audit_buf_detail(tk_audit_buf_t *b, const json_t *d)
+{
+    size_t at = b->len;
+    if (json_is_object(d) && dump_object(b, d, 0) == 0)
+        return TK_OK;
+    b->len = at;
+    b->p[at] = '\0';
+    return TK_EINVAL;
 }
 
 static void put_string(tk_audit_buf_t *b, const char *s)

@@ -12,6 +12,7 @@
 
 #include <ctype.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -232,33 +233,44 @@ static void apply(const rule_t *r, char **s, size_t *len)
  * case): the scheme names, "tk_", "eyJ", the PEM header, and the start of
  * each secret-looking name of the two name=value rules ("pass" for password
  * and passwd, "api" for api_key, "private" for private_key). Text without
- * them skips the regular expressions. One pass: a table of the words'
- * first letters picks the few positions worth comparing. */
+ * them skips the regular expressions. One pass: tables of the words' first
+ * and second letters pick the few positions worth comparing. */
+#define W(x) {x, sizeof(x) - 1}
+static const struct {
+    const char *w;
+    size_t len;
+} trigger[] = {W("api"),   W("authorization"), W("bearer"),     W("basic"),  W("cookie"),
+               W("credential"), W("eyj"),      W("pass"),       W("private"), W("secret"),
+               W("tk_"),   W("token"),         W("-----begin")};
+#undef W
+#define N_TRIGGER (sizeof(trigger) / sizeof(trigger[0]))
+
+/* first[c] / second[c]: the trigger words (one bit each) whose first /
+ * second letter is c in either case. */
+static uint16_t trig_first[256], trig_second[256];
+static pthread_once_t trig_once = PTHREAD_ONCE_INIT;
+
+static void trig_init(void)
+{
+    for (size_t w = 0; w < N_TRIGGER; w++) {
+        for (int k = 0; k < 2; k++) {
+            uint16_t *t = k == 0 ? trig_first : trig_second;
+            unsigned char c = (unsigned char)trigger[w].w[k];
+            t[c] |= (uint16_t)(1u << w);
+            t[toupper(c)] |= (uint16_t)(1u << w);
+        }
+    }
+}
+
 static int builtin_may_match(const char *s, size_t len)
 {
-#define W(x) {x, sizeof(x) - 1}
-    static const struct {
-        const char *w;
-        size_t len;
-    } words[] = {W("api"),    W("authorization"), W("bearer"), W("basic"),  W("cookie"),
-                 W("credential"), W("eyj"),       W("pass"),   W("private"), W("secret"),
-                 W("tk_"),    W("token"),         W("-----begin")};
-#undef W
-    /* first letter (either case) -> 1 + index of the first word with it */
-    static const unsigned char first[256] = {
-        ['a'] = 1,  ['A'] = 1,  ['b'] = 3,  ['B'] = 3,  ['c'] = 5, ['C'] = 5, ['e'] = 7,
-        ['E'] = 7,  ['p'] = 8,  ['P'] = 8,  ['s'] = 10, ['S'] = 10, ['t'] = 11, ['T'] = 11,
-        ['-'] = 13};
-    const size_t nwords = sizeof(words) / sizeof(words[0]);
+    pthread_once(&trig_once, trig_init);
+    const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i + 3 <= len; i++) {
-        unsigned f = first[(unsigned char)s[i]];
-        if (f == 0)
-            continue;
-        unsigned char c2 = (unsigned char)s[i + 1];
-        c2 = c2 >= 'A' && c2 <= 'Z' ? (unsigned char)(c2 + 32) : c2;
-        for (size_t w = f - 1; w < nwords && words[w].w[0] == words[f - 1].w[0]; w++)
-            if ((unsigned char)words[w].w[1] == c2 && words[w].len <= len - i &&
-                strncasecmp(s + i, words[w].w, words[w].len) == 0)
+        unsigned m = trig_first[u[i]] & trig_second[u[i + 1]];
+        for (size_t w = 0; m != 0; w++, m >>= 1)
+            if ((m & 1) && trigger[w].len <= len - i &&
+                strncasecmp(s + i, trigger[w].w, trigger[w].len) == 0)
                 return 1;
     }
     return 0;
@@ -355,11 +367,16 @@ static int secret_name(const char *name)
                                         "authorization", "cookie", "privatekey", "credential"};
     char low[64];
     size_t n = 0;
-    for (const char *p = name; *p != '\0' && n < sizeof(low) - 1; p++)
-        if (*p != '_' && *p != '-')
-            low[n++] = (char)tolower((unsigned char)*p);
+    int maybe = 0; /* a letter that starts one of the words */
+    for (const char *p = name; *p != '\0' && n < sizeof(low) - 1; p++) {
+        if (*p == '_' || *p == '-')
+            continue;
+        low[n] = (char)tolower((unsigned char)*p);
+        maybe |= low[n] == 'p' || low[n] == 's' || low[n] == 'a' || low[n] == 'c';
+        n++;
+    }
     low[n] = '\0';
-    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+    for (size_t i = 0; maybe && i < sizeof(words) / sizeof(words[0]); i++)
         if (strstr(low, words[i]) != NULL)
             return 1;
     return n >= 5 && strcmp(low + n - 5, "token") == 0;

@@ -651,6 +651,94 @@ static void test_writer_matches_codec(void **state)
     free(path);
 }
 
+/* tk_audit_buf_detail writes what json_dumps(COMPACT | SORT_KEYS) writes
+ * (the canonical form's detail is defined as jansson's output), or refuses
+ * and leaves the object to jansson. */
+static void check_detail(json_t *d)
+{
+    char *want = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+    tk_audit_buf_t b = {0};
+    tk_audit_buf_add(&b, "x", 1);
+    int rc = tk_audit_buf_detail(&b, d);
+    if (rc == TK_OK) {
+        assert_non_null(want);
+        assert_string_equal(b.p + 1, want);
+    } else {
+        assert_int_equal(b.len, 1);
+    }
+    tk_audit_buf_free(&b);
+    free(want);
+}
+
+static json_t *random_value(uint32_t *seed, int depth)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    uint32_t r = *seed >> 8;
+    static const char *const strs[] = {"", "a", "B", "_", "aa", "a\x7f", "caf\xc3\xa9",
+                                       "\xf0\x9f\x98\x80", "q\"b\\s/", "\x01\x1f\b\f\n\r\t",
+                                       "\xe2\x80\xa8", "z"};
+    const size_t ns = sizeof(strs) / sizeof(strs[0]);
+    switch (depth > 4 ? r % 5 : r % 7) {
+    case 0:
+        return json_string(strs[r / 7 % ns]);
+    case 1:
+        return json_integer((json_int_t)(r % 2 ? r : 0 - (json_int_t)r));
+    case 2:
+        return r % 2 ? json_true() : json_false();
+    case 3:
+        return json_null();
+    case 4:
+        return json_stringn("n\0ul", 4);
+    case 5: {
+        json_t *a = json_array();
+        for (uint32_t i = 0; i < r % 4; i++)
+            json_array_append_new(a, random_value(seed, depth + 1));
+        return a;
+    }
+    default: {
+        json_t *o = json_object();
+        for (uint32_t i = 0; i < r % 6; i++)
+            json_object_set_new(o, strs[(r + i * 5) % ns], random_value(seed, depth + 1));
+        return o;
+    }
+    }
+}
+
+static void test_detail_like_jansson(void **state)
+{
+    (void)state;
+    char one[2] = {0, 0};
+    json_t *bytes = json_object();
+    for (int c = 1; c < 0x80; c++) {
+        one[0] = (char)c;
+        json_object_set_new(bytes, one, json_string(one));
+    }
+    check_detail(bytes);
+    json_decref(bytes);
+    json_t *ints = json_pack("{s:I, s:I, s:I, s:I, s:{}, s:[], s:n}", "min", (json_int_t)INT64_MIN,
+                             "max", (json_int_t)INT64_MAX, "zero", (json_int_t)0, "neg",
+                             (json_int_t)-42, "o", "a", "nil");
+    check_detail(ints);
+    json_decref(ints);
+    json_t *real = json_pack("{s:f}", "r", 0.1);
+    tk_audit_buf_t b = {0};
+    assert_int_equal(tk_audit_buf_detail(&b, real), TK_EINVAL);
+    json_decref(real);
+    json_t *bad = json_object();
+    json_object_set_new(bad, "s", json_stringn_nocheck("\xff", 1));
+    assert_int_equal(tk_audit_buf_detail(&b, bad), TK_EINVAL);
+    json_decref(bad);
+    tk_audit_buf_free(&b);
+    uint32_t seed = 7;
+    for (int i = 0; i < 2000; i++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "v", random_value(&seed, 0));
+        json_object_set_new(o, "w", random_value(&seed, 0));
+        check_detail(o);
+        json_decref(o);
+    }
+}
+
 static void test_segment_file_modes(void **state)
 {
     fixture_t *f = *state;
@@ -724,6 +812,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_purge_refuses_broken_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_masked_everywhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_matches_codec, setup, teardown),
+        cmocka_unit_test(test_detail_like_jansson),
         cmocka_unit_test_setup_teardown(test_segment_file_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ratelimit_aggregated, setup, teardown),
         cmocka_unit_test(test_verify_buf_garbage),
