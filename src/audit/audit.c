@@ -109,38 +109,6 @@ void tk_audit_set_logging(tk_audit_t *a, int arguments, int results)
 
 /* ---- preparing a record ---- */
 
-/* The bytes of a field as recorded: s cut to TK_AUDIT_FIELD_MAX bytes on a
- * character boundary, invalid UTF-8 replaced by '?' (one byte for one). */
-static void put_clean(tk_audit_buf_t *b, const char *s, size_t len)
-{
-    size_t cut = 0;
-    int bad = 0;
-    while (cut < len) {
-        if ((unsigned char)s[cut] < 0x80 && cut < TK_AUDIT_FIELD_MAX) {
-            cut++;
-            continue;
-        }
-        size_t n = tk_audit_utf8_len((const unsigned char *)s + cut);
-        if (cut + (n ? n : 1) > TK_AUDIT_FIELD_MAX)
-            break;
-        bad |= n == 0;
-        cut += n ? n : 1;
-    }
-    if (!bad) {
-        tk_audit_buf_string(b, s, cut);
-        return;
-    }
-    char *t = tk_strndup(s, cut);
-    for (size_t i = 0; i < cut;) {
-        size_t n = tk_audit_utf8_len((const unsigned char *)t + i);
-        if (n == 0)
-            t[i] = '?';
-        i += n ? n : 1;
-    }
-    tk_audit_buf_string(b, t, cut);
-    free(t);
-}
-
 /* key (",\"name\":") and the masked, cleaned value of s, or null. Text that
  * masking cannot change is encoded from s itself, without a copy. */
 static void put_field(tk_audit_buf_t *b, const char *key, const char *s)
@@ -152,11 +120,11 @@ static void put_field(tk_audit_buf_t *b, const char *key, const char *s)
     }
     size_t len = strlen(s);
     if (!tk_mask_may_change(s, len)) {
-        put_clean(b, s, len);
+        tk_audit_buf_field(b, s, len);
         return;
     }
     char *m = tk_mask_str(s);
-    put_clean(b, m, strlen(m));
+    tk_audit_buf_field(b, m, strlen(m));
     free(m);
 }
 
@@ -384,7 +352,9 @@ static void put_mac(tk_audit_buf_t *b, const char *key, const unsigned char *mac
     char hex[2 * TK_AUDIT_MAC_LEN + 1];
     tk_hex_encode(mac, TK_AUDIT_MAC_LEN, hex);
     tk_audit_buf_add(b, key, strlen(key));
-    tk_audit_buf_string(b, hex, 2 * TK_AUDIT_MAC_LEN);
+    tk_audit_buf_add(b, "\"", 1);
+    tk_audit_buf_add(b, hex, 2 * TK_AUDIT_MAC_LEN); /* hex needs no escapes */
+    tk_audit_buf_add(b, "\"", 1);
 }
 
 /* mac = HMAC(key, prev || line + "}") with the handle's keyed context. */
@@ -412,7 +382,7 @@ static int seal_line(tk_audit_t *a, enc_t *e, uint64_t seq, const char *ts, int 
     tk_audit_buf_add(&h, open, strlen(open));
     tk_audit_buf_u64(&h, seq);
     tk_audit_buf_add(&h, ",\"ts\":", 6);
-    tk_audit_buf_string(&h, ts, strlen(ts));
+    tk_audit_buf_field(&h, ts, strlen(ts));
     if (h.heap || h.len > HEAD_ROOM) {
         tk_audit_buf_free(&h);
         return TK_EINVAL;

@@ -8,6 +8,7 @@
 #define TK_AUDIT_INT_H
 
 #include <stdio.h>
+#include <string.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -28,7 +29,18 @@ typedef struct tk_audit_buf {
     int heap; /* p was allocated here */
 } tk_audit_buf_t;
 
-void tk_audit_buf_add(tk_audit_buf_t *b, const char *s, size_t n);
+/* Room for n more bytes and the NUL. */
+void tk_audit_buf_grow(tk_audit_buf_t *b, size_t n);
+
+static inline void tk_audit_buf_add(tk_audit_buf_t *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap)
+        tk_audit_buf_grow(b, n);
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
 /* The decimal digits of v. */
 void tk_audit_buf_u64(tk_audit_buf_t *b, uint64_t v);
 /* n bytes of s as a JSON string in the canonical form (docs/audit.md). */
@@ -39,6 +51,10 @@ void tk_audit_buf_free(tk_audit_buf_t *b);
  * leaves to jansson: reals, more than 32 members or levels, NUL in a member
  * name, invalid UTF-8. */
 int tk_audit_buf_detail(tk_audit_buf_t *b, const json_t *d) TK_WUR;
+/* A field's value as recorded: the canonical string of s cut to
+ * TK_AUDIT_FIELD_MAX bytes on a character boundary, each byte of invalid
+ * UTF-8 replaced by '?'. */
+void tk_audit_buf_field(tk_audit_buf_t *b, const char *s, size_t len);
 /* Length of the valid UTF-8 sequence at p (0 if invalid). */
 size_t tk_audit_utf8_len(const unsigned char *p);
 

@@ -18,25 +18,20 @@
 
 /* ---- the encoding buffer (audit_int.h) ---- */
 
-void tk_audit_buf_add(tk_audit_buf_t *b, const char *s, size_t n)
+void tk_audit_buf_grow(tk_audit_buf_t *b, size_t n)
 {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 512;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        if (b->p == NULL || b->heap) {
-            b->p = tk_realloc(b->p, cap);
-        } else {
-            char *p = tk_malloc(cap);
-            memcpy(p, b->p, b->len);
-            b->p = p;
-        }
-        b->heap = 1;
-        b->cap = cap;
+    size_t cap = b->cap ? b->cap : 512;
+    while (cap < b->len + n + 1)
+        cap *= 2;
+    if (b->p == NULL || b->heap) {
+        b->p = tk_realloc(b->p, cap);
+    } else {
+        char *p = tk_malloc(cap);
+        memcpy(p, b->p, b->len);
+        b->p = p;
     }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    b->heap = 1;
+    b->cap = cap;
 }
 
 void tk_audit_buf_free(tk_audit_buf_t *b)
@@ -249,6 +244,44 @@ int tk_audit_buf_detail(tk_audit_buf_t *b, const json_t *d)
     b->len = at;
     b->p[at] = '\0';
     return TK_EINVAL;
+}
+
+void tk_audit_buf_field(tk_audit_buf_t *b, const char *s, size_t len)
+{
+    size_t cut = 0;
+    int bad = 0, esc = 0;
+    while (cut < len) {
+        unsigned char c = (unsigned char)s[cut];
+        if (c < 0x80 && cut < TK_AUDIT_FIELD_MAX) {
+            esc |= needs_escape[c];
+            cut++;
+            continue;
+        }
+        size_t n = tk_audit_utf8_len((const unsigned char *)s + cut);
+        if (cut + (n ? n : 1) > TK_AUDIT_FIELD_MAX)
+            break;
+        bad |= n == 0;
+        cut += n ? n : 1;
+    }
+    if (!bad && !esc) { /* the common case: the bytes as they are, quoted */
+        tk_audit_buf_add(b, "\"", 1);
+        tk_audit_buf_add(b, s, cut);
+        tk_audit_buf_add(b, "\"", 1);
+        return;
+    }
+    if (!bad) {
+        tk_audit_buf_string(b, s, cut);
+        return;
+    }
+    char *t = tk_strndup(s, cut);
+    for (size_t i = 0; i < cut;) {
+        size_t n = tk_audit_utf8_len((const unsigned char *)t + i);
+        if (n == 0)
+            t[i] = '?';
+        i += n ? n : 1;
+    }
+    tk_audit_buf_string(b, t, cut);
+    free(t);
 }
 
 static void put_string(tk_audit_buf_t *b, const char *s)

@@ -363,23 +363,29 @@ size_t tk_mask_buf(char *buf, size_t cap)
 /* Does a JSON member name look like it holds a secret? */
 static int secret_name(const char *name)
 {
-    static const char *const words[] = {"password", "passwd", "secret", "apikey",
-                                        "authorization", "cookie", "privatekey", "credential"};
+#define W(x) {x, sizeof(x) - 1}
+    static const struct {
+        const char *w;
+        size_t len;
+    } words[] = {W("password"), W("passwd"),     W("privatekey"), W("secret"),
+                 W("apikey"),   W("authorization"), W("cookie"), W("credential")};
+#undef W
     char low[64];
     size_t n = 0;
-    int maybe = 0; /* a letter that starts one of the words */
-    for (const char *p = name; *p != '\0' && n < sizeof(low) - 1; p++) {
-        if (*p == '_' || *p == '-')
-            continue;
-        low[n] = (char)tolower((unsigned char)*p);
-        maybe |= low[n] == 'p' || low[n] == 's' || low[n] == 'a' || low[n] == 'c';
-        n++;
-    }
+    for (const char *p = name; *p != '\0' && n < sizeof(low) - 1; p++)
+        if (*p != '_' && *p != '-')
+            low[n++] = (char)tolower((unsigned char)*p);
     low[n] = '\0';
-    for (size_t i = 0; maybe && i < sizeof(words) / sizeof(words[0]); i++)
-        if (strstr(low, words[i]) != NULL)
-            return 1;
-    return n >= 5 && strcmp(low + n - 5, "token") == 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = low[i];
+        if (c != 'p' && c != 's' && c != 'a' && c != 'c') /* the words' first letters */
+            continue;
+        for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++)
+            if (words[w].w[0] == c && words[w].len <= n - i &&
+                memcmp(low + i, words[w].w, words[w].len) == 0)
+                return 1;
+    }
+    return n >= 5 && memcmp(low + n - 5, "token", 5) == 0;
 }
 
 static void mask_json_depth(json_t *v, int depth)
