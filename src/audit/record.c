@@ -242,7 +242,8 @@ int tk_audit_buf_detail(tk_audit_buf_t *b, const json_t *d)
     if (json_is_object(d) && dump_object(b, d, 0) == 0)
         return TK_OK;
     b->len = at;
-    b->p[at] = '\0';
+    if (b->p != NULL)
+        b->p[at] = '\0';
     return TK_EINVAL;
 }
 

@@ -597,11 +597,17 @@ static void test_writer_matches_codec(void **state)
     char *large_text = json_dumps(large, JSON_COMPACT | JSON_SORT_KEYS);
     json_t *named = json_pack("{s:s, s:[i, s, n, b], s:{}}", "api_token", "plain-value", "list", 7,
                               "tab\there", 1, "empty");
+    json_t *jansson_only = json_pack("{s:f}", "real", 0.25); /* and 40 members: left to jansson */
+    for (int i = 0; i < 40; i++) {
+        char k[8];
+        tk_snprintf(k, sizeof(k), "k%d", i);
+        json_object_set_new(jansson_only, k, json_integer(i));
+    }
     tk_audit_event_t evs[] = {
         {.action = "a", .actor = "quote \" back \\ ctl \x01 del \x7f", .tool = "bad \xff\xfe utf8"},
         {.action = "b", .target = longs, .status = 1000, .latency_us = -5, .detail = named},
         {.action = "c", .request_id = "caf\xc3\xa9", .detail = large},
-        {.action = NULL, .ip = "::1", .status = 204, .latency_us = 1},
+        {.action = NULL, .ip = "::1", .status = 204, .latency_us = 1, .detail = jansson_only},
     };
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         assert_int_equal(tk_audit_append(a, &evs[i]), TK_OK);
@@ -638,12 +644,14 @@ static void test_writer_matches_codec(void **state)
     assert_int_equal(json_integer_value(json_object_get(r[2].detail, "bytes")),
                      (json_int_t)strlen(large_text));
     assert_string_equal(r[3].action, "unknown");
+    assert_int_equal(json_object_size(r[3].detail), 41);
     assert_int_equal(r[3].status, 204);
     assert_true(verify(f).ok);
     for (size_t i = 0; i < 4; i++)
         tk_audit_record_clear(&r[i]);
     json_decref(large);
     json_decref(named);
+    json_decref(jansson_only);
     free(large_text);
     free(big);
     free(longs);
@@ -722,6 +730,15 @@ static void test_detail_like_jansson(void **state)
     json_decref(ints);
     json_t *real = json_pack("{s:f}", "r", 0.1);
     tk_audit_buf_t b = {0};
+    json_t *many = json_object();
+    for (int i = 0; i < 40; i++) {
+        char k[8];
+        tk_snprintf(k, sizeof(k), "k%d", i);
+        json_object_set_new(many, k, json_integer(i));
+    }
+    assert_int_equal(tk_audit_buf_detail(&b, many), TK_EINVAL); /* refused before any byte */
+    assert_int_equal(b.len, 0);
+    json_decref(many);
     assert_int_equal(tk_audit_buf_detail(&b, real), TK_EINVAL);
     json_decref(real);
     json_t *bad = json_object();
