@@ -232,7 +232,8 @@ static void apply(const rule_t *r, char **s, size_t *len)
 /* Can any built-in rule match? Every rule needs one of these words (in any
  * case): the scheme names, "tk_", "eyJ", the PEM header, and the start of
  * each secret-looking name of the two name=value rules ("pass" for password
- * and passwd, "api" for api_key, "private" for private_key). Text without
+ * and passwd, "api" for api_key, "private" for private_key), or a letter
+ * that PCRE2 takes for s or k when it ignores case (long s, Kelvin). Text without
  * them skips the regular expressions. One pass: tables of the words' first
  * and second letters pick the few positions worth comparing. */
 #define W(x) {x, sizeof(x) - 1}
@@ -241,9 +242,13 @@ static const struct {
     size_t len;
 } trigger[] = {W("api"),   W("authorization"), W("bearer"),     W("basic"),  W("cookie"),
                W("credential"), W("eyj"),      W("pass"),       W("private"), W("secret"),
-               W("tk_"),   W("token"),         W("-----begin")};
+               W("tk_"),   W("token"),         W("-----begin"),
+               /* caseless matching in UTF mode also takes U+017F LATIN SMALL
+                * LETTER LONG S for s and U+212A KELVIN SIGN for k */
+               W("\xc5\xbf"), W("\xe2\x84\xaa")};
 #undef W
 #define N_TRIGGER (sizeof(trigger) / sizeof(trigger[0]))
+_Static_assert(N_TRIGGER <= 16, "one bit per trigger word in a uint16_t");
 
 /* first[c] / second[c]: the trigger words (one bit each) whose first /
  * second letter is c in either case. */
@@ -266,7 +271,7 @@ static int builtin_may_match(const char *s, size_t len)
 {
     pthread_once(&trig_once, trig_init);
     const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i + 3 <= len; i++) {
+    for (size_t i = 0; i + 2 <= len; i++) {
         unsigned m = trig_first[u[i]] & trig_second[u[i + 1]];
         for (size_t w = 0; m != 0; w++, m >>= 1)
             if ((m & 1) && trigger[w].len <= len - i &&
