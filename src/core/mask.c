@@ -59,7 +59,9 @@ static pthread_rwlock_t tables_lock = PTHREAD_RWLOCK_INITIALIZER;
 static rule_t patterns[TK_MASK_MAX_PATTERNS];
 static size_t n_patterns;
 static char *secrets[TK_MASK_MAX_SECRETS];
+static size_t secret_len[TK_MASK_MAX_SECRETS];
 static size_t n_secrets;
+static size_t shortest_secret; /* length of the shortest registered value */
 
 static pcre2_code *compile(const char *re, int *errcode, PCRE2_SIZE *erroff)
 {
@@ -91,10 +93,15 @@ int tk_mask_add_secret(const char *value)
     for (size_t i = 0; i < n_secrets; i++)
         if (strcmp(secrets[i], value) == 0)
             goto out;
-    if (n_secrets == TK_MASK_MAX_SECRETS)
+    if (n_secrets == TK_MASK_MAX_SECRETS) {
         rc = TK_ELIMIT;
-    else
-        secrets[n_secrets++] = tk_strdup(value);
+        goto out;
+    }
+    size_t len = strlen(value);
+    if (n_secrets == 0 || len < shortest_secret)
+        shortest_secret = len;
+    secret_len[n_secrets] = len;
+    secrets[n_secrets++] = tk_strdup(value);
 out:
     pthread_rwlock_unlock(&tables_lock);
     return rc;
@@ -166,6 +173,7 @@ void tk_mask_reset(void)
         free(secrets[i]);
     }
     n_secrets = 0;
+    shortest_secret = 0;
     pthread_rwlock_unlock(&tables_lock);
 }
 
@@ -285,7 +293,7 @@ static int builtin_may_match(const char *s, size_t len)
 static void apply_secrets(char **s, size_t *len)
 {
     for (size_t i = 0; i < n_secrets; i++) {
-        size_t sl = strlen(secrets[i]);
+        size_t sl = secret_len[i];
         char *hit = memmem(*s, *len, secrets[i], sl);
         if (hit == NULL)
             continue;
@@ -331,8 +339,8 @@ char *tk_mask_str(const char *in)
  * the tables locked. */
 static int tables_hit(const char *s, size_t len)
 {
-    for (size_t i = 0; i < n_secrets; i++)
-        if (memmem(s, len, secrets[i], strlen(secrets[i])) != NULL)
+    for (size_t i = 0; i < n_secrets && len >= shortest_secret; i++)
+        if (secret_len[i] <= len && memmem(s, len, secrets[i], secret_len[i]) != NULL)
             return 1;
     pcre2_match_data *md = n_patterns ? thread_match_data() : NULL;
     for (size_t i = 0; i < n_patterns; i++)
