@@ -51,6 +51,7 @@ struct tk_audit {
     int have_state;
     uint64_t seq;
     unsigned char mac[TK_AUDIT_MAC_LEN];
+    char mac_hex[2 * TK_AUDIT_MAC_LEN + 1]; /* mac in hex, the next record's "prev" */
     EVP_MAC_CTX *hmac;  /* keyed once: HMAC-SHA256 with the trail's key */
     time_t seg_sec;     /* a second that belongs to the segment seg */
     int64_t ts_sec;     /* the second ts_prefix is for */
@@ -109,18 +110,18 @@ void tk_audit_set_logging(tk_audit_t *a, int arguments, int results)
 
 /* ---- preparing a record ---- */
 
-/* key (",\"name\":") and the masked, cleaned value of s, or null. Text that
- * masking cannot change is encoded from s itself, without a copy. */
-static void put_field(tk_audit_buf_t *b, const char *key, const char *s)
+/* key (",\"name\":") and the cleaned value of s, or null; masked first
+ * when masking may change it (mask), else encoded from s itself, without a
+ * copy. */
+static void put_field(tk_audit_buf_t *b, const char *key, const char *s, int mask)
 {
     tk_audit_buf_add(b, key, strlen(key));
     if (s == NULL) {
         tk_audit_buf_add(b, "null", 4);
         return;
     }
-    size_t len = strlen(s);
-    if (!tk_mask_may_change(s, len)) {
-        tk_audit_buf_field(b, s, len);
+    if (!mask) {
+        tk_audit_buf_field(b, s, strlen(s));
         return;
     }
     char *m = tk_mask_str(s);
@@ -211,17 +212,23 @@ static void encode_fields(enc_t *e, const tk_audit_event_t *ev)
     e->b.len = HEAD_ROOM;
     e->start = HEAD_ROOM;
     tk_audit_buf_t *b = &e->b;
-    put_field(b, ",\"actor\":", ev->actor);
-    put_field(b, ",\"action\":", ev->action ? ev->action : "unknown");
-    put_field(b, ",\"target\":", ev->target);
-    put_field(b, ",\"endpoint\":", ev->endpoint);
-    put_field(b, ",\"server\":", ev->server);
-    put_field(b, ",\"tool\":", ev->tool);
-    put_field(b, ",\"result\":", ev->result);
+    const char *f[] = {ev->actor,  ev->action ? ev->action : "unknown",
+                       ev->target, ev->endpoint,
+                       ev->server, ev->tool,
+                       ev->result, ev->ip,
+                       ev->request_id};
+    unsigned m = tk_mask_may_change_each(f, sizeof(f) / sizeof(f[0]));
+    put_field(b, ",\"actor\":", f[0], m & 1u);
+    put_field(b, ",\"action\":", f[1], m & 2u);
+    put_field(b, ",\"target\":", f[2], m & 4u);
+    put_field(b, ",\"endpoint\":", f[3], m & 8u);
+    put_field(b, ",\"server\":", f[4], m & 16u);
+    put_field(b, ",\"tool\":", f[5], m & 32u);
+    put_field(b, ",\"result\":", f[6], m & 64u);
     put_int(b, ",\"status\":", ev->status > 0 && ev->status < 1000 ? ev->status : 0);
     put_int(b, ",\"latency_us\":", ev->latency_us);
-    put_field(b, ",\"ip\":", ev->ip);
-    put_field(b, ",\"request_id\":", ev->request_id);
+    put_field(b, ",\"ip\":", f[7], m & 128u);
+    put_field(b, ",\"request_id\":", f[8], m & 256u);
     put_detail(b, ev->detail);
 }
 
@@ -259,6 +266,7 @@ static int load_state(tk_audit_t *a)
         rc = rc == TK_EIO ? TK_EIO : TK_OK;
     }
     a->have_state = rc == TK_OK;
+    tk_hex_encode(a->mac, sizeof(a->mac), a->mac_hex);
     return rc;
 }
 
@@ -347,10 +355,8 @@ static void format_ts(tk_audit_t *a, int64_t ms, char *out, size_t len)
 }
 
 /* ,"<name>":"<64 hex>" */
-static void put_mac(tk_audit_buf_t *b, const char *key, const unsigned char *mac)
+static void put_mac(tk_audit_buf_t *b, const char *key, const char *hex)
 {
-    char hex[2 * TK_AUDIT_MAC_LEN + 1];
-    tk_hex_encode(mac, TK_AUDIT_MAC_LEN, hex);
     tk_audit_buf_add(b, key, strlen(key));
     tk_audit_buf_add(b, "\"", 1);
     tk_audit_buf_add(b, hex, 2 * TK_AUDIT_MAC_LEN); /* hex needs no escapes */
@@ -374,7 +380,7 @@ static int seal(tk_audit_t *a, const char *line, size_t len, unsigned char *mac)
 /* Put the head ({"seq":N,"ts":"...", after a newline when nl) in front of
  * the fields and the chain's tail (prev, mac) after them. */
 static int seal_line(tk_audit_t *a, enc_t *e, uint64_t seq, const char *ts, int nl,
-                     unsigned char *mac)
+                     unsigned char *mac, char *mac_hex)
 {
     char room[HEAD_ROOM];
     tk_audit_buf_t h = {.p = room, .cap = sizeof(room)};
@@ -389,11 +395,12 @@ static int seal_line(tk_audit_t *a, enc_t *e, uint64_t seq, const char *ts, int 
     }
     e->start = HEAD_ROOM - h.len;
     memcpy(e->b.p + e->start, room, h.len);
-    put_mac(&e->b, ",\"prev\":", a->mac);
+    put_mac(&e->b, ",\"prev\":", a->mac_hex);
     size_t body = e->start + (nl ? 1 : 0);
     if (seal(a, e->b.p + body, e->b.len - body, mac) != TK_OK)
         return TK_EIO;
-    put_mac(&e->b, ",\"mac\":", mac);
+    tk_hex_encode(mac, TK_AUDIT_MAC_LEN, mac_hex);
+    put_mac(&e->b, ",\"mac\":", mac_hex);
     tk_audit_buf_add(&e->b, "}\n", 2);
     return TK_OK;
 }
@@ -410,9 +417,10 @@ static int append_locked(tk_audit_t *a, enc_t *e)
         rc = sync_state(a, &nl);
     char ts[32];
     unsigned char mac[TK_AUDIT_MAC_LEN];
+    char mac_hex[2 * TK_AUDIT_MAC_LEN + 1];
     if (rc == TK_OK) {
         format_ts(a, ms, ts, sizeof(ts));
-        rc = seal_line(a, e, a->seq + 1, ts, nl, mac);
+        rc = seal_line(a, e, a->seq + 1, ts, nl, mac, mac_hex);
     }
     if (rc == TK_OK) {
         size_t outlen = e->b.len - e->start;
@@ -422,6 +430,7 @@ static int append_locked(tk_audit_t *a, enc_t *e)
             a->size += (off_t)outlen;
             a->seq++;
             memcpy(a->mac, mac, sizeof(a->mac));
+            memcpy(a->mac_hex, mac_hex, sizeof(a->mac_hex));
             a->dirty = 1;
             if (a->fsync_ms == 0 && fdatasync(a->fd) != 0)
                 rc = TK_EIO;

@@ -349,14 +349,29 @@ static int tables_hit(const char *s, size_t len)
     return 0;
 }
 
+/* tk_mask_may_change with the tables locked. */
+static int may_change_locked(const char *s, size_t len)
+{
+    return memchr(s, '\0', len) != NULL || builtin_may_match(s, len) || tables_hit(s, len);
+}
+
 int tk_mask_may_change(const char *s, size_t len)
 {
-    if (memchr(s, '\0', len) != NULL || builtin_may_match(s, len))
-        return 1;
     pthread_rwlock_rdlock(&tables_lock);
-    int hit = tables_hit(s, len);
+    int hit = may_change_locked(s, len);
     pthread_rwlock_unlock(&tables_lock);
     return hit;
+}
+
+unsigned tk_mask_may_change_each(const char *const *s, size_t n)
+{
+    unsigned bits = 0;
+    pthread_rwlock_rdlock(&tables_lock);
+    for (size_t i = 0; i < n && i < 32; i++)
+        if (s[i] != NULL && may_change_locked(s[i], strlen(s[i])))
+            bits |= 1u << i;
+    pthread_rwlock_unlock(&tables_lock);
+    return bits;
 }
 
 size_t tk_mask_buf(char *buf, size_t cap)
@@ -449,7 +464,7 @@ static int json_may_change_depth(const json_t *v, int depth)
     size_t i;
     if (json_is_object(v)) {
         json_object_foreach((json_t *)v, k, x) {
-            if (depth >= MASK_JSON_DEPTH || secret_name(k) || tk_mask_may_change(k, strlen(k)) ||
+            if (depth >= MASK_JSON_DEPTH || secret_name(k) || may_change_locked(k, strlen(k)) ||
                 json_may_change_depth(x, depth + 1))
                 return 1;
         }
@@ -459,14 +474,19 @@ static int json_may_change_depth(const json_t *v, int depth)
                 return 1;
         }
     } else if (json_is_string(v)) {
-        return tk_mask_may_change(json_string_value(v), json_string_length(v));
+        return may_change_locked(json_string_value(v), json_string_length(v));
     }
     return 0;
 }
 
 int tk_mask_json_may_change(const json_t *v)
 {
-    return v != NULL && json_may_change_depth(v, 0);
+    if (v == NULL)
+        return 0;
+    pthread_rwlock_rdlock(&tables_lock);
+    int hit = json_may_change_depth(v, 0);
+    pthread_rwlock_unlock(&tables_lock);
+    return hit;
 }
 
 void tk_mask_json(json_t *v)

@@ -62,6 +62,9 @@ char *tk_mask_str(const char *s);
  * a false alarm (a trigger word without a secret). Text with a NUL byte
  * always answers 1. */
 int tk_mask_may_change(const char *s, size_t len);
+/* tk_mask_may_change for up to 32 NUL-terminated texts at once (NULL ones
+ * answer 0): bit i set for s[i]. */
+unsigned tk_mask_may_change_each(const char *const *s, size_t n);
 
 /* Mask the NUL-terminated text in buf (capacity cap) in place; the result
  * is truncated to fit. Returns the new length. */

@@ -75,7 +75,7 @@ static void test_may_change(void **state)
                              "SECRET=x", "credentials: abc", "refresh_token=abc",
                              "authorization=abc", "pre Zq9-registered-77 post",
                              "card 1234-5678-9012 end", "pa\xc5\xbf\xc5\xbfword=x",
-                             "api_\xe2\x84\xaa" "ey=abc"};
+                             "api_\342\204\252ey=abc" /* Kelvin sign */};
     for (size_t i = 0; i < sizeof(changed) / sizeof(changed[0]); i++) {
         char *m = tk_mask_str(changed[i]);
         assert_string_not_equal(m, changed[i]);
@@ -87,6 +87,8 @@ static void test_may_change(void **state)
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
         assert_int_equal(tk_mask_may_change(plain[i], strlen(plain[i])), 0);
     assert_int_equal(tk_mask_may_change("a\0Zq9-registered-77", 20), 1);
+    const char *each[] = {plain[0], changed[13], NULL, changed[0], plain[3]};
+    assert_int_equal(tk_mask_may_change_each(each, 5), (1u << 1) | (1u << 3));
     json_t *clean = json_pack("{s:i, s:s, s:[s]}", "rpc_id", 1, "session", "s-00", "l", "x");
     json_t *named = json_pack("{s:{s:s}}", "o", "api_key", "v");
     json_t *nested = json_pack("{s:[s]}", "o", "Bearer abcdefgh12345678");
