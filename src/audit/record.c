@@ -5,6 +5,9 @@
  * where JSON requires it, detail as compact key-sorted JSON), its decoder
  * (which accepts exactly those bytes and nothing equivalent), and the HMAC
  * chain: mac = HMAC-SHA256(key, prev || canonical bytes without "mac").
+ * Also the pieces the writer (audit.c) builds a line from in one buffer:
+ * canonical strings, cleaned fields, and the detail written byte for byte
+ * as jansson writes it, without jansson's allocations.
  */
 #include "audit/audit_int.h"
 
