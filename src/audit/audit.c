@@ -20,7 +20,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "core/mask.h"
 
@@ -49,6 +51,11 @@ struct tk_audit {
     int have_state;
     uint64_t seq;
     unsigned char mac[TK_AUDIT_MAC_LEN];
+    char mac_hex[2 * TK_AUDIT_MAC_LEN + 1]; /* mac in hex, the next record's "prev" */
+    EVP_MAC_CTX *hmac;  /* keyed once: HMAC-SHA256 with the trail's key */
+    time_t seg_sec;     /* a second that belongs to the segment seg */
+    int64_t ts_sec;     /* the second ts_prefix is for */
+    char ts_prefix[24]; /* "YYYY-MM-DDTHH:MM:SS." */
     int dirty; /* written since the last fsync */
     atomic_int ok;
     atomic_ulong failures;
@@ -103,80 +110,126 @@ void tk_audit_set_logging(tk_audit_t *a, int arguments, int results)
 
 /* ---- preparing a record ---- */
 
-/* Length of the valid UTF-8 sequence at p (0 if invalid). */
-static size_t utf8_len(const unsigned char *p)
+/* key (",\"name\":") and the cleaned value of s, or null; masked first
+ * when masking may change it (mask), else encoded from s itself, without a
+ * copy. */
+static void put_field(tk_audit_buf_t *b, const char *key, const char *s, int mask)
 {
-    size_t n = p[0] < 0x80                    ? 1
-               : p[0] >= 0xc2 && p[0] <= 0xdf ? 2
-               : p[0] >= 0xe0 && p[0] <= 0xef ? 3
-               : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
-                                              : 0;
-    for (size_t i = 1; i < n; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    if (n == 3 && ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0)))
-        return 0; /* overlong, surrogate */
-    if (n == 4 && ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90)))
-        return 0;
-    return n;
-}
-
-/* A masked copy of s, invalid UTF-8 replaced by '?', cut to FIELD_MAX bytes
- * on a character boundary. NULL stays NULL. */
-static char *clean(const char *s)
-{
-    if (s == NULL)
-        return NULL;
+    tk_audit_buf_add(b, key, strlen(key));
+    if (s == NULL) {
+        tk_audit_buf_add(b, "null", 4);
+        return;
+    }
+    if (!mask) {
+        tk_audit_buf_field(b, s, strlen(s));
+        return;
+    }
     char *m = tk_mask_str(s);
-    size_t out = 0;
-    for (size_t i = 0; m[i] != '\0';) {
-        size_t n = utf8_len((const unsigned char *)m + i);
-        if (out + (n ? n : 1) > TK_AUDIT_FIELD_MAX)
-            break;
-        if (n == 0) {
-            m[out++] = '?';
-            i++;
-            continue;
-        }
-        memmove(m + out, m + i, n);
-        out += n;
-        i += n;
-    }
-    m[out] = '\0';
-    return m;
+    tk_audit_buf_field(b, m, strlen(m));
+    free(m);
 }
 
-static json_t *clean_detail(json_t *d)
+static void put_int(tk_audit_buf_t *b, const char *key, int64_t v)
 {
-    if (d == NULL || !json_is_object(d))
-        return NULL;
-    json_t *c = json_deep_copy(d);
-    tk_mask_json(c);
-    char *text = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
-    size_t n = text ? strlen(text) : 0;
-    free(text);
-    if (n > TK_AUDIT_DETAIL_MAX) {
-        json_decref(c);
-        c = json_pack("{s:b, s:I}", "truncated", 1, "bytes", (json_int_t)n);
-    }
-    return c;
+    tk_audit_buf_add(b, key, strlen(key));
+    if (v > 0)
+        tk_audit_buf_u64(b, (uint64_t)v);
+    else
+        tk_audit_buf_add(b, "null", 4);
 }
 
-static void fill_record(tk_audit_record_t *r, const tk_audit_event_t *ev)
+/* json_dump_callback into the buffer, up to TK_AUDIT_DETAIL_MAX bytes;
+ * beyond that only counted. */
+typedef struct detail_sink {
+    tk_audit_buf_t *b;
+    size_t total;
+} detail_sink_t;
+
+static int detail_cb(const char *p, size_t n, void *arg)
 {
-    memset(r, 0, sizeof(*r));
-    r->actor = clean(ev->actor);
-    r->action = clean(ev->action ? ev->action : "unknown");
-    r->target = clean(ev->target);
-    r->endpoint = clean(ev->endpoint);
-    r->server = clean(ev->server);
-    r->tool = clean(ev->tool);
-    r->result = clean(ev->result);
-    r->status = ev->status > 0 && ev->status < 1000 ? ev->status : 0;
-    r->latency_us = ev->latency_us > 0 ? ev->latency_us : 0;
-    r->ip = clean(ev->ip);
-    r->request_id = clean(ev->request_id);
-    r->detail = clean_detail(ev->detail);
+    detail_sink_t *d = arg;
+    if (d->total + n <= TK_AUDIT_DETAIL_MAX)
+        tk_audit_buf_add(d->b, p, n);
+    d->total += n;
+    return 0;
+}
+
+/* The masked detail in jansson's compact, key-sorted form; a detail that
+ * masking cannot change is dumped as it is, without the copy. Larger than
+ * TK_AUDIT_DETAIL_MAX: {"bytes":N,"truncated":true}. */
+static void put_detail(tk_audit_buf_t *b, json_t *d)
+{
+    tk_audit_buf_add(b, ",\"detail\":", 10);
+    if (d == NULL || !json_is_object(d)) {
+        tk_audit_buf_add(b, "null", 4);
+        return;
+    }
+    json_t *copy = NULL;
+    if (tk_mask_json_may_change(d)) {
+        copy = json_deep_copy(d);
+        tk_mask_json(copy);
+        d = copy;
+    }
+    size_t at = b->len;
+    if (d != NULL && tk_audit_buf_detail(b, d) == TK_OK && b->len - at <= TK_AUDIT_DETAIL_MAX) {
+        json_decref(copy);
+        return;
+    }
+    b->len = at;
+    detail_sink_t sink = {.b = b};
+    int rc = d ? json_dump_callback(d, detail_cb, &sink, JSON_COMPACT | JSON_SORT_KEYS) : -1;
+    json_decref(copy);
+    if (rc == 0 && sink.total <= TK_AUDIT_DETAIL_MAX)
+        return;
+    b->len = at;
+    b->p[at] = '\0';
+    if (rc != 0) {
+        tk_audit_buf_add(b, "null", 4);
+        return;
+    }
+    tk_audit_buf_add(b, "{\"bytes\":", 9);
+    tk_audit_buf_u64(b, sink.total);
+    tk_audit_buf_add(b, ",\"truncated\":true}", 18);
+}
+
+/* Room before a record's fields for what only the chain knows: "\n" (after
+ * an unfinished line), {"seq":N,"ts":"..." */
+#define HEAD_ROOM 64
+
+/* A record being written: its line is built in b, on the stack up to its
+ * size. */
+typedef struct enc {
+    tk_audit_buf_t b;
+    size_t start; /* where the line starts in b (HEAD_ROOM until sealed) */
+    char stack[4096];
+} enc_t;
+
+/* Everything from "actor" to "detail", masked, after HEAD_ROOM bytes. Runs
+ * outside the locks. */
+static void encode_fields(enc_t *e, const tk_audit_event_t *ev)
+{
+    e->b = (tk_audit_buf_t){.p = e->stack, .cap = sizeof(e->stack)};
+    e->b.len = HEAD_ROOM;
+    e->start = HEAD_ROOM;
+    tk_audit_buf_t *b = &e->b;
+    const char *f[] = {ev->actor,  ev->action ? ev->action : "unknown",
+                       ev->target, ev->endpoint,
+                       ev->server, ev->tool,
+                       ev->result, ev->ip,
+                       ev->request_id};
+    unsigned m = tk_mask_may_change_each(f, sizeof(f) / sizeof(f[0]));
+    put_field(b, ",\"actor\":", f[0], m & 1u);
+    put_field(b, ",\"action\":", f[1], m & 2u);
+    put_field(b, ",\"target\":", f[2], m & 4u);
+    put_field(b, ",\"endpoint\":", f[3], m & 8u);
+    put_field(b, ",\"server\":", f[4], m & 16u);
+    put_field(b, ",\"tool\":", f[5], m & 32u);
+    put_field(b, ",\"result\":", f[6], m & 64u);
+    put_int(b, ",\"status\":", ev->status > 0 && ev->status < 1000 ? ev->status : 0);
+    put_int(b, ",\"latency_us\":", ev->latency_us);
+    put_field(b, ",\"ip\":", f[7], m & 128u);
+    put_field(b, ",\"request_id\":", f[8], m & 256u);
+    put_detail(b, ev->detail);
 }
 
 /* ---- the chain state ---- */
@@ -213,6 +266,7 @@ static int load_state(tk_audit_t *a)
         rc = rc == TK_EIO ? TK_EIO : TK_OK;
     }
     a->have_state = rc == TK_OK;
+    tk_hex_encode(a->mac, sizeof(a->mac), a->mac_hex);
     return rc;
 }
 
@@ -220,9 +274,13 @@ static int load_state(tk_audit_t *a)
 static int open_segment(tk_audit_t *a, time_t now)
 {
     char name[32];
-    tk_audit_segment_name(now, name, sizeof(name));
-    if (a->fd >= 0 && strcmp(name, a->seg) == 0)
+    if (a->fd >= 0 && now == a->seg_sec)
         return TK_OK;
+    tk_audit_segment_name(now, name, sizeof(name));
+    if (a->fd >= 0 && strcmp(name, a->seg) == 0) {
+        a->seg_sec = now;
+        return TK_OK;
+    }
     char *path = tk_asprintf("%s/%s", a->dir, name);
     int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     free(path);
@@ -232,6 +290,7 @@ static int open_segment(tk_audit_t *a, time_t now)
         close(a->fd);
     a->fd = fd;
     tk_snprintf(a->seg, sizeof(a->seg), "%s", name);
+    a->seg_sec = now;
     a->have_state = 0; /* the other segment's size says nothing about this one */
     return TK_OK;
 }
@@ -268,8 +327,86 @@ static int write_all(int fd, const char *p, size_t n)
     return TK_EIO;
 }
 
-/* Chain, encode and write r. Called with a->mu held. */
-static int append_locked(tk_audit_t *a, tk_audit_record_t *r)
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ" for ms, the part before the milliseconds
+ * formatted once per second. */
+static void format_ts(tk_audit_t *a, int64_t ms, char *out, size_t len)
+{
+    int64_t sec = ms / 1000;
+    if (sec != a->ts_sec || a->ts_prefix[0] == '\0') {
+        char full[32];
+        tk_audit_format_ts(sec * 1000, full, sizeof(full));
+        char *dot = strrchr(full, '.');
+        tk_snprintf(a->ts_prefix, sizeof(a->ts_prefix), "%.*s", dot ? (int)(dot - full + 1) : 0,
+                    full);
+        a->ts_sec = sec;
+    }
+    size_t n = strlen(a->ts_prefix);
+    int m = (int)(ms % 1000);
+    if (n + 5 > len) {
+        tk_audit_format_ts(ms, out, len);
+        return;
+    }
+    memcpy(out, a->ts_prefix, n);
+    out[n] = (char)('0' + m / 100);
+    out[n + 1] = (char)('0' + m / 10 % 10);
+    out[n + 2] = (char)('0' + m % 10);
+    out[n + 3] = 'Z';
+    out[n + 4] = '\0';
+}
+
+/* ,"<name>":"<64 hex>" */
+static void put_mac(tk_audit_buf_t *b, const char *key, const char *hex)
+{
+    tk_audit_buf_add(b, key, strlen(key));
+    tk_audit_buf_add(b, "\"", 1);
+    tk_audit_buf_add(b, hex, 2 * TK_AUDIT_MAC_LEN); /* hex needs no escapes */
+    tk_audit_buf_add(b, "\"", 1);
+}
+
+/* mac = HMAC(key, prev || line + "}") with the handle's keyed context. */
+static int seal(tk_audit_t *a, const char *line, size_t len, unsigned char *mac)
+{
+    size_t n = 0;
+    return EVP_MAC_init(a->hmac, NULL, 0, NULL) == 1 &&
+                   EVP_MAC_update(a->hmac, a->mac, sizeof(a->mac)) == 1 &&
+                   EVP_MAC_update(a->hmac, (const unsigned char *)line, len) == 1 &&
+                   EVP_MAC_update(a->hmac, (const unsigned char *)"}", 1) == 1 &&
+                   EVP_MAC_final(a->hmac, mac, &n, TK_AUDIT_MAC_LEN) == 1 &&
+                   n == TK_AUDIT_MAC_LEN
+               ? TK_OK
+               : TK_EIO;
+}
+
+/* Put the head ({"seq":N,"ts":"...", after a newline when nl) in front of
+ * the fields and the chain's tail (prev, mac) after them. */
+static int seal_line(tk_audit_t *a, enc_t *e, uint64_t seq, const char *ts, int nl,
+                     unsigned char *mac, char *mac_hex)
+{
+    char room[HEAD_ROOM];
+    tk_audit_buf_t h = {.p = room, .cap = sizeof(room)};
+    const char *open = &"\n{\"seq\":"[nl ? 0 : 1];
+    tk_audit_buf_add(&h, open, strlen(open));
+    tk_audit_buf_u64(&h, seq);
+    tk_audit_buf_add(&h, ",\"ts\":", 6);
+    tk_audit_buf_field(&h, ts, strlen(ts));
+    if (h.heap || h.len > HEAD_ROOM) {
+        tk_audit_buf_free(&h);
+        return TK_EINVAL;
+    }
+    e->start = HEAD_ROOM - h.len;
+    memcpy(e->b.p + e->start, room, h.len);
+    put_mac(&e->b, ",\"prev\":", a->mac_hex);
+    size_t body = e->start + (nl ? 1 : 0);
+    if (seal(a, e->b.p + body, e->b.len - body, mac) != TK_OK)
+        return TK_EIO;
+    tk_hex_encode(mac, TK_AUDIT_MAC_LEN, mac_hex);
+    put_mac(&e->b, ",\"mac\":", mac_hex);
+    tk_audit_buf_add(&e->b, "}\n", 2);
+    return TK_OK;
+}
+
+/* Chain, seal and write e. Called with a->mu held. */
+static int append_locked(tk_audit_t *a, enc_t *e)
 {
     if (flock(a->lockfd, LOCK_EX) != 0)
         return TK_EIO;
@@ -278,25 +415,22 @@ static int append_locked(tk_audit_t *a, tk_audit_record_t *r)
     int rc = open_segment(a, (time_t)(ms / 1000));
     if (rc == TK_OK)
         rc = sync_state(a, &nl);
+    char ts[32];
+    unsigned char mac[TK_AUDIT_MAC_LEN];
+    char mac_hex[2 * TK_AUDIT_MAC_LEN + 1];
     if (rc == TK_OK) {
-        tk_audit_format_ts(ms, r->ts, sizeof(r->ts));
-        r->seq = a->seq + 1;
-        memcpy(r->prev, a->mac, sizeof(r->prev));
-        size_t outlen;
-        char *out = tk_audit_record_seal_encode(r, a->key, a->keylen, &outlen);
-        if (nl && outlen <= TK_AUDIT_LINE_MAX) {
-            /* finish the unfinished line left by a crash first */
-            char *joined = tk_asprintf("\n%s", out);
-            free(out);
-            out = joined;
-            outlen++;
-        }
-        rc = outlen > TK_AUDIT_LINE_MAX ? TK_ELIMIT : write_all(a->fd, out, outlen);
-        free(out);
+        format_ts(a, ms, ts, sizeof(ts));
+        rc = seal_line(a, e, a->seq + 1, ts, nl, mac, mac_hex);
+    }
+    if (rc == TK_OK) {
+        size_t outlen = e->b.len - e->start;
+        size_t reclen = outlen - (nl ? 1 : 0) - 1; /* without the newlines */
+        rc = reclen >= TK_AUDIT_LINE_MAX ? TK_ELIMIT : write_all(a->fd, e->b.p + e->start, outlen);
         if (rc == TK_OK) {
             a->size += (off_t)outlen;
-            a->seq = r->seq;
-            memcpy(a->mac, r->mac, sizeof(a->mac));
+            a->seq++;
+            memcpy(a->mac, mac, sizeof(a->mac));
+            memcpy(a->mac_hex, mac_hex, sizeof(a->mac_hex));
             a->dirty = 1;
             if (a->fsync_ms == 0 && fdatasync(a->fd) != 0)
                 rc = TK_EIO;
@@ -314,22 +448,23 @@ int tk_audit_append(tk_audit_t *a, const tk_audit_event_t *ev)
 {
     if (a == NULL)
         return TK_OK;
-    tk_audit_record_t r;
-    fill_record(&r, ev);
+    enc_t e;
+    encode_fields(&e, ev);
     pthread_mutex_lock(&a->mu);
-    int rc = append_locked(a, &r);
+    int rc = append_locked(a, &e);
     int saved = errno;
     pthread_mutex_unlock(&a->mu);
+    tk_audit_buf_free(&e.b);
     if (rc != TK_OK) {
         unsigned long n = atomic_fetch_add(&a->failures, 1) + 1;
         atomic_store(&a->ok, 0);
         tk_error(MOD, "AUDIT RECORD NOT WRITTEN (%s, action %s; %lu failures so far): %s", a->dir,
-                 r.action, n, rc == TK_ELIMIT ? "record too large" : strerror(saved));
+                 ev->action ? ev->action : "unknown", n,
+                 rc == TK_ELIMIT ? "record too large" : strerror(saved));
         rc = TK_EIO;
     } else {
         atomic_store(&a->ok, 1);
     }
-    tk_audit_record_clear(&r);
     return rc;
 }
 
@@ -531,6 +666,23 @@ int tk_audit_purge(tk_audit_t *a, time_t now, size_t *purged)
 
 /* ---- life cycle ---- */
 
+/* The keyed HMAC-SHA256 context that seals every record (re-initialised
+ * per record without the key schedule). */
+static int new_hmac(tk_audit_t *a)
+{
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
+    a->hmac = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    EVP_MAC_free(mac);
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                           OSSL_PARAM_construct_end()};
+    if (a->hmac != NULL && EVP_MAC_init(a->hmac, a->key, a->keylen, params) == 1)
+        return TK_OK;
+    tk_error(MOD, "cannot set up HMAC-SHA256 for the audit trail");
+    errno = EINVAL;
+    return TK_EIO;
+}
+
 int tk_audit_open(const tk_audit_opts_t *o, tk_audit_t **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -556,7 +708,7 @@ int tk_audit_open(const tk_audit_opts_t *o, tk_audit_t **out, char *err, size_t 
     char *lock = tk_asprintf("%s/" TK_AUDIT_LOCK, o->dir);
     a->lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     free(lock);
-    int rc = a->lockfd < 0 ? TK_EIO : TK_OK;
+    int rc = a->lockfd < 0 ? TK_EIO : new_hmac(a);
     if (rc == TK_OK && flock(a->lockfd, LOCK_EX) == 0) {
         rc = open_segment(a, time(NULL));
         (void)flock(a->lockfd, LOCK_UN);
@@ -600,6 +752,7 @@ void tk_audit_close(tk_audit_t *a)
     }
     if (a->lockfd >= 0)
         close(a->lockfd);
+    EVP_MAC_CTX_free(a->hmac);
     OPENSSL_cleanse(a->key, sizeof(a->key));
     pthread_mutex_destroy(&a->mu);
     pthread_mutex_destroy(&a->wmu);

@@ -8,6 +8,7 @@
 #define TK_AUDIT_INT_H
 
 #include <stdio.h>
+#include <string.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -19,10 +20,43 @@
 #define TK_AUDIT_ANCHOR "anchor.json"
 #define TK_AUDIT_LOCK "audit.lock"
 
-/* Seal r (as tk_audit_record_seal) and return its line with the newline,
- * encoding the record once. */
-char *tk_audit_record_seal_encode(tk_audit_record_t *r, const unsigned char *key, size_t keylen,
-                                  size_t *len);
+/* A growing byte buffer for encoding records. It may start on caller
+ * storage (p, cap set, heap 0) and moves to the heap when that is full;
+ * {0} starts empty on the heap. p stays NUL-terminated. */
+typedef struct tk_audit_buf {
+    char *p;
+    size_t len, cap;
+    int heap; /* p was allocated here */
+} tk_audit_buf_t;
+
+/* Room for n more bytes and the NUL. */
+void tk_audit_buf_grow(tk_audit_buf_t *b, size_t n);
+
+static inline void tk_audit_buf_add(tk_audit_buf_t *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap)
+        tk_audit_buf_grow(b, n);
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+/* The decimal digits of v. */
+void tk_audit_buf_u64(tk_audit_buf_t *b, uint64_t v);
+/* n bytes of s as a JSON string in the canonical form (docs/audit.md). */
+void tk_audit_buf_string(tk_audit_buf_t *b, const char *s, size_t n);
+void tk_audit_buf_free(tk_audit_buf_t *b);
+/* The object d exactly as json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS)
+ * writes it, without its allocations. TK_EINVAL (b unchanged) for what it
+ * leaves to jansson: reals, more than 32 members or levels, NUL in a member
+ * name, invalid UTF-8. */
+int tk_audit_buf_detail(tk_audit_buf_t *b, const json_t *d) TK_WUR;
+/* A field's value as recorded: the canonical string of s cut to
+ * TK_AUDIT_FIELD_MAX bytes on a character boundary, each byte of invalid
+ * UTF-8 replaced by '?'. */
+void tk_audit_buf_field(tk_audit_buf_t *b, const char *s, size_t len);
+/* Length of the valid UTF-8 sequence at p (0 if invalid). */
+size_t tk_audit_utf8_len(const unsigned char *p);
 
 /* Segment file names in dir, oldest first (heap array of heap strings). */
 int tk_audit_segments(const char *dir, char ***names, size_t *n) TK_WUR;

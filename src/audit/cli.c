@@ -40,7 +40,7 @@ typedef struct cli_ctx {
 
 static int usage(void)
 {
-    fputs("usage: tumiki audit verify --config FILE\n"
+    (void)fputs("usage: tumiki audit verify --config FILE\n"
           "       tumiki audit export --config FILE [--format jsonl|csv] [--from T] [--to T]"
           " [-o OUT]\n"
           "       tumiki audit report --config FILE --from T --to T [--json]\n"
@@ -104,16 +104,16 @@ static int parse_args(int argc, char **argv, cli_opts_t *o)
         }
     }
     if (o->config == NULL) {
-        fputs("tumiki audit: --config FILE is required\n", stderr);
+        (void)fputs("tumiki audit: --config FILE is required\n", stderr);
         return TK_EINVAL;
     }
     if ((o->from && parse_when(o->from, 0, o->from_ts, sizeof(o->from_ts)) != TK_OK) ||
         (o->to && parse_when(o->to, 1, o->to_ts, sizeof(o->to_ts)) != TK_OK)) {
-        fputs("tumiki audit: --from/--to take YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[.mmm]Z\n", stderr);
+        (void)fputs("tumiki audit: --from/--to take YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[.mmm]Z\n", stderr);
         return TK_EINVAL;
     }
     if (strcmp(o->format, "jsonl") != 0 && strcmp(o->format, "csv") != 0) {
-        fputs("tumiki audit: --format is jsonl or csv\n", stderr);
+        (void)fputs("tumiki audit: --format is jsonl or csv\n", stderr);
         return TK_EINVAL;
     }
     return TK_OK;
@@ -186,23 +186,23 @@ typedef struct export_ctx {
  * CR prefixed with ' so spreadsheets do not run it as a formula. */
 static void csv_cell(FILE *f, const char *s, int last)
 {
-    fputc('"', f);
+    (void)fputc('"', f);
     if (s != NULL && s[0] != '\0' && strchr("=+-@\t\r", s[0]) != NULL)
-        fputc('\'', f);
+        (void)fputc('\'', f);
     for (const char *p = s ? s : ""; *p; p++) {
         if (*p == '"')
-            fputc('"', f);
-        fputc(*p, f);
+            (void)fputc('"', f);
+        (void)fputc(*p, f);
     }
-    fputc('"', f);
-    fputc(last ? '\n' : ',', f);
+    (void)fputc('"', f);
+    (void)fputc(last ? '\n' : ',', f);
 }
 
 static void csv_int(FILE *f, int64_t v)
 {
     if (v != 0)
         fprintf(f, "%lld", (long long)v);
-    fputc(',', f);
+    (void)fputc(',', f);
 }
 
 static void csv_record(FILE *f, const tk_audit_record_t *r)
@@ -262,7 +262,7 @@ static int cmd_export(cli_ctx_t *c, const cli_opts_t *o)
     if ((x.out = open_out(o->out)) == NULL)
         return 1;
     if (x.csv)
-        fputs("seq,ts,actor,action,target,endpoint,server,tool,result,status,latency_us,ip,"
+        (void)fputs("seq,ts,actor,action,target,endpoint,server,tool,result,status,latency_us,ip,"
               "request_id,detail,prev,mac\n",
               x.out);
     size_t skipped;
@@ -280,7 +280,7 @@ static int cmd_export(cli_ctx_t *c, const cli_opts_t *o)
     fprintf(stderr, "%llu records exported", (unsigned long long)x.n);
     if (skipped > 0)
         fprintf(stderr, "; %zu undecodable lines skipped (run tumiki audit verify)", skipped);
-    fputc('\n', stderr);
+    (void)fputc('\n', stderr);
     return 0;
 }
 
@@ -521,7 +521,10 @@ static void print_counts(const char *title, json_t *obj)
     const char *k;
     json_t *v;
     printf("%s:\n", title);
-    json_object_foreach(obj, k, v) printf("  %-40s %lld\n", k, (long long)json_integer_value(v));
+    json_object_foreach(obj, k, v)
+    {
+        printf("  %-40s %lld\n", k, (long long)json_integer_value(v));
+    }
 }
 
 static void print_top(const char *title, json_t *arr, const char *label)
@@ -530,8 +533,10 @@ static void print_top(const char *title, json_t *arr, const char *label)
     json_t *v;
     printf("%s:\n", title);
     json_array_foreach(arr, i, v)
+    {
         printf("  %-40s %lld\n", json_string_value(json_object_get(v, label)),
                (long long)json_integer_value(json_object_get(v, "count")));
+    }
 }
 
 static void report_print(json_t *rep)
@@ -569,7 +574,7 @@ static void report_print(json_t *rep)
 static int cmd_report(cli_ctx_t *c, const cli_opts_t *o)
 {
     if (o->from == NULL || o->to == NULL) {
-        fputs("tumiki audit report: --from and --to are required\n", stderr);
+        (void)fputs("tumiki audit report: --from and --to are required\n", stderr);
         return 2;
     }
     report_t rp = {json_object(),

@@ -203,15 +203,21 @@ static char *anchor_text(const unsigned char *key, size_t keylen, const tk_audit
     return text;
 }
 
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Exactly 2 * TK_AUDIT_MAC_LEN lower-case hex digits (the canonical form). */
 static int parse_hex_mac(const char *s, unsigned char *out)
 {
     if (s == NULL || strlen(s) != 2 * TK_AUDIT_MAC_LEN)
         return TK_EINVAL;
     for (size_t i = 0; i < TK_AUDIT_MAC_LEN; i++) {
-        unsigned v;
-        if (sscanf(s + 2 * i, "%2x", &v) != 1)
+        int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+        if (hi < 0 || lo < 0)
             return TK_EINVAL;
-        out[i] = (unsigned char)v;
+        out[i] = (unsigned char)(hi << 4 | lo);
     }
     return TK_OK;
 }

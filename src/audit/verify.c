@@ -171,7 +171,7 @@ static int verify_segment(vstate_t *vs, const char *dir, const char *name)
     while (vs->v->ok && (n = tk_audit_read_line(f, &line, &cap, &term)) >= 0)
         vs_line(vs, name, ++lineno, line, (size_t)n, term);
     int rc = ferror(f) ? TK_EIO : TK_OK;
-    fclose(f);
+    (void)fclose(f);
     free(line);
     return rc;
 }
@@ -246,7 +246,7 @@ static int each_segment(const char *path, const char *from, const char *to, tk_a
         tk_audit_record_clear(&r);
     }
     int rc = ferror(f) ? TK_EIO : TK_OK;
-    fclose(f);
+    (void)fclose(f);
     free(line);
     return rc != TK_OK ? rc : (stop ? 1 : TK_OK);
 }

@@ -1030,6 +1030,8 @@ static int oidc_member(ctx_t *c, const char *path, const char *p, const char *ke
                        void *base)
 {
     tk_config_t *cfg = base;
+    if (cfg == NULL) /* never: string_members passes the config being loaded */
+        return TK_EINVAL;
     char **slot = !strcmp(key, "issuer")         ? &cfg->oidc_issuer
                   : !strcmp(key, "client_id")    ? &cfg->oidc_client_id
                   : !strcmp(key, "redirect_uri") ? &cfg->oidc_redirect_uri

@@ -12,6 +12,7 @@
 
 #include <ctype.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -58,7 +59,9 @@ static pthread_rwlock_t tables_lock = PTHREAD_RWLOCK_INITIALIZER;
 static rule_t patterns[TK_MASK_MAX_PATTERNS];
 static size_t n_patterns;
 static char *secrets[TK_MASK_MAX_SECRETS];
+static size_t secret_len[TK_MASK_MAX_SECRETS];
 static size_t n_secrets;
+static size_t shortest_secret; /* length of the shortest registered value */
 
 static pcre2_code *compile(const char *re, int *errcode, PCRE2_SIZE *erroff)
 {
@@ -90,10 +93,15 @@ int tk_mask_add_secret(const char *value)
     for (size_t i = 0; i < n_secrets; i++)
         if (strcmp(secrets[i], value) == 0)
             goto out;
-    if (n_secrets == TK_MASK_MAX_SECRETS)
+    if (n_secrets == TK_MASK_MAX_SECRETS) {
         rc = TK_ELIMIT;
-    else
-        secrets[n_secrets++] = tk_strdup(value);
+        goto out;
+    }
+    size_t len = strlen(value);
+    if (n_secrets == 0 || len < shortest_secret)
+        shortest_secret = len;
+    secret_len[n_secrets] = len;
+    secrets[n_secrets++] = tk_strdup(value);
 out:
     pthread_rwlock_unlock(&tables_lock);
     return rc;
@@ -165,6 +173,7 @@ void tk_mask_reset(void)
         free(secrets[i]);
     }
     n_secrets = 0;
+    shortest_secret = 0;
     pthread_rwlock_unlock(&tables_lock);
 }
 
@@ -229,22 +238,53 @@ static void apply(const rule_t *r, char **s, size_t *len)
 }
 
 /* Can any built-in rule match? Every rule needs one of these words (in any
- * case); text without them skips the regular expressions. One pass: only
- * positions whose letter starts a word are compared. */
+ * case): the scheme names, "tk_", "eyJ", the PEM header, and the start of
+ * each secret-looking name of the two name=value rules ("pass" for password
+ * and passwd, "api" for api_key, "private" for private_key), or a letter
+ * that PCRE2 takes for s or k when it ignores case (long s, Kelvin). Text without
+ * them skips the regular expressions. One pass: tables of the words' first
+ * and second letters pick the few positions worth comparing. */
+#define W(x) {x, sizeof(x) - 1}
+static const struct {
+    const char *w;
+    size_t len;
+} trigger[] = {W("api"),   W("authorization"), W("bearer"),     W("basic"),  W("cookie"),
+               W("credential"), W("eyj"),      W("pass"),       W("private"), W("secret"),
+               W("tk_"),   W("token"),         W("-----begin"),
+               /* caseless matching in UTF mode also takes U+017F LATIN SMALL
+                * LETTER LONG S for s and U+212A KELVIN SIGN for k */
+               W("\xc5\xbf"), W("\xe2\x84\xaa")};
+#undef W
+#define N_TRIGGER (sizeof(trigger) / sizeof(trigger[0]))
+_Static_assert(N_TRIGGER <= 16, "one bit per trigger word in a uint16_t");
+
+/* first[c] / second[c]: the trigger words (one bit each) whose first /
+ * second letter is c in either case. */
+static uint16_t trig_first[256], trig_second[256];
+static pthread_once_t trig_once = PTHREAD_ONCE_INIT;
+
+static void trig_init(void)
+{
+    for (size_t w = 0; w < N_TRIGGER; w++) {
+        for (int k = 0; k < 2; k++) {
+            uint16_t *t = k == 0 ? trig_first : trig_second;
+            unsigned char c = (unsigned char)trigger[w].w[k];
+            t[c] |= (uint16_t)(1u << w);
+            t[toupper(c)] |= (uint16_t)(1u << w);
+        }
+    }
+}
+
 static int builtin_may_match(const char *s, size_t len)
 {
-    static const char *const words[] = {"bearer", "basic", "tk_", "eyj", "-----begin",
-                                        "pass", "secret", "token", "key", "authorization",
-                                        "cookie", "credential"};
-    for (size_t i = 0; i + 3 <= len; i++) {
-        int c = tolower((unsigned char)s[i]);
-        if (strchr("btep-skac", c) == NULL || c == '\0')
-            continue;
-        for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
-            size_t wl = strlen(words[w]);
-            if (words[w][0] == c && wl <= len - i && strncasecmp(s + i, words[w], wl) == 0)
+    pthread_once(&trig_once, trig_init);
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i + 2 <= len; i++) {
+        unsigned m = trig_first[u[i]] & trig_second[u[i + 1]];
+        for (size_t w = 0; m != 0; w++, m >>= 1)
+            if ((m & 1) && trigger[w].len <= len - i &&
+                strncasecmp(s + i, trigger[w].w, trigger[w].len) == 0)
                 return 1;
-        }
     }
     return 0;
 }
@@ -253,7 +293,7 @@ static int builtin_may_match(const char *s, size_t len)
 static void apply_secrets(char **s, size_t *len)
 {
     for (size_t i = 0; i < n_secrets; i++) {
-        size_t sl = strlen(secrets[i]);
+        size_t sl = secret_len[i];
         char *hit = memmem(*s, *len, secrets[i], sl);
         if (hit == NULL)
             continue;
@@ -295,6 +335,45 @@ char *tk_mask_str(const char *in)
     return s;
 }
 
+/* Does a registered value or a configured pattern occur in s? Called with
+ * the tables locked. */
+static int tables_hit(const char *s, size_t len)
+{
+    for (size_t i = 0; i < n_secrets && len >= shortest_secret; i++)
+        if (secret_len[i] <= len && memmem(s, len, secrets[i], secret_len[i]) != NULL)
+            return 1;
+    pcre2_match_data *md = n_patterns ? thread_match_data() : NULL;
+    for (size_t i = 0; i < n_patterns; i++)
+        if (md == NULL || pcre2_match(patterns[i].code, (PCRE2_SPTR)s, len, 0, 0, md, NULL) >= 0)
+            return 1;
+    return 0;
+}
+
+/* tk_mask_may_change with the tables locked. */
+static int may_change_locked(const char *s, size_t len)
+{
+    return memchr(s, '\0', len) != NULL || builtin_may_match(s, len) || tables_hit(s, len);
+}
+
+int tk_mask_may_change(const char *s, size_t len)
+{
+    pthread_rwlock_rdlock(&tables_lock);
+    int hit = may_change_locked(s, len);
+    pthread_rwlock_unlock(&tables_lock);
+    return hit;
+}
+
+unsigned tk_mask_may_change_each(const char *const *s, size_t n)
+{
+    unsigned bits = 0;
+    pthread_rwlock_rdlock(&tables_lock);
+    for (size_t i = 0; i < n && i < 32; i++)
+        if (s[i] != NULL && may_change_locked(s[i], strlen(s[i])))
+            bits |= 1u << i;
+    pthread_rwlock_unlock(&tables_lock);
+    return bits;
+}
+
 size_t tk_mask_buf(char *buf, size_t cap)
 {
     if (cap == 0)
@@ -312,18 +391,29 @@ size_t tk_mask_buf(char *buf, size_t cap)
 /* Does a JSON member name look like it holds a secret? */
 static int secret_name(const char *name)
 {
-    static const char *const words[] = {"password", "passwd", "secret", "apikey",
-                                        "authorization", "cookie", "privatekey", "credential"};
+#define W(x) {x, sizeof(x) - 1}
+    static const struct {
+        const char *w;
+        size_t len;
+    } words[] = {W("password"), W("passwd"),     W("privatekey"), W("secret"),
+                 W("apikey"),   W("authorization"), W("cookie"), W("credential")};
+#undef W
     char low[64];
     size_t n = 0;
     for (const char *p = name; *p != '\0' && n < sizeof(low) - 1; p++)
         if (*p != '_' && *p != '-')
             low[n++] = (char)tolower((unsigned char)*p);
     low[n] = '\0';
-    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-        if (strstr(low, words[i]) != NULL)
-            return 1;
-    return n >= 5 && strcmp(low + n - 5, "token") == 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = low[i];
+        if (c != 'p' && c != 's' && c != 'a' && c != 'c') /* the words' first letters */
+            continue;
+        for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++)
+            if (words[w].w[0] == c && words[w].len <= n - i &&
+                memcmp(low + i, words[w].w, words[w].len) == 0)
+                return 1;
+    }
+    return n >= 5 && memcmp(low + n - 5, "token", 5) == 0;
 }
 
 static void mask_json_depth(json_t *v, int depth)
@@ -365,6 +455,38 @@ static void mask_json_depth(json_t *v, int depth)
             (void)json_string_set(v, m);
         free(m);
     }
+}
+
+static int json_may_change_depth(const json_t *v, int depth)
+{
+    const char *k;
+    json_t *x;
+    size_t i;
+    if (json_is_object(v)) {
+        json_object_foreach((json_t *)v, k, x) {
+            if (depth >= MASK_JSON_DEPTH || secret_name(k) || may_change_locked(k, strlen(k)) ||
+                json_may_change_depth(x, depth + 1))
+                return 1;
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, x) {
+            if (depth >= MASK_JSON_DEPTH || json_may_change_depth(x, depth + 1))
+                return 1;
+        }
+    } else if (json_is_string(v)) {
+        return may_change_locked(json_string_value(v), json_string_length(v));
+    }
+    return 0;
+}
+
+int tk_mask_json_may_change(const json_t *v)
+{
+    if (v == NULL)
+        return 0;
+    pthread_rwlock_rdlock(&tables_lock);
+    int hit = json_may_change_depth(v, 0);
+    pthread_rwlock_unlock(&tables_lock);
+    return hit;
 }
 
 void tk_mask_json(json_t *v)

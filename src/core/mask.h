@@ -57,6 +57,15 @@ void tk_mask_reset(void);
 /* A heap copy of s with every recognised secret replaced. Never NULL. */
 char *tk_mask_str(const char *s);
 
+/* Whether tk_mask_str could change the len bytes at s: 0 means it would
+ * return them as they are, so a caller may use s without the copy; 1 may be
+ * a false alarm (a trigger word without a secret). Text with a NUL byte
+ * always answers 1. */
+int tk_mask_may_change(const char *s, size_t len);
+/* tk_mask_may_change for up to 32 NUL-terminated texts at once (NULL ones
+ * answer 0): bit i set for s[i]. */
+unsigned tk_mask_may_change_each(const char *const *s, size_t n);
+
 /* Mask the NUL-terminated text in buf (capacity cap) in place; the result
  * is truncated to fit. Returns the new length. */
 size_t tk_mask_buf(char *buf, size_t cap);
@@ -66,5 +75,9 @@ size_t tk_mask_buf(char *buf, size_t cap);
  * names are masked as text too. Recurses into objects and arrays up to a
  * fixed depth; deeper values are replaced whole. */
 void tk_mask_json(json_t *v);
+
+/* Whether tk_mask_json would change anything in v (0: a copy of v masked
+ * with tk_mask_json equals v), with the same conservative sense. */
+int tk_mask_json_may_change(const json_t *v);
 
 #endif

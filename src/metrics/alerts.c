@@ -207,7 +207,7 @@ static json_t *alert_body(const char *kind, json_t *details)
     time_t t = time(NULL);
     struct tm tm;
     gmtime_r(&t, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    (void)strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
     return json_pack("{s:s, s:s, s:s, s:o}", "alert", kind, "severity", severity_of(kind), "time",
                      when, "details", details ? json_incref(details) : json_object());
 }

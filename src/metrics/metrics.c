@@ -297,13 +297,13 @@ static void put_escaped(FILE *o, const char *s, int quote)
 {
     for (; *s; s++) {
         if (*s == '\\')
-            fputs("\\\\", o);
+            (void)fputs("\\\\", o);
         else if (*s == '\n')
-            fputs("\\n", o);
+            (void)fputs("\\n", o);
         else if (quote && *s == '"')
-            fputs("\\\"", o);
+            (void)fputs("\\\"", o);
         else
-            fputc(*s, o);
+            (void)fputc(*s, o);
     }
 }
 
@@ -312,15 +312,15 @@ static void put_labels(FILE *o, const tk_metric_t *f, const series_t *s, const c
 {
     if (f->nlabels == 0 && le == NULL)
         return;
-    fputc('{', o);
+    (void)fputc('{', o);
     for (size_t i = 0; i < f->nlabels; i++) {
         fprintf(o, "%s%s=\"", i ? "," : "", f->labels[i]);
         put_escaped(o, s->vals[i], 1);
-        fputc('"', o);
+        (void)fputc('"', o);
     }
     if (le != NULL)
         fprintf(o, "%sle=\"%s\"", f->nlabels ? "," : "", le);
-    fputc('}', o);
+    (void)fputc('}', o);
 }
 
 static void put_histogram(FILE *o, const tk_metric_t *f, series_t *s)
@@ -351,7 +351,7 @@ static void put_series(FILE *o, const tk_metric_t *f, series_t *s)
         put_histogram(o, f, s);
         return;
     }
-    fputs(f->name, o);
+    (void)fputs(f->name, o);
     put_labels(o, f, s, NULL);
     uint64_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
     if (f->type == TK_METRIC_GAUGE)
@@ -381,7 +381,7 @@ static void put_family(FILE *o, const tk_metric_t *f)
 
 static void put_dropped(FILE *o, tk_metrics_t *m)
 {
-    fputs("# HELP tumiki_metrics_series_dropped_total Recordings folded into the \"_other\" "
+    (void)fputs("# HELP tumiki_metrics_series_dropped_total Recordings folded into the \"_other\" "
           "series because the family reached its series cap.\n"
           "# TYPE tumiki_metrics_series_dropped_total counter\n",
           o);
@@ -417,13 +417,13 @@ static void put_process(FILE *o, const tk_metrics_t *m)
             ;
         if (fscanf(f, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
             ut = st = 0;
-        fclose(f);
+        (void)fclose(f);
     }
     f = fopen("/proc/self/statm", "re");
     if (f != NULL) {
         if (fscanf(f, "%*u %llu", &pages) != 1)
             pages = 0;
-        fclose(f);
+        (void)fclose(f);
     }
     fprintf(o,
             "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"

@@ -576,6 +576,186 @@ static void test_secret_masked_everywhere(void **state)
     free(s);
 }
 
+/* The writer builds its line without the codec (fields straight from the
+ * event, the detail dumped once): each line must decode, re-encode to the
+ * same bytes with the codec, carry the MAC the codec computes, and hold the
+ * cleaned values (cut at 1024 bytes, invalid UTF-8 as '?', a large detail
+ * as a note of its size, a secret-named member masked). */
+static void test_writer_matches_codec(void **state)
+{
+    fixture_t *f = *state;
+    tk_audit_t *a = open_trail(f);
+    char *longs = tk_malloc(3000);
+    memset(longs, 'x', 2999);
+    longs[2999] = '\0';
+    longs[1023] = '\xc3'; /* a 2-byte character across the cut: dropped whole */
+    longs[1024] = '\xa9';
+    char *big = tk_malloc(40000);
+    memset(big, 'y', 39999);
+    big[39999] = '\0';
+    json_t *large = json_pack("{s:s}", "blob", big);
+    char *large_text = json_dumps(large, JSON_COMPACT | JSON_SORT_KEYS);
+    json_t *named = json_pack("{s:s, s:[i, s, n, b], s:{}}", "api_token", "plain-value", "list", 7,
+                              "tab\there", 1, "empty");
+    json_t *jansson_only = json_pack("{s:f}", "real", 0.25); /* and 40 members: left to jansson */
+    for (int i = 0; i < 40; i++) {
+        char k[8];
+        tk_snprintf(k, sizeof(k), "k%d", i);
+        json_object_set_new(jansson_only, k, json_integer(i));
+    }
+    tk_audit_event_t evs[] = {
+        {.action = "a", .actor = "quote \" back \\ ctl \x01 del \x7f", .tool = "bad \xff\xfe utf8"},
+        {.action = "b", .target = longs, .status = 1000, .latency_us = -5, .detail = named},
+        {.action = "c", .request_id = "caf\xc3\xa9", .detail = large},
+        {.action = NULL, .ip = "::1", .status = 204, .latency_us = 1, .detail = jansson_only},
+    };
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+        assert_int_equal(tk_audit_append(a, &evs[i]), TK_OK);
+    tk_audit_close(a);
+    char *path = segment_path(f);
+    size_t len;
+    char *buf = slurp(path, &len);
+    tk_audit_record_t r[4];
+    char *line = buf;
+    for (size_t i = 0; i < 4; i++) {
+        char *end = strchr(line, '\n');
+        assert_non_null(end);
+        const char *why = NULL;
+        assert_int_equal(tk_audit_record_decode(line, (size_t)(end - line), &r[i], &why), TK_OK);
+        size_t n;
+        char *again = tk_audit_record_encode(&r[i], &n);
+        assert_int_equal(n, (size_t)(end - line));
+        assert_memory_equal(again, line, n);
+        free(again);
+        assert_true(tk_audit_record_mac_ok(&r[i], KEY, sizeof(KEY)));
+        assert_int_equal(r[i].seq, i + 1);
+        line = end + 1;
+    }
+    assert_int_equal((size_t)(line - buf), len);
+    assert_string_equal(r[0].actor, "quote \" back \\ ctl \x01 del \x7f");
+    assert_string_equal(r[0].tool, "bad ?? utf8");
+    assert_int_equal(strlen(r[1].target), 1023);
+    assert_null(r[1].server);
+    assert_int_equal(r[1].status, 0);
+    assert_int_equal(r[1].latency_us, 0);
+    assert_string_equal(json_string_value(json_object_get(r[1].detail, "api_token")), TK_MASK);
+    assert_int_equal(json_array_size(json_object_get(r[1].detail, "list")), 4);
+    assert_true(json_is_true(json_object_get(r[2].detail, "truncated")));
+    assert_int_equal(json_integer_value(json_object_get(r[2].detail, "bytes")),
+                     (json_int_t)strlen(large_text));
+    assert_string_equal(r[3].action, "unknown");
+    assert_int_equal(json_object_size(r[3].detail), 41);
+    assert_int_equal(r[3].status, 204);
+    assert_true(verify(f).ok);
+    for (size_t i = 0; i < 4; i++)
+        tk_audit_record_clear(&r[i]);
+    json_decref(large);
+    json_decref(named);
+    json_decref(jansson_only);
+    free(large_text);
+    free(big);
+    free(longs);
+    free(buf);
+    free(path);
+}
+
+/* tk_audit_buf_detail writes what json_dumps(COMPACT | SORT_KEYS) writes
+ * (the canonical form's detail is defined as jansson's output), or refuses
+ * and leaves the object to jansson. */
+static void check_detail(json_t *d)
+{
+    char *want = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+    tk_audit_buf_t b = {0};
+    tk_audit_buf_add(&b, "x", 1);
+    int rc = tk_audit_buf_detail(&b, d);
+    if (rc == TK_OK) {
+        assert_non_null(want);
+        assert_string_equal(b.p + 1, want);
+    } else {
+        assert_int_equal(b.len, 1);
+    }
+    tk_audit_buf_free(&b);
+    free(want);
+}
+
+static json_t *random_value(uint32_t *seed, int depth)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    uint32_t r = *seed >> 8;
+    static const char *const strs[] = {"", "a", "B", "_", "aa", "a\x7f", "caf\xc3\xa9",
+                                       "\xf0\x9f\x98\x80", "q\"b\\s/", "\x01\x1f\b\f\n\r\t",
+                                       "\xe2\x80\xa8", "z"};
+    const size_t ns = sizeof(strs) / sizeof(strs[0]);
+    switch (depth > 4 ? r % 5 : r % 7) {
+    case 0:
+        return json_string(strs[r / 7 % ns]);
+    case 1:
+        return json_integer((json_int_t)(r % 2 ? r : 0 - (json_int_t)r));
+    case 2:
+        return r % 2 ? json_true() : json_false();
+    case 3:
+        return json_null();
+    case 4:
+        return json_stringn("n\0ul", 4);
+    case 5: {
+        json_t *a = json_array();
+        for (uint32_t i = 0; i < r % 4; i++)
+            json_array_append_new(a, random_value(seed, depth + 1));
+        return a;
+    }
+    default: {
+        json_t *o = json_object();
+        for (uint32_t i = 0; i < r % 6; i++)
+            json_object_set_new(o, strs[(r + i * 5) % ns], random_value(seed, depth + 1));
+        return o;
+    }
+    }
+}
+
+static void test_detail_like_jansson(void **state)
+{
+    (void)state;
+    char one[2] = {0, 0};
+    json_t *bytes = json_object();
+    for (int c = 1; c < 0x80; c++) {
+        one[0] = (char)c;
+        json_object_set_new(bytes, one, json_string(one));
+    }
+    check_detail(bytes);
+    json_decref(bytes);
+    json_t *ints = json_pack("{s:I, s:I, s:I, s:I, s:{}, s:[], s:n}", "min", (json_int_t)INT64_MIN,
+                             "max", (json_int_t)INT64_MAX, "zero", (json_int_t)0, "neg",
+                             (json_int_t)-42, "o", "a", "nil");
+    check_detail(ints);
+    json_decref(ints);
+    json_t *real = json_pack("{s:f}", "r", 0.1);
+    tk_audit_buf_t b = {0};
+    json_t *many = json_object();
+    for (int i = 0; i < 40; i++) {
+        char k[8];
+        tk_snprintf(k, sizeof(k), "k%d", i);
+        json_object_set_new(many, k, json_integer(i));
+    }
+    assert_int_equal(tk_audit_buf_detail(&b, many), TK_EINVAL); /* refused before any byte */
+    assert_int_equal(b.len, 0);
+    json_decref(many);
+    assert_int_equal(tk_audit_buf_detail(&b, real), TK_EINVAL);
+    json_decref(real);
+    json_t *bad = json_object();
+    json_object_set_new(bad, "s", json_stringn_nocheck("\xff", 1));
+    assert_int_equal(tk_audit_buf_detail(&b, bad), TK_EINVAL);
+    json_decref(bad);
+    tk_audit_buf_free(&b);
+    uint32_t seed = 7;
+    for (int i = 0; i < 2000; i++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "v", random_value(&seed, 0));
+        json_object_set_new(o, "w", random_value(&seed, 0));
+        check_detail(o);
+        json_decref(o);
+    }
+}
+
 static void test_segment_file_modes(void **state)
 {
     fixture_t *f = *state;
@@ -648,6 +828,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retention_anchor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_purge_refuses_broken_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_masked_everywhere, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_matches_codec, setup, teardown),
+        cmocka_unit_test(test_detail_like_jansson),
         cmocka_unit_test_setup_teardown(test_segment_file_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ratelimit_aggregated, setup, teardown),
         cmocka_unit_test(test_verify_buf_garbage),

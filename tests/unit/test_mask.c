@@ -50,11 +50,54 @@ static void test_builtin_rules(void **state)
     check("{\"client_secret\": \"s3cr3t-value\", \"n\": 1}", "{\"client_secret\": \"****\", \"n\": 1}");
     check("API-KEY: xyz987", "API-KEY: ****");
     check("x_api_key=abcdef", "x_api_key=****");
+    /* PCRE2 ignores case the Unicode way: long s is an s, the Kelvin sign a k */
+    check("pa\xc5\xbf\xc5\xbfword=hunter2", "pa\xc5\xbf\xc5\xbfword=****");
+    check("to\xe2\x84\xaa" "en=abcdef", "to\xe2\x84\xaa" "en=****");
     check("\"password\":\"with \\\" quote\"", "\"password\":\"****\"");
     /* ordinary text stays as it is */
     check("tools/call echo took 12 ms", "tools/call echo took 12 ms");
     check("Bearer realm=\"tumiki\"", "Bearer realm=\"tumiki\"");
     check("", "");
+}
+
+/* tk_mask_may_change answers 1 for every text that masking changes (the
+ * audit writer skips the copy only on 0), and 0 for everyday text. */
+static void test_may_change(void **state)
+{
+    (void)state;
+    assert_int_equal(tk_mask_add_secret("Zq9-registered-77"), TK_OK);
+    char err[128];
+    assert_int_equal(tk_mask_add_pattern("[0-9]{4}-[0-9]{4}-[0-9]{4}", err, sizeof(err)), TK_OK);
+    const char *changed[] = {"Authorization: Bearer abcdefgh12345678", "BASIC dXNlcjpwYXNz",
+                             "key tk_AbC123_0123456789abcdef", "x eyJhbGciOi.eyJzdWIiOi.c2ln",
+                             "-----BEGIN PRIVATE KEY-----\nMIIEv", "PassWord=hunter2",
+                             "x_api_key=abcdef", "privateKey: abc", "{\"cookie\":\"c=1\"}",
+                             "SECRET=x", "credentials: abc", "refresh_token=abc",
+                             "authorization=abc", "pre Zq9-registered-77 post",
+                             "card 1234-5678-9012 end", "pa\xc5\xbf\xc5\xbfword=x",
+                             "api_\342\204\252ey=abc" /* Kelvin sign */};
+    for (size_t i = 0; i < sizeof(changed) / sizeof(changed[0]); i++) {
+        char *m = tk_mask_str(changed[i]);
+        assert_string_not_equal(m, changed[i]);
+        assert_int_equal(tk_mask_may_change(changed[i], strlen(changed[i])), 1);
+        free(m);
+    }
+    const char *plain[] = {"key:abcdef0123456789", "tool.call", "s-0011223344556677", "127.0.0.1",
+                           "echo__echo", "a1b2c3d4-17", "ok", ""};
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+        assert_int_equal(tk_mask_may_change(plain[i], strlen(plain[i])), 0);
+    assert_int_equal(tk_mask_may_change("a\0Zq9-registered-77", 20), 1);
+    const char *each[] = {plain[0], changed[13], NULL, changed[0], plain[3]};
+    assert_int_equal(tk_mask_may_change_each(each, 5), (1u << 1) | (1u << 3));
+    json_t *clean = json_pack("{s:i, s:s, s:[s]}", "rpc_id", 1, "session", "s-00", "l", "x");
+    json_t *named = json_pack("{s:{s:s}}", "o", "api_key", "v");
+    json_t *nested = json_pack("{s:[s]}", "o", "Bearer abcdefgh12345678");
+    assert_int_equal(tk_mask_json_may_change(clean), 0);
+    assert_int_equal(tk_mask_json_may_change(named), 1);
+    assert_int_equal(tk_mask_json_may_change(nested), 1);
+    json_decref(clean);
+    json_decref(named);
+    json_decref(nested);
 }
 
 static void test_registered_secrets(void **state)
@@ -165,6 +208,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_builtin_rules, reset),
         cmocka_unit_test_setup(test_registered_secrets, reset),
+        cmocka_unit_test_setup(test_may_change, reset),
         cmocka_unit_test_setup(test_patterns, reset),
         cmocka_unit_test_setup(test_invalid_utf8_and_buf, reset),
         cmocka_unit_test_setup(test_json, reset),
