@@ -382,7 +382,7 @@ static int seal(tk_audit_t *a, const char *line, size_t len, unsigned char *mac)
 static int seal_line(tk_audit_t *a, enc_t *e, uint64_t seq, const char *ts, int nl,
                      unsigned char *mac, char *mac_hex)
 {
-    char room[HEAD_ROOM];
+    char room[HEAD_ROOM] = {0}; /* 64 bytes; zeroed so no analyzer doubts the copy below */
     tk_audit_buf_t h = {.p = room, .cap = sizeof(room)};
     const char *open = &"\n{\"seq\":"[nl ? 0 : 1];
     tk_audit_buf_add(&h, open, strlen(open));

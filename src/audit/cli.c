@@ -557,10 +557,12 @@ static void report_print(json_t *rep)
     const char *k;
     json_t *v;
     json_object_foreach(json_object_get(rep, "latency_by_tool"), k, v)
+    {
         printf("  %-40s n=%lld p50=%lld p99=%lld\n", k,
                (long long)json_integer_value(json_object_get(v, "n")),
                (long long)json_integer_value(json_object_get(v, "p50_us")),
                (long long)json_integer_value(json_object_get(v, "p99_us")));
+    }
     printf("anomalies:\n");
     size_t i;
     json_array_foreach(json_object_get(rep, "anomalies"), i, v)
