@@ -165,8 +165,7 @@ static void hreq_json(tk_hreq_t *r, int status, json_t *body /* stolen */)
 {
     size_t len;
     char *text = json_text(body, &len);
-    tk_hreq_reply(r, status, reason(status), status != 204 ? "application/json" : NULL, text,
-                  len);
+    tk_hreq_reply(r, status, reason(status), status != 204 ? "application/json" : NULL, text, len);
     free(text);
 }
 

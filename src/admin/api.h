@@ -54,15 +54,16 @@ typedef struct tk_caller {
 
 typedef struct tk_admin tk_admin_t;
 
-/* Called on the admin's loop with the id of an API key whose user was
- * deleted or disabled: drop it from every key cache (the revocation poll
- * cannot see a deleted row). */
+/* Called on the admin's loop with the id of an API key revoked through the
+ * API, or whose user was deleted or disabled: drop it from every key cache
+ * at once (the revocation poll cannot see a deleted row, and is per loop). */
 typedef void (*tk_admin_forget_fn)(void *arg, const char *key_id);
 
 /* Start the admin API on the store at db_path: makes sure the default
  * organization exists, applies the tool selections stored there to gw, and
- * starts the worker. forget (may be NULL) is told about the keys of deleted
- * or disabled users. On failure returns a TK_E* and err says why. */
+ * starts the worker. forget (may be NULL) is told about revoked keys and
+ * the keys of deleted or disabled users. On failure returns a TK_E* and err
+ * says why. */
 int tk_admin_create(struct event_base *base, const tk_config_t *cfg, tk_gateway_t *gw,
                     tk_admin_forget_fn forget, void *forget_arg, const char *db_path,
                     tk_admin_t **out, char *err, size_t errlen) TK_WUR;
