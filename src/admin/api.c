@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Admin REST API: routing and body checks on the loop, then one job per
+ * Admin REST API: routing and body checks on the core loop, then one job per
  * request on the store worker (caller resolution, role check, store work,
  * reply built there), then the reply and any live effect (a tool selection
- * applied to the gateway) back on the loop.
+ * applied to the gateway, keys dropped from every key cache) back on the
+ * core loop. Requests arrive as tk_hreq_t, so the HTTP loop that owns the
+ * connection may run on another thread (server.threads > 1).
  */
 #include "admin/api.h"
 
@@ -69,14 +71,15 @@ static const struct {
 struct tk_admin {
     const tk_config_t *cfg;
     tk_gateway_t *gw;
-    tk_keyauth_t *ka;
+    tk_admin_forget_fn forget;
+    void *forget_arg;
     tk_store_worker_t *worker;
     int closing;
 };
 
 typedef struct job {
     tk_admin_t *admin;
-    struct evhttp_request *req; /* answered even if its client has gone (evhttp frees it) */
+    tk_hreq_t *r; /* ended exactly once, in job_done (output after a disconnect is dropped) */
     route_t route;
     enum evhttp_cmd_type cmd;
     char p1[TK_STORE_ID_MAX + 1]; /* path parameters */
@@ -90,7 +93,7 @@ typedef struct job {
     int status;
     json_t *reply;  /* response body, or NULL for 204 */
     json_t *filter; /* tool selection to apply to the gateway, or NULL */
-    json_t *gone;   /* ids of the keys of a user deleted or disabled, or NULL */
+    json_t *gone;   /* ids of keys revoked, or of a user deleted or disabled, or NULL */
 } job_t;
 
 /* ---- replies ---- */
@@ -127,17 +130,28 @@ static const char *reason(int status)
     }
 }
 
+/* body (stolen) as JSON text with a final newline; NULL (and *len 0) for none. */
+static char *json_text(json_t *body, size_t *len)
+{
+    *len = 0;
+    if (body == NULL)
+        return NULL;
+    char *s = tk_json_dump(body, len);
+    json_decref(body);
+    char *out = tk_malloc(*len + 1);
+    memcpy(out, s, *len);
+    out[(*len)++] = '\n';
+    free(s);
+    return out;
+}
+
 static void send_json(struct evhttp_request *req, int status, json_t *body /* stolen */)
 {
     struct evbuffer *buf = evbuffer_new();
-    if (body != NULL) {
-        size_t len;
-        char *s = tk_json_dump(body, &len);
-        json_decref(body);
-        evbuffer_add(buf, s, len);
-        evbuffer_add(buf, "\n", 1);
-        free(s);
-    }
+    size_t len;
+    char *text = json_text(body, &len);
+    evbuffer_add(buf, text != NULL ? text : "", len);
+    free(text);
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_remove_header(h, "Content-Type");
     if (status != 204)
@@ -145,6 +159,17 @@ static void send_json(struct evhttp_request *req, int status, json_t *body /* st
     evhttp_send_reply(req, status, reason(status), buf);
     evbuffer_free(buf);
 }
+
+/* The same through a request handle; ends it. */
+static void hreq_json(tk_hreq_t *r, int status, json_t *body /* stolen */)
+{
+    size_t len;
+    char *text = json_text(body, &len);
+    tk_hreq_reply(r, status, reason(status), status != 204 ? "application/json" : NULL, text, len);
+    free(text);
+}
+
+static void hreq_error(tk_hreq_t *r, int status, const char *code, const char *message);
 
 static json_t *error_body(const char *code, const char *message)
 {
@@ -155,6 +180,11 @@ void tk_admin_reply_error(struct evhttp_request *req, int status, const char *co
                           const char *message)
 {
     send_json(req, status, error_body(code, message));
+}
+
+static void hreq_error(tk_hreq_t *r, int status, const char *code, const char *message)
+{
+    hreq_json(r, status, error_body(code, message));
 }
 
 /* Set the job's outcome to an error; returns -1 for `return fail(...)`. */
@@ -706,6 +736,7 @@ static int h_key_delete(job_t *j)
     if (rc != TK_OK)
         return store_fail(j, rc);
     tk_info(MOD, "key %s revoked", j->p1);
+    j->gone = json_pack("[s]", j->p1); /* every key cache drops it now, not at its next poll */
     return ok(j, 204, NULL);
 }
 
@@ -951,11 +982,7 @@ static void audit_admin(const job_t *j)
         tk_snprintf(target, sizeof(target), "key:%s", made != NULL ? made : j->p1);
     else if (j->route == R_ENDPOINT || j->route == R_ENDPOINT_TOOLS)
         tk_snprintf(target, sizeof(target), "endpoint:%s", j->p1);
-    char *ip = NULL;
-    ev_uint16_t port = 0;
-    struct evhttp_connection *evcon = evhttp_request_get_connection(j->req);
-    if (evcon != NULL)
-        evhttp_connection_get_peer(evcon, &ip, &port);
+    const char *ip = tk_hreq_peer(j->r);
     tk_audit_event_t ev = {.actor = actor,
                            .action = action,
                            .target = target[0] ? target : NULL,
@@ -964,7 +991,7 @@ static void audit_admin(const job_t *j)
                                      : j->status == 403   ? "denied"
                                                           : "error",
                            .status = j->status,
-                           .ip = ip};
+                           .ip = ip[0] ? ip : NULL};
     if (tk_audit_emit(&ev) != TK_OK)
         tk_debug(MOD, "admin action not audited");
 }
@@ -972,7 +999,8 @@ static void audit_admin(const job_t *j)
 static void job_done(void *arg)
 {
     job_t *j = arg;
-    if (j->admin->closing || !j->ran) { /* evhttp_free frees the request */
+    if (j->admin->closing || !j->ran) { /* shutting down: no answer */
+        tk_hreq_release(j->r);
         job_free(j);
         return;
     }
@@ -984,8 +1012,8 @@ static void job_done(void *arg)
     json_t *v;
     json_array_foreach(j->status / 100 == 2 ? j->gone : NULL, i, v)
     {
-        if (j->admin->ka != NULL)
-            tk_keyauth_forget(j->admin->ka, json_string_value(v));
+        if (j->admin->forget != NULL)
+            j->admin->forget(j->admin->forget_arg, json_string_value(v));
     }
     if (j->status == 200 && j->route == R_SERVERS) {
         json_t *s;
@@ -1001,7 +1029,7 @@ static void job_done(void *arg)
     tk_info(MOD, "%s %s by %s: %d", j->cmd == EVHTTP_REQ_GET ? "read" : "change",
             routes[j->route].name, who, j->status);
     audit_admin(j);
-    send_json(j->req, j->status, j->reply);
+    hreq_json(j->r, j->status, j->reply);
     j->reply = NULL;
     job_free(j);
 }
@@ -1075,60 +1103,55 @@ static int match(job_t *j, const char *p)
 }
 
 /* Read and parse the request body (POST, PUT, PATCH); 0 or -1 (answered). */
-static int read_body(job_t *j, struct evhttp_request *req)
+static int read_body(job_t *j, tk_hreq_t *r)
 {
     if (j->cmd != EVHTTP_REQ_POST && j->cmd != EVHTTP_REQ_PUT && j->cmd != EVHTTP_REQ_PATCH)
         return 0;
-    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+    const char *ct = tk_hreq_header(r, "Content-Type");
     if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0 ||
         (ct[16] != '\0' && ct[16] != ';')) {
-        tk_admin_reply_error(req, 415, "unsupported_media_type",
-                             "send the body as application/json");
+        hreq_error(r, 415, "unsupported_media_type", "send the body as application/json");
         return -1;
     }
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
+    size_t len;
+    const char *data = tk_hreq_body(r, &len);
     if (len > TK_ADMIN_MAX_BODY) {
-        tk_admin_reply_error(req, 413, "too_large", "the body is larger than 64 KiB");
+        hreq_error(r, 413, "too_large", "the body is larger than 64 KiB");
         return -1;
     }
-    const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
     json_error_t e;
-    j->body = json_loadb(data != NULL ? data : "", len, JSON_REJECT_DUPLICATES, &e);
+    j->body = json_loadb(data, len, JSON_REJECT_DUPLICATES, &e);
     if (!json_is_object(j->body)) {
-        tk_admin_reply_error(req, 400, "invalid_json", "the body must be one JSON object");
+        hreq_error(r, 400, "invalid_json", "the body must be one JSON object");
         return -1;
     }
     return 0;
 }
 
-void tk_admin_handle(tk_admin_t *a, struct evhttp_request *req, const tk_caller_t *who)
+void tk_admin_handle(tk_admin_t *a, tk_hreq_t *r, const char *path, const tk_caller_t *who)
 {
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     job_t *j = tk_calloc(1, sizeof(*j));
     j->admin = a;
     j->caller = *who;
-    j->cmd = evhttp_request_get_command(req);
+    j->cmd = tk_hreq_command(r);
     if (path == NULL || strncmp(path, "/api/v1/", 8) != 0 || match(j, path + 7) != 0) {
-        tk_admin_reply_error(req, 404, "not_found", "no such route");
+        hreq_error(r, 404, "not_found", "no such route");
         job_free(j);
         return;
     }
     if ((routes[j->route].methods & (int)j->cmd) == 0) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", routes[j->route].allow);
-        tk_admin_reply_error(req, 405, "method_not_allowed",
-                             "this route does not take that method");
+        tk_hreq_add_header(r, "Allow", routes[j->route].allow);
+        hreq_error(r, 405, "method_not_allowed", "this route does not take that method");
         job_free(j);
         return;
     }
-    if (read_body(j, req) != 0) {
+    if (read_body(j, r) != 0) {
         job_free(j);
         return;
     }
-    j->req = req;
+    j->r = r;
     if (tk_store_worker_submit(a->worker, job_work, job_done, j) != TK_OK) {
-        tk_admin_reply_error(req, 503, "unavailable", "too many admin requests in progress");
+        hreq_error(r, 503, "unavailable", "too many admin requests in progress");
         job_free(j);
         return;
     }
@@ -1158,8 +1181,8 @@ static int load_filters(tk_admin_t *a, tk_store_t *st, char *err, size_t errlen)
 }
 
 int tk_admin_create(struct event_base *base, const tk_config_t *cfg, tk_gateway_t *gw,
-                    tk_keyauth_t *ka, const char *db_path, tk_admin_t **out, char *err,
-                    size_t errlen)
+                    tk_admin_forget_fn forget, void *forget_arg, const char *db_path,
+                    tk_admin_t **out, char *err, size_t errlen)
 {
     *out = NULL;
     tk_store_t *st = NULL;
@@ -1169,7 +1192,8 @@ int tk_admin_create(struct event_base *base, const tk_config_t *cfg, tk_gateway_
     tk_admin_t *a = tk_calloc(1, sizeof(*a));
     a->cfg = cfg;
     a->gw = gw;
-    a->ka = ka;
+    a->forget = forget;
+    a->forget_arg = forget_arg;
     rc = tk_store_org_ensure(st, TK_ADMIN_ORG, "Default organization", wall_ms());
     if (rc != TK_OK)
         tk_snprintf(err, errlen, "cannot create the default organization: %s",

@@ -14,7 +14,9 @@
  * (created at start if missing); user, key, endpoint and server routes are
  * authorised against the caller's role there, member routes against the
  * organization in the path. The admin module borrows the config, the event
- * base and the gateway; all must outlive it. Loop thread only.
+ * base and the gateway; all must outlive it. It runs on the gateway core's
+ * loop (its thread only); requests reach it as tk_hreq_t handles, so the
+ * HTTP loop that owns a connection may run on a thread of its own.
  */
 #ifndef TK_ADMIN_API_H
 #define TK_ADMIN_API_H
@@ -24,14 +26,16 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "auth/keyauth.h"
 #include "config/config.h"
 #include "core/core.h"
+#include "http/hreq.h"
 #include "mcp/gateway.h"
 #include "store/store.h"
 
 #define TK_ADMIN_ORG "default"
 #define TK_ADMIN_MAX_BODY 65536
+/* Longer request paths match no route (the longest is well under this). */
+#define TK_ADMIN_PATH_MAX 256
 
 typedef enum tk_caller_kind {
     TK_CALLER_BOOTSTRAP = 1, /* the bootstrap token: owner of everything */
@@ -50,13 +54,19 @@ typedef struct tk_caller {
 
 typedef struct tk_admin tk_admin_t;
 
+/* Called on the admin's loop with the id of an API key revoked through the
+ * API, or whose user was deleted or disabled: drop it from every key cache
+ * at once (the revocation poll cannot see a deleted row, and is per loop). */
+typedef void (*tk_admin_forget_fn)(void *arg, const char *key_id);
+
 /* Start the admin API on the store at db_path: makes sure the default
  * organization exists, applies the tool selections stored there to gw, and
- * starts the worker. ka (borrowed, may be NULL) is told about the keys of
- * deleted users. On failure returns a TK_E* and err says why. */
+ * starts the worker. forget (may be NULL) is told about revoked keys and
+ * the keys of deleted or disabled users. On failure returns a TK_E* and err
+ * says why. */
 int tk_admin_create(struct event_base *base, const tk_config_t *cfg, tk_gateway_t *gw,
-                    tk_keyauth_t *ka, const char *db_path, tk_admin_t **out, char *err,
-                    size_t errlen) TK_WUR;
+                    tk_admin_forget_fn forget, void *forget_arg, const char *db_path,
+                    tk_admin_t **out, char *err, size_t errlen) TK_WUR;
 /* Requests still in progress are dropped unanswered (their connections are
  * being closed). NULL is fine. */
 void tk_admin_destroy(tk_admin_t *a);
@@ -64,10 +74,12 @@ void tk_admin_destroy(tk_admin_t *a);
 /* Whether path belongs to the admin API ("/api/..."). */
 int tk_admin_path(const char *path);
 
-/* Serve one authenticated request; answers it (now or later) exactly once. */
-void tk_admin_handle(tk_admin_t *a, struct evhttp_request *req, const tk_caller_t *who);
+/* Serve one authenticated request for path (the request's path, shorter
+ * than TK_ADMIN_PATH_MAX); ends r (now or later) exactly once. */
+void tk_admin_handle(tk_admin_t *a, tk_hreq_t *r, const char *path, const tk_caller_t *who);
 
-/* Send {"error":{"code":code,"message":message}} with status. */
+/* Send {"error":{"code":code,"message":message}} with status (on the
+ * request's own loop). */
 void tk_admin_reply_error(struct evhttp_request *req, int status, const char *code,
                           const char *message);
 

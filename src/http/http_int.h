@@ -15,6 +15,7 @@ typedef enum {
     TK_HMSG_CLOSED, /* HTTP thread -> core: a client went away */
     TK_HMSG_HANDOFF, /* HTTP thread -> core: serve this request */
     TK_HMSG_STOP,   /* -> HTTP thread: leave the loop */
+    TK_HMSG_FORGET, /* core -> HTTP thread: drop an API key from its key cache */
 } tk_hmsg_kind_t;
 
 typedef struct tk_hmsg {

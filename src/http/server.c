@@ -97,7 +97,7 @@ struct tk_http_server {
     tk_ratelimit_t *rl;    /* per key, per endpoint, per address */
     tk_metrics_t *metrics; /* borrowed, may be NULL */
     tk_alerts_t *alerts;   /* borrowed, may be NULL */
-    tk_admin_t *admin;     /* /api/v1 (served with server.threads = 1 only) */
+    tk_admin_t *admin;     /* /api/v1, on the core loop */
     tk_login_shared_t *login_shared; /* dashboard sessions, shared by the loops */
 };
 
@@ -111,7 +111,16 @@ typedef struct handoff {
     tk_hreq_t *r;
     char slug[TK_SLUG_MAX + 1];
     char actor[TK_AUDIT_ACTOR_MAX]; /* who, for the audit trail ("" = the session's) */
+    int admin;          /* an /api/v1 request: for srv->admin, as caller, at path */
+    tk_caller_t caller;
+    char path[TK_ADMIN_PATH_MAX];
 } handoff_t;
+
+/* An API key to drop from one HTTP loop's key cache. */
+typedef struct forget_msg {
+    tk_hmsg_t hdr;
+    char key_id[TK_APIKEY_ID_LEN + 1];
+} forget_msg_t;
 
 /* A request waiting for its API key to be verified off the loop. */
 typedef struct pending_auth {
@@ -437,27 +446,41 @@ static void serve_authorized(worker_t *w, struct evhttp_request *req, const char
     handoff(w, req, slug, ratekey);
 }
 
-/* Authenticated admin API caller: the per-credential limit, then the API.
- * The admin API runs beside the gateway core, so only when the HTTP loop is
- * the core's (server.threads = 1). */
+/* Authenticated admin API caller: the per-credential limit, then the API,
+ * which runs on the gateway core's loop: at once with one loop, else handed
+ * over like an MCP request (its reply comes back through this loop's
+ * mailbox). */
 static void serve_admin(worker_t *w, struct evhttp_request *req, tk_caller_kind_t kind,
                         const char *user, const tk_principal_t *p, const char *ratekey)
 {
     tk_http_server_t *srv = w->srv;
     if (!rate_ok(srv, req, ratekey, &srv->cfg->rate_per_key))
         return;
-    if (srv->threaded || srv->admin == NULL) {
-        tk_admin_reply_error(req, 503, "unavailable",
-                             "the admin API is served only with server.threads = 1");
+    if (srv->admin == NULL) {
+        tk_admin_reply_error(req, 503, "unavailable", "the admin API is unavailable");
         return;
     }
-    tk_caller_t who = {.kind = kind};
-    tk_snprintf(who.user, sizeof(who.user), "%s", user);
+    handoff_t *m = tk_calloc(1, sizeof(*m));
+    m->hdr.kind = TK_HMSG_HANDOFF;
+    m->admin = 1;
+    m->caller.kind = kind;
+    tk_snprintf(m->caller.user, sizeof(m->caller.user), "%s", user);
     if (p != NULL) {
-        tk_snprintf(who.key_id, sizeof(who.key_id), "%s", p->key_id);
-        tk_snprintf(who.scopes, sizeof(who.scopes), "%s", p->scopes);
+        tk_snprintf(m->caller.key_id, sizeof(m->caller.key_id), "%s", p->key_id);
+        tk_snprintf(m->caller.scopes, sizeof(m->caller.scopes), "%s", p->scopes);
     }
-    tk_admin_handle(srv->admin, req, &who);
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    if (path != NULL && strlen(path) < sizeof(m->path)) /* else "": no such route */
+        tk_snprintf(m->path, sizeof(m->path), "%s", path);
+    if (!srv->threaded) {
+        m->r = tk_hreq_new(req, NULL, NULL);
+        tk_admin_handle(srv->admin, m->r, m->path, &m->caller);
+        free(m);
+        return;
+    }
+    m->r = tk_hreq_new(req, w->mb, srv->core_mb);
+    tk_mailbox_post(srv->core_mb, &m->hdr.mail);
 }
 
 /* A verified API key may only be used on its own endpoint, with the "mcp"
@@ -1077,20 +1100,49 @@ static void core_deliver(void *arg, tk_mail_t *m)
     tk_hmsg_t *h = (tk_hmsg_t *)m;
     if (h->kind == TK_HMSG_HANDOFF) {
         handoff_t *ho = (handoff_t *)h;
-        tk_gateway_handle_as(srv->gw, ho->r, ho->slug, ho->actor[0] ? ho->actor : NULL);
+        if (ho->admin && srv->admin == NULL) /* shutting down */
+            tk_hreq_release(ho->r);
+        else if (ho->admin)
+            tk_admin_handle(srv->admin, ho->r, ho->path, &ho->caller);
+        else
+            tk_gateway_handle_as(srv->gw, ho->r, ho->slug, ho->actor[0] ? ho->actor : NULL);
         free(ho);
     } else {
         tk_hreq_run_closed(h);
     }
 }
 
-/* A worker's mailbox: output for its requests, or the order to stop. */
+/* A user's key is gone (admin API, core loop): drop it from every loop's
+ * key cache, each on its own thread. */
+static void forget_key(void *arg, const char *key_id)
+{
+    tk_http_server_t *srv = arg;
+    for (size_t i = 0; i < srv->nworkers; i++) {
+        worker_t *w = &srv->workers[i];
+        if (!srv->threaded) {
+            if (w->ka != NULL)
+                tk_keyauth_forget(w->ka, key_id);
+            continue;
+        }
+        forget_msg_t *m = tk_calloc(1, sizeof(*m));
+        m->hdr.kind = TK_HMSG_FORGET;
+        tk_snprintf(m->key_id, sizeof(m->key_id), "%s", key_id);
+        tk_mailbox_post(w->mb, &m->hdr.mail);
+    }
+}
+
+/* A worker's mailbox: output for its requests, a key to forget, or the
+ * order to stop. */
 static void worker_deliver(void *arg, tk_mail_t *m)
 {
     worker_t *w = arg;
     tk_hmsg_t *h = (tk_hmsg_t *)m;
     if (h->kind == TK_HMSG_OP) {
         tk_hreq_run_op(h);
+    } else if (h->kind == TK_HMSG_FORGET) {
+        if (w->ka != NULL)
+            tk_keyauth_forget(w->ka, ((forget_msg_t *)h)->key_id);
+        free(h);
     } else {
         free(h);
         event_base_loopbreak(w->base);
@@ -1217,7 +1269,7 @@ int tk_http_server_create(struct event_base *base, const tk_config_t *cfg, tk_ga
         /* the admin API (and the stored tool selections it applies to the
          * gateway at start) lives on the core loop */
         char *db = tk_asprintf("%s/tumiki.db", cfg->data_dir);
-        int rc = tk_admin_create(base, cfg, gw, srv->workers[0].ka, db, &srv->admin, err, errlen);
+        int rc = tk_admin_create(base, cfg, gw, forget_key, srv, db, &srv->admin, err, errlen);
         free(db);
         if (rc != TK_OK) {
             tk_http_server_destroy(srv);
@@ -1304,7 +1356,8 @@ void tk_http_server_destroy(tk_http_server_t *srv)
         return;
     for (size_t i = 0; i < srv->nworkers; i++)
         worker_stop(&srv->workers[i]);
-    tk_admin_destroy(srv->admin); /* no admin reply after this */
+    tk_admin_destroy(srv->admin); /* pending admin requests are released unanswered */
+    srv->admin = NULL;           /* and those still in the core's mailbox too */
     /* the threads are gone: their loops' state is ours now */
     for (size_t i = 0; i < srv->nworkers; i++)
         worker_close(&srv->workers[i]);

@@ -74,7 +74,6 @@ describe('admin API and RBAC', () => {
     gw = await startGateway({ config: {
       mcpServers: { echo: servers.echo('echo') },
       endpoints: { default: { servers: ['echo'] }, other: { servers: ['echo'] } },
-      server: { threads: 1 }, // the admin API runs on the core loop (see the last test)
     } });
     for (const role of ROLES) {
       users[role] = await makeUser(role);
@@ -391,17 +390,113 @@ describe('admin API and RBAC', () => {
     assert.match(log, /"module":"admin"/);
   });
 
-  test('with server.threads > 1 the admin API answers 503 (not yet served there), MCP works', async () => {
-    const g2 = await startGateway({ config: {
-      mcpServers: { echo: servers.echo('echo') }, server: { threads: 2 },
+  test('with server.threads = 4: roles, key lifecycle, tool selection and user deletion on every thread', async () => {
+    const g4 = await startGateway({ config: {
+      mcpServers: { echo: servers.echo('echo') },
+      endpoints: { default: { servers: ['echo'] } }, server: { threads: 4 },
     } });
-    const r = await fetch(`${g2.url}/api/v1/me`, { headers: { Authorization: `Bearer ${g2.token}` } });
-    assert.equal(r.status, 503);
-    assert.equal((await r.json()).error.code, 'unavailable');
-    assert.equal((await fetch(`${g2.url}/api/v1/me`)).status, 401);
-    const client = await connect(g2);
-    assert.equal(textOf(await client.callTool({ name: 'echo__echo', arguments: { text: 't2' } })), 't2');
-    await client.close();
-    await g2.stop();
+    // every request on a fresh connection, so the kernel spreads them over the threads
+    const call = async (method, p, token, body) => {
+      const headers = token ? { Authorization: `Bearer ${token}` } : {};
+      if (body !== undefined) headers['Content-Type'] = 'application/json';
+      const r = await rawRequest(`${g4.url}/api/v1${p}`, { method, headers, body });
+      return { status: r.status, text: r.text, json: r.text ? JSON.parse(r.text) : null };
+    };
+    const mcp4 = (k) => rawRequest(g4.mcpUrl('default'), {
+      headers: { ...mcpHeaders(g4), Authorization: `Bearer ${k}` }, body: initBody, untilId: 1 });
+    const authLog = () => g4.logs().filter((l) => l.module === 'auth' || l.module === 'http')
+      .slice(-12).map((l) => l.msg).join('\n');
+    const many = async (k, n) => (await Promise.all(Array.from({ length: n }, () => mcp4(k)))).map((r) => r.status);
+    const key4 = async (owner, scopes) => {
+      const r = await runTumiki(['key', 'create', '--endpoint', '*', '--scopes', scopes, '--owner', owner,
+        '--config', g4.configPath], { cwd: g4.dir });
+      assert.equal(r.code, 0, r.stderr);
+      secrets.push(r.stdout.trim());
+      return r.stdout.trim();
+    };
+    const user4 = async (role) => {
+      const id = uniq('t');
+      const r = await call('POST', '/users', g4.token, { id, email: `${id}@example.com`, role });
+      assert.equal(r.status, 201, r.text);
+      return id;
+    };
+    try {
+      assert.ok(g4.logs().some((l) => /serving HTTP on 4 threads/.test(l.msg)));
+      // role checks, server-side, whichever thread takes the request
+      const admin = await user4('admin');
+      const viewer = await user4('viewer');
+      const ka = await key4(admin, 'mcp admin');
+      const kv = await key4(viewer, 'mcp admin');
+      const kmcp = await key4(admin, 'mcp');
+      for (let round = 0; round < 4; round++) {
+        assert.equal((await call('GET', '/users', kv)).status, 200);
+        assert.equal((await call('POST', '/users', kv, { email: `${uniq('v')}@x.io` })).status, 403);
+        assert.equal((await call('POST', '/users', ka, { email: `${uniq('a')}@x.io` })).status, 201);
+        assert.equal((await call('POST', '/users', ka, { email: `${uniq('o')}@x.io`, role: 'owner' })).status, 403);
+        assert.equal((await call('GET', '/me', kmcp)).json.error.code, 'insufficient_scope');
+        assert.equal((await call('GET', '/me')).status, 401);
+      }
+      const me = await call('GET', '/me', ka);
+      assert.equal(me.status, 200, me.text);
+      assert.equal(me.json.user.id, admin);
+      const srv = await call('GET', '/servers', kv);
+      assert.match(srv.json.servers[0].status, /^(idle|starting|ready|backoff)$/);
+      assert.equal((await call('DELETE', '/me', ka)).status, 405);
+
+      // key lifecycle: create -> use on many connections -> revoke -> refused within 1 s everywhere
+      const c = await call('POST', '/keys', ka, { endpoint: 'default', name: 't4', scopes: 'mcp' });
+      assert.equal(c.status, 201, c.text);
+      secrets.push(c.json.key);
+      assert.deepEqual(await many(c.json.key, 16), Array(16).fill(200), authLog());
+      assert.equal((await call('DELETE', `/keys/${c.json.id}`, ka)).status, 204);
+      // revoked through the API: every thread's cache drops it at once
+      assert.deepEqual(await many(c.json.key, 24), Array(24).fill(401), authLog());
+      // revoked by the CLI (the store only): each thread's poll drops it within 1 s
+      const kc = await key4(admin, 'mcp');
+      assert.deepEqual(await many(kc, 24), Array(24).fill(200), authLog());
+      const rv = await runTumiki(['key', 'revoke', kc.slice(3, 19), '--config', g4.configPath], { cwd: g4.dir });
+      assert.equal(rv.code, 0, rv.stderr);
+      await sleep(1000);
+      assert.deepEqual(await many(kc, 24), Array(24).fill(401), authLog());
+
+      // a tool selection made on one connection applies to tools/list at once
+      const client = await connect(g4, { slug: 'default' });
+      const names = async () => (await client.listTools()).tools.map((t) => t.name);
+      assert.ok((await names()).includes('echo__echo'));
+      for (const [body, present] of [[{ deny: ['echo__echo'] }, false], [{ allow: ['echo__*'] }, true],
+        [{ deny: ['echo__*'] }, false], [{}, true]]) {
+        const put = await call('PUT', '/endpoints/default/tools', ka, body);
+        assert.equal(put.status, 200, put.text);
+        assert.equal((await names()).includes('echo__echo'), present, JSON.stringify(body));
+      }
+      await client.close();
+
+      // deleting a user refuses its keys at once on every thread, cached or not
+      const gone = await user4('member');
+      const kg = await key4(gone, 'mcp');
+      assert.deepEqual(await many(kg, 24), Array(24).fill(200)); // verified and cached on the threads
+      assert.equal((await call('DELETE', `/users/${gone}`, ka)).status, 204);
+      assert.deepEqual(await many(kg, 24), Array(24).fill(401));
+      // and disabling one too
+      const off = await user4('member');
+      const ko = await key4(off, 'mcp');
+      assert.deepEqual(await many(ko, 24), Array(24).fill(200));
+      assert.equal((await call('PATCH', `/users/${off}`, ka, { disabled: true })).status, 200);
+      assert.deepEqual(await many(ko, 24), Array(24).fill(401));
+
+      const log = g4.stderr();
+      for (const k of secrets) assert.ok(!log.includes(k.slice(20)), 'a key secret appeared in the log');
+      // stopping with admin requests in flight: they are dropped, the exit stays clean
+      const inflight = Array.from({ length: 64 }, (_, i) =>
+        call(i % 2 ? 'GET' : 'POST', '/users', ka, i % 2 ? undefined : { email: `${uniq('s')}@x.io` }).catch(() => null));
+      await sleep(30);
+      await g4.stop();
+      await Promise.all(inflight);
+    } finally {
+      await g4.stop();
+    }
+    const end = await g4.stop();
+    assert.equal(end.code, 0, g4.stderr().slice(-2000));
+    assert.ok(!end.forced);
   });
 });

@@ -37,8 +37,7 @@ describe('dashboard login', () => {
 
   before(async () => {
     gw = await startGateway({
-      // server.threads 1: one case uses the admin API, served there only for now
-      config: { server: { threads: 1 }, dashboard: { bcrypt_cost: 4, lockout_s: 2,
+      config: { dashboard: { bcrypt_cost: 4, lockout_s: 2,
         login_rate: '1000/min', web_dir: await webDir() } },
     });
     addUser(gw, EMAIL, PASSWORD);
