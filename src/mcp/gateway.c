@@ -151,7 +151,9 @@ struct call {
     unsigned waited;       /* catalogue kinds this call already waited for */
     double started;        /* tk_metrics_now() when it arrived */
     char actor[TK_AUDIT_ACTOR_MAX]; /* who sent it (audit) */
-    char *tool;            /* tools/call: the name the client asked for (audit) */
+    char *tool;            /* audited calls: the tool or prompt name, or resource URI the
+                              client asked for; NULL: not audited one by one */
+    const char *audit_action; /* "tool.call", "prompt.get" or "resource.read" */
     const char *srv_name;  /* the server it went to (audit) */
     uint64_t t0_us;        /* when it arrived */
     int audited;
@@ -312,7 +314,7 @@ static const char *audit_result(call_t *c, json_t *msg, int status)
         return "unavailable";
     if (text && strstr(text, "did not answer") != NULL)
         return "timeout";
-    if (!endpoint_tool_allowed(c->sess->ep, c->tool))
+    if (strcmp(c->audit_action, "tool.call") == 0 && !endpoint_tool_allowed(c->sess->ep, c->tool))
         return "denied";
     return "error";
 }
@@ -334,7 +336,7 @@ static int audit_call(call_t *c, json_t *msg, int status, const char *result)
         json_object_set(d, "arguments", json_object_get(c->params, "arguments"));
     if (tk_audit_log_results(a) && json_object_get(msg, "result"))
         json_object_set(d, "result", json_object_get(msg, "result"));
-    tk_audit_event_t ev = {.actor = c->actor, .action = "tool.call", .target = c->sess->audit_id,
+    tk_audit_event_t ev = {.actor = c->actor, .action = c->audit_action, .target = c->sess->audit_id,
                            .endpoint = c->sess->ep->conf->slug, .server = c->srv_name,
                            .tool = c->tool, .result = result ? result : audit_result(c, msg, status),
                            .status = status, .latency_us = (int64_t)(audit_now_us() - c->t0_us),
@@ -494,9 +496,16 @@ static call_t *call_new(session_t *s, tk_hreq_t *req, json_t *msg, tk_rpc_t *rpc
     call_t *c = tk_calloc(1, sizeof(*c));
     c->t0_us = audit_now_us();
     tk_snprintf(c->actor, sizeof(c->actor), "%s", actor ? actor : s->actor);
-    if (!strcmp(rpc->method, "tools/call")) {
-        const char *name = json_string_value(json_object_get(rpc->params, "name"));
-        c->tool = tk_strndup(name ? name : "", TK_AUDIT_FIELD_MAX);
+    /* tools, prompts and resources reach data: each call is audited */
+    static const char *const audited[][3] = {{"tools/call", "name", "tool.call"},
+                                             {"prompts/get", "name", "prompt.get"},
+                                             {"resources/read", "uri", "resource.read"}};
+    for (size_t i = 0; i < sizeof(audited) / sizeof(audited[0]); i++) {
+        if (strcmp(rpc->method, audited[i][0]) == 0) {
+            const char *name = json_string_value(json_object_get(rpc->params, audited[i][1]));
+            c->tool = tk_strndup(name ? name : "", TK_AUDIT_FIELD_MAX);
+            c->audit_action = audited[i][2];
+        }
     }
     c->gw = s->gw;
     c->serial = ++s->gw->next_serial;
@@ -1092,7 +1101,7 @@ static void dispatch_call(call_t *c)
         call_result(c, json_object());
     else if (!strcmp(m, "tools/list"))
         handle_list(c, CAT_TOOLS);
-    else if (!strcmp(m, "tools/call") && !tk_audit_ok(tk_audit_global())) {
+    else if (c->tool != NULL && !tk_audit_ok(tk_audit_global())) { /* an audited call */
         json_t *e = tk_rpc_error(c->id, TK_RPC_INTERNAL_ERROR, "audit unavailable");
         call_finish_status(c, e, 503, "Service Unavailable");
         json_decref(e);

@@ -36,7 +36,7 @@ function allAuditText(gw) {
 const today = () => new Date().toISOString().slice(0, 10);
 
 describe('audit trail', () => {
-  test('tool calls are recorded; verify passes and then names an edited record', async () => {
+  test('tool calls, prompts and resource reads are recorded; verify passes and then names an edited record', async () => {
     const gw = await startGateway({ config: {
       mcpServers: { echo: servers.echo('echo') },
       endpoints: { default: { servers: ['echo'], tools: { deny: ['echo__env'] } } },
@@ -46,6 +46,8 @@ describe('audit trail', () => {
       await client.callTool({ name: 'echo__echo', arguments: { text: `call ${i}` } });
     await assert.rejects(client.callTool({ name: 'echo__env', arguments: { name: 'HOME' } }));
     await assert.rejects(client.callTool({ name: "=cmd|' /C calc'!A0", arguments: {} }));
+    await client.getPrompt({ name: 'echo__greet', arguments: { name: 'Ada' } });
+    await client.readResource({ uri: 'echo://static/hello' });
     const bad = await rawRequest(gw.mcpUrl(), { headers: { ...mcpHeaders(gw), Authorization: 'Bearer nope-nope-nope' },
       body: { jsonrpc: '2.0', id: 1, method: 'ping' } });
     assert.equal(bad.status, 401);
@@ -74,6 +76,14 @@ describe('audit trail', () => {
     assert.equal(new Set(ok.map((r) => r.request_id)).size, 3, 'request ids are unique');
     assert.equal(calls.find((r) => r.tool === 'echo__env').result, 'denied');
     assert.equal(calls.find((r) => r.tool.startsWith('=cmd')).result, 'error');
+    const prompt = recs.find((r) => r.action === 'prompt.get');
+    assert.equal(prompt?.tool, 'echo__greet', 'the prompt name');
+    assert.equal(prompt.result, 'ok');
+    assert.equal(prompt.server, 'echo');
+    const read = recs.find((r) => r.action === 'resource.read');
+    assert.equal(read?.tool, 'echo://static/hello', 'the resource URI');
+    assert.equal(read.result, 'ok');
+    assert.equal(read.actor, 'key:bootstrap');
     const sess = recs.find((r) => r.action === 'session.create');
     assert.equal(sess.actor, 'key:bootstrap');
     assert.equal(sess.detail.client, 'tumiki-it');
