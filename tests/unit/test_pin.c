@@ -14,7 +14,6 @@
  * without a store. Config: defaults, global and per-server policy with
  * inheritance in either key order, errors.
  */
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,6 +28,7 @@
 #include <jansson.h>
 #include <openssl/sha.h>
 
+#include "db_dir.h"
 #include "config/config.h"
 #include "core/core.h"
 #include "pin/pin.h"
@@ -144,8 +144,7 @@ static void hash_rejects_non_tools(void **state)
 /* ---- store ---- */
 
 typedef struct fixture {
-    char dir[64];
-    char path[128];
+    db_dir_t d;
     tk_store_t *st;
 } fixture_t;
 
@@ -153,13 +152,11 @@ static int setup(void **state)
 {
     fixture_t *f = tk_calloc(1, sizeof(*f));
     char err[256];
-    tk_snprintf(f->dir, sizeof(f->dir), "/tmp/tk_pin_XXXXXX");
-    if (mkdtemp(f->dir) == NULL) {
+    if (db_dir_make(&f->d, "tk_pin_") != 0) {
         free(f);
         return -1;
     }
-    tk_snprintf(f->path, sizeof(f->path), "%s/tumiki.db", f->dir);
-    if (tk_store_open_sqlite(f->path, &f->st, err, sizeof(err)) != TK_OK) {
+    if (tk_store_open_sqlite(f->d.path, &f->st, err, sizeof(err)) != TK_OK) {
         fprintf(stderr, "open: %s\n", err);
         return -1;
     }
@@ -171,19 +168,7 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     tk_store_close(f->st);
-    DIR *d = opendir(f->dir);
-    if (d != NULL) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char p[512];
-            tk_snprintf(p, sizeof(p), "%s/%s", f->dir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(f->dir);
+    db_dir_remove(&f->d);
     free(f);
     return 0;
 }
@@ -377,7 +362,7 @@ static void pins_verdicts(void **state)
     struct event_base *evb = event_base_new();
     char err[256];
     int calls = 0;
-    tk_pins_t *p = tk_pins_create(evb, f->path, changed_cb, &calls, err, sizeof(err));
+    tk_pins_t *p = tk_pins_create(evb, f->d.path, changed_cb, &calls, err, sizeof(err));
     assert_non_null(p);
     assert_int_equal(tk_pins_check(p, "a", base, NULL), TK_PIN_APPROVED);
     assert_int_equal(tk_pins_check(p, "a", changed, NULL), TK_PIN_CHANGED);
