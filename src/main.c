@@ -372,28 +372,9 @@ static int stdout_ok(int rc)
 static int cli_audit(tk_audit_t *au, const char *action, const char *target, const char *endpoint,
                      const char *result, json_t *detail /* stolen */)
 {
-    char actor[160];
-    tk_audit_cli_actor(actor, sizeof(actor));
-    tk_audit_event_t ev = {.actor = actor, .action = action, .target = target,
-                           .endpoint = endpoint, .result = result, .detail = detail};
-    int rc = tk_audit_append(au, &ev);
+    int rc = tk_audit_cli_append(au, action, target, endpoint, result, detail);
     json_decref(detail);
-    if (rc != TK_OK) {
-        fputs("tumiki: the audit record of this change could not be written\n", stderr);
-        return 1;
-    }
-    return 0;
-}
-
-/* The config's audit trail for a CLI command (NULL when disabled). */
-static int cli_audit_open(const tk_config_t *cfg, tk_audit_t **au)
-{
-    char err[1024];
-    if (tk_audit_open_config(cfg, 0, au, err, sizeof(err)) != TK_OK) {
-        fprintf(stderr, "tumiki: %s: %s\n", cfg->path, err);
-        return 1;
-    }
-    return 0;
+    return rc;
 }
 
 static int64_t wall_now_ms(void)
@@ -530,7 +511,7 @@ static int cmd_key(int argc, char **argv)
     tk_audit_t *au = NULL;
     int rc = tk_cli_open_store(config, &cfg, &st);
     if (rc == 0 && !list)
-        rc = cli_audit_open(cfg, &au);
+        rc = tk_audit_cli_open(cfg, &au);
     if (rc == 0) {
         if (create)
             rc = key_create(cfg, st, au, endpoint, name, days, owner, scopes);
@@ -591,7 +572,7 @@ static int cmd_jwt(int argc, char **argv)
     tk_audit_t *au = NULL;
     int rc = tk_cli_open_store(config, &cfg, &st);
     if (rc == 0)
-        rc = cli_audit_open(cfg, &au);
+        rc = tk_audit_cli_open(cfg, &au);
     if (rc == 0 && cfg->jwt_key == NULL) {
         fprintf(stderr, "tumiki: %s: no \"jwt\" section: JWTs are not enabled\n", config);
         rc = 1;
