@@ -1038,9 +1038,7 @@ static int parse_oidc(ctx_t *c, const char *path, json_t *v, void *base)
         return fail(c, TK_EINVAL, path,
                     "\"issuer\", \"client_id\", \"client_secret_env\" (or \"client_secret_file\") "
                     "and \"redirect_uri\" are required");
-    size_t il = strlen(cfg->oidc_issuer);
-    if (cfg->oidc_issuer[il - 1] == '/')
-        cfg->oidc_issuer[il - 1] = '\0'; /* discovery appends "/.well-known/..." */
+    /* kept as given: ID tokens must carry exactly this "iss" (Auth0's ends in '/') */
     if (cfg->oidc_scopes == NULL)
         cfg->oidc_scopes = tk_strdup("openid email");
     return TK_OK;
