@@ -537,6 +537,17 @@ static int cmd_key(int argc, char **argv)
     return stdout_ok(rc);
 }
 
+/* Record an issued token's id, subject and expiry (never the token): a user
+ * disabled or deleted later has theirs revoked. */
+static int record_issued(const tk_jwt_keys_t *keys, tk_store_t *st, const char *tok, int64_t now)
+{
+    tk_jwt_claims_t c;
+    const char *why;
+    if (tk_jwt_verify(keys, tok, strlen(tok), now, &c, &why) != TK_OK)
+        return TK_EINVAL;
+    return tk_store_jti_issue(st, c.jti, c.sub, c.exp * 1000, now * 1000);
+}
+
 static int cmd_jwt(int argc, char **argv)
 {
     const char *sub_cmd = argc > 0 ? argv[0] : "", *config = NULL, *sub = NULL;
@@ -588,6 +599,9 @@ static int cmd_jwt(int argc, char **argv)
             } else if (tk_jwt_issue(&keys, sub, endpoint, (uint32_t)hours * 3600, now, &tok) !=
                        TK_OK) {
                 fputs("tumiki: cannot issue the token\n", stderr);
+                rc = 1;
+            } else if (record_issued(&keys, st, tok, now) != TK_OK) {
+                fputs("tumiki: cannot record the token in the store\n", stderr);
                 rc = 1;
             } else {
                 char *target = tk_asprintf("jwt:%s", sub);

@@ -568,6 +568,11 @@ static int h_user(job_t *j)
         return last_owner(j);
     if (removing && (rc = user_keys(j, j->p1)) != TK_OK)
         return store_fail(j, rc); /* j->gone: dropped from the key cache once done */
+    size_t revoked = 0; /* and the JWTs issued to the user: refused within a second */
+    if (removing && (rc = tk_store_jti_revoke_subject(j->st, j->p1, wall_ms(), &revoked)) != TK_OK)
+        return store_fail(j, rc);
+    if (revoked > 0)
+        tk_info(MOD, "user %s: %zu issued JWTs revoked", j->p1, revoked);
     if (j->cmd == EVHTTP_REQ_DELETE) {
         if ((rc = tk_store_user_delete(j->st, j->p1)) != TK_OK)
             return rc == TK_ENOENT ? fail(j, 404, "not_found", "no such user") : store_fail(j, rc);

@@ -338,6 +338,26 @@ int tk_store_jti_revoked_since(tk_store_t *st, int64_t since_ms, int64_t now_ms,
                           "jti_revoked_since");
 }
 
+int tk_store_jti_issue(tk_store_t *st, const char *jti, const char *sub, int64_t expires_at,
+                       int64_t now_ms)
+{
+    if (st == NULL || jti == NULL || jti[0] == '\0' || strlen(jti) > TK_STORE_ID_MAX ||
+        sub == NULL || sub[0] == '\0' || strlen(sub) > TK_STORE_TEXT_MAX)
+        return st ? fail(st, TK_EINVAL, "jti_issue", "bad argument") : TK_EINVAL;
+    return backend_result(st, st->ops->jti_issue(st->be, jti, sub, expires_at, now_ms),
+                          "jti_issue");
+}
+
+int tk_store_jti_revoke_subject(tk_store_t *st, const char *sub, int64_t now_ms, size_t *count)
+{
+    if (count != NULL)
+        *count = 0;
+    if (st == NULL || sub == NULL || sub[0] == '\0' || count == NULL)
+        return st ? fail(st, TK_EINVAL, "jti_revoke_subject", "bad argument") : TK_EINVAL;
+    return backend_result(st, st->ops->jti_revoke_subject(st->be, sub, now_ms, count),
+                          "jti_revoke_subject");
+}
+
 int tk_store_apikey_revoked_since(tk_store_t *st, int64_t since_ms, char ***ids, size_t *n)
 {
     if (ids != NULL)
