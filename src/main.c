@@ -377,13 +377,6 @@ static int cli_audit(tk_audit_t *au, const char *action, const char *target, con
     return rc;
 }
 
-static int64_t wall_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void print_time(int64_t ms)
 {
     if (ms == 0) {
@@ -424,7 +417,7 @@ static int key_create(tk_config_t *cfg, tk_store_t *st, tk_audit_t *au, const ch
     k.endpoint = (char *)endpoint;
     k.scopes = (char *)(scopes != NULL ? scopes : "");
     k.owner = (char *)owner;
-    k.created_at = wall_now_ms();
+    k.created_at = tk_wall_ms();
     k.expires_at = days ? k.created_at + (int64_t)days * 86400000 : 0;
     int rc = tk_store_apikey_insert(st, &k);
     if (rc != TK_OK) {
@@ -518,7 +511,7 @@ static int cmd_key(int argc, char **argv)
         else if (list)
             rc = key_list(st);
         else {
-            int r = tk_store_apikey_revoke(st, id, wall_now_ms());
+            int r = tk_store_apikey_revoke(st, id, tk_wall_ms());
             if (r == TK_OK)
                 printf("key %s revoked\n", id);
             else
@@ -590,7 +583,7 @@ static int cmd_jwt(int argc, char **argv)
     }
     if (rc == 0) {
         tk_jwt_keys_t keys = {cfg->jwt_key, cfg->jwt_keylen, cfg->jwt_issuer, cfg->jwt_audience};
-        int64_t now = wall_now_ms() / 1000;
+        int64_t now = tk_wall_ms() / 1000;
         if (issue) {
             char *tok = NULL;
             if (strcmp(endpoint, "*") != 0 && tk_config_find_endpoint(cfg, endpoint) == NULL) {
@@ -618,7 +611,7 @@ static int cmd_jwt(int argc, char **argv)
             if (tk_jwt_verify(&keys, token, strlen(token), now, &c, &why) != TK_OK) {
                 fprintf(stderr, "tumiki: not a valid token of this gateway: %s\n", why);
                 rc = 1;
-            } else if (tk_store_jti_revoke(st, c.jti, c.exp * 1000, wall_now_ms()) != TK_OK) {
+            } else if (tk_store_jti_revoke(st, c.jti, c.exp * 1000, tk_wall_ms()) != TK_OK) {
                 fprintf(stderr, "tumiki: cannot store the revocation\n");
                 rc = 1;
             } else {
@@ -682,8 +675,8 @@ static int tools_change(tk_store_t *st, int approve, const char *server, const c
 {
     size_t changed = 0;
     int rc = approve
-                 ? tk_store_pin_approve(st, server, tool, "cli", expect, wall_now_ms(), &changed)
-                 : tk_store_pin_revoke(st, server, tool, wall_now_ms(), &changed);
+                 ? tk_store_pin_approve(st, server, tool, "cli", expect, tk_wall_ms(), &changed)
+                 : tk_store_pin_revoke(st, server, tool, tk_wall_ms(), &changed);
     if (rc == TK_ESTATE) {
         fprintf(stderr,
                 "tumiki: server %s, tool %s: the definition changed since %s was reviewed; "
