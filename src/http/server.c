@@ -262,38 +262,72 @@ static void note_rate_limited(tk_http_server_t *srv, const char *key)
     tk_alerts_note(srv->alerts, TK_ALERT_RATE_LIMITED, NULL);
 }
 
-/* Take a token from bucket key; if there is none, answer 429 (with
- * Retry-After and a JSON-RPC error body) and return 0. */
+/* One limit of a request: the bucket key and its rate (count 0: off). */
+typedef struct rate_check {
+    const char *key;
+    const tk_rate_t *rate;
+} rate_check_t;
+
+/* Adds "name: v" with v in decimal (no printf on the hot path). */
+static void add_uint_header(struct evkeyvalq *h, const char *name, uint64_t v)
+{
+    char buf[24], *p = buf + sizeof(buf) - 1;
+    *p = '\0';
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    evhttp_add_header(h, name, p);
+}
+
+/* Take a token from each bucket in order, stopping at the first that has
+ * none. One set of RateLimit-* headers is written, for the most restrictive
+ * limit taken (the fewest tokens remaining, a refusing one first, ties to
+ * the later reset), as the IETF RateLimit header fields draft asks when
+ * several policies apply. If a bucket refused, answer 429 (with Retry-After
+ * and a JSON-RPC error body) and return 0. Called once per request. */
+static int rates_ok(tk_http_server_t *srv, struct evhttp_request *req, const rate_check_t *checks,
+                    size_t n)
+{
+    tk_rate_result_t best = {0}, r;
+    const char *denied = NULL;
+    int have = 0;
+    for (size_t i = 0; i < n && denied == NULL; i++) {
+        if (checks[i].rate->count == 0)
+            continue;
+        if (tk_ratelimit_take(srv->rl, checks[i].key, checks[i].rate, &r) != TK_OK)
+            continue; /* a key we cannot track (too long): the other limits still apply */
+        if (!r.allowed)
+            denied = checks[i].key;
+        if (!have || !r.allowed || r.remaining < best.remaining ||
+            (r.remaining == best.remaining && r.reset_ms > best.reset_ms)) {
+            best = r;
+            have = 1;
+        }
+    }
+    if (!have)
+        return 1;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    add_uint_header(h, "RateLimit-Limit", best.limit);
+    add_uint_header(h, "RateLimit-Remaining", best.remaining);
+    add_uint_header(h, "RateLimit-Reset", (best.reset_ms + 999) / 1000);
+    if (denied == NULL)
+        return 1;
+    note_rate_limited(srv, denied);
+    tk_audit_note_ratelimit(tk_audit_global(), denied); /* aggregated: one record per key per 10 s */
+    add_uint_header(h, "Retry-After", best.retry_after_s);
+    char msg[96];
+    tk_snprintf(msg, sizeof(msg), "Rate limit exceeded: retry in %u s", best.retry_after_s);
+    reply_error(req, 429, "Too Many Requests", msg);
+    return 0;
+}
+
+/* One limit: rates_ok for a single bucket. */
 static int rate_ok(tk_http_server_t *srv, struct evhttp_request *req, const char *key,
                    const tk_rate_t *rate)
 {
-    if (rate->count == 0)
-        return 1;
-    tk_rate_result_t r;
-    if (tk_ratelimit_take(srv->rl, key, rate, &r) != TK_OK)
-        return 1; /* a key we cannot track (too long): the other limits still apply */
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    char v[32];
-    /* one set of RateLimit-* headers: the last limit checked */
-    evhttp_remove_header(h, "RateLimit-Limit");
-    evhttp_remove_header(h, "RateLimit-Remaining");
-    evhttp_remove_header(h, "RateLimit-Reset");
-    tk_snprintf(v, sizeof(v), "%u", r.limit);
-    evhttp_add_header(h, "RateLimit-Limit", v);
-    tk_snprintf(v, sizeof(v), "%u", r.remaining);
-    evhttp_add_header(h, "RateLimit-Remaining", v);
-    tk_snprintf(v, sizeof(v), "%llu", (unsigned long long)((r.reset_ms + 999) / 1000));
-    evhttp_add_header(h, "RateLimit-Reset", v);
-    if (r.allowed)
-        return 1;
-    note_rate_limited(srv, key);
-    tk_audit_note_ratelimit(tk_audit_global(), key); /* aggregated: one record per key per 10 s */
-    tk_snprintf(v, sizeof(v), "%u", r.retry_after_s);
-    evhttp_add_header(h, "Retry-After", v);
-    char msg[96];
-    tk_snprintf(msg, sizeof(msg), "Rate limit exceeded: retry in %u s", r.retry_after_s);
-    reply_error(req, 429, "Too Many Requests", msg);
-    return 0;
+    rate_check_t c = {key, rate};
+    return rates_ok(srv, req, &c, 1);
 }
 
 /* The client's address, for per-address limits (never a forwarded-for
@@ -430,15 +464,18 @@ static void serve_authorized(worker_t *w, struct evhttp_request *req, const char
                              const char *ratekey)
 {
     tk_http_server_t *srv = w->srv;
-    if (!rate_ok(srv, req, ratekey, &srv->cfg->rate_per_key))
-        return;
+    rate_check_t checks[2] = {{ratekey, &srv->cfg->rate_per_key}};
+    size_t n = 1;
+    char epkey[TK_SLUG_MAX + 4];
     const tk_endpoint_conf_t *ep = tk_config_find_endpoint(srv->cfg, slug);
-    if (ep != NULL && ep->rate.count > 0) {
-        char epkey[TK_SLUG_MAX + 8];
-        tk_snprintf(epkey, sizeof(epkey), "ep:%s", slug);
-        if (!rate_ok(srv, req, epkey, &ep->rate))
-            return;
+    size_t slen = strlen(slug);
+    if (ep != NULL && ep->rate.count > 0 && slen <= TK_SLUG_MAX) {
+        memcpy(epkey, "ep:", 3);
+        memcpy(epkey + 3, slug, slen + 1);
+        checks[n++] = (rate_check_t){epkey, &ep->rate};
     }
+    if (!rates_ok(srv, req, checks, n))
+        return;
     if (slug[0] == '\0') { /* METRICS_SLUG */
         send_metrics(w->srv, req);
         return;
