@@ -56,7 +56,9 @@ typedef struct conn {
     struct event *deadline; /* the next complete request must arrive by then */
     int in_request;         /* on_request has this connection's current request */
     double started;         /* tk_metrics_now() when on_request got it */
-    int patching;           /* re-entry guard for out_cb */
+    struct evhttp_request *req; /* that request, until it completes */
+    int head_pending;           /* its response's status line is not written yet */
+    int patching;               /* re-entry guard for out_cb */
 } conn_t;
 
 /* One HTTP event loop: with server.threads = 1 the main loop itself (no
@@ -99,6 +101,8 @@ struct tk_http_server {
     tk_alerts_t *alerts;   /* borrowed, may be NULL */
     tk_admin_t *admin;     /* /api/v1, on the core loop */
     tk_login_shared_t *login_shared; /* dashboard sessions, shared by the loops */
+    char sec_block[512]; /* the security header lines of every response */
+    size_t sec_len;
 };
 
 /* The pseudo-slug under which /metrics goes through bearer authentication:
@@ -217,19 +221,88 @@ int tk_http_origin_allowed(const tk_config_t *cfg, const char *origin)
     return split_host(rest, host, sizeof(host)) == 0 && tk_http_is_loopback(host);
 }
 
-static void add_security_headers(const tk_http_server_t *srv, struct evhttp_request *req)
+/* The security headers of every response. They are not added to each
+ * request's header list (two allocations and a printf apiece): out_cb writes
+ * them as one block right after the status line, for our responses and for
+ * the ones libevent makes itself. A handler that sets one of them (the
+ * dashboard's CSP) replaces the default. */
+static const struct {
+    const char *name;
+    const char *line;
+} SEC_HEADERS[] = {
+    {"X-Content-Type-Options", "X-Content-Type-Options: nosniff\r\n"},
+    {"X-Frame-Options", "X-Frame-Options: DENY\r\n"},
+    {"Referrer-Policy", "Referrer-Policy: no-referrer\r\n"},
+    {"Content-Security-Policy",
+     "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"},
+    {"Cache-Control", "Cache-Control: no-store\r\n"},
+    {"Strict-Transport-Security", NULL}, /* TLS only: srv->sec_block */
+};
+#define SEC_NHEADERS (sizeof(SEC_HEADERS) / sizeof(SEC_HEADERS[0]))
+
+/* Append the line of header i (HSTS: from the server's block) to out. */
+static size_t sec_line(const tk_http_server_t *srv, size_t i, char *out, size_t cap)
 {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    if (srv->tls_on && srv->cfg->hsts_max_age_s > 0) {
-        char v[64];
-        tk_snprintf(v, sizeof(v), "max-age=%u; includeSubDomains", srv->cfg->hsts_max_age_s);
-        evhttp_add_header(h, "Strict-Transport-Security", v);
+    const char *line = SEC_HEADERS[i].line;
+    size_t n;
+    if (line == NULL) { /* the server's block ends with the HSTS line, if any */
+        line = memmem(srv->sec_block, srv->sec_len, "Strict-Transport-Security:", 26);
+        if (line == NULL)
+            return 0;
+        n = srv->sec_len - (size_t)(line - srv->sec_block);
+    } else {
+        n = strlen(line);
     }
-    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-    evhttp_add_header(h, "X-Frame-Options", "DENY");
-    evhttp_add_header(h, "Referrer-Policy", "no-referrer");
-    evhttp_add_header(h, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
-    evhttp_add_header(h, "Cache-Control", "no-store");
+    if (n > cap)
+        return 0;
+    memcpy(out, line, n);
+    return n;
+}
+
+static void build_security_block(tk_http_server_t *srv)
+{
+    size_t len = 0;
+    for (size_t i = 0; i + 1 < SEC_NHEADERS; i++)
+        len += sec_line(srv, i, srv->sec_block + len, sizeof(srv->sec_block) - len);
+    if (srv->tls_on && srv->cfg->hsts_max_age_s > 0)
+        len += (size_t)tk_snprintf(srv->sec_block + len, sizeof(srv->sec_block) - len,
+                                   "Strict-Transport-Security: max-age=%u; includeSubDomains\r\n",
+                                   srv->cfg->hsts_max_age_s);
+    srv->sec_len = len;
+}
+
+/* Bit i set: the handler of req set header i of SEC_HEADERS itself. */
+static unsigned sec_overridden(struct evhttp_request *req)
+{
+    unsigned mask = 0;
+    struct evkeyvalq *h = req ? evhttp_request_get_output_headers(req) : NULL;
+    if (h == NULL)
+        return 0;
+    for (struct evkeyval *kv = h->tqh_first; kv != NULL; kv = kv->next.tqe_next) {
+        char c = kv->key[0] | 0x20;
+        if (c != 'x' && c != 'r' && c != 'c' && c != 's')
+            continue; /* none of ours: most headers end here */
+        for (size_t i = 0; i < SEC_NHEADERS; i++)
+            if (strcasecmp(kv->key, SEC_HEADERS[i].name) == 0)
+                mask |= 1u << i;
+    }
+    return mask;
+}
+
+/* The block for a response: the server's, less what the handler set. */
+static const char *security_block(const tk_http_server_t *srv, unsigned mask, char *tmp,
+                                  size_t cap, size_t *len)
+{
+    if (mask == 0) {
+        *len = srv->sec_len;
+        return srv->sec_block;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < SEC_NHEADERS; i++)
+        if (!(mask & (1u << i)))
+            n += sec_line(srv, i, tmp + n, cap - n);
+    *len = n;
+    return tmp;
 }
 
 void tk_http_reply_json(struct evhttp_request *req, int status, const char *reason, json_t *body)
@@ -815,40 +888,90 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
     free(gone);
 }
 
-/* Responses libevent makes on its own, before any handler runs (413 body
- * too large, 400 unparsable request, oversized headers), carry none of our
- * headers and libevent 2.1 has no hook for them. Every response we make
- * passes on_request first, so output on a connection outside a request is
- * one of those: once its header block is complete, the security headers are
- * inserted after its status line. */
+/* Copy up to n bytes at offset start of buf into out; returns how many.
+ * evbuffer_peek, not evbuffer_copyout: a socket bufferevent's output is
+ * frozen at its start after its first write, and copyout refuses then. */
+static size_t peek_at(struct evbuffer *buf, size_t start, char *out, size_t n)
+{
+    struct evbuffer_ptr p;
+    struct evbuffer_iovec v[2];
+    if (evbuffer_ptr_set(buf, &p, start, EVBUFFER_PTR_SET) != 0)
+        return 0;
+    int nv = evbuffer_peek(buf, (ev_ssize_t)n, &p, v, 2);
+    size_t got = 0;
+    for (int i = 0; i < nv && i < 2 && got < n; i++) {
+        size_t k = v[i].iov_len < n - got ? v[i].iov_len : n - got;
+        memcpy(out + got, v[i].iov_base, k);
+        got += k;
+    }
+    return got;
+}
+
+/* Insert the security block after the status line of a response head
+ * added in one piece at offset start of buf (100 Continue). Returns 1 if it
+ * was inserted. */
+static int patch_head(conn_t *c, struct evbuffer *buf, size_t start, unsigned mask)
+{
+    struct evbuffer_ptr from, end, eol;
+    char head[5];
+    if (peek_at(buf, start, head, 5) != 5 || memcmp(head, "HTTP/", 5) != 0 ||
+        evbuffer_ptr_set(buf, &from, start, EVBUFFER_PTR_SET) != 0)
+        return 0;
+    end = evbuffer_search(buf, "\r\n\r\n", 4, &from);
+    eol = evbuffer_search(buf, "\r\n", 2, &from);
+    if (end.pos < 0 || eol.pos < 0 ||
+        evbuffer_search_range(buf, "X-Content-Type-Options", 22, &from, &end).pos >= 0)
+        return 0;
+    char tmpb[sizeof(c->srv->sec_block)];
+    size_t blen;
+    const char *block = security_block(c->srv, mask, tmpb, sizeof(tmpb), &blen);
+    struct evbuffer *tmp = evbuffer_new();
+    /* the bufferevent keeps its output frozen at the start except while it
+     * writes (and re-freezes it then): the same here */
+    evbuffer_unfreeze(buf, 1);
+    evbuffer_remove_buffer(buf, tmp, (size_t)eol.pos + 2);
+    evbuffer_add(tmp, block, blen);
+    evbuffer_add_buffer(tmp, buf);
+    evbuffer_add_buffer(buf, tmp);
+    evbuffer_freeze(buf, 1);
+    evbuffer_free(tmp);
+    return 1;
+}
+
+/* Whether the n bytes just added at offset start are one status line
+ * ("HTTP/1.1 200 OK\r\n"): how evhttp begins every response head it writes
+ * (evhttp_make_header), ours and its own error pages alike. */
+static int added_status_line(struct evbuffer *buf, size_t start, size_t n)
+{
+    char line[128];
+    if (n < 14 || n > sizeof(line) || peek_at(buf, start, line, n) != n)
+        return 0;
+    return memcmp(line, "HTTP/", 5) == 0 && line[n - 2] == '\r' &&
+           memchr(line, '\n', n) == line + n - 1;
+}
+
+/* Every response gets the security block right after its status line,
+ * appended to it as evhttp writes it: for our responses (the first thing
+ * written after on_request took the request; what its handler set itself is
+ * left out of the block) and for those libevent makes on its own outside a
+ * request (413 body too large, 400 unparsable request, oversized headers),
+ * which no handler sees. 100 Continue comes in one piece and is patched. */
 static void out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
     conn_t *c = arg;
-    if (c->in_request || c->patching || info->n_added == 0)
-        return;
-    struct evbuffer_ptr end = evbuffer_search(buf, "\r\n\r\n", 4, NULL);
-    if (end.pos < 0)
-        return;
-    char head[5];
-    if (evbuffer_copyout(buf, head, 5) != 5 || memcmp(head, "HTTP/", 5) != 0)
-        return;
-    struct evbuffer_ptr mark = evbuffer_search_range(buf, "X-Content-Type-Options", 22, NULL, &end);
-    struct evbuffer_ptr eol = evbuffer_search(buf, "\r\n", 2, NULL);
-    if (mark.pos >= 0 || eol.pos < 0)
+    if (c->patching || info->n_added == 0 || (c->in_request && !c->head_pending))
         return;
     c->patching = 1;
-    struct evbuffer *tmp = evbuffer_new();
-    evbuffer_remove_buffer(buf, tmp, (size_t)eol.pos + 2);
-    evbuffer_add_printf(tmp,
-                        "X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\n"
-                        "Referrer-Policy: no-referrer\r\nContent-Security-Policy: default-src "
-                        "'none'; frame-ancestors 'none'\r\nCache-Control: no-store\r\n");
-    if (c->srv->tls_on && c->srv->cfg->hsts_max_age_s > 0)
-        evbuffer_add_printf(tmp, "Strict-Transport-Security: max-age=%u; includeSubDomains\r\n",
-                            c->srv->cfg->hsts_max_age_s);
-    evbuffer_add_buffer(tmp, buf);
-    evbuffer_add_buffer(buf, tmp);
-    evbuffer_free(tmp);
+    unsigned mask = c->in_request ? sec_overridden(c->req) : 0;
+    if (added_status_line(buf, info->orig_size, info->n_added)) {
+        char tmpb[sizeof(c->srv->sec_block)];
+        size_t blen;
+        const char *block = security_block(c->srv, mask, tmpb, sizeof(tmpb), &blen);
+        evbuffer_add(buf, block, blen);
+        c->head_pending = 0;
+    } else if (patch_head(c, buf, info->orig_size, mask)) {
+        c->head_pending = 0;
+    }
     c->patching = 0;
 }
 
@@ -862,6 +985,8 @@ static void request_done_cb(struct evhttp_request *req, void *arg)
                                 tk_metrics_now() - c->started);
     }
     c->in_request = 0;
+    c->req = NULL;
+    c->head_pending = 0;
     conn_arm(c, c->srv->cfg->idle_timeout_ms); /* waiting for the next request */
 }
 
@@ -874,6 +999,8 @@ static void conn_request_started(worker_t *w, struct evhttp_request *req)
         return;
     evtimer_del(c->deadline);
     c->in_request = 1;
+    c->req = req;
+    c->head_pending = 1;
     c->started = tk_metrics_now();
     evhttp_request_set_on_complete_cb(req, request_done_cb, c);
 }
@@ -969,7 +1096,6 @@ static void on_request(struct evhttp_request *req, void *arg)
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     conn_request_started(w, req);
-    add_security_headers(srv, req);
 
     const char *bad = ambiguous_framing(srv->cfg, req);
     if (bad != NULL) {
@@ -1321,6 +1447,7 @@ int tk_http_server_create(struct event_base *base, const tk_config_t *cfg, tk_ga
         }
         srv->tls_on = 1;
     }
+    build_security_block(srv);
     if (listen_on(srv, err, errlen) != TK_OK ||
         (srv->threaded && start_threads(srv, err, errlen) != TK_OK)) {
         tk_http_server_destroy(srv);
