@@ -59,6 +59,8 @@ typedef struct conn {
     struct evhttp_request *req; /* that request, until it completes */
     int head_pending;           /* its response's status line is not written yet */
     int patching;               /* re-entry guard for out_cb */
+    char head_extra[128];       /* header lines for that response (RateLimit-*) */
+    size_t head_extra_len;      /* written by out_cb after the security block */
 } conn_t;
 
 /* One HTTP event loop: with server.threads = 1 the main loop itself (no
@@ -135,6 +137,31 @@ typedef struct pending_auth {
     int admin; /* an /api/v1 request (slug unused) */
     char ipkey[80];
 } pending_auth_t;
+
+/* The connection of a request on loop w, or NULL. */
+static conn_t *conn_of(worker_t *w, struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    return bev ? tk_map_get(w->conns, (uint64_t)(uintptr_t)bev) : NULL;
+}
+
+/* out = prefix followed by the first n bytes of str, cut to fit cap (as
+ * tk_snprintf would) and NUL-terminated: for keys and labels on the hot
+ * path, without printf. */
+static void join2(char *out, size_t cap, const char *prefix, const char *str, size_t n)
+{
+    size_t p = strlen(prefix);
+    if (cap == 0)
+        return;
+    if (p > cap - 1)
+        p = cap - 1;
+    memcpy(out, prefix, p);
+    if (n > cap - 1 - p)
+        n = cap - 1 - p;
+    memcpy(out + p, str, n);
+    out[p + n] = '\0';
+}
 
 int tk_http_server_port(const tk_http_server_t *srv)
 {
@@ -289,11 +316,15 @@ static unsigned sec_overridden(struct evhttp_request *req)
     return mask;
 }
 
-/* The block for a response: the server's, less what the handler set. */
-static const char *security_block(const tk_http_server_t *srv, unsigned mask, char *tmp,
-                                  size_t cap, size_t *len)
+/* The lines to write after a status line: the server's security block,
+ * less what the handler set (mask), then the connection's extra lines
+ * (consumed). Returns a pointer to them (the block itself, or tmp). */
+static const char *head_lines(conn_t *c, unsigned mask, char *tmp, size_t cap, size_t *len)
 {
-    if (mask == 0) {
+    const tk_http_server_t *srv = c->srv;
+    size_t extra = c->head_extra_len;
+    c->head_extra_len = 0;
+    if (mask == 0 && extra == 0) {
         *len = srv->sec_len;
         return srv->sec_block;
     }
@@ -301,6 +332,10 @@ static const char *security_block(const tk_http_server_t *srv, unsigned mask, ch
     for (size_t i = 0; i < SEC_NHEADERS; i++)
         if (!(mask & (1u << i)))
             n += sec_line(srv, i, tmp + n, cap - n);
+    if (extra <= cap - n) {
+        memcpy(tmp + n, c->head_extra, extra);
+        n += extra;
+    }
     *len = n;
     return tmp;
 }
@@ -341,16 +376,48 @@ typedef struct rate_check {
     const tk_rate_t *rate;
 } rate_check_t;
 
-/* Adds "name: v" with v in decimal (no printf on the hot path). */
-static void add_uint_header(struct evkeyvalq *h, const char *name, uint64_t v)
+/* v in decimal at out (no printf on the hot path); returns its length. */
+static size_t put_uint(char *out, uint64_t v)
 {
-    char buf[24], *p = buf + sizeof(buf) - 1;
-    *p = '\0';
+    char buf[20];
+    size_t n = 0;
     do {
-        *--p = (char)('0' + v % 10);
+        buf[n++] = (char)('0' + v % 10);
         v /= 10;
     } while (v != 0);
-    evhttp_add_header(h, name, p);
+    for (size_t i = 0; i < n; i++)
+        out[i] = buf[n - 1 - i];
+    return n;
+}
+
+/* The RateLimit-* lines of r for c's response head, or (no connection
+ * known: cannot happen on a live request) entries in req's header list. */
+static void rate_headers(worker_t *w, struct evhttp_request *req, const tk_rate_result_t *r)
+{
+    static const char *const names[] = {"RateLimit-Limit", "RateLimit-Remaining",
+                                        "RateLimit-Reset"};
+    uint64_t v[] = {r->limit, r->remaining, (r->reset_ms + 999) / 1000};
+    conn_t *c = conn_of(w, req);
+    if (c == NULL || !c->head_pending) {
+        for (size_t i = 0; i < 3; i++) {
+            char d[24];
+            d[put_uint(d, v[i])] = '\0';
+            evhttp_add_header(evhttp_request_get_output_headers(req), names[i], d);
+        }
+        return;
+    }
+    char *o = c->head_extra; /* 3 x (19 + 2 + 20 + 2) < sizeof(head_extra) */
+    for (size_t i = 0; i < 3; i++) {
+        size_t k = strlen(names[i]);
+        memcpy(o, names[i], k);
+        o += k;
+        *o++ = ':';
+        *o++ = ' ';
+        o += put_uint(o, v[i]);
+        *o++ = '\r';
+        *o++ = '\n';
+    }
+    c->head_extra_len = (size_t)(o - c->head_extra);
 }
 
 /* Take a token from each bucket in order, stopping at the first that has
@@ -359,9 +426,9 @@ static void add_uint_header(struct evkeyvalq *h, const char *name, uint64_t v)
  * the later reset), as the IETF RateLimit header fields draft asks when
  * several policies apply. If a bucket refused, answer 429 (with Retry-After
  * and a JSON-RPC error body) and return 0. Called once per request. */
-static int rates_ok(tk_http_server_t *srv, struct evhttp_request *req, const rate_check_t *checks,
-                    size_t n)
+static int rates_ok(worker_t *w, struct evhttp_request *req, const rate_check_t *checks, size_t n)
 {
+    tk_http_server_t *srv = w->srv;
     tk_rate_result_t best = {0}, r;
     const char *denied = NULL;
     int have = 0;
@@ -380,27 +447,24 @@ static int rates_ok(tk_http_server_t *srv, struct evhttp_request *req, const rat
     }
     if (!have)
         return 1;
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    add_uint_header(h, "RateLimit-Limit", best.limit);
-    add_uint_header(h, "RateLimit-Remaining", best.remaining);
-    add_uint_header(h, "RateLimit-Reset", (best.reset_ms + 999) / 1000);
+    rate_headers(w, req, &best);
     if (denied == NULL)
         return 1;
     note_rate_limited(srv, denied);
     tk_audit_note_ratelimit(tk_audit_global(), denied); /* aggregated: one record per key per 10 s */
-    add_uint_header(h, "Retry-After", best.retry_after_s);
     char msg[96];
+    msg[put_uint(msg, best.retry_after_s)] = '\0';
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", msg);
     tk_snprintf(msg, sizeof(msg), "Rate limit exceeded: retry in %u s", best.retry_after_s);
     reply_error(req, 429, "Too Many Requests", msg);
     return 0;
 }
 
 /* One limit: rates_ok for a single bucket. */
-static int rate_ok(tk_http_server_t *srv, struct evhttp_request *req, const char *key,
-                   const tk_rate_t *rate)
+static int rate_ok(worker_t *w, struct evhttp_request *req, const char *key, const tk_rate_t *rate)
 {
     rate_check_t c = {key, rate};
-    return rates_ok(srv, req, &c, 1);
+    return rates_ok(w, req, &c, 1);
 }
 
 /* The client's address, for per-address limits (never a forwarded-for
@@ -412,7 +476,8 @@ static void peer_key(struct evhttp_request *req, char *out, size_t len)
     ev_uint16_t port = 0;
     if (evcon)
         evhttp_connection_get_peer(evcon, &addr, &port);
-    tk_snprintf(out, len, "ip:%s", addr ? addr : "?");
+    const char *a = addr ? addr : "?";
+    join2(out, len, "ip:", a, strlen(a));
 }
 
 /* The bearer credential of a request, or NULL. */
@@ -469,13 +534,14 @@ static void audit_auth(struct evhttp_request *req, const char *slug, const char 
     json_decref(d);
 }
 
-static void unauthorized(tk_http_server_t *srv, struct evhttp_request *req, const char *slug,
+static void unauthorized(worker_t *w, struct evhttp_request *req, const char *slug,
                          const char *ipkey)
 {
+    tk_http_server_t *srv = w->srv;
     tk_metrics_auth_failure(srv->metrics, bearer(req) ? "invalid" : "missing");
     tk_alerts_note(srv->alerts, TK_ALERT_AUTH_FAILURES, NULL);
     /* failed attempts are limited per address: no brute force of keys */
-    if (!rate_ok(srv, req, ipkey, &srv->cfg->rate_per_ip)) {
+    if (!rate_ok(w, req, ipkey, &srv->cfg->rate_per_ip)) {
         tk_warn(MOD, "authentication failures from %s over the limit: 429", ipkey + 3);
         return;
     }
@@ -541,13 +607,11 @@ static void serve_authorized(worker_t *w, struct evhttp_request *req, const char
     size_t n = 1;
     char epkey[TK_SLUG_MAX + 4];
     const tk_endpoint_conf_t *ep = tk_config_find_endpoint(srv->cfg, slug);
-    size_t slen = strlen(slug);
-    if (ep != NULL && ep->rate.count > 0 && slen <= TK_SLUG_MAX) {
-        memcpy(epkey, "ep:", 3);
-        memcpy(epkey + 3, slug, slen + 1);
+    if (ep != NULL && ep->rate.count > 0) {
+        join2(epkey, sizeof(epkey), "ep:", slug, strlen(slug));
         checks[n++] = (rate_check_t){epkey, &ep->rate};
     }
-    if (!rates_ok(srv, req, checks, n))
+    if (!rates_ok(w, req, checks, n))
         return;
     if (slug[0] == '\0') { /* METRICS_SLUG */
         send_metrics(w->srv, req);
@@ -564,7 +628,7 @@ static void serve_admin(worker_t *w, struct evhttp_request *req, tk_caller_kind_
                         const char *user, const tk_principal_t *p, const char *ratekey)
 {
     tk_http_server_t *srv = w->srv;
-    if (!rate_ok(srv, req, ratekey, &srv->cfg->rate_per_key))
+    if (!rate_ok(w, req, ratekey, &srv->cfg->rate_per_key))
         return;
     if (srv->admin == NULL) {
         tk_admin_reply_error(req, 503, "unavailable", "the admin API is unavailable");
@@ -599,7 +663,7 @@ static void serve_principal(worker_t *w, struct evhttp_request *req, const char 
                             const tk_principal_t *p)
 {
     char ratekey[TK_APIKEY_ID_LEN + 8];
-    tk_snprintf(ratekey, sizeof(ratekey), "key:%s", p->key_id);
+    join2(ratekey, sizeof(ratekey), "key:", p->key_id, strlen(p->key_id));
     if (slug == NULL) {
         serve_admin(w, req, TK_CALLER_KEY, p->owner, p, ratekey);
         return;
@@ -624,7 +688,6 @@ static void serve_principal(worker_t *w, struct evhttp_request *req, const char 
 static void key_verified(void *arg, int status, const tk_principal_t *p)
 {
     pending_auth_t *pa = arg;
-    tk_http_server_t *srv = pa->w->srv;
     tk_map_del(pa->w->verifying, pa->handle);
     const char *slug = pa->admin ? NULL : pa->slug;
     if (status == TK_OK)
@@ -632,7 +695,7 @@ static void key_verified(void *arg, int status, const tk_principal_t *p)
     else if (status == TK_EIO)
         reply_error(pa->req, 503, "Service Unavailable", "key store unavailable");
     else
-        unauthorized(srv, pa->req, slug, pa->ipkey);
+        unauthorized(pa->w, pa->req, slug, pa->ipkey);
     free(pa);
 }
 
@@ -649,12 +712,12 @@ static void authenticate_jwt(worker_t *w, struct evhttp_request *req, const char
     clock_gettime(CLOCK_REALTIME, &ts);
     if (tk_jwt_verify(&keys, tok, len, (int64_t)ts.tv_sec, &c, &why) != TK_OK) {
         tk_info(MOD, "JWT refused: %s", why);
-        unauthorized(srv, req, slug, ipkey);
+        unauthorized(w, req, slug, ipkey);
         return;
     }
     if (w->ka == NULL || tk_keyauth_jti_revoked(w->ka, c.jti)) {
         tk_info(MOD, "JWT refused: jti %s is revoked", c.jti);
-        unauthorized(srv, req, slug, ipkey);
+        unauthorized(w, req, slug, ipkey);
         return;
     }
     char ratekey[TK_JWT_FIELD_MAX + 8];
@@ -700,7 +763,7 @@ static void authenticate(worker_t *w, struct evhttp_request *req, const char *sl
     tk_http_server_t *srv = w->srv;
     const char *tok = bearer(req);
     if (tok == NULL) {
-        unauthorized(srv, req, slug, ipkey);
+        unauthorized(w, req, slug, ipkey);
         return;
     }
     if (is_bootstrap(srv, tok)) {
@@ -716,7 +779,7 @@ static void authenticate(worker_t *w, struct evhttp_request *req, const char *sl
         return;
     }
     if (w->ka == NULL) {
-        unauthorized(srv, req, slug, ipkey);
+        unauthorized(w, req, slug, ipkey);
         return;
     }
     pending_auth_t *pa = tk_calloc(1, sizeof(*pa));
@@ -737,7 +800,7 @@ static void authenticate(worker_t *w, struct evhttp_request *req, const char *sl
     else if (rc == TK_ELIMIT)
         reply_error(req, 503, "Service Unavailable", "too many key verifications in progress");
     else
-        unauthorized(srv, req, slug, ipkey);
+        unauthorized(w, req, slug, ipkey);
 }
 
 static void add_cors(struct evhttp_request *req, const char *origin)
@@ -794,7 +857,7 @@ static const char *ambiguous_framing(const tk_config_t *cfg, struct evhttp_reque
 static int mcp_slug(const char *path, char *slug, size_t len)
 {
     if (strcmp(path, "/mcp") == 0 || strcmp(path, "/mcp/") == 0) {
-        tk_snprintf(slug, len, "default");
+        join2(slug, len, "", "default", 7);
         return 0;
     }
     if (strncmp(path, "/mcp/", 5) != 0)
@@ -803,7 +866,7 @@ static int mcp_slug(const char *path, char *slug, size_t len)
     size_t n = strspn(path, "abcdefghijklmnopqrstuvwxyz0123456789-");
     if (n == 0 || n > TK_SLUG_MAX || (path[n] != '\0' && strcmp(path + n, "/") != 0))
         return -1;
-    tk_snprintf(slug, len, "%.*s", (int)n, path);
+    join2(slug, len, "", path, n);
     return 0;
 }
 
@@ -815,17 +878,17 @@ static void route_label(const tk_http_server_t *srv, struct evhttp_request *req,
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     static const char *const fixed[] = {"/healthz", "/readyz", "/metrics"};
-    tk_snprintf(out, len, "_other");
+    join2(out, len, "", "_other", 6);
     if (path == NULL)
         return;
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         if (strcmp(path, fixed[i]) == 0) {
-            tk_snprintf(out, len, "%s", fixed[i]);
+            join2(out, len, "", fixed[i], strlen(fixed[i]));
             return;
         }
     char slug[TK_SLUG_MAX + 1];
     if (mcp_slug(path, slug, sizeof(slug)) == 0 && tk_config_find_endpoint(srv->cfg, slug))
-        tk_snprintf(out, len, "%s", slug);
+        join2(out, len, "", slug, strlen(slug));
 }
 
 /* ---- connections ---- */
@@ -922,9 +985,9 @@ static int patch_head(conn_t *c, struct evbuffer *buf, size_t start, unsigned ma
     if (end.pos < 0 || eol.pos < 0 ||
         evbuffer_search_range(buf, "X-Content-Type-Options", 22, &from, &end).pos >= 0)
         return 0;
-    char tmpb[sizeof(c->srv->sec_block)];
+    char tmpb[sizeof(c->srv->sec_block) + sizeof(c->head_extra)];
     size_t blen;
-    const char *block = security_block(c->srv, mask, tmpb, sizeof(tmpb), &blen);
+    const char *block = head_lines(c, mask, tmpb, sizeof(tmpb), &blen);
     struct evbuffer *tmp = evbuffer_new();
     /* the bufferevent keeps its output frozen at the start except while it
      * writes (and re-freezes it then): the same here */
@@ -964,9 +1027,9 @@ static void out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, vo
     c->patching = 1;
     unsigned mask = c->in_request ? sec_overridden(c->req) : 0;
     if (added_status_line(buf, info->orig_size, info->n_added)) {
-        char tmpb[sizeof(c->srv->sec_block)];
+        char tmpb[sizeof(c->srv->sec_block) + sizeof(c->head_extra)];
         size_t blen;
-        const char *block = security_block(c->srv, mask, tmpb, sizeof(tmpb), &blen);
+        const char *block = head_lines(c, mask, tmpb, sizeof(tmpb), &blen);
         evbuffer_add(buf, block, blen);
         c->head_pending = 0;
     } else if (patch_head(c, buf, info->orig_size, mask)) {
@@ -987,20 +1050,20 @@ static void request_done_cb(struct evhttp_request *req, void *arg)
     c->in_request = 0;
     c->req = NULL;
     c->head_pending = 0;
+    c->head_extra_len = 0;
     conn_arm(c, c->srv->cfg->idle_timeout_ms); /* waiting for the next request */
 }
 
 static void conn_request_started(worker_t *w, struct evhttp_request *req)
 {
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-    conn_t *c = bev ? tk_map_get(w->conns, (uint64_t)(uintptr_t)bev) : NULL;
+    conn_t *c = conn_of(w, req);
     if (c == NULL)
         return;
     evtimer_del(c->deadline);
     c->in_request = 1;
     c->req = req;
     c->head_pending = 1;
+    c->head_extra_len = 0;
     c->started = tk_metrics_now();
     evhttp_request_set_on_complete_cb(req, request_done_cb, c);
 }
@@ -1081,7 +1144,7 @@ static void serve_monitoring(worker_t *w, struct evhttp_request *req, const char
         authenticate(w, req, METRICS_SLUG, ipkey);
         return;
     }
-    if (!rate_ok(srv, req, ipkey, &srv->cfg->rate_per_ip))
+    if (!rate_ok(w, req, ipkey, &srv->cfg->rate_per_ip))
         return;
     if (strcmp(path, "/metrics") == 0)
         send_metrics(srv, req);
@@ -1130,7 +1193,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     static const char prm[] = "/.well-known/oauth-protected-resource";
     if (strncmp(path, prm, sizeof(prm) - 1) == 0) {
         char prm_slug[TK_SLUG_MAX + 1];
-        if (!rate_ok(srv, req, ipkey, &srv->cfg->rate_per_ip))
+        if (!rate_ok(w, req, ipkey, &srv->cfg->rate_per_ip))
             return;
         const char *rest = path + sizeof(prm) - 1;
         if (mcp_slug(*rest ? rest : "/mcp", prm_slug, sizeof(prm_slug)) != 0 ||
@@ -1142,7 +1205,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
     if (strcmp(path, "/healthz") == 0) {
-        if (!rate_ok(srv, req, ipkey, &srv->cfg->rate_per_ip))
+        if (!rate_ok(w, req, ipkey, &srv->cfg->rate_per_ip))
             return;
         if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
             evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
