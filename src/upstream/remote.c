@@ -21,7 +21,7 @@
 
 #define MOD "remote"
 #define SESSION_ID_MAX 256
-#define EASY_POOL_MAX 32 /* idle easy handles kept per upstream */
+#define EASY_POOL_MAX 64 /* idle easy handles kept per upstream */
 
 typedef struct xfer xfer_t;
 
