@@ -85,6 +85,11 @@ struct tk_audit {
     int wstop;            /* under qmu: the writer ends once the queue is empty */
     tk_mailbox_t *mb;     /* NULL: no loop attached */
     pthread_t writer;
+    /* submissions made on the loop's own thread wake the writer once per
+     * loop iteration, from this event, so that they form one batch */
+    pthread_t loop_thread;
+    struct event *kick;
+    int kick_pending; /* the loop's thread only */
 };
 
 static _Atomic(tk_audit_t *) g_audit;
@@ -213,19 +218,18 @@ static void put_detail(tk_audit_buf_t *b, json_t *d)
  * an unfinished line), {"seq":N,"ts":"..." */
 #define HEAD_ROOM 64
 
-/* A record being written: its line is built in b, on the stack up to its
- * size. */
+/* A record being written: its line is built in b, in storage the caller
+ * gives (the stack, or a submission's own room) up to its size. */
 typedef struct enc {
     tk_audit_buf_t b;
     size_t start; /* where the line starts in b (HEAD_ROOM until sealed) */
-    char stack[4096];
 } enc_t;
 
-/* Everything from "actor" to "detail", masked, after HEAD_ROOM bytes. Runs
- * outside the locks. */
-static void encode_fields(enc_t *e, const tk_audit_event_t *ev)
+/* Everything from "actor" to "detail", masked, after HEAD_ROOM bytes, into
+ * room (cap bytes) or the heap past that. Runs outside the locks. */
+static void encode_fields(enc_t *e, char *room, size_t cap, const tk_audit_event_t *ev)
 {
-    e->b = (tk_audit_buf_t){.p = e->stack, .cap = sizeof(e->stack)};
+    e->b = (tk_audit_buf_t){.p = room, .cap = cap};
     e->b.len = HEAD_ROOM;
     e->start = HEAD_ROOM;
     tk_audit_buf_t *b = &e->b;
@@ -466,7 +470,8 @@ int tk_audit_append(tk_audit_t *a, const tk_audit_event_t *ev)
     if (a == NULL)
         return TK_OK;
     enc_t e;
-    encode_fields(&e, ev);
+    char room[4096];
+    encode_fields(&e, room, sizeof(room), ev);
     pthread_mutex_lock(&a->mu);
     int rc = append_locked(a, &e);
     int saved = errno;
@@ -492,7 +497,9 @@ int tk_audit_emit(const tk_audit_event_t *ev)
 
 /* ---- asynchronous appends ---- */
 
-/* One submission: its encoded line, then its outcome on the way back. */
+/* One submission: its encoded line, then its outcome on the way back.
+ * Sized so that a usual tool-call record (about 450 bytes sealed) fits in
+ * its room and the whole stays in malloc's small per-thread caches. */
 struct sub {
     tk_mail_t mail; /* first: posted to the loop's mailbox when written */
     sub_t *next;    /* in the queue */
@@ -501,7 +508,9 @@ struct sub {
     int rc;
     char action[32]; /* for the log line if it fails */
     enc_t e;
+    char room[1000 - 128];
 };
+_Static_assert(sizeof(struct sub) <= 1000, "a submission outgrew malloc's small sizes");
 
 /* Runs on the attached loop: hand the outcome to its owner. */
 static void deliver(void *arg, tk_mail_t *m)
@@ -585,14 +594,15 @@ static int write_batch(tk_audit_t *a, sub_t **v, size_t n)
         } else {
             saved = w >= 0 ? ENOSPC : errno;
             batch_fail(v, n, TK_EIO);
-            /* none of the batch is answered: take back what part of it went
-             * out (we hold the flock, so the end is still ours) */
-            if (w > 0 && ftruncate(a->fd, a->size) != 0)
-                tk_warn(MOD, "cannot cut a failed batch from %s: %s", a->seg, strerror(errno));
             a->seq = seq;
             memcpy(a->mac, mac, sizeof(a->mac));
             tk_hex_encode(a->mac, sizeof(a->mac), a->mac_hex);
-            a->have_state = 0; /* the files say where the chain is now */
+            /* a short write may have left part of the batch: the next
+             * writer re-reads the head from the file and starts after the
+             * unfinished line; whole records before it stay, although
+             * their calls are refused (a record without an answer, never
+             * an answer without a record) */
+            a->have_state = 0;
         }
     }
     if (locked)
@@ -647,6 +657,19 @@ static void write_list(tk_audit_t *a, sub_t *list)
     }
 }
 
+/* On the loop, after the callbacks that submitted: wake the writer. */
+static void kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    tk_audit_t *a = arg;
+    (void)fd;
+    (void)what;
+    a->kick_pending = 0;
+    pthread_mutex_lock(&a->qmu);
+    if (a->qhead != NULL)
+        pthread_cond_signal(&a->qcv);
+    pthread_mutex_unlock(&a->qmu);
+}
+
 /* The writer thread: takes everything queued at once, so records that
  * arrive while a batch is being written form the next batch. Ends when
  * told to, once the queue is empty. */
@@ -674,10 +697,14 @@ int tk_audit_attach_loop(tk_audit_t *a, struct event_base *base)
     if (a == NULL || a->mb != NULL)
         return TK_ESTATE;
     a->mb = tk_mailbox_create(base, deliver, a);
-    if (a->mb == NULL)
-        return TK_EIO;
+    a->kick = a->mb ? event_new(base, -1, 0, kick_cb, a) : NULL;
+    a->loop_thread = pthread_self();
+    a->kick_pending = 0;
     a->wstop = 0;
-    if (pthread_create(&a->writer, NULL, writer_main, a) != 0) {
+    if (a->kick == NULL || pthread_create(&a->writer, NULL, writer_main, a) != 0) {
+        if (a->kick)
+            event_free(a->kick);
+        a->kick = NULL;
         tk_mailbox_destroy(a->mb);
         a->mb = NULL;
         return TK_EIO;
@@ -698,7 +725,9 @@ void tk_audit_detach_loop(tk_audit_t *a)
     pthread_cond_signal(&a->qcv);
     pthread_mutex_unlock(&a->qmu);
     pthread_join(a->writer, NULL); /* it writes what is queued first */
-    tk_mailbox_destroy(a->mb);     /* and this delivers the completions */
+    event_free(a->kick);
+    a->kick = NULL;
+    tk_mailbox_destroy(a->mb); /* and this delivers the completions */
     a->mb = NULL;
 }
 
@@ -712,7 +741,7 @@ int tk_audit_submit(tk_audit_t *a, const tk_audit_event_t *ev, tk_audit_done_fn 
     s->arg = arg;
     s->rc = TK_OK;
     tk_snprintf(s->action, sizeof(s->action), "%s", ev->action ? ev->action : "unknown");
-    encode_fields(&s->e, ev);
+    encode_fields(&s->e, s->room, sizeof(s->room), ev);
     pthread_mutex_lock(&a->qmu);
     if (!a->accepting) {
         pthread_mutex_unlock(&a->qmu);
@@ -726,9 +755,14 @@ int tk_audit_submit(tk_audit_t *a, const tk_audit_event_t *ev, tk_audit_done_fn 
     else
         a->qhead = s;
     a->qtail = s;
-    if (was_empty)
+    int defer = pthread_equal(pthread_self(), a->loop_thread);
+    if (was_empty && !defer)
         pthread_cond_signal(&a->qcv);
     pthread_mutex_unlock(&a->qmu);
+    if (defer && !a->kick_pending) {
+        a->kick_pending = 1;
+        event_active(a->kick, EV_TIMEOUT, 1);
+    }
     return TK_OK;
 }
 

@@ -121,7 +121,11 @@ int tk_audit_attach_loop(tk_audit_t *a, struct event_base *base) TK_WUR;
  * none is attached; tk_audit_close calls it. */
 void tk_audit_detach_loop(tk_audit_t *a);
 /* Queue one record (any thread). TK_ESTATE, and done never runs, when a is
- * NULL, done is NULL or no loop is attached: use tk_audit_append then. */
+ * NULL, done is NULL or no loop is attached: use tk_audit_append then.
+ * Made on the attached loop's own thread, submissions wake the writer once,
+ * after the loop's current callbacks (so one iteration's records make one
+ * batch); from other threads they wake it at once. done never runs inside
+ * tk_audit_submit. */
 int tk_audit_submit(tk_audit_t *a, const tk_audit_event_t *ev, tk_audit_done_fn done,
                     void *arg) TK_WUR;
 

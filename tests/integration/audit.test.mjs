@@ -6,18 +6,22 @@
 // audit file or the gateway's stderr (arguments and results recorded or
 // not); kill -9 under concurrent tools/call load loses no record whose
 // response the client received; export (JSONL, formula-safe CSV) and report
-// work on that data; CLI key changes are recorded by id only; and the
-// gateway refuses to start when the trail cannot be written.
+// work on that data; CLI key changes are recorded by id only; concurrent
+// calls from several clients (records written in batches off the event
+// loop) each get exactly one record on one unbroken chain, and a client that
+// leaves mid-call still gets a "cancelled" record; and the gateway refuses to
+// start when the trail cannot be written.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import http from 'node:http';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 
 import {
   cleanup, connect, makeTempDir, mcpHeaders, randomToken, rawInitialize, rawRequest, runTumiki, servers,
-  sleep, startGateway, TUMIKI_BIN, waitExit, waitFor, auditRecords,
+  sleep, startGateway, textOf, TUMIKI_BIN, waitExit, waitFor, auditRecords,
 } from './lib.mjs';
 
 after(cleanup);
@@ -218,6 +222,41 @@ describe('audit trail', () => {
     assert.ok(report.latency_by_tool.echo__echo.p99_us >= report.latency_by_tool.echo__echo.p50_us);
     const txt = await runTumiki(['audit', 'report', '--config', gw.configPath, '--from', today(), '--to', today()]);
     assert.match(txt.stdout, /top tools by calls:\n {2}echo__echo/);
+  });
+
+  test('concurrent calls get one record each on one chain; a client that leaves mid-call gets "cancelled"', async () => {
+    const gw = await startGateway({ config: {
+      mcpServers: { echo: servers.echo('echo') }, audit: { log_arguments: true }, log_level: 'debug',
+    } });
+    const clients = await Promise.all([0, 1, 2, 3].map(() => connect(gw)));
+    const tags = clients.flatMap((_, k) => Array.from({ length: 25 }, (__, i) => `c${k}-${i}`));
+    const answers = await Promise.all(tags.map((tag) => clients[Number(tag[1])].callTool(
+      { name: 'echo__echo', arguments: { text: tag } })));
+    assert.deepEqual(answers.map(textOf), tags, 'each call got its own answer');
+
+    // a call whose client disconnects while it streams progress
+    const session = await rawInitialize(gw);
+    const req = http.request(gw.mcpUrl(), { method: 'POST', agent: false, headers: mcpHeaders(gw, { session }) });
+    req.on('error', () => {});
+    req.end(JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: {
+      name: 'echo__progress', arguments: { steps: 50, interval_ms: 100 }, _meta: { progressToken: 'p9' } } }));
+    await sleep(300);
+    req.destroy();
+    await waitFor(() => gw.logs().some((l) => /client went away/.test(l.msg)),
+      { what: 'the call to be cancelled', timeoutMs: 5000 });
+    await Promise.all(clients.map((c) => c.close()));
+    await gw.stop();
+
+    const recs = records(gw);
+    assert.deepEqual(recs.map((r) => r.seq), recs.map((_, i) => i + 1), 'seq runs 1..N');
+    const texts = recs.filter((r) => r.action === 'tool.call' && r.tool === 'echo__echo')
+      .map((r) => r.detail.arguments.text);
+    assert.deepEqual([...texts].sort(), [...tags].sort(), 'exactly one record per answered call');
+    const cancelled = recs.filter((r) => r.tool === 'echo__progress');
+    assert.equal(cancelled.length, 1);
+    assert.equal(cancelled[0].result, 'cancelled');
+    const v = await runTumiki(['audit', 'verify', '--config', gw.configPath]);
+    assert.equal(v.code, 0, v.stdout + v.stderr);
   });
 
   test('auth-failure bursts are reported as anomalies; CLI key changes are recorded by id', async () => {
