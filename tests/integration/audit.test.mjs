@@ -9,7 +9,8 @@
 // work on that data; CLI key changes are recorded by id only; concurrent
 // calls from several clients (records written in batches off the event
 // loop) each get exactly one record on one unbroken chain, and a client that
-// leaves mid-call still gets a "cancelled" record; and the gateway refuses to
+// leaves mid-call still gets a "cancelled" record; a SIGTERM under load
+// exits cleanly with every answered call recorded; and the gateway refuses to
 // start when the trail cannot be written.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -38,6 +39,25 @@ function allAuditText(gw) {
 }
 
 const today = () => new Date().toISOString().slice(0, 10);
+
+/** Each client calls echo__echo with tags `${prefix}-N` in a loop until
+ * stop(); acked holds the tags of the calls answered without error;
+ * done() waits for the loops to end. */
+function callLoop(clients, prefix) {
+  const acked = new Set();
+  let stop = false;
+  let n = 0;
+  const workers = clients.map((c) => (async () => {
+    while (!stop) {
+      const tag = `${prefix}-${n++}`;
+      try {
+        const res = await c.callTool({ name: 'echo__echo', arguments: { text: tag } }, undefined, { timeout: 5000 });
+        if (!res.isError) acked.add(tag);
+      } catch { return; }
+    }
+  })());
+  return { acked, stop: () => { stop = true; }, done: () => Promise.all(workers) };
+}
 
 describe('audit trail', () => {
   test('tool calls, prompts and resource reads are recorded; verify passes and then names an edited record', async () => {
@@ -181,23 +201,13 @@ describe('audit trail', () => {
       mcpServers: { echo: servers.echo('echo') }, audit: { log_arguments: true },
     }, expectCleanExit: false });
     const clients = await Promise.all([0, 1, 2, 3].map(() => connect(gw)));
-    const acked = new Set();
-    let stop = false;
-    let n = 0;
-    const workers = clients.map((c) => (async () => {
-      while (!stop) {
-        const tag = `u-${n++}`;
-        try {
-          const res = await c.callTool({ name: 'echo__echo', arguments: { text: tag } }, undefined, { timeout: 5000 });
-          if (!res.isError) acked.add(tag);
-        } catch { return; }
-      }
-    })());
+    const load = callLoop(clients, 'u');
+    const acked = load.acked;
     await sleep(1500);
     gw.proc.kill('SIGKILL');
-    stop = true;
+    load.stop();
     await waitExit(gw.proc, 5000);
-    await Promise.all(workers);
+    await load.done();
     await Promise.all(clients.map((c) => c.close().catch(() => {})));
     assert.ok(acked.size > 50, `only ${acked.size} calls answered before the kill`);
 
@@ -255,6 +265,31 @@ describe('audit trail', () => {
     const cancelled = recs.filter((r) => r.tool === 'echo__progress');
     assert.equal(cancelled.length, 1);
     assert.equal(cancelled[0].result, 'cancelled');
+    const v = await runTumiki(['audit', 'verify', '--config', gw.configPath]);
+    assert.equal(v.code, 0, v.stdout + v.stderr);
+  });
+
+  test('SIGTERM under concurrent calls: clean exit, every answered call recorded, the chain holds', async () => {
+    const gw = await startGateway({ config: {
+      mcpServers: { echo: servers.echo('echo') }, audit: { log_arguments: true },
+    } });
+    const clients = await Promise.all([0, 1, 2, 3].map(() => connect(gw)));
+    const load = callLoop(clients, 't');
+    const acked = load.acked;
+    await sleep(800);
+    const exited = gw.stop(); // parked answers and queued records are settled at shutdown
+    load.stop();
+    const r = await exited;
+    await load.done();
+    await Promise.all(clients.map((c) => c.close().catch(() => {})));
+    assert.equal(r.code, 0, gw.stderr().slice(-2000));
+    assert.ok(acked.size > 20, `only ${acked.size} calls answered before the stop`);
+    const recs = records(gw);
+    assert.deepEqual(recs.map((x) => x.seq), recs.map((_, i) => i + 1), 'seq runs 1..N');
+    const recorded = new Set(recs.filter((x) => x.action === 'tool.call').map((x) => x.detail.arguments.text));
+    const missing = [...acked].filter((t) => !recorded.has(t));
+    assert.deepEqual(missing, [], `${missing.length} of ${acked.size} acknowledged calls have no record`);
+    assert.equal(recs.at(-1).action, 'gateway.stop');
     const v = await runTumiki(['audit', 'verify', '--config', gw.configPath]);
     assert.equal(v.code, 0, v.stdout + v.stderr);
   });
