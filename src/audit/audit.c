@@ -5,7 +5,10 @@
  * descriptor before returning (so an answered request's record survives a
  * crash), under a mutex (threads) and flock on audit.lock (processes). A
  * worker thread batches fsync, writes the aggregated rate-limit rejections,
- * retries after a failed write and runs the retention purge.
+ * retries after a failed write and runs the retention purge. Asynchronous
+ * appends (tk_audit_submit) are encoded by the caller, queued, and written
+ * in batches by a writer thread, one write(2) per batch; their completions
+ * go back to the submitting loop through a mailbox.
  */
 #include "audit/audit_int.h"
 
@@ -18,17 +21,22 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "core/mailbox.h"
 #include "core/mask.h"
 
 #define MOD "audit"
 #define RATE_SLOTS 256
 #define PURGE_EVERY_S 3600
+#define BATCH_MAX 256 /* records per write(2) of the writer thread (<= IOV_MAX) */
+
+typedef struct sub sub_t;
 
 typedef struct rate_slot {
     char key[96];
@@ -68,6 +76,20 @@ struct tk_audit {
     rate_slot_t rates[RATE_SLOTS];
     size_t nrates;
     uint64_t rates_other;
+    /* asynchronous appends: submissions queue here for the writer thread,
+     * whose completions are posted to mb (delivered on the attached loop) */
+    pthread_mutex_t qmu;
+    pthread_cond_t qcv; /* the writer: work queued, or stop */
+    sub_t *qhead, *qtail; /* under qmu */
+    int accepting;        /* under qmu: a loop is attached and not detaching */
+    int wstop;            /* under qmu: the writer ends once the queue is empty */
+    tk_mailbox_t *mb;     /* NULL: no loop attached */
+    pthread_t writer;
+    /* submissions made on the loop's own thread wake the writer once per
+     * loop iteration, from this event, so that they form one batch */
+    pthread_t loop_thread;
+    struct event *kick;
+    int kick_pending; /* the loop's thread only */
 };
 
 static _Atomic(tk_audit_t *) g_audit;
@@ -196,19 +218,18 @@ static void put_detail(tk_audit_buf_t *b, json_t *d)
  * an unfinished line), {"seq":N,"ts":"..." */
 #define HEAD_ROOM 64
 
-/* A record being written: its line is built in b, on the stack up to its
- * size. */
+/* A record being written: its line is built in b, in storage the caller
+ * gives (the stack, or a submission's own room) up to its size. */
 typedef struct enc {
     tk_audit_buf_t b;
     size_t start; /* where the line starts in b (HEAD_ROOM until sealed) */
-    char stack[4096];
 } enc_t;
 
-/* Everything from "actor" to "detail", masked, after HEAD_ROOM bytes. Runs
- * outside the locks. */
-static void encode_fields(enc_t *e, const tk_audit_event_t *ev)
+/* Everything from "actor" to "detail", masked, after HEAD_ROOM bytes, into
+ * room (cap bytes) or the heap past that. Runs outside the locks. */
+static void encode_fields(enc_t *e, char *room, size_t cap, const tk_audit_event_t *ev)
 {
-    e->b = (tk_audit_buf_t){.p = e->stack, .cap = sizeof(e->stack)};
+    e->b = (tk_audit_buf_t){.p = room, .cap = cap};
     e->b.len = HEAD_ROOM;
     e->start = HEAD_ROOM;
     tk_audit_buf_t *b = &e->b;
@@ -449,7 +470,8 @@ int tk_audit_append(tk_audit_t *a, const tk_audit_event_t *ev)
     if (a == NULL)
         return TK_OK;
     enc_t e;
-    encode_fields(&e, ev);
+    char room[4096];
+    encode_fields(&e, room, sizeof(room), ev);
     pthread_mutex_lock(&a->mu);
     int rc = append_locked(a, &e);
     int saved = errno;
@@ -471,6 +493,277 @@ int tk_audit_append(tk_audit_t *a, const tk_audit_event_t *ev)
 int tk_audit_emit(const tk_audit_event_t *ev)
 {
     return tk_audit_append(tk_audit_global(), ev);
+}
+
+/* ---- asynchronous appends ---- */
+
+/* One submission: its encoded line, then its outcome on the way back.
+ * Sized so that a usual tool-call record (about 450 bytes sealed) fits in
+ * its room and the whole stays in malloc's small per-thread caches. */
+struct sub {
+    tk_mail_t mail; /* first: posted to the loop's mailbox when written */
+    sub_t *next;    /* in the queue */
+    tk_audit_done_fn done;
+    void *arg;
+    int rc;
+    char action[32]; /* for the log line if it fails */
+    enc_t e;
+    char room[1000 - 128];
+};
+_Static_assert(sizeof(struct sub) <= 1000, "a submission outgrew malloc's small sizes");
+
+/* Runs on the attached loop: hand the outcome to its owner. */
+static void deliver(void *arg, tk_mail_t *m)
+{
+    sub_t *s = (sub_t *)m;
+    (void)arg;
+    s->done(s->arg, s->rc);
+    free(s);
+}
+
+/* With the locks held: seal v[0..n) in order onto the chain, each line
+ * one iovec; a line over TK_AUDIT_LINE_MAX fails alone (TK_ELIMIT).
+ * Returns how many lines went into iov. */
+static size_t seal_batch(tk_audit_t *a, sub_t **v, size_t n, int64_t ms, int nl,
+                         struct iovec *iov, size_t *total)
+{
+    char ts[32];
+    size_t k = 0;
+    format_ts(a, ms, ts, sizeof(ts));
+    *total = 0;
+    for (size_t i = 0; i < n; i++) {
+        enc_t *e = &v[i]->e;
+        unsigned char mac[TK_AUDIT_MAC_LEN];
+        char mac_hex[2 * TK_AUDIT_MAC_LEN + 1];
+        v[i]->rc = seal_line(a, e, a->seq + 1, ts, nl, mac, mac_hex);
+        size_t outlen = e->b.len - e->start;
+        if (v[i]->rc == TK_OK && outlen - (nl ? 1 : 0) - 1 >= TK_AUDIT_LINE_MAX)
+            v[i]->rc = TK_ELIMIT;
+        if (v[i]->rc != TK_OK)
+            continue;
+        iov[k++] = (struct iovec){.iov_base = e->b.p + e->start, .iov_len = outlen};
+        *total += outlen;
+        a->seq++;
+        memcpy(a->mac, mac, sizeof(a->mac));
+        memcpy(a->mac_hex, mac_hex, sizeof(a->mac_hex));
+        nl = 0;
+    }
+    return k;
+}
+
+/* Set the outcome rc of every record of v that went into the write. */
+static void batch_fail(sub_t **v, size_t n, int rc)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i]->rc == TK_OK)
+            v[i]->rc = rc;
+}
+
+/* Chain, seal and write v[0..n) (n <= BATCH_MAX) with one write(2) under
+ * one flock, as append_locked does for one record; each v[i]->rc is set.
+ * On a failed write the chain head goes back to the files' (re-read next
+ * time). Returns errno of a failure. */
+static int write_batch(tk_audit_t *a, sub_t **v, size_t n)
+{
+    struct iovec iov[BATCH_MAX];
+    pthread_mutex_lock(&a->mu);
+    int rc = flock(a->lockfd, LOCK_EX) == 0 ? TK_OK : TK_EIO;
+    int locked = rc == TK_OK, nl = 0;
+    int64_t ms = tk_audit_wall_ms();
+    if (rc == TK_OK)
+        rc = open_segment(a, (time_t)(ms / 1000));
+    if (rc == TK_OK)
+        rc = sync_state(a, &nl);
+    int saved = rc == TK_OK ? 0 : errno;
+    for (size_t i = 0; i < n && rc != TK_OK; i++)
+        v[i]->rc = rc;
+    if (rc == TK_OK) {
+        uint64_t seq = a->seq;
+        unsigned char mac[TK_AUDIT_MAC_LEN];
+        memcpy(mac, a->mac, sizeof(mac));
+        size_t total;
+        size_t k = seal_batch(a, v, n, ms, nl, iov, &total);
+        ssize_t w = k > 0 ? writev(a->fd, iov, (int)k) : 0;
+        if (w == (ssize_t)total) {
+            a->size += (off_t)total;
+            a->dirty = a->dirty || k > 0;
+            if (k > 0 && a->fsync_ms == 0 && fdatasync(a->fd) != 0) {
+                saved = errno;
+                batch_fail(v, n, TK_EIO);
+            }
+        } else {
+            saved = w >= 0 ? ENOSPC : errno;
+            batch_fail(v, n, TK_EIO);
+            a->seq = seq;
+            memcpy(a->mac, mac, sizeof(a->mac));
+            tk_hex_encode(a->mac, sizeof(a->mac), a->mac_hex);
+            /* a short write may have left part of the batch: the next
+             * writer re-reads the head from the file and starts after the
+             * unfinished line; whole records before it stay, although
+             * their calls are refused (a record without an answer, never
+             * an answer without a record) */
+            a->have_state = 0;
+        }
+    }
+    if (locked)
+        (void)flock(a->lockfd, LOCK_UN);
+    pthread_mutex_unlock(&a->mu);
+    return saved;
+}
+
+/* The sync path's accounting for a written batch: failures counted and
+ * logged (one line per batch), tk_audit_ok updated. */
+static void batch_account(tk_audit_t *a, sub_t **v, size_t n, int err)
+{
+    size_t bad = 0, big = 0;
+    const char *action = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i]->rc == TK_OK)
+            continue;
+        bad++;
+        big += v[i]->rc == TK_ELIMIT;
+        if (action == NULL)
+            action = v[i]->action;
+        v[i]->rc = TK_EIO;
+    }
+    if (bad == 0) {
+        atomic_store(&a->ok, 1);
+        return;
+    }
+    unsigned long total = atomic_fetch_add(&a->failures, bad) + bad;
+    atomic_store(&a->ok, 0);
+    tk_error(MOD, "AUDIT RECORD NOT WRITTEN (%s, action %s; %lu failures so far; %zu of a batch "
+                  "of %zu): %s",
+             a->dir, action, total, bad, n, big == bad ? "record too large" : strerror(err));
+}
+
+/* Write a list taken from the queue, BATCH_MAX records per write, and post
+ * every completion to the loop. */
+static void write_list(tk_audit_t *a, sub_t *list)
+{
+    sub_t *v[BATCH_MAX];
+    while (list != NULL) {
+        size_t n = 0;
+        while (list != NULL && n < BATCH_MAX) {
+            v[n++] = list;
+            list = list->next;
+        }
+        int err = write_batch(a, v, n);
+        batch_account(a, v, n, err);
+        for (size_t i = 0; i < n; i++) {
+            tk_audit_buf_free(&v[i]->e.b);
+            tk_mailbox_post(a->mb, &v[i]->mail);
+        }
+    }
+}
+
+/* On the loop, after the callbacks that submitted: wake the writer. */
+static void kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    tk_audit_t *a = arg;
+    (void)fd;
+    (void)what;
+    a->kick_pending = 0;
+    pthread_mutex_lock(&a->qmu);
+    if (a->qhead != NULL)
+        pthread_cond_signal(&a->qcv);
+    pthread_mutex_unlock(&a->qmu);
+}
+
+/* The writer thread: takes everything queued at once, so records that
+ * arrive while a batch is being written form the next batch. Ends when
+ * told to, once the queue is empty. */
+static void *writer_main(void *arg)
+{
+    tk_audit_t *a = arg;
+    pthread_mutex_lock(&a->qmu);
+    for (;;) {
+        while (a->qhead == NULL && !a->wstop)
+            pthread_cond_wait(&a->qcv, &a->qmu);
+        sub_t *list = a->qhead;
+        if (list == NULL)
+            break;
+        a->qhead = a->qtail = NULL;
+        pthread_mutex_unlock(&a->qmu);
+        write_list(a, list);
+        pthread_mutex_lock(&a->qmu);
+    }
+    pthread_mutex_unlock(&a->qmu);
+    return NULL;
+}
+
+int tk_audit_attach_loop(tk_audit_t *a, struct event_base *base)
+{
+    if (a == NULL || a->mb != NULL)
+        return TK_ESTATE;
+    a->mb = tk_mailbox_create(base, deliver, a);
+    a->kick = a->mb ? event_new(base, -1, 0, kick_cb, a) : NULL;
+    a->loop_thread = pthread_self();
+    a->kick_pending = 0;
+    a->wstop = 0;
+    if (a->kick == NULL || pthread_create(&a->writer, NULL, writer_main, a) != 0) {
+        if (a->kick)
+            event_free(a->kick);
+        a->kick = NULL;
+        tk_mailbox_destroy(a->mb);
+        a->mb = NULL;
+        return TK_EIO;
+    }
+    pthread_mutex_lock(&a->qmu);
+    a->accepting = 1;
+    pthread_mutex_unlock(&a->qmu);
+    return TK_OK;
+}
+
+void tk_audit_detach_loop(tk_audit_t *a)
+{
+    if (a == NULL || a->mb == NULL)
+        return;
+    pthread_mutex_lock(&a->qmu);
+    a->accepting = 0;
+    a->wstop = 1;
+    pthread_cond_signal(&a->qcv);
+    pthread_mutex_unlock(&a->qmu);
+    pthread_join(a->writer, NULL); /* it writes what is queued first */
+    event_free(a->kick);
+    a->kick = NULL;
+    tk_mailbox_destroy(a->mb); /* and this delivers the completions */
+    a->mb = NULL;
+}
+
+int tk_audit_submit(tk_audit_t *a, const tk_audit_event_t *ev, tk_audit_done_fn done, void *arg)
+{
+    if (a == NULL || done == NULL)
+        return TK_ESTATE;
+    sub_t *s = tk_malloc(sizeof(*s));
+    s->next = NULL;
+    s->done = done;
+    s->arg = arg;
+    s->rc = TK_OK;
+    tk_snprintf(s->action, sizeof(s->action), "%s", ev->action ? ev->action : "unknown");
+    encode_fields(&s->e, s->room, sizeof(s->room), ev);
+    pthread_mutex_lock(&a->qmu);
+    if (!a->accepting) {
+        pthread_mutex_unlock(&a->qmu);
+        tk_audit_buf_free(&s->e.b);
+        free(s);
+        return TK_ESTATE;
+    }
+    int was_empty = a->qhead == NULL;
+    if (a->qtail)
+        a->qtail->next = s;
+    else
+        a->qhead = s;
+    a->qtail = s;
+    int defer = pthread_equal(pthread_self(), a->loop_thread);
+    if (was_empty && !defer)
+        pthread_cond_signal(&a->qcv);
+    pthread_mutex_unlock(&a->qmu);
+    if (defer && !a->kick_pending) {
+        a->kick_pending = 1;
+        event_active(a->kick, EV_TIMEOUT, 1);
+    }
+    return TK_OK;
 }
 
 /* ---- rate-limit aggregation ---- */
@@ -705,6 +998,8 @@ int tk_audit_open(const tk_audit_opts_t *o, tk_audit_t **out, char *err, size_t 
     pthread_mutex_init(&a->mu, NULL);
     pthread_mutex_init(&a->wmu, NULL);
     pthread_cond_init(&a->wcv, NULL);
+    pthread_mutex_init(&a->qmu, NULL);
+    pthread_cond_init(&a->qcv, NULL);
     char *lock = tk_asprintf("%s/" TK_AUDIT_LOCK, o->dir);
     a->lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     free(lock);
@@ -737,6 +1032,7 @@ void tk_audit_close(tk_audit_t *a)
 {
     if (a == NULL)
         return;
+    tk_audit_detach_loop(a);
     if (a->worker) {
         pthread_mutex_lock(&a->wmu);
         a->stop = 1;
@@ -757,6 +1053,8 @@ void tk_audit_close(tk_audit_t *a)
     pthread_mutex_destroy(&a->mu);
     pthread_mutex_destroy(&a->wmu);
     pthread_cond_destroy(&a->wcv);
+    pthread_mutex_destroy(&a->qmu);
+    pthread_cond_destroy(&a->qcv);
     free(a->dir);
     free(a);
 }

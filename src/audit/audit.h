@@ -32,6 +32,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <event2/event.h>
 #include <jansson.h>
 
 #include "config/config.h"
@@ -85,7 +86,8 @@ int tk_audit_open(const tk_audit_opts_t *o, tk_audit_t **out, char *err, size_t 
 int tk_audit_open_config(const tk_config_t *cfg, int worker, tk_audit_t **out, char *err,
                          size_t errlen) TK_WUR;
 
-/* fsync, stop the worker (flushing aggregated rate-limit counts), close. */
+/* Detach the loop (tk_audit_detach_loop), fsync, stop the worker (flushing
+ * aggregated rate-limit counts), close. */
 void tk_audit_close(tk_audit_t *a);
 
 /* Append one record. a == NULL (trail disabled) is a no-op returning 0.
@@ -93,6 +95,39 @@ void tk_audit_close(tk_audit_t *a);
  * counted, and tk_audit_ok() reports the trail as failing until a later
  * write succeeds (the worker retries every second). */
 int tk_audit_append(tk_audit_t *a, const tk_audit_event_t *ev) TK_WUR;
+
+/* ---- asynchronous appends (the MCP core's hot path) ----
+ *
+ * tk_audit_submit masks and encodes the event on the caller's thread (its
+ * strings are borrowed only for the call), queues it and returns at once.
+ * A writer thread takes everything queued, and under the mutex and one
+ * flock chains and seals the records in submission order and writes them
+ * with one write(2) (one fdatasync when fsync_interval_ms is 0); then each
+ * record's done(arg, rc) runs on the attached loop: rc TK_OK once the
+ * record is in the file (the same crash guarantee as tk_audit_append), or
+ * TK_EIO when it is not (a failed write fails every record of its batch; a
+ * record over TK_AUDIT_LINE_MAX fails alone), with the same logging,
+ * counting and tk_audit_ok() as tk_audit_append. Records of tk_audit_append
+ * (any thread) interleave with batches on one chain. */
+typedef void (*tk_audit_done_fn)(void *arg, int rc);
+
+/* Deliver completions on base (from its thread) and start the writer
+ * thread. One loop per handle: TK_ESTATE if one is attached (or a NULL);
+ * TK_EIO if the thread or mailbox could not be made. */
+int tk_audit_attach_loop(tk_audit_t *a, struct event_base *base) TK_WUR;
+/* On the loop's thread, while base still exists: stop taking submissions,
+ * write every queued record and run every pending done callback (here),
+ * then stop the writer. No callback runs after this returns. A no-op when
+ * none is attached; tk_audit_close calls it. */
+void tk_audit_detach_loop(tk_audit_t *a);
+/* Queue one record (any thread). TK_ESTATE, and done never runs, when a is
+ * NULL, done is NULL or no loop is attached: use tk_audit_append then.
+ * Made on the attached loop's own thread, submissions wake the writer once,
+ * after the loop's current callbacks (so one iteration's records make one
+ * batch); from other threads they wake it at once. done never runs inside
+ * tk_audit_submit. */
+int tk_audit_submit(tk_audit_t *a, const tk_audit_event_t *ev, tk_audit_done_fn done,
+                    void *arg) TK_WUR;
 
 /* 1 when the last write succeeded (or a == NULL). */
 int tk_audit_ok(const tk_audit_t *a);

@@ -189,6 +189,7 @@ struct tk_gateway {
     tk_alerts_t *alerts;   /* borrowed, may be NULL */
     tk_pins_t *pins;  /* NULL if no server is pinned, or the pin store failed */
     unsigned pin_gen; /* bumped when a tool's approval changes */
+    tk_audit_t *audit_loop; /* the trail whose completions this loop receives, or NULL */
 };
 
 static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26"};
@@ -319,7 +320,13 @@ static const char *audit_result(call_t *c, json_t *msg, int status)
     return "error";
 }
 
-static int audit_call(call_t *c, json_t *msg, int status, const char *result)
+/* Record an audited call. With done, the record is queued (the loop does
+ * not wait for the write) and AUDIT_QUEUED returned: done(arg, rc) then
+ * runs on this loop in a later iteration. Without done, or when the trail
+ * takes no submissions, it is written now: TK_OK or TK_EIO. */
+#define AUDIT_QUEUED 1
+static int audit_call(call_t *c, json_t *msg, int status, const char *result,
+                      tk_audit_done_fn done, void *arg)
 {
     tk_audit_t *a = tk_audit_global();
     char ip[64], rid[48];
@@ -341,9 +348,101 @@ static int audit_call(call_t *c, json_t *msg, int status, const char *result)
                            .tool = c->tool, .result = result ? result : audit_result(c, msg, status),
                            .status = status, .latency_us = (int64_t)(audit_now_us() - c->t0_us),
                            .ip = ip[0] ? ip : NULL, .request_id = rid, .detail = d};
-    int rc = tk_audit_append(a, &ev);
+    int rc = TK_ESTATE;
+    if (done != NULL && c->gw->audit_loop == a)
+        rc = tk_audit_submit(a, &ev, done, arg) == TK_OK ? AUDIT_QUEUED : TK_ESTATE;
+    if (rc == TK_ESTATE)
+        rc = tk_audit_append(a, &ev);
     json_decref(d);
     return rc;
+}
+
+/* An audited call's final reply, held while its record is written: sent
+ * when the record is in the file, or replaced by 503 "audit unavailable"
+ * (fail closed). It outlives its call, which is freed when it is parked. */
+typedef struct parked {
+    tk_hreq_t *req; /* NULL once the client went away */
+    json_t *msg;    /* the reply */
+    json_t *id;
+    int sse, status;
+    const char *reason; /* static */
+} parked_t;
+
+static void send_final(tk_hreq_t *req, int sse, json_t *msg, int status, const char *reason)
+{
+    if (sse) {
+        sse_event(req, msg);
+        tk_hreq_stream_end(req);
+    } else {
+        send_json(req, status, reason, msg);
+    }
+}
+
+static void parked_conn_closed(tk_hreq_t *req, void *arg)
+{
+    parked_t *p = arg;
+    tk_hreq_release(req);
+    p->req = NULL; /* the record still goes out, with the call's outcome */
+}
+
+/* The record of a parked reply was written (rc TK_OK) or not. */
+static void parked_done(void *arg, int rc)
+{
+    parked_t *p = arg;
+    if (p->req != NULL) {
+        tk_hreq_on_close(p->req, NULL, NULL);
+        if (rc == TK_OK) {
+            send_final(p->req, p->sse, p->msg, p->status, p->reason);
+        } else {
+            json_t *e = tk_rpc_error(p->id, TK_RPC_INTERNAL_ERROR, "audit unavailable");
+            send_final(p->req, p->sse, e, 503, "Service Unavailable");
+            json_decref(e);
+        }
+    }
+    json_decref(p->msg);
+    json_decref(p->id);
+    free(p);
+}
+
+/* A cancelled call's record has no reply waiting for it; a failure is
+ * logged and counted by the trail. */
+static void audit_no_reply(void *arg, int rc)
+{
+    (void)arg;
+    (void)rc;
+}
+
+/* Audit c's final reply asynchronously: 1 when the reply was parked (the
+ * call's connection moved to it), 0 when the record was not queued and
+ * *rc says whether it was written now. */
+static int park_reply(call_t *c, json_t *msg, int status, const char *reason, int *rc)
+{
+    parked_t *p = NULL;
+    if (c->gw->audit_loop != NULL && c->gw->audit_loop == tk_audit_global()) {
+        p = tk_calloc(1, sizeof(*p));
+        p->msg = json_incref(msg);
+        p->id = json_incref(c->id);
+        p->sse = c->sse;
+        p->status = status;
+        p->reason = reason;
+    }
+    *rc = audit_call(c, msg, status, NULL, p ? parked_done : NULL, p);
+    if (*rc != AUDIT_QUEUED) {
+        if (p != NULL) {
+            json_decref(p->msg);
+            json_decref(p->id);
+            free(p);
+        }
+        return 0;
+    }
+    /* parked_done runs in a later loop iteration, so moving the connection
+     * now is in time */
+    if (c->req != NULL) {
+        p->req = c->req;
+        tk_hreq_on_close(c->req, parked_conn_closed, p);
+        c->req = NULL;
+    }
+    return 1;
 }
 
 /* ---- calls ---- */
@@ -365,12 +464,11 @@ static void note_call_end(call_t *c, srv_t *sv, const char *result, int was_infl
                              json_string_value(json_object_get(c->params, "name")), result,
                              tk_metrics_now() - c->started);
 }
-static int audit_call(call_t *c, json_t *msg, int status, const char *result);
-
 static void call_free(call_t *c)
 {
     tk_gateway_t *gw = c->gw;
-    if (c->tool != NULL && !c->audited && audit_call(c, NULL, 0, "cancelled") != TK_OK)
+    if (c->tool != NULL && !c->audited &&
+        audit_call(c, NULL, 0, "cancelled", audit_no_reply, NULL) < TK_OK)
         tk_debug(MOD, "cancelled call not audited");
     if (c->srv) {
         note_call_end(c, c->srv, "cancelled", 1);
@@ -393,11 +491,19 @@ static void call_free(call_t *c)
 }
 
 /* Send the final message of a call with an HTTP status (used unless the
- * response already became an SSE stream) and free it. msg is borrowed. */
+ * response already became an SSE stream) and free it. msg is borrowed. An
+ * audited call's reply goes out only once its record is written: parked
+ * until the audit writer says so, or (no writer) after a synchronous
+ * append. */
 static void call_finish_status(call_t *c, json_t *msg, int status, const char *reason)
 {
     json_t *refused = NULL;
-    if (c->tool != NULL && !c->audited && audit_call(c, msg, status, NULL) != TK_OK) {
+    int rc = TK_OK;
+    if (c->tool != NULL && !c->audited && park_reply(c, msg, status, reason, &rc)) {
+        call_free(c);
+        return;
+    }
+    if (rc != TK_OK) {
         /* fail closed: no answer without its audit record */
         msg = refused = tk_rpc_error(c->id, TK_RPC_INTERNAL_ERROR, "audit unavailable");
         status = 503;
@@ -405,12 +511,7 @@ static void call_finish_status(call_t *c, json_t *msg, int status, const char *r
     }
     if (c->req) {
         call_detach_conn(c);
-        if (c->sse) {
-            sse_event(c->req, msg);
-            tk_hreq_stream_end(c->req);
-        } else {
-            send_json(c->req, status, reason, msg);
-        }
+        send_final(c->req, c->sse, msg, status, reason);
         c->req = NULL;
     }
     json_decref(refused);
@@ -418,7 +519,8 @@ static void call_finish_status(call_t *c, json_t *msg, int status, const char *r
 }
 
 /* As call_finish with a result given as serialised JSON (result, len): the
- * message is assembled as text, so a cached catalogue is not dumped again. */
+ * message is assembled as text, so a cached catalogue is not dumped again.
+ * Only list methods come here, which are not audited one by one. */
 static void call_finish_text(call_t *c, const char *result, size_t len)
 {
     static const char ev[] = "event: message\ndata: ", pre[] = "{\"jsonrpc\":\"2.0\",\"id\":",
@@ -1751,6 +1853,12 @@ tk_gateway_t *tk_gateway_create(struct event_base *base, const tk_config_t *cfg)
     uint32_t every = cfg->session_idle_timeout_s / 2;
     struct timeval tv = {every < 1 ? 1 : (every > SWEEP_INTERVAL_S ? SWEEP_INTERVAL_S : every), 0};
     evtimer_add(gw->sweep, &tv);
+    /* audited calls' records are written off this loop (tk_audit_submit) */
+    tk_audit_t *a = tk_audit_global();
+    if (a != NULL && tk_audit_attach_loop(a, base) == TK_OK)
+        gw->audit_loop = a;
+    else if (a != NULL)
+        tk_warn(MOD, "audit records of calls will be written on the event loop");
     return gw;
 }
 
@@ -1847,6 +1955,9 @@ void tk_gateway_destroy(tk_gateway_t *gw)
     tk_map_destroy(gw->sessions);
     event_free(gw->sigchld);
     event_free(gw->sweep);
+    /* every queued record is written and its parked reply settled (their
+     * connections were closed with the HTTP server) */
+    tk_audit_detach_loop(gw->audit_loop);
     free(gw);
 }
 

@@ -6,18 +6,23 @@
 // audit file or the gateway's stderr (arguments and results recorded or
 // not); kill -9 under concurrent tools/call load loses no record whose
 // response the client received; export (JSONL, formula-safe CSV) and report
-// work on that data; CLI key changes are recorded by id only; and the
-// gateway refuses to start when the trail cannot be written.
+// work on that data; CLI key changes are recorded by id only; concurrent
+// calls from several clients (records written in batches off the event
+// loop) each get exactly one record on one unbroken chain, and a client that
+// leaves mid-call still gets a "cancelled" record; a SIGTERM under load
+// exits cleanly with every answered call recorded; and the gateway refuses to
+// start when the trail cannot be written.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import http from 'node:http';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 
 import {
   cleanup, connect, makeTempDir, mcpHeaders, randomToken, rawInitialize, rawRequest, runTumiki, servers,
-  sleep, startGateway, TUMIKI_BIN, waitExit, waitFor, auditRecords,
+  sleep, startGateway, textOf, TUMIKI_BIN, waitExit, waitFor, auditRecords,
 } from './lib.mjs';
 
 after(cleanup);
@@ -34,6 +39,25 @@ function allAuditText(gw) {
 }
 
 const today = () => new Date().toISOString().slice(0, 10);
+
+/** Each client calls echo__echo with tags `${prefix}-N` in a loop until
+ * stop(); acked holds the tags of the calls answered without error;
+ * done() waits for the loops to end. */
+function callLoop(clients, prefix) {
+  const acked = new Set();
+  let stop = false;
+  let n = 0;
+  const workers = clients.map((c) => (async () => {
+    while (!stop) {
+      const tag = `${prefix}-${n++}`;
+      try {
+        const res = await c.callTool({ name: 'echo__echo', arguments: { text: tag } }, undefined, { timeout: 5000 });
+        if (!res.isError) acked.add(tag);
+      } catch { return; }
+    }
+  })());
+  return { acked, stop: () => { stop = true; }, done: () => Promise.all(workers) };
+}
 
 describe('audit trail', () => {
   test('tool calls, prompts and resource reads are recorded; verify passes and then names an edited record', async () => {
@@ -177,23 +201,13 @@ describe('audit trail', () => {
       mcpServers: { echo: servers.echo('echo') }, audit: { log_arguments: true },
     }, expectCleanExit: false });
     const clients = await Promise.all([0, 1, 2, 3].map(() => connect(gw)));
-    const acked = new Set();
-    let stop = false;
-    let n = 0;
-    const workers = clients.map((c) => (async () => {
-      while (!stop) {
-        const tag = `u-${n++}`;
-        try {
-          const res = await c.callTool({ name: 'echo__echo', arguments: { text: tag } }, undefined, { timeout: 5000 });
-          if (!res.isError) acked.add(tag);
-        } catch { return; }
-      }
-    })());
+    const load = callLoop(clients, 'u');
+    const acked = load.acked;
     await sleep(1500);
     gw.proc.kill('SIGKILL');
-    stop = true;
+    load.stop();
     await waitExit(gw.proc, 5000);
-    await Promise.all(workers);
+    await load.done();
     await Promise.all(clients.map((c) => c.close().catch(() => {})));
     assert.ok(acked.size > 50, `only ${acked.size} calls answered before the kill`);
 
@@ -218,6 +232,66 @@ describe('audit trail', () => {
     assert.ok(report.latency_by_tool.echo__echo.p99_us >= report.latency_by_tool.echo__echo.p50_us);
     const txt = await runTumiki(['audit', 'report', '--config', gw.configPath, '--from', today(), '--to', today()]);
     assert.match(txt.stdout, /top tools by calls:\n {2}echo__echo/);
+  });
+
+  test('concurrent calls get one record each on one chain; a client that leaves mid-call gets "cancelled"', async () => {
+    const gw = await startGateway({ config: {
+      mcpServers: { echo: servers.echo('echo') }, audit: { log_arguments: true }, log_level: 'debug',
+    } });
+    const clients = await Promise.all([0, 1, 2, 3].map(() => connect(gw)));
+    const tags = clients.flatMap((_, k) => Array.from({ length: 25 }, (__, i) => `c${k}-${i}`));
+    const answers = await Promise.all(tags.map((tag) => clients[Number(tag[1])].callTool(
+      { name: 'echo__echo', arguments: { text: tag } })));
+    assert.deepEqual(answers.map(textOf), tags, 'each call got its own answer');
+
+    // a call whose client disconnects while it streams progress
+    const session = await rawInitialize(gw);
+    const req = http.request(gw.mcpUrl(), { method: 'POST', agent: false, headers: mcpHeaders(gw, { session }) });
+    req.on('error', () => {});
+    req.end(JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: {
+      name: 'echo__progress', arguments: { steps: 50, interval_ms: 100 }, _meta: { progressToken: 'p9' } } }));
+    await sleep(300);
+    req.destroy();
+    await waitFor(() => gw.logs().some((l) => /client went away/.test(l.msg)),
+      { what: 'the call to be cancelled', timeoutMs: 5000 });
+    await Promise.all(clients.map((c) => c.close()));
+    await gw.stop();
+
+    const recs = records(gw);
+    assert.deepEqual(recs.map((r) => r.seq), recs.map((_, i) => i + 1), 'seq runs 1..N');
+    const texts = recs.filter((r) => r.action === 'tool.call' && r.tool === 'echo__echo')
+      .map((r) => r.detail.arguments.text);
+    assert.deepEqual([...texts].sort(), [...tags].sort(), 'exactly one record per answered call');
+    const cancelled = recs.filter((r) => r.tool === 'echo__progress');
+    assert.equal(cancelled.length, 1);
+    assert.equal(cancelled[0].result, 'cancelled');
+    const v = await runTumiki(['audit', 'verify', '--config', gw.configPath]);
+    assert.equal(v.code, 0, v.stdout + v.stderr);
+  });
+
+  test('SIGTERM under concurrent calls: clean exit, every answered call recorded, the chain holds', async () => {
+    const gw = await startGateway({ config: {
+      mcpServers: { echo: servers.echo('echo') }, audit: { log_arguments: true },
+    } });
+    const clients = await Promise.all([0, 1, 2, 3].map(() => connect(gw)));
+    const load = callLoop(clients, 't');
+    const acked = load.acked;
+    await sleep(800);
+    const exited = gw.stop(); // parked answers and queued records are settled at shutdown
+    load.stop();
+    const r = await exited;
+    await load.done();
+    await Promise.all(clients.map((c) => c.close().catch(() => {})));
+    assert.equal(r.code, 0, gw.stderr().slice(-2000));
+    assert.ok(acked.size > 20, `only ${acked.size} calls answered before the stop`);
+    const recs = records(gw);
+    assert.deepEqual(recs.map((x) => x.seq), recs.map((_, i) => i + 1), 'seq runs 1..N');
+    const recorded = new Set(recs.filter((x) => x.action === 'tool.call').map((x) => x.detail.arguments.text));
+    const missing = [...acked].filter((t) => !recorded.has(t));
+    assert.deepEqual(missing, [], `${missing.length} of ${acked.size} acknowledged calls have no record`);
+    assert.equal(recs.at(-1).action, 'gateway.stop');
+    const v = await runTumiki(['audit', 'verify', '--config', gw.configPath]);
+    assert.equal(v.code, 0, v.stdout + v.stderr);
   });
 
   test('auth-failure bursts are reported as anomalies; CLI key changes are recorded by id', async () => {

@@ -10,21 +10,30 @@
  * continues the chain past it; the retention purge leaves an anchor that
  * keeps the rest verifiable, while a segment deleted in the middle fails;
  * two handles appending alternately to one directory (as two processes do)
- * keep one chain; and a registered secret in every field never reaches the
- * file.
+ * keep one chain; a registered secret in every field never reaches the
+ * file. Asynchronous appends: two threads submitting while a third appends
+ * synchronously keep one chain in submission order, every completion runs
+ * once on the loop's thread; close writes what is queued and completes it;
+ * an over-long record fails alone; failed writes fail their whole batch and
+ * the chain continues past the unfinished line they leave.
  */
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <event2/event.h>
 
 #include "audit/audit.h"
 #include "audit/audit_int.h"
@@ -800,6 +809,277 @@ static void test_ratelimit_aggregated(void **state)
     free(path);
 }
 
+/* ---- asynchronous appends (tk_audit_submit) ---- */
+
+#define SUB_THREADS 2
+#define SUB_EACH 300
+#define SUB_SYNC 50
+
+typedef struct done_slot {
+    int calls;
+    int rc;
+    int on_loop; /* the callback ran on the thread that runs the loop */
+} done_slot_t;
+
+static pthread_t loop_thread;
+
+static void on_done(void *arg, int rc)
+{
+    done_slot_t *s = arg;
+    s->calls++;
+    s->rc = rc;
+    s->on_loop = pthread_equal(pthread_self(), loop_thread);
+}
+
+static int submit_one(tk_audit_t *a, const char *actor, int i, json_t *extra, done_slot_t *slot)
+{
+    char rid[32];
+    tk_snprintf(rid, sizeof(rid), "r-%d", i);
+    json_t *d = extra ? json_incref(extra) : json_pack("{s:i}", "i", i);
+    tk_audit_event_t ev = {.actor = actor,
+                           .action = "tool.call",
+                           .endpoint = "default",
+                           .tool = "echo__echo",
+                           .result = "ok",
+                           .status = 200,
+                           .latency_us = 10 + i,
+                           .request_id = rid,
+                           .detail = d};
+    int rc = tk_audit_submit(a, &ev, on_done, slot);
+    json_decref(d);
+    return rc;
+}
+
+typedef struct submitter {
+    tk_audit_t *a;
+    char actor[16];
+    done_slot_t slots[SUB_EACH];
+    int failed; /* submissions refused */
+} submitter_t;
+
+static void *submit_thread(void *arg)
+{
+    submitter_t *s = arg;
+    for (int i = 0; i < SUB_EACH; i++) {
+        if (submit_one(s->a, s->actor, i, NULL, &s->slots[i]) != TK_OK)
+            s->failed++;
+        if (i % 16 == 0)
+            sched_yield();
+    }
+    return NULL;
+}
+
+static int count_slots(const done_slot_t *s, int n)
+{
+    int c = 0;
+    for (int i = 0; i < n; i++)
+        c += s[i].calls;
+    return c;
+}
+
+/* Run the loop until every slot had its completion or 10 s passed. */
+static void run_until(struct event_base *base, const done_slot_t *slots, int n)
+{
+    uint64_t deadline = tk_now_ms() + 10000;
+    while (count_slots(slots, n) < n && tk_now_ms() < deadline) {
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        usleep(500);
+    }
+}
+
+/* Each slot's callback ran exactly once, with rc, on the loop's thread. */
+static void assert_slots(const done_slot_t *slots, int n, int rc)
+{
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(slots[i].calls, 1);
+        assert_int_equal(slots[i].rc, rc);
+        assert_true(slots[i].on_loop);
+    }
+}
+
+/* Close a and free base, then f's trail must hold exactly records. */
+static tk_audit_verify_t close_and_verify(const fixture_t *f, tk_audit_t *a,
+                                          struct event_base *base, uint64_t records)
+{
+    tk_audit_close(a);
+    event_base_free(base);
+    tk_audit_verify_t v = verify(f);
+    assert_true(v.ok);
+    assert_int_equal(v.records, records);
+    assert_int_equal(v.last_seq, records);
+    return v;
+}
+
+/* A trail in f with a loop attached (*base, made here). */
+static tk_audit_t *open_attached(const fixture_t *f, struct event_base **base)
+{
+    *base = event_base_new();
+    loop_thread = pthread_self();
+    tk_audit_t *a = open_trail(f);
+    assert_int_equal(tk_audit_attach_loop(a, *base), TK_OK);
+    return a;
+}
+
+/* Per actor, the "i" of its records in file order; seq must run 1..N. */
+typedef struct order {
+    int next[SUB_THREADS + 1]; /* expected next i per actor (t0, t1, main) */
+    int bad;
+    uint64_t seq;
+} order_t;
+
+static int check_order(void *arg, const tk_audit_record_t *r, const char *line, size_t len)
+{
+    order_t *o = arg;
+    (void)line;
+    (void)len;
+    if (r->seq != ++o->seq)
+        o->bad++;
+    int who = strcmp(r->actor, "t0") == 0 ? 0 : strcmp(r->actor, "t1") == 0 ? 1 : 2;
+    json_int_t i = json_integer_value(json_object_get(r->detail, "i"));
+    if (i != o->next[who]++)
+        o->bad++;
+    return 0;
+}
+
+static void test_submit_threads_and_sync(void **state)
+{
+    fixture_t *f = *state;
+    struct event_base *base;
+    tk_audit_t *a = open_attached(f, &base);
+    assert_int_equal(tk_audit_attach_loop(a, base), TK_ESTATE);
+    submitter_t *subs = tk_calloc(SUB_THREADS, sizeof(*subs));
+    pthread_t th[SUB_THREADS];
+    for (int t = 0; t < SUB_THREADS; t++) {
+        subs[t].a = a;
+        tk_snprintf(subs[t].actor, sizeof(subs[t].actor), "t%d", t);
+        assert_int_equal(pthread_create(&th[t], NULL, submit_thread, &subs[t]), 0);
+    }
+    /* synchronous appends from this thread interleave with the batches */
+    for (int i = 0; i < SUB_SYNC; i++) {
+        json_t *d = json_pack("{s:i}", "i", i);
+        tk_audit_event_t ev = {.actor = "main", .action = "session.create", .detail = d};
+        assert_int_equal(tk_audit_append(a, &ev), TK_OK);
+        json_decref(d);
+        event_base_loop(base, EVLOOP_NONBLOCK);
+    }
+    for (int t = 0; t < SUB_THREADS; t++)
+        assert_int_equal(pthread_join(th[t], NULL), 0);
+    for (int t = 0; t < SUB_THREADS; t++) {
+        run_until(base, subs[t].slots, SUB_EACH);
+        assert_int_equal(subs[t].failed, 0);
+        assert_slots(subs[t].slots, SUB_EACH, TK_OK);
+    }
+    assert_true(tk_audit_ok(a));
+    tk_audit_detach_loop(a);
+    /* detached: refused, and its callback never runs */
+    done_slot_t late = {0};
+    assert_int_equal(submit_one(a, "t0", 0, NULL, &late), TK_ESTATE);
+    tk_audit_close(a);
+    assert_int_equal(late.calls, 0);
+    for (int t = 0; t < SUB_THREADS; t++)
+        assert_int_equal(count_slots(subs[t].slots, SUB_EACH), SUB_EACH);
+    (void)close_and_verify(f, NULL, base, SUB_THREADS * SUB_EACH + SUB_SYNC);
+    order_t o = {0};
+    size_t skipped = 0;
+    assert_int_equal(tk_audit_each(f->dir, NULL, NULL, check_order, &o, &skipped), TK_OK);
+    assert_int_equal(skipped, 0);
+    assert_int_equal(o.bad, 0);
+    assert_int_equal(o.next[0], SUB_EACH);
+    assert_int_equal(o.next[1], SUB_EACH);
+    assert_int_equal(o.next[2], SUB_SYNC);
+    free(subs);
+}
+
+/* tk_audit_close with records still queued writes them and runs every
+ * callback. */
+static void test_submit_close_completes(void **state)
+{
+    fixture_t *f = *state;
+    struct event_base *base;
+    tk_audit_t *a = open_attached(f, &base);
+    done_slot_t slots[100] = {0};
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(submit_one(a, "t0", i, NULL, &slots[i]), TK_OK);
+    tk_audit_close(a); /* the loop never ran */
+    assert_slots(slots, 100, TK_OK);
+    (void)close_and_verify(f, NULL, base, 100);
+}
+
+/* A record over TK_AUDIT_LINE_MAX fails alone: the others are written. */
+static void test_submit_too_large_fails_alone(void **state)
+{
+    fixture_t *f = *state;
+    struct event_base *base;
+    tk_audit_t *a = open_attached(f, &base);
+    /* control characters take 6 bytes each once escaped: 9 fields of
+     * TK_AUDIT_FIELD_MAX of them and a 30 KB detail pass the line limit */
+    char *ctl = tk_malloc(TK_AUDIT_FIELD_MAX + 1);
+    memset(ctl, 1, TK_AUDIT_FIELD_MAX);
+    ctl[TK_AUDIT_FIELD_MAX] = '\0';
+    char *big = tk_malloc(5001);
+    memset(big, 1, 5000);
+    big[5000] = '\0';
+    json_t *d = json_pack("{s:s}", "x", big);
+    tk_audit_event_t huge = {.actor = ctl, .action = ctl, .target = ctl, .endpoint = ctl,
+                             .server = ctl, .tool = ctl, .result = ctl, .ip = ctl,
+                             .request_id = ctl, .detail = d};
+    done_slot_t slots[3] = {0};
+    assert_int_equal(submit_one(a, "t0", 0, NULL, &slots[0]), TK_OK);
+    assert_int_equal(tk_audit_submit(a, &huge, on_done, &slots[1]), TK_OK);
+    assert_int_equal(submit_one(a, "t0", 1, NULL, &slots[2]), TK_OK);
+    run_until(base, slots, 3);
+    assert_int_equal(slots[0].rc, TK_OK);
+    assert_int_equal(slots[1].rc, TK_EIO);
+    assert_int_equal(slots[2].rc, TK_OK);
+    assert_int_equal(tk_audit_failures(a), 1);
+    json_decref(d);
+    free(big);
+    free(ctl);
+    (void)close_and_verify(f, a, base, 2);
+}
+
+/* Writes that fail (a file-size limit, SIGXFSZ ignored, as on a full disk)
+ * fail every record of their batch; the next record continues the chain
+ * past what the short write left, once writes work. */
+static void test_submit_write_fails(void **state)
+{
+    fixture_t *f = *state;
+    struct event_base *base;
+    tk_audit_t *a = open_attached(f, &base);
+    append_n(a, 1, "key:a");
+    char *path = segment_path(f);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)st.st_size + 200; /* room for part of one record */
+    void (*oldsig)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    done_slot_t slots[20] = {0};
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(submit_one(a, "t0", i, NULL, &slots[i]), TK_OK);
+    run_until(base, slots, 20);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, oldsig);
+    assert_slots(slots, 20, TK_EIO);
+    assert_false(tk_audit_ok(a));
+    assert_int_equal(tk_audit_failures(a), 20);
+    struct stat after;
+    assert_int_equal(stat(path, &after), 0);
+    assert_int_equal(after.st_size, (off_t)lim.rlim_cur); /* the short write filled it */
+
+    done_slot_t again = {0};
+    assert_int_equal(submit_one(a, "t0", 20, NULL, &again), TK_OK);
+    run_until(base, &again, 1);
+    assert_slots(&again, 1, TK_OK);
+    assert_true(tk_audit_ok(a));
+    free(path);
+    tk_audit_verify_t v = close_and_verify(f, a, base, 2);
+    assert_int_equal(v.torn, 1);
+    assert_int_equal(v.truncated_tail, 0);
+}
+
 static void test_verify_buf_garbage(void **state)
 {
     (void)state;
@@ -833,6 +1113,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_segment_file_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ratelimit_aggregated, setup, teardown),
         cmocka_unit_test(test_verify_buf_garbage),
+        cmocka_unit_test_setup_teardown(test_submit_threads_and_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_submit_close_completes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_submit_too_large_fails_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_submit_write_fails, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
