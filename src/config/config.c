@@ -27,6 +27,7 @@
 #define TK_TOKEN_FILE_MAX ((size_t)64 << 10)
 #define TK_JWT_KEY_MIN 32 /* bytes: 256 bits, as auth/jwt.h TK_JWT_MIN_KEY */
 #define TK_AUDIT_KEY_MIN_BYTES 32 /* as audit/audit.h TK_AUDIT_KEY_MIN */
+#define TK_VAULT_KEY_MIN_BYTES 32 /* as vault/vault.h TK_VAULT_KEY_MIN */
 #define TK_TOKEN_MAX 4096
 #define PATH_LEN 512 /* key paths longer than this are truncated in messages */
 
@@ -887,29 +888,37 @@ static void set_alert_defaults(tk_alerts_conf_t *a)
     a->upstream_restarts = (tk_alert_rule_t){.count = 5, .window_s = 300};
 }
 
+/* A binary key of min..256 bytes named by a non-empty string val: an
+ * environment variable (from_env) or a file; `what` names it in errors. */
+static int read_key(ctx_t *c, const char *path, json_t *val, int from_env, size_t min,
+                    const char *what, unsigned char **out, size_t *outlen)
+{
+    if (!json_is_string(val) || json_string_length(val) == 0)
+        return fail(c, TK_EINVAL, path, "expected a non-empty string");
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = read_secret(c, path, from_env, json_string_value(val), &buf, &len);
+    if (rc != TK_OK)
+        return rc;
+    if (len < min || len > 256) {
+        drop_secret(buf, len);
+        return fail(c, TK_EINVAL, path, "the %s must be %zu to 256 bytes; it has %zu", what, min,
+                    len);
+    }
+    *out = (unsigned char *)buf;
+    *outlen = len;
+    return TK_OK;
+}
+
 /* "audit": {"hmac_key_env": NAME | "hmac_key_file": PATH, ...the table below} */
 static int parse_audit_key(ctx_t *c, const char *path, const char *key, json_t *val,
                            tk_config_t *cfg)
 {
-    if (!json_is_string(val) || json_string_length(val) == 0)
-        return fail(c, TK_EINVAL, path, "expected a non-empty string");
     if (cfg->audit_key != NULL)
         return fail(c, TK_EINVAL, path,
                     "give only one of \"hmac_key_env\" and \"hmac_key_file\"");
-    char *buf = NULL;
-    size_t len = 0;
-    int rc = read_secret(c, path, !strcmp(key, "hmac_key_env"), json_string_value(val), &buf,
-                         &len);
-    if (rc != TK_OK)
-        return rc;
-    if (len < TK_AUDIT_KEY_MIN_BYTES || len > 256) {
-        drop_secret(buf, len);
-        return fail(c, TK_EINVAL, path,
-                    "the audit HMAC key must be 32 to 256 bytes; it has %zu", len);
-    }
-    cfg->audit_key = (unsigned char *)buf;
-    cfg->audit_keylen = len;
-    return TK_OK;
+    return read_key(c, path, val, !strcmp(key, "hmac_key_env"), TK_AUDIT_KEY_MIN_BYTES,
+                    "audit HMAC key", &cfg->audit_key, &cfg->audit_keylen);
 }
 
 static const field_t audit_fields[] = {
@@ -947,6 +956,29 @@ static int parse_audit(ctx_t *c, const char *path, json_t *v, void *base)
         rc = parse_object(c, path, rest, audit_fields, NFIELDS(audit_fields), base);
     json_decref(rest);
     return rc;
+}
+
+/* "vault": {"key_env": NAME} or {"key_file": PATH}: the master key of the
+ * secret vault (src/vault), 32..256 bytes; without it the vault makes
+ * <data_dir>/vault.key on first use. */
+static int parse_vault(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    tk_config_t *cfg = base;
+    char p[PATH_LEN];
+    const char *key;
+    json_t *val;
+    if (!json_is_object(v) || json_object_size(v) > 1)
+        return fail(c, TK_EINVAL, path,
+                    "expected an object with one of \"key_env\" and \"key_file\"");
+    json_object_foreach(v, key, val)
+    {
+        path_key(p, path, key);
+        if (strcmp(key, "key_env") != 0 && strcmp(key, "key_file") != 0)
+            return fail(c, TK_EINVAL, p, "unknown key");
+        return read_key(c, p, val, !strcmp(key, "key_env"), TK_VAULT_KEY_MIN_BYTES, "vault key",
+                        &cfg->vault_key, &cfg->vault_keylen);
+    }
+    return TK_OK;
 }
 
 /* A "<prefix>secret_env": NAME or "<prefix>secret_file": PATH member read
@@ -1452,6 +1484,7 @@ static const field_t config_fields[] = {
     {.name = "metrics", .kind = F_CUSTOM, .parse = parse_metrics},
     {.name = "alerts", .kind = F_CUSTOM, .parse = parse_alerts},
     {.name = "audit", .kind = F_CUSTOM, .parse = parse_audit},
+    {.name = "vault", .kind = F_CUSTOM, .parse = parse_vault},
     {.name = "dashboard", .kind = F_CUSTOM, .parse = parse_dashboard},
     {.name = "oidc", .kind = F_CUSTOM, .parse = parse_oidc},
     {.name = "mcpServers", .kind = F_CUSTOM, .parse = parse_servers},
@@ -1616,6 +1649,9 @@ void tk_config_destroy(tk_config_t *cfg)
     if (cfg->audit_key != NULL)
         OPENSSL_cleanse(cfg->audit_key, cfg->audit_keylen);
     free(cfg->audit_key);
+    if (cfg->vault_key != NULL)
+        OPENSSL_cleanse(cfg->vault_key, cfg->vault_keylen);
+    free(cfg->vault_key);
     free(cfg->audit_dir);
     free(cfg->jwt_issuer);
     free(cfg->jwt_audience);
@@ -1668,6 +1704,8 @@ int tk_config_register_masks(const tk_config_t *cfg, char *err, size_t errlen)
         rc = mask_key(cfg->jwt_key, cfg->jwt_keylen);
     if (rc == TK_OK)
         rc = mask_key(cfg->audit_key, cfg->audit_keylen);
+    if (rc == TK_OK)
+        rc = mask_key(cfg->vault_key, cfg->vault_keylen);
     if (rc == TK_OK)
         rc = mask_key(cfg->alerts.secret, cfg->alerts.secretlen);
     if (rc == TK_OK && cfg->oidc_client_secret != NULL)

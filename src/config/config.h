@@ -154,6 +154,9 @@ typedef struct tk_config {
     uint32_t audit_fsync_interval_ms; /* default 1000; 0 = fsync every record */
     int audit_log_arguments;         /* record tool arguments (masked); default 0 */
     int audit_log_results;           /* record tool results (masked); default 0 */
+    unsigned char *vault_key; /* secret vault master key (secret) from vault.key_env /
+                                 vault.key_file; NULL: <data_dir>/vault.key, made on first use */
+    size_t vault_keylen;      /* 32..256 bytes */
     /* dashboard login ("dashboard": {...}; see docs/dashboard.md) */
     char *dash_web_dir;            /* static dashboard files; NULL: no dashboard served */
     uint32_t dash_bcrypt_cost;     /* password hashes, default 12 (4..31) */
