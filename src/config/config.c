@@ -39,6 +39,9 @@ typedef struct ctx {
     char *err;
     size_t errlen;
     tk_config_t *cfg; /* the config being built (NULL while importing) */
+    char **ep_names;  /* parsing one endpoint alone: its server names, unresolved */
+    size_t nep_names;
+    int names_only;   /* ... and that is what parse_ep_servers collects */
 } ctx_t;
 
 typedef struct field field_t;
@@ -1200,15 +1203,18 @@ static int parse_srv_pinning(ctx_t *c, const char *path, json_t *v, void *base)
 
 /* Servers without their own pinning keys take the global ones (which may
  * come after mcpServers in the file, so this runs once everything is read). */
+static void inherit_one(const tk_config_t *cfg, tk_pin_policy_t *p)
+{
+    if (p->mode < 0)
+        p->mode = cfg->pinning.mode;
+    if (p->tofu < 0)
+        p->tofu = cfg->pinning.tofu;
+}
+
 static void inherit_pinning(tk_config_t *cfg)
 {
-    for (size_t i = 0; i < cfg->nservers; i++) {
-        tk_pin_policy_t *p = &cfg->servers[i].pinning;
-        if (p->mode < 0)
-            p->mode = cfg->pinning.mode;
-        if (p->tofu < 0)
-            p->tofu = cfg->pinning.tofu;
-    }
+    for (size_t i = 0; i < cfg->nservers; i++)
+        inherit_one(cfg, &cfg->servers[i].pinning);
 }
 
 /* ---- servers ----------------------------------------------------------- */
@@ -1364,12 +1370,26 @@ static int parse_ep_servers(ctx_t *c, const char *path, json_t *v, void *base)
 
     if (!json_is_array(v))
         return fail(c, TK_EINVAL, path, "expected an array of server names");
+    if (json_array_size(v) > TK_MAX_SERVERS * 2)
+        return fail(c, TK_ELIMIT, path, "too many servers");
     e->servers = tk_calloc(json_array_size(v), sizeof(*e->servers));
+    if (c->names_only)
+        c->ep_names = tk_calloc(json_array_size(v) + 1, sizeof(char *));
     for (size_t i = 0; i < json_array_size(v); i++) {
         json_t *name = json_array_get(v, i);
         path_index(p, path, i);
         if (!json_is_string(name))
             return fail(c, TK_EINVAL, p, "expected a string");
+        if (c->names_only) {
+            const char *n = json_string_value(name);
+            for (size_t j = 0; j < c->nep_names; j++)
+                if (strcmp(c->ep_names[j], n) == 0)
+                    return fail(c, TK_EINVAL, p, "server \"%s\" is listed twice", n);
+            if (check_server_name(n) != NULL)
+                return fail(c, TK_EINVAL, p, "unknown server \"%s\"", n);
+            c->ep_names[c->nep_names++] = tk_strdup(n);
+            continue;
+        }
         const tk_server_conf_t *s = tk_config_find_server(c->cfg, json_string_value(name));
         if (s == NULL)
             return fail(c, TK_EINVAL, p, "unknown server \"%s\"", json_string_value(name));
@@ -1506,21 +1526,29 @@ static void lowercase_all(char **v, size_t n)
 /* Every remote server URL against the outbound policy ("save time"): a URL
  * whose host is, or resolves to, a denied address is an error. A name that
  * does not resolve now is left to the check made at every connect. */
+static int check_server_url(ctx_t *c, const tk_ssrf_policy_t *pol, const tk_server_conf_t *s,
+                            const char *path)
+{
+    char why[TK_SSRF_ERR_MAX];
+    if (s->url == NULL || s->disabled)
+        return TK_OK;
+    tk_ssrf_target_t t;
+    int rc = tk_ssrf_resolve(pol, s->url, &t, why, sizeof(why));
+    tk_ssrf_target_clear(&t);
+    if (rc == TK_EINVAL || rc == TK_ELIMIT)
+        return fail(c, TK_EINVAL, path, "%s (allow a range in outbound.allow_cidrs)", why);
+    return TK_OK;
+}
+
 static int check_outbound(ctx_t *c)
 {
     tk_config_t *cfg = c->cfg;
     char p[PATH_LEN], why[TK_SSRF_ERR_MAX];
     for (size_t i = 0; i < cfg->nservers; i++) {
-        const tk_server_conf_t *s = &cfg->servers[i];
-        if (s->url == NULL || s->disabled)
-            continue;
-        tk_ssrf_target_t t;
-        int rc = tk_ssrf_resolve(cfg->ssrf, s->url, &t, why, sizeof(why));
-        tk_ssrf_target_clear(&t);
-        if (rc == TK_EINVAL || rc == TK_ELIMIT) {
-            tk_snprintf(p, sizeof(p), "mcpServers.%s.url", s->name);
-            return fail(c, TK_EINVAL, p, "%s (allow a range in outbound.allow_cidrs)", why);
-        }
+        tk_snprintf(p, sizeof(p), "mcpServers.%s.url", cfg->servers[i].name);
+        int rc = check_server_url(c, cfg->ssrf, &cfg->servers[i], p);
+        if (rc != TK_OK)
+            return rc;
     }
     if (cfg->alerts.webhook_url != NULL) {
         tk_ssrf_target_t t;
@@ -1749,6 +1777,82 @@ const tk_endpoint_conf_t *tk_config_find_endpoint(const tk_config_t *cfg, const 
             return &cfg->endpoints[i];
     }
     return NULL;
+}
+
+/* ---- one server or endpoint at a time (admin API) ----------------------- */
+
+int tk_config_parse_server(const tk_config_t *cfg, const char *label, const char *name,
+                           json_t *obj, tk_server_conf_t **out, char *err, size_t errlen)
+{
+    ctx_t c = {.file = label, .err = err, .errlen = errlen};
+    tk_server_conf_t *s = tk_calloc(1, sizeof(*s));
+    *out = NULL;
+    int rc = parse_server(&c, "", name, obj, s);
+    if (rc == TK_OK) {
+        inherit_one(cfg, &s->pinning);
+        rc = check_server_url(&c, cfg->ssrf, s, "url");
+    }
+    if (rc != TK_OK) {
+        tk_config_server_free(s);
+        return rc;
+    }
+    *out = s;
+    return TK_OK;
+}
+
+void tk_config_server_free(tk_server_conf_t *s)
+{
+    if (s == NULL)
+        return;
+    free_server(s);
+    free(s);
+}
+
+int tk_config_parse_endpoint(const char *label, const char *slug, json_t *obj,
+                             tk_endpoint_conf_t **out, char ***names, size_t *nnames, char *err,
+                             size_t errlen)
+{
+    ctx_t c = {.file = label, .err = err, .errlen = errlen, .names_only = 1};
+    tk_endpoint_conf_t *e = tk_calloc(1, sizeof(*e));
+    const char *why = check_slug(slug);
+    *out = NULL;
+    *names = NULL;
+    *nnames = 0;
+    int rc = why != NULL ? fail(&c, TK_EINVAL, "", "invalid endpoint name: %s", why) : TK_OK;
+    if (rc == TK_OK && !json_is_object(obj))
+        rc = fail(&c, TK_EINVAL, "", "expected an object");
+    if (rc == TK_OK) {
+        e->slug = tk_strdup(slug);
+        apply_defaults(endpoint_fields, NFIELDS(endpoint_fields), e);
+        rc = parse_object(&c, "", obj, endpoint_fields, NFIELDS(endpoint_fields), e);
+    }
+    if (rc != TK_OK) {
+        free_strv(c.ep_names, c.nep_names);
+        tk_config_endpoint_free(e);
+        return rc;
+    }
+    free(e->servers); /* indexes mean nothing here: the caller resolves the names */
+    e->servers = NULL;
+    *names = c.ep_names != NULL ? c.ep_names : tk_calloc(1, sizeof(char *));
+    *nnames = c.nep_names;
+    *out = e;
+    return TK_OK;
+}
+
+void tk_config_endpoint_free(tk_endpoint_conf_t *e)
+{
+    if (e == NULL)
+        return;
+    free_endpoint(e);
+    free(e);
+}
+
+int tk_config_check_name(const char *name, int slug, char *err, size_t errlen)
+{
+    const char *why = slug ? check_slug(name) : check_server_name(name);
+    if (why != NULL)
+        tk_snprintf(err, errlen, "invalid %s name: %s", slug ? "endpoint" : "server", why);
+    return why != NULL ? TK_EINVAL : TK_OK;
 }
 
 /* ---- import from other clients ----------------------------------------- */

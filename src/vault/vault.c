@@ -221,3 +221,34 @@ char *tk_vault_server_aad(const char *server_id, const char *kind, const char *n
 {
     return tk_asprintf("server:%s:%s:%s", server_id, kind, name);
 }
+
+int tk_vault_seal_secret(const tk_vault_t *v, const char *server_id, const char *kind,
+                         const char *name, const char *value, size_t len, tk_secret_row_t *out)
+{
+    char *aad = tk_vault_server_aad(server_id, kind, name);
+    tk_sealed_t sealed;
+    int rc = tk_vault_seal(v, aad, value, len, &sealed);
+    free(aad);
+    memset(out, 0, sizeof(*out));
+    if (rc != TK_OK)
+        return rc;
+    tk_snprintf(out->kind, sizeof(out->kind), "%s", kind);
+    out->name = tk_strdup(name);
+    out->ct = sealed.ct;
+    out->ctlen = sealed.ctlen;
+    memcpy(out->nonce, sealed.nonce, sizeof(out->nonce));
+    tk_snprintf(out->key_id, sizeof(out->key_id), "%s", sealed.key_id);
+    return TK_OK;
+}
+
+int tk_vault_open_secret(const tk_vault_t *v, const char *server_id, const tk_secret_row_t *s,
+                         char **plain, size_t *len)
+{
+    tk_sealed_t in = {.ct = s->ct, .ctlen = s->ctlen};
+    memcpy(in.nonce, s->nonce, sizeof(in.nonce));
+    tk_snprintf(in.key_id, sizeof(in.key_id), "%s", s->key_id);
+    char *aad = tk_vault_server_aad(server_id, s->kind, s->name);
+    int rc = tk_vault_open(v, aad, &in, plain, len);
+    free(aad);
+    return rc;
+}

@@ -27,6 +27,7 @@
 
 #include "config/config.h"
 #include "core/core.h"
+#include "store/store.h"
 
 #define TK_VAULT_KEY_MIN 32     /* master key bytes, at least */
 #define TK_VAULT_KEY_MAX 256    /* ... and at most */
@@ -81,5 +82,16 @@ void tk_vault_free_plain(char *plain);
 /* The AAD of secret `name` of kind ("env" or "header") of server id:
  * "server:<id>:<kind>:<name>" (heap; free). */
 char *tk_vault_server_aad(const char *server_id, const char *kind, const char *name);
+
+/* A server's secret as a store row: seal value (len bytes) as secret
+ * `name` of kind ("env" or "header") of server id into *out (its strings
+ * and ciphertext are the caller's: tk_server_row_clear frees them with the
+ * row); open a stored one into *plain (tk_vault_free_plain). The AAD is
+ * tk_vault_server_aad's. */
+int tk_vault_seal_secret(const tk_vault_t *v, const char *server_id, const char *kind,
+                         const char *name, const char *value, size_t len,
+                         tk_secret_row_t *out) TK_WUR;
+int tk_vault_open_secret(const tk_vault_t *v, const char *server_id, const tk_secret_row_t *s,
+                         char **plain, size_t *len) TK_WUR;
 
 #endif

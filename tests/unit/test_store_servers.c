@@ -62,30 +62,16 @@ static void make_row(const tk_vault_t *v, tk_server_row_t *r, const char *id, co
     r->created_at = r->updated_at = 1000;
     r->secrets = tk_calloc(1, sizeof(*r->secrets));
     r->nsecrets = 1;
-    tk_secret_row_t *s = &r->secrets[0];
-    tk_snprintf(s->kind, sizeof(s->kind), "env");
-    s->name = tk_strdup("API_TOKEN");
-    char *aad = tk_vault_server_aad(id, "env", "API_TOKEN");
-    tk_sealed_t sealed;
-    assert_int_equal(tk_vault_seal(v, aad, value, strlen(value), &sealed), TK_OK);
-    free(aad);
-    s->ct = sealed.ct;
-    s->ctlen = sealed.ctlen;
-    memcpy(s->nonce, sealed.nonce, sizeof(s->nonce));
-    tk_snprintf(s->key_id, sizeof(s->key_id), "%s", sealed.key_id);
+    assert_int_equal(tk_vault_seal_secret(v, id, "env", "API_TOKEN", value, strlen(value),
+                                          &r->secrets[0]),
+                     TK_OK);
 }
 
 static char *open_secret(const tk_vault_t *v, const tk_server_row_t *r, size_t i)
 {
-    const tk_secret_row_t *s = &r->secrets[i];
-    tk_sealed_t in = {.ct = s->ct, .ctlen = s->ctlen};
-    memcpy(in.nonce, s->nonce, sizeof(in.nonce));
-    tk_snprintf(in.key_id, sizeof(in.key_id), "%s", s->key_id);
-    char *aad = tk_vault_server_aad(r->id, s->kind, s->name), *plain = NULL;
+    char *plain = NULL;
     size_t len;
-    int rc = tk_vault_open(v, aad, &in, &plain, &len);
-    free(aad);
-    return rc == TK_OK ? plain : NULL;
+    return tk_vault_open_secret(v, r->id, &r->secrets[i], &plain, &len) == TK_OK ? plain : NULL;
 }
 
 /* Whether needle occurs in the file at path (absent file: no). */
