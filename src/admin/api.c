@@ -321,6 +321,8 @@ int tk_admin_authorize(job_t *j, tk_action_t act, int own)
 
 const char *tk_admin_actor_id(const job_t *j)
 {
+    if (j->actor != NULL)
+        return j->actor;
     return j->super ? "bootstrap" : j->caller.user;
 }
 
@@ -1259,4 +1261,34 @@ void tk_admin_destroy(tk_admin_t *a)
     tk_store_worker_destroy(a->worker);
     tk_vault_destroy(a->vault);
     free(a);
+}
+
+/* ---- the command line ---- */
+
+int tk_admin_run_local(const tk_config_t *cfg, tk_store_t *st, enum evhttp_cmd_type cmd,
+                       const char *path, json_t *body, json_t **reply, char *err, size_t errlen)
+{
+    tk_admin_t a = {.cfg = cfg};
+    job_t j = {.admin = &a, .cmd = cmd, .st = st, .super = 1, .ran = 1, .actor = "cli"};
+    j.caller.kind = TK_CALLER_BOOTSTRAP;
+    *reply = NULL;
+    if (strlen(path) >= TK_ADMIN_PATH_MAX || match(&j, path) != 0 ||
+        (routes[j.route].methods & (int)cmd) == 0) {
+        tk_snprintf(err, errlen, "no such object");
+        return 404;
+    }
+    if (tk_vault_open_config(cfg, 1, &a.vault, err, errlen) != TK_OK)
+        return 500;
+    j.body = json_incref(body);
+    (void)handlers[j.route](&j);
+    *reply = j.reply;
+    j.reply = NULL;
+    json_decref(j.body);
+    json_decref(j.filter);
+    json_decref(j.gone);
+    tk_admin_live_free(j.live);
+    tk_vault_destroy(a.vault);
+    const char *msg = json_string_value(json_object_get(json_object_get(*reply, "error"), "message"));
+    tk_snprintf(err, errlen, "%s", msg != NULL ? msg : "");
+    return j.status;
 }

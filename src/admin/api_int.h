@@ -61,6 +61,7 @@ typedef struct job {
     json_t *filter; /* tool selection to apply to the gateway, or NULL */
     json_t *gone;   /* ids of keys revoked, or of a user deleted or disabled, or NULL */
     tk_admin_live_t *live; /* server / endpoint change to apply on the loop, or NULL */
+    const char *actor;     /* recorded as creator instead of the caller ("cli"), or NULL */
 } job_t;
 
 /* Set the job's outcome (returns -1 / 0 for `return ...`). */

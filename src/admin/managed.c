@@ -238,6 +238,13 @@ static json_t *merged_spec(const char *stored, const json_t *body, const char *s
 
 /* ---- servers ---- */
 
+/* The default organization, which owns what is made here (the command
+ * line may run before any gateway made it). */
+static int ensure_org(job_t *j)
+{
+    return tk_store_org_ensure(j->st, TK_ADMIN_ORG, "Default organization", tk_admin_now_ms());
+}
+
 /* Validate spec as server name (400 on failure); *out owned by the caller. */
 static int parse_server(job_t *j, const char *name, json_t *spec, tk_server_conf_t **out)
 {
@@ -303,7 +310,9 @@ static int server_create(job_t *j)
         row.created_at = tk_admin_now_ms();
         rc = fill_row(j, conf, spec, &row);
     }
-    int src = rc == 0 ? tk_store_server_put(j->st, &row, 1) : TK_OK;
+    int src = rc == 0 ? ensure_org(j) : TK_OK;
+    if (src == TK_OK && rc == 0)
+        src = tk_store_server_put(j->st, &row, 1);
     if (src == TK_EINVAL)
         rc = tk_admin_fail(j, 409, "conflict", "a server of this name exists");
     else if (src != TK_OK)
@@ -533,7 +542,9 @@ static int endpoint_create(job_t *j)
     row.updated_at = row.created_at;
     row.spec = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(spec);
-    int src = rc == 0 ? tk_store_endpoint_put(j->st, &row, 1) : TK_OK;
+    int src = rc == 0 ? ensure_org(j) : TK_OK;
+    if (src == TK_OK && rc == 0)
+        src = tk_store_endpoint_put(j->st, &row, 1);
     if (src == TK_EINVAL)
         rc = tk_admin_fail(j, 409, "conflict", "an endpoint of this name exists");
     else if (src != TK_OK)

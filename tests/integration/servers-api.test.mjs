@@ -24,7 +24,9 @@ const SECRET = `sv-${randomBytes(16).toString('hex')}`;
 const SECRET2 = `sv2-${randomBytes(16).toString('hex')}`;
 const SECRET3 = `sv3-${randomBytes(16).toString('hex')}`;
 const HEADER_SECRET = `hs-${randomBytes(16).toString('hex')}`;
-const ALL_SECRETS = [SECRET, SECRET2, SECRET3, HEADER_SECRET];
+const CLI_FILE_SECRET = `cf-${randomBytes(16).toString('hex')}`;
+const CLI_ENV_SECRET = `ce-${randomBytes(16).toString('hex')}`;
+const ALL_SECRETS = [SECRET, SECRET2, SECRET3, HEADER_SECRET, CLI_FILE_SECRET, CLI_ENV_SECRET];
 const CONFIG = {
   mcpServers: { cfgsrv: servers.echo('cfgsrv') },
   endpoints: { default: { servers: ['cfgsrv'] } },
@@ -235,11 +237,34 @@ describe('servers and endpoints through the admin API', () => {
     assert.equal((await api('POST', '/servers', { token: null, body: echoServer('anon', {}) })).status, 401);
   });
 
-  test('a restart on the same data directory brings API-made servers and endpoints back', async () => {
+  test('a restart on the same data directory brings API- and CLI-made servers and endpoints back', async () => {
     assert.equal((await api('POST', '/servers', { body: echoServer('keep', { API_TOKEN: SECRET3 }) })).status, 201);
     assert.equal((await api('POST', '/endpoints', { body: { slug: 'kept', servers: ['keep'] } })).status, 201);
     const key = await api('POST', '/keys', { body: { endpoint: 'kept', name: 'for kept' } });
     assert.equal(key.status, 201, 'a key can be bound to an API-made endpoint');
+    // the command line, over the same handlers: values from a file and from its environment
+    const tumiki = (args, env = {}) => runTumiki([...args, '--config', gw.configPath],
+      { cwd: gw.dir, env: { ...process.env, ...env } });
+    const tokFile = path.join(gw.dir, 'cli-token.txt');
+    fs.writeFileSync(tokFile, `${CLI_FILE_SECRET}\n`, { mode: 0o600 });
+    let r = await tumiki(['server', 'add', 'clisrv', '--command', TK_ECHO_BIN, '--arg', '--name', '--arg', 'clisrv',
+      '--env', `FROM_FILE=@${tokFile}`, '--env-from-env', 'FROM_ENV=TK_IT_CLI_VALUE'], { TK_IT_CLI_VALUE: CLI_ENV_SECRET });
+    assert.equal(r.code, 0, r.stderr);
+    r = await tumiki(['endpoint', 'create', 'clied', '--servers', 'clisrv,keep']);
+    assert.equal(r.code, 0, r.stderr);
+    r = await tumiki(['server', 'show', 'clisrv']);
+    assert.equal(r.code, 0, r.stderr);
+    const shown = JSON.parse(r.stdout);
+    assert.deepEqual([...shown.env_names].sort(), ['FROM_ENV', 'FROM_FILE']);
+    assert.equal(shown.created_by, 'cli');
+    r = await tumiki(['server', 'add', 'cliurl', '--url', 'http://169.254.169.254/x']);
+    assert.equal(r.code, 2, 'bad input: usage status');
+    assert.match(r.stderr, /url/);
+    r = await tumiki(['server', 'add', 'clihdr', '--url', 'https://example.com/mcp', '--header', `Authorization=${HEADER_SECRET}`]);
+    assert.notEqual(r.code, 0, 'a header value in argv is refused');
+    r = await tumiki(['server', 'remove', 'cfgsrv']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /config file/);
     await gw.stop();
     const gw2 = await startGateway({ config: { ...CONFIG, data_dir: path.join(gw.dir, 'data') } });
     gateways.push(gw2);
@@ -249,9 +274,37 @@ describe('servers and endpoints through the admin API', () => {
     } finally {
       await client.close();
     }
-    const r = await api('GET', '/servers/keep', { on: gw2, token: gw2.token });
+    const c2 = await connect(gw2, { slug: 'clied' });
+    try {
+      assert.equal(await callText(c2, 'clisrv__env', { name: 'FROM_FILE' }), CLI_FILE_SECRET);
+      assert.equal(await callText(c2, 'clisrv__env', { name: 'FROM_ENV' }), CLI_ENV_SECRET);
+    } finally {
+      await c2.close();
+    }
+    r = await api('GET', '/servers/keep', { on: gw2, token: gw2.token });
     assert.equal(r.status, 200);
     assert.equal(r.json.source, 'api');
+    await gw2.stop();
+  });
+
+  test('a stored secret that no longer decrypts: the server is skipped with a clear error, the gateway starts', async () => {
+    const data = path.join(gw.dir, 'data');
+    fs.copyFileSync(path.join(data, 'vault.key'), path.join(gw.dir, 'vault.key.orig'));
+    fs.writeFileSync(path.join(data, 'vault.key'), randomBytes(32), { mode: 0o600 });
+    const gw3 = await startGateway({ config: { ...CONFIG, data_dir: data } });
+    gateways.push(gw3);
+    const logs = gw3.logs().map((l) => l.msg).join('\n');
+    assert.match(logs, /server keep: a stored secret cannot be decrypted/);
+    assert.match(logs, /server clisrv: a stored secret cannot be decrypted/);
+    // the config's servers still serve
+    const c = await connect(gw3);
+    try {
+      assert.ok((await listAll(c, 'tools')).some((t) => t.name === 'cfgsrv__echo'));
+    } finally {
+      await c.close();
+    }
+    await gw3.stop();
+    fs.copyFileSync(path.join(gw.dir, 'vault.key.orig'), path.join(data, 'vault.key'));
   });
 
   test('no secret value in any response, log line, audit record or database file', async () => {
