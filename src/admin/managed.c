@@ -178,12 +178,13 @@ static json_t *endpoint_json(const tk_endpoint_row_t *row, const tk_tool_filter_
     if (tools == NULL) {
         json_t *t = json_object_get(spec, "tools"), *allow = json_object_get(t, "allow"),
                *deny = json_object_get(t, "deny");
-        tools = json_pack("{s:O, s:O, s:s}", "allow", allow ? allow : json_array(), "deny",
-                          deny ? deny : json_array(), "source", "api");
+        tools = json_pack("{s:o, s:o, s:s}", "allow", allow ? json_incref(allow) : json_array(),
+                          "deny", deny ? json_incref(deny) : json_array(), "source", "api");
     }
     json_t *servers = json_object_get(spec, "servers"), *ns = json_object_get(spec, "namespace");
-    json_t *out = json_pack("{s:s, s:O, s:o, s:b, s:s, s:s?, s:I}", "slug", row->slug, "servers",
-                            servers ? servers : json_array(), "tools", tools, "namespace",
+    json_t *out = json_pack("{s:s, s:o, s:o, s:b, s:s, s:s?, s:I}", "slug", row->slug, "servers",
+                            servers ? json_incref(servers) : json_array(), "tools", tools,
+                            "namespace",
                             ns == NULL || json_is_true(ns), "source", "api", "created_by",
                             row->created_by, "created_at", (json_int_t)row->created_at);
     json_decref(spec);
