@@ -283,12 +283,33 @@ static int fill_row(job_t *j, const tk_server_conf_t *conf, const json_t *spec,
     return 0;
 }
 
+/* 0 if fewer than max servers (endpoints) were made through the API,
+ * else the job failed (each server is a process or connection). */
+static int below_limit(job_t *j, int servers, size_t max)
+{
+    tk_server_row_t *srv = NULL;
+    tk_endpoint_row_t *eps = NULL;
+    size_t n = 0;
+    int rc = servers ? tk_store_server_list(j->st, &srv, &n)
+                     : tk_store_endpoint_list(j->st, &eps, &n);
+    tk_server_row_list_free(srv, servers ? n : 0);
+    tk_endpoint_row_list_free(eps, servers ? 0 : n);
+    if (rc != TK_OK)
+        return tk_admin_store_fail(j, rc);
+    if (n >= max)
+        return tk_admin_fail(j, 409, "limit",
+                             servers ? "at most 256 servers can be made through the API"
+                                     : "at most 256 endpoints can be made through the API");
+    return 0;
+}
+
 static int server_create(job_t *j)
 {
     const char *name = json_string_value(json_object_get(j->body, "name"));
     if (name == NULL)
         return tk_admin_fail(j, 400, "missing_field", "field \"name\" is required (a string)");
-    if (tk_admin_authorize(j, TK_ACT_SERVER_WRITE, 1) != 0)
+    if (tk_admin_authorize(j, TK_ACT_SERVER_WRITE, 1) != 0 ||
+        below_limit(j, 1, TK_MAX_SERVERS) != 0)
         return -1;
     json_t *spec = json_deep_copy(j->body);
     json_object_del(spec, "name");
@@ -528,7 +549,8 @@ static int endpoint_create(job_t *j)
     const char *slug = json_string_value(json_object_get(j->body, "slug"));
     if (slug == NULL)
         return tk_admin_fail(j, 400, "missing_field", "field \"slug\" is required (a string)");
-    if (tk_admin_authorize(j, TK_ACT_ENDPOINT_WRITE, 1) != 0)
+    if (tk_admin_authorize(j, TK_ACT_ENDPOINT_WRITE, 1) != 0 ||
+        below_limit(j, 0, TK_MAX_ENDPOINTS) != 0)
         return -1;
     json_t *spec = json_deep_copy(j->body);
     json_object_del(spec, "slug");
