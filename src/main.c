@@ -383,35 +383,9 @@ static int stdout_ok(int rc)
 static int cli_audit(tk_audit_t *au, const char *action, const char *target, const char *endpoint,
                      const char *result, json_t *detail /* stolen */)
 {
-    char actor[160];
-    tk_audit_cli_actor(actor, sizeof(actor));
-    tk_audit_event_t ev = {.actor = actor, .action = action, .target = target,
-                           .endpoint = endpoint, .result = result, .detail = detail};
-    int rc = tk_audit_append(au, &ev);
+    int rc = tk_audit_cli_append(au, action, target, endpoint, result, detail);
     json_decref(detail);
-    if (rc != TK_OK) {
-        fputs("tumiki: the audit record of this change could not be written\n", stderr);
-        return 1;
-    }
-    return 0;
-}
-
-/* The config's audit trail for a CLI command (NULL when disabled). */
-static int cli_audit_open(const tk_config_t *cfg, tk_audit_t **au)
-{
-    char err[1024];
-    if (tk_audit_open_config(cfg, 0, au, err, sizeof(err)) != TK_OK) {
-        fprintf(stderr, "tumiki: %s: %s\n", cfg->path, err);
-        return 1;
-    }
-    return 0;
-}
-
-static int64_t wall_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return rc;
 }
 
 static void print_time(int64_t ms)
@@ -458,7 +432,7 @@ static int key_create(tk_config_t *cfg, tk_store_t *st, tk_audit_t *au, const ch
     k.endpoint = (char *)endpoint;
     k.scopes = (char *)(scopes != NULL ? scopes : "");
     k.owner = (char *)owner;
-    k.created_at = wall_now_ms();
+    k.created_at = tk_wall_ms();
     k.expires_at = days ? k.created_at + (int64_t)days * 86400000 : 0;
     int rc = tk_store_apikey_insert(st, &k);
     if (rc != TK_OK) {
@@ -545,14 +519,14 @@ static int cmd_key(int argc, char **argv)
     tk_audit_t *au = NULL;
     int rc = tk_cli_open_store(config, &cfg, &st);
     if (rc == 0 && !list)
-        rc = cli_audit_open(cfg, &au);
+        rc = tk_audit_cli_open(cfg, &au);
     if (rc == 0) {
         if (create)
             rc = key_create(cfg, st, au, endpoint, name, days, owner, scopes);
         else if (list)
             rc = key_list(st);
         else {
-            int r = tk_store_apikey_revoke(st, id, wall_now_ms());
+            int r = tk_store_apikey_revoke(st, id, tk_wall_ms());
             if (r == TK_OK)
                 printf("key %s revoked\n", id);
             else
@@ -569,6 +543,17 @@ static int cmd_key(int argc, char **argv)
         tk_store_close(st);
     tk_config_destroy(cfg);
     return stdout_ok(rc);
+}
+
+/* Record an issued token's id, subject and expiry (never the token): a user
+ * disabled or deleted later has theirs revoked. */
+static int record_issued(const tk_jwt_keys_t *keys, tk_store_t *st, const char *tok, int64_t now)
+{
+    tk_jwt_claims_t c;
+    const char *why;
+    if (tk_jwt_verify(keys, tok, strlen(tok), now, &c, &why) != TK_OK)
+        return TK_EINVAL;
+    return tk_store_jti_issue(st, c.jti, c.sub, c.exp * 1000, now * 1000);
 }
 
 static int cmd_jwt(int argc, char **argv)
@@ -606,14 +591,14 @@ static int cmd_jwt(int argc, char **argv)
     tk_audit_t *au = NULL;
     int rc = tk_cli_open_store(config, &cfg, &st);
     if (rc == 0)
-        rc = cli_audit_open(cfg, &au);
+        rc = tk_audit_cli_open(cfg, &au);
     if (rc == 0 && cfg->jwt_key == NULL) {
         fprintf(stderr, "tumiki: %s: no \"jwt\" section: JWTs are not enabled\n", config);
         rc = 1;
     }
     if (rc == 0) {
         tk_jwt_keys_t keys = {cfg->jwt_key, cfg->jwt_keylen, cfg->jwt_issuer, cfg->jwt_audience};
-        int64_t now = wall_now_ms() / 1000;
+        int64_t now = tk_wall_ms() / 1000;
         if (issue) {
             char *tok = NULL;
             if (strcmp(endpoint, "*") != 0 && tk_config_find_endpoint(cfg, endpoint) == NULL) {
@@ -622,6 +607,9 @@ static int cmd_jwt(int argc, char **argv)
             } else if (tk_jwt_issue(&keys, sub, endpoint, (uint32_t)hours * 3600, now, &tok) !=
                        TK_OK) {
                 fputs("tumiki: cannot issue the token\n", stderr);
+                rc = 1;
+            } else if (record_issued(&keys, st, tok, now) != TK_OK) {
+                fputs("tumiki: cannot record the token in the store\n", stderr);
                 rc = 1;
             } else {
                 char *target = tk_asprintf("jwt:%s", sub);
@@ -638,7 +626,7 @@ static int cmd_jwt(int argc, char **argv)
             if (tk_jwt_verify(&keys, token, strlen(token), now, &c, &why) != TK_OK) {
                 fprintf(stderr, "tumiki: not a valid token of this gateway: %s\n", why);
                 rc = 1;
-            } else if (tk_store_jti_revoke(st, c.jti, c.exp * 1000, wall_now_ms()) != TK_OK) {
+            } else if (tk_store_jti_revoke(st, c.jti, c.exp * 1000, tk_wall_ms()) != TK_OK) {
                 fprintf(stderr, "tumiki: cannot store the revocation\n");
                 rc = 1;
             } else {
@@ -702,8 +690,8 @@ static int tools_change(tk_store_t *st, int approve, const char *server, const c
 {
     size_t changed = 0;
     int rc = approve
-                 ? tk_store_pin_approve(st, server, tool, "cli", expect, wall_now_ms(), &changed)
-                 : tk_store_pin_revoke(st, server, tool, wall_now_ms(), &changed);
+                 ? tk_store_pin_approve(st, server, tool, "cli", expect, tk_wall_ms(), &changed)
+                 : tk_store_pin_revoke(st, server, tool, tk_wall_ms(), &changed);
     if (rc == TK_ESTATE) {
         fprintf(stderr,
                 "tumiki: server %s, tool %s: the definition changed since %s was reviewed; "

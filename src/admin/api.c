@@ -179,13 +179,6 @@ static int forbidden(job_t *j)
     return fail(j, 403, "forbidden", "your role does not allow this");
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- validation ---- */
 
 int tk_admin_valid_id(const char *s)
@@ -324,11 +317,6 @@ const char *tk_admin_actor_id(const job_t *j)
     if (j->actor != NULL)
         return j->actor;
     return j->super ? "bootstrap" : j->caller.user;
-}
-
-int64_t tk_admin_now_ms(void)
-{
-    return wall_ms();
 }
 
 /* ---- JSON views ---- */
@@ -561,6 +549,11 @@ static int h_user(job_t *j)
         return last_owner(j);
     if (removing && (rc = user_keys(j, j->p1)) != TK_OK)
         return store_fail(j, rc); /* j->gone: dropped from the key cache once done */
+    size_t revoked = 0; /* and the JWTs issued to the user: refused within a second */
+    if (removing && (rc = tk_store_jti_revoke_subject(j->st, j->p1, tk_wall_ms(), &revoked)) != TK_OK)
+        return store_fail(j, rc);
+    if (revoked > 0)
+        tk_info(MOD, "user %s: %zu issued JWTs revoked", j->p1, revoked);
     if (j->cmd == EVHTTP_REQ_DELETE) {
         if ((rc = tk_store_user_delete(j->st, j->p1)) != TK_OK)
             return rc == TK_ENOENT ? fail(j, 404, "not_found", "no such user") : store_fail(j, rc);
@@ -703,7 +696,7 @@ static int h_keys_post(job_t *j)
     k.endpoint = (char *)body_str(j, "endpoint");
     k.scopes = (char *)(scopes != NULL ? scopes : TK_SCOPE_MCP);
     k.owner = j->caller.user[0] != '\0' ? j->caller.user : NULL;
-    k.created_at = wall_ms();
+    k.created_at = tk_wall_ms();
     k.expires_at = days ? k.created_at + (int64_t)days * 86400000 : 0;
     int rc = tk_store_apikey_insert(j->st, &k);
     if (rc != TK_OK) {
@@ -729,7 +722,7 @@ static int h_key_delete(job_t *j)
     tk_apikey_clear(&k);
     if (authorize(j, TK_ADMIN_ORG, TK_ACT_KEY_REVOKE, own) != 0)
         return -1;
-    rc = tk_store_apikey_revoke(j->st, j->p1, wall_ms());
+    rc = tk_store_apikey_revoke(j->st, j->p1, tk_wall_ms());
     if (rc != TK_OK)
         return store_fail(j, rc);
     tk_info(MOD, "key %s revoked", j->p1);
@@ -823,7 +816,7 @@ int tk_admin_patterns_valid(const json_t *a)
 int tk_admin_store_tools(tk_store_t *st, const char *slug, const json_t *allow, const json_t *deny)
 {
     char *a = json_dumps(allow, JSON_COMPACT), *d = json_dumps(deny, JSON_COMPACT);
-    tk_tool_filter_t f = {(char *)slug, a, d, wall_ms()};
+    tk_tool_filter_t f = {(char *)slug, a, d, tk_wall_ms()};
     int rc = a != NULL && d != NULL ? tk_store_tool_filter_set(st, &f) : TK_EINVAL;
     free(a);
     free(d);
@@ -844,7 +837,7 @@ int tk_admin_user_add(tk_store_t *st, const char *id, const char *email, const c
         tk_hex_encode(rnd, sizeof(rnd), hex);
         tk_snprintf(out->id, sizeof(out->id), "u%s", hex);
     }
-    out->created_at = wall_ms();
+    out->created_at = tk_wall_ms();
     int rc = tk_store_org_ensure(st, TK_ADMIN_ORG, "Default organization", out->created_at);
     if (rc == TK_OK)
         rc = tk_store_user_insert(st, out->id, email, NULL, out->created_at);
@@ -1233,7 +1226,7 @@ int tk_admin_create(struct event_base *base, const tk_config_t *cfg, tk_gateway_
     a->gw = gw;
     a->forget = forget;
     a->forget_arg = forget_arg;
-    rc = tk_store_org_ensure(st, TK_ADMIN_ORG, "Default organization", wall_ms());
+    rc = tk_store_org_ensure(st, TK_ADMIN_ORG, "Default organization", tk_wall_ms());
     if (rc != TK_OK)
         tk_snprintf(err, errlen, "cannot create the default organization: %s",
                     tk_store_last_error(st));

@@ -74,7 +74,6 @@ int tk_admin_store_fail(job_t *j, int rc);
 int tk_admin_authorize(job_t *j, tk_action_t act, int own);
 /* The caller's user id, or "bootstrap" for the bootstrap token ("" if none). */
 const char *tk_admin_actor_id(const job_t *j);
-int64_t tk_admin_now_ms(void);
 /* The stored tool selection of endpoint slug among f[0..nf) as
  * {"allow","deny","source":"api"}, or NULL if it has none. */
 json_t *tk_admin_stored_tools(const char *slug, const tk_tool_filter_t *f, size_t nf);

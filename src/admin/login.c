@@ -122,13 +122,6 @@ static void req_ip(struct evhttp_request *req, char *out, size_t len)
     tk_snprintf(out, len, "%s", addr != NULL ? addr : "");
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- worker side ---- */
 
 /* The dummy hash an unknown e-mail is checked against, made on first use at
@@ -190,7 +183,7 @@ static void run_login(tk_store_t *st, void *arg)
         audit_login(NULL, "auth.login", "error", j->ip, "unknown account");
         return;
     }
-    int64_t now = wall_ms();
+    int64_t now = tk_wall_ms();
     int locked = u.locked_until > now;
     int ok = tk_password_verify(j->password, j->pwlen, u.password_hash ? u.password_hash : dummy) &&
              u.password_hash != NULL;
@@ -481,7 +474,7 @@ static void run_sso_finish(tk_store_t *st, void *arg)
     tk_user_login_t u;
     j->ran = 1;
     j->status = TK_EINVAL;
-    if (tk_oidc_redeem(j->lg->oidc, j->code, j->sso.verifier, j->sso.nonce, wall_ms() / 1000, &id,
+    if (tk_oidc_redeem(j->lg->oidc, j->code, j->sso.verifier, j->sso.nonce, tk_wall_ms() / 1000, &id,
                        err, sizeof(err)) != TK_OK) {
         tk_warn(MOD, "single sign-on refused: %s", err);
         return;

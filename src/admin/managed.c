@@ -243,7 +243,7 @@ static json_t *merged_spec(const char *stored, const json_t *body, const char *s
  * line may run before any gateway made it). */
 static int ensure_org(job_t *j)
 {
-    return tk_store_org_ensure(j->st, TK_ADMIN_ORG, "Default organization", tk_admin_now_ms());
+    return tk_store_org_ensure(j->st, TK_ADMIN_ORG, "Default organization", tk_wall_ms());
 }
 
 /* Validate spec as server name (400 on failure); *out owned by the caller. */
@@ -268,7 +268,7 @@ static int fill_row(job_t *j, const tk_server_conf_t *conf, const json_t *spec,
     free(row->spec);
     row->transport = tk_strdup(transports[conf->transport]);
     row->spec = stored_spec(spec);
-    row->updated_at = tk_admin_now_ms();
+    row->updated_at = tk_wall_ms();
     for (size_t i = 0; i < row->nsecrets; i++) {
         free(row->secrets[i].name);
         free(row->secrets[i].ct);
@@ -329,7 +329,7 @@ static int server_create(job_t *j)
         tk_snprintf(row.org, sizeof(row.org), "%s", TK_ADMIN_ORG);
         row.name = tk_strdup(name);
         row.created_by = tk_strdup(tk_admin_actor_id(j));
-        row.created_at = tk_admin_now_ms();
+        row.created_at = tk_wall_ms();
         rc = fill_row(j, conf, spec, &row);
     }
     int src = rc == 0 ? ensure_org(j) : TK_OK;
@@ -425,7 +425,7 @@ static int drop_from_endpoints(job_t *j, const char *name)
         if (hit) {
             free(eps[i].spec);
             eps[i].spec = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
-            eps[i].updated_at = tk_admin_now_ms();
+            eps[i].updated_at = tk_wall_ms();
             rc = tk_store_endpoint_put(j->st, &eps[i], 0);
         }
         json_decref(spec);
@@ -560,7 +560,7 @@ static int endpoint_create(job_t *j)
         rc = in_config(j, "endpoint");
     tk_endpoint_row_t row = {.slug = (char *)slug,
                              .created_by = (char *)tk_admin_actor_id(j),
-                             .created_at = tk_admin_now_ms()};
+                             .created_at = tk_wall_ms()};
     tk_snprintf(row.org, sizeof(row.org), "%s", TK_ADMIN_ORG);
     row.updated_at = row.created_at;
     row.spec = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
@@ -621,7 +621,7 @@ static int endpoint_change(job_t *j)
     int rc = parse_endpoint(j, j->p1, spec, live_new(j, LIVE_EP_REPLACE, j->p1));
     free(row.spec);
     row.spec = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
-    row.updated_at = tk_admin_now_ms();
+    row.updated_at = tk_wall_ms();
     json_decref(spec);
     int src = rc == 0 ? tk_store_endpoint_put(j->st, &row, 0) : TK_OK;
     if (src != TK_OK)

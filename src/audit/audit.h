@@ -199,5 +199,11 @@ void tk_audit_cli_actor(char *buf, size_t len);
  * NULL). 0, or 1 after saying why on stderr. */
 int tk_audit_cli_record(const tk_config_t *cfg, const char *action, const char *target,
                         const char *endpoint, const char *result, json_t *detail);
+/* The same in two steps, for a command that records several changes:
+ * open cfg's trail (*au NULL when disabled; 0, or 1 after saying why on
+ * stderr), then append to it (a no-op for NULL). */
+int tk_audit_cli_open(const tk_config_t *cfg, tk_audit_t **au);
+int tk_audit_cli_append(tk_audit_t *au, const char *action, const char *target,
+                        const char *endpoint, const char *result, json_t *detail);
 
 #endif

@@ -661,25 +661,37 @@ int tk_audit_cli(int argc, char **argv)
     return rc;
 }
 
-int tk_audit_cli_record(const tk_config_t *cfg, const char *action, const char *target,
-                        const char *endpoint, const char *result, json_t *detail)
+int tk_audit_cli_open(const tk_config_t *cfg, tk_audit_t **au)
 {
-    char err[1024], actor[160];
-    tk_audit_t *au = NULL;
-    if (tk_audit_open_config(cfg, 0, &au, err, sizeof(err)) != TK_OK) {
+    char err[1024];
+    if (tk_audit_open_config(cfg, 0, au, err, sizeof(err)) != TK_OK) {
         (void)fprintf(stderr, "tumiki: %s: %s\n", cfg->path, err);
         return 1;
     }
-    if (au == NULL)
-        return 0; /* audit.enabled is false */
+    return 0;
+}
+
+int tk_audit_cli_append(tk_audit_t *au, const char *action, const char *target,
+                        const char *endpoint, const char *result, json_t *detail)
+{
+    char actor[160];
     tk_audit_cli_actor(actor, sizeof(actor));
     tk_audit_event_t ev = {.actor = actor, .action = action, .target = target,
                            .endpoint = endpoint, .result = result, .detail = detail};
-    int rc = tk_audit_append(au, &ev);
-    tk_audit_close(au);
-    if (rc != TK_OK) {
+    if (tk_audit_append(au, &ev) != TK_OK) {
         (void)fputs("tumiki: the audit record of this change could not be written\n", stderr);
         return 1;
     }
     return 0;
+}
+
+int tk_audit_cli_record(const tk_config_t *cfg, const char *action, const char *target,
+                        const char *endpoint, const char *result, json_t *detail)
+{
+    tk_audit_t *au = NULL;
+    if (tk_audit_cli_open(cfg, &au) != 0)
+        return 1;
+    int rc = tk_audit_cli_append(au, action, target, endpoint, result, detail);
+    tk_audit_close(au);
+    return rc;
 }

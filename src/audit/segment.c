@@ -86,9 +86,7 @@ void tk_audit_segment_name(time_t t, char *out, size_t len)
 
 int64_t tk_audit_wall_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return tk_wall_ms();
 }
 
 void tk_audit_format_ts(int64_t ms, char *out, size_t len)

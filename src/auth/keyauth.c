@@ -62,13 +62,6 @@ struct tk_keyauth {
     EVP_MD_CTX *mdctx; /* loop thread only */
 };
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void job_free(job_t *j)
 {
     tk_store_ids_free(j->revoked, j->nrevoked);
@@ -95,7 +88,7 @@ static void do_verify(tk_store_t *st, void *arg)
         j->status = TK_EIO;
         return;
     }
-    int64_t now = wall_ms();
+    int64_t now = tk_wall_ms();
     int ok = k.revoked_at == 0 && (k.expires_at == 0 || k.expires_at > now) &&
              tk_apikey_verify(j->secret, k.hash);
     if (ok && k.owner != NULL) { /* a disabled (or vanished) owner's keys are refused */
@@ -122,7 +115,7 @@ static void do_verify(tk_store_t *st, void *arg)
 static void do_touch(tk_store_t *st, void *arg)
 {
     job_t *j = arg;
-    if (st && tk_store_apikey_touch(st, j->id, wall_ms()) != TK_OK)
+    if (st && tk_store_apikey_touch(st, j->id, tk_wall_ms()) != TK_OK)
         tk_debug(MOD, "last-used time not updated");
 }
 
@@ -152,7 +145,7 @@ static void poll_tick(tk_store_worker_t *w, tk_store_t *st, void *arg)
         return;
     char **ids = NULL;
     size_t n = 0;
-    int64_t now = wall_ms();
+    int64_t now = tk_wall_ms();
     if (tk_store_apikey_revoked_since(st, ka->since, &ids, &n) == TK_OK) {
         ka->since = now - 2 * POLL_MS;
         post_ids(w, ka, JOB_REVOKED, ids, n);
@@ -247,7 +240,7 @@ int tk_keyauth_verify(tk_keyauth_t *ka, const char *token, size_t len, tk_princi
     entry_t *e = tk_map_sget(ka->cache, th);
     uint64_t now = tk_now_ms();
     if (e != NULL && now - e->verified_ms < ka->ttl_ms &&
-        (e->p.expires_at_ms == 0 || e->p.expires_at_ms > wall_ms())) {
+        (e->p.expires_at_ms == 0 || e->p.expires_at_ms > tk_wall_ms())) {
         *out = e->p;
         if (now - e->touched_ms > TOUCH_EVERY_MS) {
             e->touched_ms = now;
@@ -322,7 +315,7 @@ tk_keyauth_t *tk_keyauth_create(struct event_base *base, const char *db_path, ui
     ka->jtis = tk_map_create();
     ka->pending = tk_map_create();
     ka->cache = tk_map_create();
-    int64_t loaded_at = wall_ms();
+    int64_t loaded_at = tk_wall_ms();
     ka->since = loaded_at - 2 * POLL_MS;
     ka->jti_since = loaded_at - 2 * POLL_MS; /* the rest is loaded here */
     char **ids = NULL;

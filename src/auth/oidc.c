@@ -216,7 +216,13 @@ static int discover(tk_oidc_t *o, char *err, size_t errlen)
 {
     if (o->disc != NULL && o->jwks != NULL)
         return TK_OK;
-    char *url = tk_asprintf("%s/.well-known/openid-configuration", o->cfg->oidc_issuer);
+    /* OpenID Connect Discovery 1.0 section 4: a terminating '/' of the
+     * issuer is removed before the well-known path is appended */
+    const char *iss_cfg = o->cfg->oidc_issuer;
+    size_t il = strlen(iss_cfg);
+    int slash = il > 0 && iss_cfg[il - 1] == '/';
+    char *url = tk_asprintf("%.*s/.well-known/openid-configuration", (int)(il - (size_t)slash),
+                            iss_cfg);
     json_t *d;
     int rc = fetch_json(o, url, NULL, &d, err, errlen);
     free(url);

@@ -644,6 +644,84 @@ static void drop_secret(char *buf, size_t len)
     free(buf);
 }
 
+/* Whether key is "<prefix>env" or "<prefix>file". */
+static int is_secret_key(const char *key, const char *prefix)
+{
+    size_t pl = strlen(prefix);
+    return strncmp(key, prefix, pl) == 0 && (!strcmp(key + pl, "env") || !strcmp(key + pl, "file"));
+}
+
+/* A "<prefix>env": NAME or "<prefix>file": PATH member read into *buf
+ * (NULL until then: giving both is refused). TK_ENOENT: key is neither
+ * (nothing reported). */
+static int secret_member(ctx_t *c, const char *p, const char *key, const char *s,
+                         const char *prefix, char **buf, size_t *len)
+{
+    if (!is_secret_key(key, prefix))
+        return TK_ENOENT;
+    if (*buf != NULL)
+        return fail(c, TK_EINVAL, p, "give only one of \"%senv\" and \"%sfile\"", prefix, prefix);
+    return read_secret(c, p, !strcmp(key + strlen(prefix), "env"), s, buf, len);
+}
+
+/* A binary key given as "<prefix>env" / "<prefix>file" (see secret_member),
+ * min to max bytes, stored in *key and *keylen; what names it in errors. */
+typedef struct key_spec {
+    const char *prefix;
+    const char *what;
+    size_t min, max;
+} key_spec_t;
+
+static int key_member(ctx_t *c, const char *p, const char *key, const char *s, const key_spec_t *ks,
+                      unsigned char **out, size_t *outlen)
+{
+    char *buf = (char *)*out;
+    size_t len = 0;
+    int rc = secret_member(c, p, key, s, ks->prefix, &buf, &len);
+    if (rc != TK_OK)
+        return rc;
+    if (len < ks->min || len > ks->max) {
+        drop_secret(buf, len);
+        return fail(c, TK_EINVAL, p, "%s must be %zu to %zu bytes (at least %zu bits); it has %zu",
+                    ks->what, ks->min, ks->max, ks->min * 8, len);
+    }
+    *out = (unsigned char *)buf;
+    *outlen = len;
+    return TK_OK;
+}
+
+/* An object whose "<prefix>env" / "<prefix>file" members are a key (see
+ * key_member) and whose other members follow fields. */
+static int parse_keyed(ctx_t *c, const char *path, json_t *v, const key_spec_t *ks,
+                       unsigned char **out, size_t *outlen, const field_t *fields, size_t n,
+                       void *base)
+{
+    char p[PATH_LEN];
+    const char *key;
+    json_t *val;
+    if (!json_is_object(v))
+        return fail(c, TK_EINVAL, path, "expected an object");
+    json_t *rest = json_object();
+    int rc = TK_OK;
+    json_object_foreach(v, key, val)
+    {
+        if (!is_secret_key(key, ks->prefix)) {
+            json_object_set(rest, key, val);
+            continue;
+        }
+        path_key(p, path, key);
+        rc = json_is_string(val) && json_string_length(val) > 0
+                 ? key_member(c, p, key, json_string_value(val), ks, out, outlen)
+                 : fail(c, TK_EINVAL, p, "expected a non-empty string");
+        if (rc != TK_OK)
+            break;
+    }
+    if (rc == TK_OK)
+        rc = parse_object(c, path, rest, fields, n, base);
+    json_decref(rest);
+    return rc;
+}
+
 static int parse_auth(ctx_t *c, const char *path, json_t *v, void *base)
 {
     tk_config_t *cfg = base;
@@ -777,39 +855,6 @@ static const char *check_webhook_url(const char *s)
     return strlen(s) > 8192 ? "longer than 8192 characters" : NULL;
 }
 
-/* "secret_env" / "secret_file": the webhook's HMAC key, >= 32 bytes. */
-static int parse_alert_secret(ctx_t *c, const char *path, json_t *v, tk_config_t *cfg,
-                              int from_env)
-{
-    if (!json_is_string(v) || json_string_length(v) == 0)
-        return fail(c, TK_EINVAL, path, "expected a non-empty string");
-    if (cfg->alerts.secret != NULL)
-        return fail(c, TK_EINVAL, path, "give only one of \"secret_env\" and \"secret_file\"");
-    char *buf = NULL;
-    size_t len = 0;
-    int rc = read_secret(c, path, from_env, json_string_value(v), &buf, &len);
-    if (rc != TK_OK)
-        return rc;
-    if (len < 32) {
-        drop_secret(buf, len);
-        return fail(c, TK_EINVAL, path,
-                    "the webhook signing key must be at least 32 bytes; it has %zu", len);
-    }
-    cfg->alerts.secret = (unsigned char *)buf;
-    cfg->alerts.secretlen = len;
-    return TK_OK;
-}
-
-static int parse_alert_secret_env(ctx_t *c, const char *path, json_t *v, void *base)
-{
-    return parse_alert_secret(c, path, v, base, 1);
-}
-
-static int parse_alert_secret_file(ctx_t *c, const char *path, json_t *v, void *base)
-{
-    return parse_alert_secret(c, path, v, base, 0);
-}
-
 #define RULE(m) offsetof(tk_alert_rule_t, m)
 #define ALR(m) offsetof(tk_config_t, alerts.m)
 
@@ -843,8 +888,6 @@ static int parse_rule_restarts(ctx_t *c, const char *path, json_t *v, void *base
 /* clang-format off */
 static const field_t alerts_fields[] = {
     {.name = "webhook_url", .kind = F_STR, .off = ALR(webhook_url), .check = check_webhook_url},
-    {.name = "secret_env", .kind = F_CUSTOM, .parse = parse_alert_secret_env},
-    {.name = "secret_file", .kind = F_CUSTOM, .parse = parse_alert_secret_file},
     {.name = "auth_failures", .kind = F_CUSTOM, .parse = parse_rule_auth},
     {.name = "rate_limited", .kind = F_CUSTOM, .parse = parse_rule_rate},
     {.name = "upstream_restarts", .kind = F_CUSTOM, .parse = parse_rule_restarts},
@@ -864,8 +907,10 @@ static const field_t metrics_fields[] = {
 
 static int parse_alerts(ctx_t *c, const char *path, json_t *v, void *base)
 {
+    static const key_spec_t ks = {"secret_", "the webhook signing key", 32, 4096};
     tk_config_t *cfg = base;
-    int rc = parse_object(c, path, v, alerts_fields, NFIELDS(alerts_fields), base);
+    int rc = parse_keyed(c, path, v, &ks, &cfg->alerts.secret, &cfg->alerts.secretlen,
+                         alerts_fields, NFIELDS(alerts_fields), base);
     if (rc == TK_OK && cfg->alerts.webhook_url != NULL && cfg->alerts.secret == NULL)
         return fail(c, TK_EINVAL, path,
                     "\"secret_env\" or \"secret_file\" is required with \"webhook_url\" "
@@ -891,39 +936,6 @@ static void set_alert_defaults(tk_alerts_conf_t *a)
     a->upstream_restarts = (tk_alert_rule_t){.count = 5, .window_s = 300};
 }
 
-/* A binary key of min..256 bytes named by a non-empty string val: an
- * environment variable (from_env) or a file; `what` names it in errors. */
-static int read_key(ctx_t *c, const char *path, json_t *val, int from_env, size_t min,
-                    const char *what, unsigned char **out, size_t *outlen)
-{
-    if (!json_is_string(val) || json_string_length(val) == 0)
-        return fail(c, TK_EINVAL, path, "expected a non-empty string");
-    char *buf = NULL;
-    size_t len = 0;
-    int rc = read_secret(c, path, from_env, json_string_value(val), &buf, &len);
-    if (rc != TK_OK)
-        return rc;
-    if (len < min || len > 256) {
-        drop_secret(buf, len);
-        return fail(c, TK_EINVAL, path, "the %s must be %zu to 256 bytes; it has %zu", what, min,
-                    len);
-    }
-    *out = (unsigned char *)buf;
-    *outlen = len;
-    return TK_OK;
-}
-
-/* "audit": {"hmac_key_env": NAME | "hmac_key_file": PATH, ...the table below} */
-static int parse_audit_key(ctx_t *c, const char *path, const char *key, json_t *val,
-                           tk_config_t *cfg)
-{
-    if (cfg->audit_key != NULL)
-        return fail(c, TK_EINVAL, path,
-                    "give only one of \"hmac_key_env\" and \"hmac_key_file\"");
-    return read_key(c, path, val, !strcmp(key, "hmac_key_env"), TK_AUDIT_KEY_MIN_BYTES,
-                    "audit HMAC key", &cfg->audit_key, &cfg->audit_keylen);
-}
-
 static const field_t audit_fields[] = {
     {.name = "enabled", .kind = F_BOOL, .off = CFG(audit_enabled), .def = 1},
     {.name = "dir", .kind = F_STR, .off = CFG(audit_dir), .check = check_nonempty},
@@ -935,30 +947,13 @@ static const field_t audit_fields[] = {
     {.name = "log_results", .kind = F_BOOL, .off = CFG(audit_log_results)},
 };
 
+/* "audit": {"hmac_key_env": NAME | "hmac_key_file": PATH, ...audit_fields} */
 static int parse_audit(ctx_t *c, const char *path, json_t *v, void *base)
 {
-    char p[PATH_LEN];
-    const char *key;
-    json_t *val;
-    if (!json_is_object(v))
-        return fail(c, TK_EINVAL, path, "expected an object");
-    json_t *rest = json_object();
-    int rc = TK_OK;
-    json_object_foreach(v, key, val)
-    {
-        if (strcmp(key, "hmac_key_env") != 0 && strcmp(key, "hmac_key_file") != 0) {
-            json_object_set(rest, key, val);
-            continue;
-        }
-        path_key(p, path, key);
-        rc = parse_audit_key(c, p, key, val, base);
-        if (rc != TK_OK)
-            break;
-    }
-    if (rc == TK_OK)
-        rc = parse_object(c, path, rest, audit_fields, NFIELDS(audit_fields), base);
-    json_decref(rest);
-    return rc;
+    static const key_spec_t ks = {"hmac_key_", "the audit HMAC key", TK_AUDIT_KEY_MIN_BYTES, 256};
+    tk_config_t *cfg = base;
+    return parse_keyed(c, path, v, &ks, &cfg->audit_key, &cfg->audit_keylen, audit_fields,
+                       NFIELDS(audit_fields), base);
 }
 
 /* "vault": {"key_env": NAME} or {"key_file": PATH}: the master key of the
@@ -966,38 +961,9 @@ static int parse_audit(ctx_t *c, const char *path, json_t *v, void *base)
  * <data_dir>/vault.key on first use. */
 static int parse_vault(ctx_t *c, const char *path, json_t *v, void *base)
 {
+    static const key_spec_t ks = {"key_", "the vault key", TK_VAULT_KEY_MIN_BYTES, 256};
     tk_config_t *cfg = base;
-    char p[PATH_LEN];
-    const char *key;
-    json_t *val;
-    if (!json_is_object(v) || json_object_size(v) > 1)
-        return fail(c, TK_EINVAL, path,
-                    "expected an object with one of \"key_env\" and \"key_file\"");
-    json_object_foreach(v, key, val)
-    {
-        path_key(p, path, key);
-        if (strcmp(key, "key_env") != 0 && strcmp(key, "key_file") != 0)
-            return fail(c, TK_EINVAL, p, "unknown key");
-        return read_key(c, p, val, !strcmp(key, "key_env"), TK_VAULT_KEY_MIN_BYTES, "vault key",
-                        &cfg->vault_key, &cfg->vault_keylen);
-    }
-    return TK_OK;
-}
-
-/* A "<prefix>secret_env": NAME or "<prefix>secret_file": PATH member read
- * into *buf (NULL until then: giving both is refused). TK_ENOENT: key is
- * neither (nothing reported). */
-static int secret_member(ctx_t *c, const char *path, const char *p, const char *key,
-                         const char *s, const char *prefix, char **buf, size_t *len)
-{
-    size_t pl = strlen(prefix);
-    if (strncmp(key, prefix, pl) != 0 ||
-        (strcmp(key + pl, "secret_env") != 0 && strcmp(key + pl, "secret_file") != 0))
-        return TK_ENOENT;
-    if (*buf != NULL)
-        return fail(c, TK_EINVAL, path, "give only one of \"%ssecret_env\" and \"%ssecret_file\"",
-                    prefix, prefix);
-    return read_secret(c, p, !strcmp(key + pl, "secret_env"), s, buf, len);
+    return parse_keyed(c, path, v, &ks, &cfg->vault_key, &cfg->vault_keylen, NULL, 0, base);
 }
 
 static int jwt_member(ctx_t *c, const char *path, const char *p, const char *key, const char *s,
@@ -1010,21 +976,9 @@ static int jwt_member(ctx_t *c, const char *path, const char *p, const char *key
         *slot = tk_strdup(s);
         return TK_OK;
     }
-    char *buf = (char *)cfg->jwt_key;
-    size_t len = 0;
-    int rc = secret_member(c, path, p, key, s, "", &buf, &len);
-    if (rc == TK_ENOENT)
-        return fail(c, TK_EINVAL, path, "unknown key \"%s\"", key);
-    if (rc != TK_OK)
-        return rc;
-    if (len < TK_JWT_KEY_MIN) {
-        drop_secret(buf, len);
-        return fail(c, TK_EINVAL, p,
-                    "the JWT signing key must be at least 256 bits (32 bytes); it has %zu", len);
-    }
-    cfg->jwt_key = (unsigned char *)buf;
-    cfg->jwt_keylen = len;
-    return TK_OK;
+    static const key_spec_t ks = {"secret_", "the JWT signing key", TK_JWT_KEY_MIN, 4096};
+    int rc = key_member(c, p, key, s, &ks, &cfg->jwt_key, &cfg->jwt_keylen);
+    return rc == TK_ENOENT ? fail(c, TK_EINVAL, path, "unknown key \"%s\"", key) : rc;
 }
 
 /* "jwt": {"secret_env": NAME | "secret_file": PATH, "issuer": S, "audience": S} */
@@ -1074,7 +1028,7 @@ static int oidc_member(ctx_t *c, const char *path, const char *p, const char *ke
                                                  : NULL;
     if (slot == NULL) {
         size_t len = 0;
-        int rc = secret_member(c, path, p, key, s, "client_", &cfg->oidc_client_secret, &len);
+        int rc = secret_member(c, p, key, s, "client_secret_", &cfg->oidc_client_secret, &len);
         return rc == TK_ENOENT ? fail(c, TK_EINVAL, path, "unknown key \"%s\"", key) : rc;
     }
     if ((slot == &cfg->oidc_issuer || slot == &cfg->oidc_redirect_uri) &&
@@ -1098,9 +1052,7 @@ static int parse_oidc(ctx_t *c, const char *path, json_t *v, void *base)
         return fail(c, TK_EINVAL, path,
                     "\"issuer\", \"client_id\", \"client_secret_env\" (or \"client_secret_file\") "
                     "and \"redirect_uri\" are required");
-    size_t il = strlen(cfg->oidc_issuer);
-    if (cfg->oidc_issuer[il - 1] == '/')
-        cfg->oidc_issuer[il - 1] = '\0'; /* discovery appends "/.well-known/..." */
+    /* kept as given: ID tokens must carry exactly this "iss" (Auth0's ends in '/') */
     if (cfg->oidc_scopes == NULL)
         cfg->oidc_scopes = tk_strdup("openid email");
     return TK_OK;

@@ -169,7 +169,7 @@ typedef struct tk_config {
     uint32_t dash_max_sessions;    /* sessions held at once, default 10000 */
     tk_rate_t dash_login_rate;     /* login attempts per client address, default 10/min */
     /* OpenID Connect sign-in ("oidc": {...}); oidc_issuer NULL: not configured */
-    char *oidc_issuer;             /* https://issuer (discovery at /.well-known/openid-configuration) */
+    char *oidc_issuer;             /* exactly as the provider spells it (ID tokens' "iss") */
     char *oidc_client_id;
     char *oidc_client_secret;      /* secret: from client_secret_env or client_secret_file */
     char *oidc_redirect_uri;       /* this gateway's /auth/oidc/callback as the browser sees it */

@@ -56,6 +56,8 @@ void tk_hex_encode(const unsigned char *in, size_t n, char *out);
 
 /* Monotonic clock in milliseconds. */
 uint64_t tk_now_ms(void);
+/* Wall-clock time (CLOCK_REALTIME) in milliseconds since the epoch. */
+int64_t tk_wall_ms(void);
 
 /* Logging. */
 typedef enum {

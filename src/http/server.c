@@ -56,7 +56,11 @@ typedef struct conn {
     struct event *deadline; /* the next complete request must arrive by then */
     int in_request;         /* on_request has this connection's current request */
     double started;         /* tk_metrics_now() when on_request got it */
-    int patching;           /* re-entry guard for out_cb */
+    struct evhttp_request *req; /* that request, until it completes */
+    int head_pending;           /* its response's status line is not written yet */
+    int patching;               /* re-entry guard for out_cb */
+    char head_extra[128];       /* header lines for that response (RateLimit-*) */
+    size_t head_extra_len;      /* written by out_cb after the security block */
 } conn_t;
 
 /* One HTTP event loop: with server.threads = 1 the main loop itself (no
@@ -99,6 +103,8 @@ struct tk_http_server {
     tk_alerts_t *alerts;   /* borrowed, may be NULL */
     tk_admin_t *admin;     /* /api/v1, on the core loop */
     tk_login_shared_t *login_shared; /* dashboard sessions, shared by the loops */
+    char sec_block[512]; /* the security header lines of every response */
+    size_t sec_len;
 };
 
 /* The pseudo-slug under which /metrics goes through bearer authentication:
@@ -131,6 +137,31 @@ typedef struct pending_auth {
     int admin; /* an /api/v1 request (slug unused) */
     char ipkey[80];
 } pending_auth_t;
+
+/* The connection of a request on loop w, or NULL. */
+static conn_t *conn_of(worker_t *w, struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    return bev ? tk_map_get(w->conns, (uint64_t)(uintptr_t)bev) : NULL;
+}
+
+/* out = prefix followed by the first n bytes of str, cut to fit cap (as
+ * tk_snprintf would) and NUL-terminated: for keys and labels on the hot
+ * path, without printf. */
+static void join2(char *out, size_t cap, const char *prefix, const char *str, size_t n)
+{
+    size_t p = strlen(prefix);
+    if (cap == 0)
+        return;
+    if (p > cap - 1)
+        p = cap - 1;
+    memcpy(out, prefix, p);
+    if (n > cap - 1 - p)
+        n = cap - 1 - p;
+    memcpy(out + p, str, n);
+    out[p + n] = '\0';
+}
 
 int tk_http_server_port(const tk_http_server_t *srv)
 {
@@ -217,19 +248,96 @@ int tk_http_origin_allowed(const tk_config_t *cfg, const char *origin)
     return split_host(rest, host, sizeof(host)) == 0 && tk_http_is_loopback(host);
 }
 
-static void add_security_headers(const tk_http_server_t *srv, struct evhttp_request *req)
+/* The security headers of every response. They are not added to each
+ * request's header list (two allocations and a printf apiece): out_cb writes
+ * them as one block right after the status line, for our responses and for
+ * the ones libevent makes itself. A handler that sets one of them (the
+ * dashboard's CSP) replaces the default. */
+static const struct {
+    const char *name;
+    const char *line;
+} SEC_HEADERS[] = {
+    {"X-Content-Type-Options", "X-Content-Type-Options: nosniff\r\n"},
+    {"X-Frame-Options", "X-Frame-Options: DENY\r\n"},
+    {"Referrer-Policy", "Referrer-Policy: no-referrer\r\n"},
+    {"Content-Security-Policy",
+     "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"},
+    {"Cache-Control", "Cache-Control: no-store\r\n"},
+    {"Strict-Transport-Security", NULL}, /* TLS only: srv->sec_block */
+};
+#define SEC_NHEADERS (sizeof(SEC_HEADERS) / sizeof(SEC_HEADERS[0]))
+
+/* Append the line of header i (HSTS: from the server's block) to out. */
+static size_t sec_line(const tk_http_server_t *srv, size_t i, char *out, size_t cap)
 {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    if (srv->tls_on && srv->cfg->hsts_max_age_s > 0) {
-        char v[64];
-        tk_snprintf(v, sizeof(v), "max-age=%u; includeSubDomains", srv->cfg->hsts_max_age_s);
-        evhttp_add_header(h, "Strict-Transport-Security", v);
+    const char *line = SEC_HEADERS[i].line;
+    size_t n;
+    if (line == NULL) { /* the server's block ends with the HSTS line, if any */
+        line = memmem(srv->sec_block, srv->sec_len, "Strict-Transport-Security:", 26);
+        if (line == NULL)
+            return 0;
+        n = srv->sec_len - (size_t)(line - srv->sec_block);
+    } else {
+        n = strlen(line);
     }
-    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-    evhttp_add_header(h, "X-Frame-Options", "DENY");
-    evhttp_add_header(h, "Referrer-Policy", "no-referrer");
-    evhttp_add_header(h, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
-    evhttp_add_header(h, "Cache-Control", "no-store");
+    if (n > cap)
+        return 0;
+    memcpy(out, line, n);
+    return n;
+}
+
+static void build_security_block(tk_http_server_t *srv)
+{
+    size_t len = 0;
+    for (size_t i = 0; i + 1 < SEC_NHEADERS; i++)
+        len += sec_line(srv, i, srv->sec_block + len, sizeof(srv->sec_block) - len);
+    if (srv->tls_on && srv->cfg->hsts_max_age_s > 0)
+        len += (size_t)tk_snprintf(srv->sec_block + len, sizeof(srv->sec_block) - len,
+                                   "Strict-Transport-Security: max-age=%u; includeSubDomains\r\n",
+                                   srv->cfg->hsts_max_age_s);
+    srv->sec_len = len;
+}
+
+/* Bit i set: the handler of req set header i of SEC_HEADERS itself. */
+static unsigned sec_overridden(struct evhttp_request *req)
+{
+    unsigned mask = 0;
+    struct evkeyvalq *h = req ? evhttp_request_get_output_headers(req) : NULL;
+    if (h == NULL)
+        return 0;
+    for (struct evkeyval *kv = h->tqh_first; kv != NULL; kv = kv->next.tqe_next) {
+        char c = kv->key[0] | 0x20;
+        if (c != 'x' && c != 'r' && c != 'c' && c != 's')
+            continue; /* none of ours: most headers end here */
+        for (size_t i = 0; i < SEC_NHEADERS; i++)
+            if (strcasecmp(kv->key, SEC_HEADERS[i].name) == 0)
+                mask |= 1u << i;
+    }
+    return mask;
+}
+
+/* The lines to write after a status line: the server's security block,
+ * less what the handler set (mask), then the connection's extra lines
+ * (consumed). Returns a pointer to them (the block itself, or tmp). */
+static const char *head_lines(conn_t *c, unsigned mask, char *tmp, size_t cap, size_t *len)
+{
+    const tk_http_server_t *srv = c->srv;
+    size_t extra = c->head_extra_len;
+    c->head_extra_len = 0;
+    if (mask == 0 && extra == 0) {
+        *len = srv->sec_len;
+        return srv->sec_block;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < SEC_NHEADERS; i++)
+        if (!(mask & (1u << i)))
+            n += sec_line(srv, i, tmp + n, cap - n);
+    if (extra <= cap - n) {
+        memcpy(tmp + n, c->head_extra, extra);
+        n += extra;
+    }
+    *len = n;
+    return tmp;
 }
 
 void tk_http_reply_json(struct evhttp_request *req, int status, const char *reason, json_t *body)
@@ -262,38 +370,101 @@ static void note_rate_limited(tk_http_server_t *srv, const char *key)
     tk_alerts_note(srv->alerts, TK_ALERT_RATE_LIMITED, NULL);
 }
 
-/* Take a token from bucket key; if there is none, answer 429 (with
- * Retry-After and a JSON-RPC error body) and return 0. */
-static int rate_ok(tk_http_server_t *srv, struct evhttp_request *req, const char *key,
-                   const tk_rate_t *rate)
+/* One limit of a request: the bucket key and its rate (count 0: off). */
+typedef struct rate_check {
+    const char *key;
+    const tk_rate_t *rate;
+} rate_check_t;
+
+/* v in decimal at out (no printf on the hot path); returns its length. */
+static size_t put_uint(char *out, uint64_t v)
 {
-    if (rate->count == 0)
+    char buf[20];
+    size_t n = 0;
+    do {
+        buf[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        out[i] = buf[n - 1 - i];
+    return n;
+}
+
+/* The RateLimit-* lines of r for c's response head, or (no connection
+ * known: cannot happen on a live request) entries in req's header list. */
+static void rate_headers(worker_t *w, struct evhttp_request *req, const tk_rate_result_t *r)
+{
+    static const char *const names[] = {"RateLimit-Limit", "RateLimit-Remaining",
+                                        "RateLimit-Reset"};
+    uint64_t v[] = {r->limit, r->remaining, (r->reset_ms + 999) / 1000};
+    conn_t *c = conn_of(w, req);
+    if (c == NULL || !c->head_pending) {
+        for (size_t i = 0; i < 3; i++) {
+            char d[24];
+            d[put_uint(d, v[i])] = '\0';
+            evhttp_add_header(evhttp_request_get_output_headers(req), names[i], d);
+        }
+        return;
+    }
+    char *o = c->head_extra; /* 3 x (19 + 2 + 20 + 2) < sizeof(head_extra) */
+    for (size_t i = 0; i < 3; i++) {
+        size_t k = strlen(names[i]);
+        memcpy(o, names[i], k);
+        o += k;
+        *o++ = ':';
+        *o++ = ' ';
+        o += put_uint(o, v[i]);
+        *o++ = '\r';
+        *o++ = '\n';
+    }
+    c->head_extra_len = (size_t)(o - c->head_extra);
+}
+
+/* Take a token from each bucket in order, stopping at the first that has
+ * none. One set of RateLimit-* headers is written, for the most restrictive
+ * limit taken (the fewest tokens remaining, a refusing one first, ties to
+ * the later reset), as the IETF RateLimit header fields draft asks when
+ * several policies apply. If a bucket refused, answer 429 (with Retry-After
+ * and a JSON-RPC error body) and return 0. Called once per request. */
+static int rates_ok(worker_t *w, struct evhttp_request *req, const rate_check_t *checks, size_t n)
+{
+    tk_http_server_t *srv = w->srv;
+    tk_rate_result_t best = {0}, r;
+    const char *denied = NULL;
+    int have = 0;
+    for (size_t i = 0; i < n && denied == NULL; i++) {
+        if (checks[i].rate->count == 0)
+            continue;
+        if (tk_ratelimit_take(srv->rl, checks[i].key, checks[i].rate, &r) != TK_OK)
+            continue; /* a key we cannot track (too long): the other limits still apply */
+        if (!r.allowed)
+            denied = checks[i].key;
+        if (!have || !r.allowed || r.remaining < best.remaining ||
+            (r.remaining == best.remaining && r.reset_ms > best.reset_ms)) {
+            best = r;
+            have = 1;
+        }
+    }
+    if (!have)
         return 1;
-    tk_rate_result_t r;
-    if (tk_ratelimit_take(srv->rl, key, rate, &r) != TK_OK)
-        return 1; /* a key we cannot track (too long): the other limits still apply */
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    char v[32];
-    /* one set of RateLimit-* headers: the last limit checked */
-    evhttp_remove_header(h, "RateLimit-Limit");
-    evhttp_remove_header(h, "RateLimit-Remaining");
-    evhttp_remove_header(h, "RateLimit-Reset");
-    tk_snprintf(v, sizeof(v), "%u", r.limit);
-    evhttp_add_header(h, "RateLimit-Limit", v);
-    tk_snprintf(v, sizeof(v), "%u", r.remaining);
-    evhttp_add_header(h, "RateLimit-Remaining", v);
-    tk_snprintf(v, sizeof(v), "%llu", (unsigned long long)((r.reset_ms + 999) / 1000));
-    evhttp_add_header(h, "RateLimit-Reset", v);
-    if (r.allowed)
+    rate_headers(w, req, &best);
+    if (denied == NULL)
         return 1;
-    note_rate_limited(srv, key);
-    tk_audit_note_ratelimit(tk_audit_global(), key); /* aggregated: one record per key per 10 s */
-    tk_snprintf(v, sizeof(v), "%u", r.retry_after_s);
-    evhttp_add_header(h, "Retry-After", v);
+    note_rate_limited(srv, denied);
+    tk_audit_note_ratelimit(tk_audit_global(), denied); /* aggregated: one record per key per 10 s */
     char msg[96];
-    tk_snprintf(msg, sizeof(msg), "Rate limit exceeded: retry in %u s", r.retry_after_s);
+    msg[put_uint(msg, best.retry_after_s)] = '\0';
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", msg);
+    tk_snprintf(msg, sizeof(msg), "Rate limit exceeded: retry in %u s", best.retry_after_s);
     reply_error(req, 429, "Too Many Requests", msg);
     return 0;
+}
+
+/* One limit: rates_ok for a single bucket. */
+static int rate_ok(worker_t *w, struct evhttp_request *req, const char *key, const tk_rate_t *rate)
+{
+    rate_check_t c = {key, rate};
+    return rates_ok(w, req, &c, 1);
 }
 
 /* The client's address, for per-address limits (never a forwarded-for
@@ -305,7 +476,8 @@ static void peer_key(struct evhttp_request *req, char *out, size_t len)
     ev_uint16_t port = 0;
     if (evcon)
         evhttp_connection_get_peer(evcon, &addr, &port);
-    tk_snprintf(out, len, "ip:%s", addr ? addr : "?");
+    const char *a = addr ? addr : "?";
+    join2(out, len, "ip:", a, strlen(a));
 }
 
 /* The bearer credential of a request, or NULL. */
@@ -362,13 +534,14 @@ static void audit_auth(struct evhttp_request *req, const char *slug, const char 
     json_decref(d);
 }
 
-static void unauthorized(tk_http_server_t *srv, struct evhttp_request *req, const char *slug,
+static void unauthorized(worker_t *w, struct evhttp_request *req, const char *slug,
                          const char *ipkey)
 {
+    tk_http_server_t *srv = w->srv;
     tk_metrics_auth_failure(srv->metrics, bearer(req) ? "invalid" : "missing");
     tk_alerts_note(srv->alerts, TK_ALERT_AUTH_FAILURES, NULL);
     /* failed attempts are limited per address: no brute force of keys */
-    if (!rate_ok(srv, req, ipkey, &srv->cfg->rate_per_ip)) {
+    if (!rate_ok(w, req, ipkey, &srv->cfg->rate_per_ip)) {
         tk_warn(MOD, "authentication failures from %s over the limit: 429", ipkey + 3);
         return;
     }
@@ -430,15 +603,16 @@ static void serve_authorized(worker_t *w, struct evhttp_request *req, const char
                              const char *ratekey)
 {
     tk_http_server_t *srv = w->srv;
-    if (!rate_ok(srv, req, ratekey, &srv->cfg->rate_per_key))
-        return;
+    rate_check_t checks[2] = {{ratekey, &srv->cfg->rate_per_key}};
+    size_t n = 1;
+    char epkey[TK_SLUG_MAX + 4];
     const tk_endpoint_conf_t *ep = tk_config_find_endpoint(srv->cfg, slug);
     if (ep != NULL && ep->rate.count > 0) {
-        char epkey[TK_SLUG_MAX + 8];
-        tk_snprintf(epkey, sizeof(epkey), "ep:%s", slug);
-        if (!rate_ok(srv, req, epkey, &ep->rate))
-            return;
+        join2(epkey, sizeof(epkey), "ep:", slug, strlen(slug));
+        checks[n++] = (rate_check_t){epkey, &ep->rate};
     }
+    if (!rates_ok(w, req, checks, n))
+        return;
     if (slug[0] == '\0') { /* METRICS_SLUG */
         send_metrics(w->srv, req);
         return;
@@ -454,7 +628,7 @@ static void serve_admin(worker_t *w, struct evhttp_request *req, tk_caller_kind_
                         const char *user, const tk_principal_t *p, const char *ratekey)
 {
     tk_http_server_t *srv = w->srv;
-    if (!rate_ok(srv, req, ratekey, &srv->cfg->rate_per_key))
+    if (!rate_ok(w, req, ratekey, &srv->cfg->rate_per_key))
         return;
     if (srv->admin == NULL) {
         tk_admin_reply_error(req, 503, "unavailable", "the admin API is unavailable");
@@ -489,7 +663,7 @@ static void serve_principal(worker_t *w, struct evhttp_request *req, const char 
                             const tk_principal_t *p)
 {
     char ratekey[TK_APIKEY_ID_LEN + 8];
-    tk_snprintf(ratekey, sizeof(ratekey), "key:%s", p->key_id);
+    join2(ratekey, sizeof(ratekey), "key:", p->key_id, strlen(p->key_id));
     if (slug == NULL) {
         serve_admin(w, req, TK_CALLER_KEY, p->owner, p, ratekey);
         return;
@@ -514,7 +688,6 @@ static void serve_principal(worker_t *w, struct evhttp_request *req, const char 
 static void key_verified(void *arg, int status, const tk_principal_t *p)
 {
     pending_auth_t *pa = arg;
-    tk_http_server_t *srv = pa->w->srv;
     tk_map_del(pa->w->verifying, pa->handle);
     const char *slug = pa->admin ? NULL : pa->slug;
     if (status == TK_OK)
@@ -522,7 +695,7 @@ static void key_verified(void *arg, int status, const tk_principal_t *p)
     else if (status == TK_EIO)
         reply_error(pa->req, 503, "Service Unavailable", "key store unavailable");
     else
-        unauthorized(srv, pa->req, slug, pa->ipkey);
+        unauthorized(pa->w, pa->req, slug, pa->ipkey);
     free(pa);
 }
 
@@ -539,12 +712,12 @@ static void authenticate_jwt(worker_t *w, struct evhttp_request *req, const char
     clock_gettime(CLOCK_REALTIME, &ts);
     if (tk_jwt_verify(&keys, tok, len, (int64_t)ts.tv_sec, &c, &why) != TK_OK) {
         tk_info(MOD, "JWT refused: %s", why);
-        unauthorized(srv, req, slug, ipkey);
+        unauthorized(w, req, slug, ipkey);
         return;
     }
     if (w->ka == NULL || tk_keyauth_jti_revoked(w->ka, c.jti)) {
         tk_info(MOD, "JWT refused: jti %s is revoked", c.jti);
-        unauthorized(srv, req, slug, ipkey);
+        unauthorized(w, req, slug, ipkey);
         return;
     }
     char ratekey[TK_JWT_FIELD_MAX + 8];
@@ -590,7 +763,7 @@ static void authenticate(worker_t *w, struct evhttp_request *req, const char *sl
     tk_http_server_t *srv = w->srv;
     const char *tok = bearer(req);
     if (tok == NULL) {
-        unauthorized(srv, req, slug, ipkey);
+        unauthorized(w, req, slug, ipkey);
         return;
     }
     if (is_bootstrap(srv, tok)) {
@@ -606,7 +779,7 @@ static void authenticate(worker_t *w, struct evhttp_request *req, const char *sl
         return;
     }
     if (w->ka == NULL) {
-        unauthorized(srv, req, slug, ipkey);
+        unauthorized(w, req, slug, ipkey);
         return;
     }
     pending_auth_t *pa = tk_calloc(1, sizeof(*pa));
@@ -627,7 +800,7 @@ static void authenticate(worker_t *w, struct evhttp_request *req, const char *sl
     else if (rc == TK_ELIMIT)
         reply_error(req, 503, "Service Unavailable", "too many key verifications in progress");
     else
-        unauthorized(srv, req, slug, ipkey);
+        unauthorized(w, req, slug, ipkey);
 }
 
 static void add_cors(struct evhttp_request *req, const char *origin)
@@ -684,7 +857,7 @@ static const char *ambiguous_framing(const tk_config_t *cfg, struct evhttp_reque
 static int mcp_slug(const char *path, char *slug, size_t len)
 {
     if (strcmp(path, "/mcp") == 0 || strcmp(path, "/mcp/") == 0) {
-        tk_snprintf(slug, len, "default");
+        join2(slug, len, "", "default", 7);
         return 0;
     }
     if (strncmp(path, "/mcp/", 5) != 0)
@@ -693,7 +866,7 @@ static int mcp_slug(const char *path, char *slug, size_t len)
     size_t n = strspn(path, "abcdefghijklmnopqrstuvwxyz0123456789-");
     if (n == 0 || n > TK_SLUG_MAX || (path[n] != '\0' && strcmp(path + n, "/") != 0))
         return -1;
-    tk_snprintf(slug, len, "%.*s", (int)n, path);
+    join2(slug, len, "", path, n);
     return 0;
 }
 
@@ -705,17 +878,17 @@ static void route_label(const tk_http_server_t *srv, struct evhttp_request *req,
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     static const char *const fixed[] = {"/healthz", "/readyz", "/metrics"};
-    tk_snprintf(out, len, "_other");
+    join2(out, len, "", "_other", 6);
     if (path == NULL)
         return;
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         if (strcmp(path, fixed[i]) == 0) {
-            tk_snprintf(out, len, "%s", fixed[i]);
+            join2(out, len, "", fixed[i], strlen(fixed[i]));
             return;
         }
     char slug[TK_SLUG_MAX + 1];
     if (mcp_slug(path, slug, sizeof(slug)) == 0 && tk_config_find_endpoint(srv->cfg, slug))
-        tk_snprintf(out, len, "%s", slug);
+        join2(out, len, "", slug, strlen(slug));
 }
 
 /* ---- connections ---- */
@@ -778,40 +951,90 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
     free(gone);
 }
 
-/* Responses libevent makes on its own, before any handler runs (413 body
- * too large, 400 unparsable request, oversized headers), carry none of our
- * headers and libevent 2.1 has no hook for them. Every response we make
- * passes on_request first, so output on a connection outside a request is
- * one of those: once its header block is complete, the security headers are
- * inserted after its status line. */
+/* Copy up to n bytes at offset start of buf into out; returns how many.
+ * evbuffer_peek, not evbuffer_copyout: a socket bufferevent's output is
+ * frozen at its start after its first write, and copyout refuses then. */
+static size_t peek_at(struct evbuffer *buf, size_t start, char *out, size_t n)
+{
+    struct evbuffer_ptr p;
+    struct evbuffer_iovec v[2];
+    if (evbuffer_ptr_set(buf, &p, start, EVBUFFER_PTR_SET) != 0)
+        return 0;
+    int nv = evbuffer_peek(buf, (ev_ssize_t)n, &p, v, 2);
+    size_t got = 0;
+    for (int i = 0; i < nv && i < 2 && got < n; i++) {
+        size_t k = v[i].iov_len < n - got ? v[i].iov_len : n - got;
+        memcpy(out + got, v[i].iov_base, k);
+        got += k;
+    }
+    return got;
+}
+
+/* Insert the security block after the status line of a response head
+ * added in one piece at offset start of buf (100 Continue). Returns 1 if it
+ * was inserted. */
+static int patch_head(conn_t *c, struct evbuffer *buf, size_t start, unsigned mask)
+{
+    struct evbuffer_ptr from, end, eol;
+    char head[5];
+    if (peek_at(buf, start, head, 5) != 5 || memcmp(head, "HTTP/", 5) != 0 ||
+        evbuffer_ptr_set(buf, &from, start, EVBUFFER_PTR_SET) != 0)
+        return 0;
+    end = evbuffer_search(buf, "\r\n\r\n", 4, &from);
+    eol = evbuffer_search(buf, "\r\n", 2, &from);
+    if (end.pos < 0 || eol.pos < 0 ||
+        evbuffer_search_range(buf, "X-Content-Type-Options", 22, &from, &end).pos >= 0)
+        return 0;
+    char tmpb[sizeof(c->srv->sec_block) + sizeof(c->head_extra)];
+    size_t blen;
+    const char *block = head_lines(c, mask, tmpb, sizeof(tmpb), &blen);
+    struct evbuffer *tmp = evbuffer_new();
+    /* the bufferevent keeps its output frozen at the start except while it
+     * writes (and re-freezes it then): the same here */
+    evbuffer_unfreeze(buf, 1);
+    evbuffer_remove_buffer(buf, tmp, (size_t)eol.pos + 2);
+    evbuffer_add(tmp, block, blen);
+    evbuffer_add_buffer(tmp, buf);
+    evbuffer_add_buffer(buf, tmp);
+    evbuffer_freeze(buf, 1);
+    evbuffer_free(tmp);
+    return 1;
+}
+
+/* Whether the n bytes just added at offset start are one status line
+ * ("HTTP/1.1 200 OK\r\n"): how evhttp begins every response head it writes
+ * (evhttp_make_header), ours and its own error pages alike. */
+static int added_status_line(struct evbuffer *buf, size_t start, size_t n)
+{
+    char line[128];
+    if (n < 14 || n > sizeof(line) || peek_at(buf, start, line, n) != n)
+        return 0;
+    return memcmp(line, "HTTP/", 5) == 0 && line[n - 2] == '\r' &&
+           memchr(line, '\n', n) == line + n - 1;
+}
+
+/* Every response gets the security block right after its status line,
+ * appended to it as evhttp writes it: for our responses (the first thing
+ * written after on_request took the request; what its handler set itself is
+ * left out of the block) and for those libevent makes on its own outside a
+ * request (413 body too large, 400 unparsable request, oversized headers),
+ * which no handler sees. 100 Continue comes in one piece and is patched. */
 static void out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
     conn_t *c = arg;
-    if (c->in_request || c->patching || info->n_added == 0)
-        return;
-    struct evbuffer_ptr end = evbuffer_search(buf, "\r\n\r\n", 4, NULL);
-    if (end.pos < 0)
-        return;
-    char head[5];
-    if (evbuffer_copyout(buf, head, 5) != 5 || memcmp(head, "HTTP/", 5) != 0)
-        return;
-    struct evbuffer_ptr mark = evbuffer_search_range(buf, "X-Content-Type-Options", 22, NULL, &end);
-    struct evbuffer_ptr eol = evbuffer_search(buf, "\r\n", 2, NULL);
-    if (mark.pos >= 0 || eol.pos < 0)
+    if (c->patching || info->n_added == 0 || (c->in_request && !c->head_pending))
         return;
     c->patching = 1;
-    struct evbuffer *tmp = evbuffer_new();
-    evbuffer_remove_buffer(buf, tmp, (size_t)eol.pos + 2);
-    evbuffer_add_printf(tmp,
-                        "X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\n"
-                        "Referrer-Policy: no-referrer\r\nContent-Security-Policy: default-src "
-                        "'none'; frame-ancestors 'none'\r\nCache-Control: no-store\r\n");
-    if (c->srv->tls_on && c->srv->cfg->hsts_max_age_s > 0)
-        evbuffer_add_printf(tmp, "Strict-Transport-Security: max-age=%u; includeSubDomains\r\n",
-                            c->srv->cfg->hsts_max_age_s);
-    evbuffer_add_buffer(tmp, buf);
-    evbuffer_add_buffer(buf, tmp);
-    evbuffer_free(tmp);
+    unsigned mask = c->in_request ? sec_overridden(c->req) : 0;
+    if (added_status_line(buf, info->orig_size, info->n_added)) {
+        char tmpb[sizeof(c->srv->sec_block) + sizeof(c->head_extra)];
+        size_t blen;
+        const char *block = head_lines(c, mask, tmpb, sizeof(tmpb), &blen);
+        evbuffer_add(buf, block, blen);
+        c->head_pending = 0;
+    } else if (patch_head(c, buf, info->orig_size, mask)) {
+        c->head_pending = 0;
+    }
     c->patching = 0;
 }
 
@@ -825,18 +1048,22 @@ static void request_done_cb(struct evhttp_request *req, void *arg)
                                 tk_metrics_now() - c->started);
     }
     c->in_request = 0;
+    c->req = NULL;
+    c->head_pending = 0;
+    c->head_extra_len = 0;
     conn_arm(c, c->srv->cfg->idle_timeout_ms); /* waiting for the next request */
 }
 
 static void conn_request_started(worker_t *w, struct evhttp_request *req)
 {
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-    conn_t *c = bev ? tk_map_get(w->conns, (uint64_t)(uintptr_t)bev) : NULL;
+    conn_t *c = conn_of(w, req);
     if (c == NULL)
         return;
     evtimer_del(c->deadline);
     c->in_request = 1;
+    c->req = req;
+    c->head_pending = 1;
+    c->head_extra_len = 0;
     c->started = tk_metrics_now();
     evhttp_request_set_on_complete_cb(req, request_done_cb, c);
 }
@@ -917,7 +1144,7 @@ static void serve_monitoring(worker_t *w, struct evhttp_request *req, const char
         authenticate(w, req, METRICS_SLUG, ipkey);
         return;
     }
-    if (!rate_ok(srv, req, ipkey, &srv->cfg->rate_per_ip))
+    if (!rate_ok(w, req, ipkey, &srv->cfg->rate_per_ip))
         return;
     if (strcmp(path, "/metrics") == 0)
         send_metrics(srv, req);
@@ -932,7 +1159,6 @@ static void on_request(struct evhttp_request *req, void *arg)
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     conn_request_started(w, req);
-    add_security_headers(srv, req);
 
     const char *bad = ambiguous_framing(srv->cfg, req);
     if (bad != NULL) {
@@ -967,7 +1193,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     static const char prm[] = "/.well-known/oauth-protected-resource";
     if (strncmp(path, prm, sizeof(prm) - 1) == 0) {
         char prm_slug[TK_SLUG_MAX + 1];
-        if (!rate_ok(srv, req, ipkey, &srv->cfg->rate_per_ip))
+        if (!rate_ok(w, req, ipkey, &srv->cfg->rate_per_ip))
             return;
         const char *rest = path + sizeof(prm) - 1;
         if (mcp_slug(*rest ? rest : "/mcp", prm_slug, sizeof(prm_slug)) != 0 ||
@@ -979,7 +1205,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
     if (strcmp(path, "/healthz") == 0) {
-        if (!rate_ok(srv, req, ipkey, &srv->cfg->rate_per_ip))
+        if (!rate_ok(w, req, ipkey, &srv->cfg->rate_per_ip))
             return;
         if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
             evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
@@ -1284,6 +1510,7 @@ int tk_http_server_create(struct event_base *base, const tk_config_t *cfg, tk_ga
         }
         srv->tls_on = 1;
     }
+    build_security_block(srv);
     if (listen_on(srv, err, errlen) != TK_OK ||
         (srv->threaded && start_threads(srv, err, errlen) != TK_OK)) {
         tk_http_server_destroy(srv);

@@ -139,6 +139,15 @@ static const migration_t migrations[] = {
         "  created_at INTEGER NOT NULL,"
         "  updated_at INTEGER NOT NULL"
         ");"},
+    /* 7: the JWTs this gateway issued (no token, only its id, subject and
+     * expiry), so that disabling or deleting a user revokes theirs */
+    {7, "CREATE TABLE issued_tokens ("
+        "  jti TEXT NOT NULL PRIMARY KEY,"
+        "  sub TEXT NOT NULL,"
+        "  expires_at INTEGER NOT NULL,"
+        "  issued_at INTEGER NOT NULL"
+        ");"
+        "CREATE INDEX issued_tokens_sub ON issued_tokens (sub);"},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -159,6 +168,9 @@ typedef enum stmt_id {
     S_KEY_REVOKED_SINCE,
     S_JTI_REVOKE,
     S_JTI_REVOKED_SINCE,
+    S_JTI_ISSUE,
+    S_JTI_ISSUED_PURGE,
+    S_JTI_REVOKE_SUB,
     S_PIN_OBSERVE,
     S_PIN_GET,
     S_PIN_LIST,
@@ -222,6 +234,12 @@ static const char *const stmt_sql[S_COUNT] = {
                      " ON CONFLICT (jti) DO NOTHING",
     [S_JTI_REVOKED_SINCE] = "SELECT jti FROM revoked_tokens WHERE revoked_at >= ?1"
                             " AND expires_at > ?2 ORDER BY revoked_at, jti",
+    [S_JTI_ISSUE] = "INSERT INTO issued_tokens (jti, sub, expires_at, issued_at)"
+                    " VALUES (?1, ?2, ?3, ?4)",
+    [S_JTI_ISSUED_PURGE] = "DELETE FROM issued_tokens WHERE expires_at <= ?1",
+    [S_JTI_REVOKE_SUB] = "INSERT INTO revoked_tokens (jti, expires_at, revoked_at)"
+                         " SELECT jti, expires_at, ?2 FROM issued_tokens"
+                         " WHERE sub = ?1 AND expires_at > ?2 ON CONFLICT (jti) DO NOTHING",
     [S_PIN_OBSERVE] = "INSERT INTO tool_pins (" PIN_COLUMNS ") VALUES (?1, ?2, ?3,"
                       " CASE WHEN ?5 = 1 THEN ?3 END, CASE WHEN ?5 = 1 THEN ?4 END,"
                       " CASE WHEN ?5 = 1 THEN 'trust-on-first-use' END, ?4, ?4, ?4)"
@@ -758,6 +776,42 @@ static int op_jti_revoked_since(void *arg, int64_t since_ms, int64_t now_ms, cha
                                 size_t *n)
 {
     return select_ids(arg, S_JTI_REVOKED_SINCE, since_ms, &now_ms, jtis, n);
+}
+
+/* Record an issued token's id, dropping the records of expired ones. */
+static int op_jti_issue(void *arg, const char *jti, const char *sub, int64_t expires_at,
+                        int64_t now_ms)
+{
+    sqlite_be_t *be = arg;
+    int rc;
+    sqlite3_stmt *s = stmt(be, S_JTI_ISSUED_PURGE, &rc);
+    if (s == NULL || (rc = run_bound(be, s, sqlite3_bind_int64(s, 1, now_ms), NULL)) != 0)
+        return rc;
+    if ((s = stmt(be, S_JTI_ISSUE, &rc)) == NULL)
+        return rc;
+    int src = bind_text(s, 1, jti);
+    if (src == SQLITE_OK)
+        src = bind_text(s, 2, sub);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(s, 3, expires_at);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(s, 4, now_ms);
+    return run_bound(be, s, src, NULL);
+}
+
+static int op_jti_revoke_subject(void *arg, const char *sub, int64_t now_ms, size_t *count)
+{
+    sqlite_be_t *be = arg;
+    int rc, changes = 0;
+    sqlite3_stmt *s = stmt(be, S_JTI_REVOKE_SUB, &rc);
+    if (s == NULL)
+        return rc;
+    int src = bind_text(s, 1, sub);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(s, 2, now_ms);
+    rc = run_bound(be, s, src, &changes);
+    *count = rc == 0 ? (size_t)changes : 0;
+    return rc;
 }
 
 /* ---- tool-definition pins ---- */
@@ -1550,6 +1604,8 @@ static const tk_store_ops_t sqlite_ops = {
     .apikey_revoked_since = op_apikey_revoked_since,
     .jti_revoke = op_jti_revoke,
     .jti_revoked_since = op_jti_revoked_since,
+    .jti_issue = op_jti_issue,
+    .jti_revoke_subject = op_jti_revoke_subject,
     .pin_observe = op_pin_observe,
     .pin_list = op_pin_list,
     .pin_approve = op_pin_approve,
@@ -1695,6 +1751,23 @@ static int record_migration(sqlite3 *db, int64_t version, char *err, size_t errl
     return src == SQLITE_DONE ? 0 : map_rc(src);
 }
 
+/* Whether migration `version` is recorded as applied. */
+static int migration_done(sqlite3 *db, int64_t version, int *done, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = NULL;
+    int src = sqlite3_prepare_v2(db, "SELECT 1 FROM schema_migrations WHERE version = ?1", -1, &s,
+                                 NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(s, 1, version);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(s);
+    *done = src == SQLITE_ROW;
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        tk_snprintf(err, errlen, "reading migrations: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(s);
+    return src == SQLITE_ROW || src == SQLITE_DONE ? 0 : map_rc(src);
+}
+
 /* Inside the open transaction: bring the schema up to date. */
 static int apply_migrations(sqlite3 *db, char *err, size_t errlen)
 {
@@ -1717,7 +1790,10 @@ static int apply_migrations(sqlite3 *db, char *err, size_t errlen)
         return TK_ESTATE;
     }
     for (size_t i = 0; i < N_MIGRATIONS && rc == 0; i++) {
-        if (migrations[i].version <= cur)
+        /* by recorded version, not "above the newest": migrations numbered
+         * on separate branches may land in either order */
+        int done = 0;
+        if ((rc = migration_done(db, migrations[i].version, &done, err, errlen)) != 0 || done)
             continue;
         rc = exec_sql(db, migrations[i].sql, err, errlen);
         if (rc == 0)

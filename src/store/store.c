@@ -62,15 +62,6 @@ void tk_apikey_clear(tk_apikey_t *k)
     memset(k, 0, sizeof(*k));
 }
 
-void tk_apikey_list_free(tk_apikey_t *list, size_t n)
-{
-    if (list == NULL)
-        return;
-    for (size_t i = 0; i < n; i++)
-        tk_apikey_clear(&list[i]);
-    free(list);
-}
-
 void tk_store_ids_free(char **ids, size_t n)
 {
     if (ids == NULL)
@@ -88,15 +79,6 @@ void tk_pin_clear(tk_pin_t *p)
     free(p->tool);
     free(p->approved_by);
     memset(p, 0, sizeof(*p));
-}
-
-void tk_pin_list_free(tk_pin_t *list, size_t n)
-{
-    if (list == NULL)
-        return;
-    for (size_t i = 0; i < n; i++)
-        tk_pin_clear(&list[i]);
-    free(list);
 }
 
 void tk_user_clear(tk_user_t *u)
@@ -118,26 +100,28 @@ void tk_user_login_clear(tk_user_login_t *u)
     memset(u, 0, sizeof(*u));
 }
 
-void tk_user_list_free(tk_user_t *list, size_t n)
+static void tool_filter_clear(tk_tool_filter_t *f)
 {
-    if (list == NULL)
-        return;
-    for (size_t i = 0; i < n; i++)
-        tk_user_clear(&list[i]);
-    free(list);
+    free(f->endpoint);
+    free(f->allow);
+    free(f->deny);
 }
 
-void tk_tool_filter_list_free(tk_tool_filter_t *list, size_t n)
-{
-    if (list == NULL)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        free(list[i].endpoint);
-        free(list[i].allow);
-        free(list[i].deny);
+/* The list frees: each element cleared, then the array. */
+#define LIST_FREE(name, type, clear)                                                               \
+    void name(type *list, size_t n)                                                                \
+    {                                                                                              \
+        if (list == NULL)                                                                          \
+            return;                                                                                \
+        for (size_t i = 0; i < n; i++)                                                             \
+            clear(&list[i]);                                                                       \
+        free(list);                                                                                \
     }
-    free(list);
-}
+
+LIST_FREE(tk_apikey_list_free, tk_apikey_t, tk_apikey_clear)
+LIST_FREE(tk_pin_list_free, tk_pin_t, tk_pin_clear)
+LIST_FREE(tk_user_list_free, tk_user_t, tk_user_clear)
+LIST_FREE(tk_tool_filter_list_free, tk_tool_filter_t, tool_filter_clear)
 
 /* ---- argument checks ---- */
 
@@ -352,6 +336,26 @@ int tk_store_jti_revoked_since(tk_store_t *st, int64_t since_ms, int64_t now_ms,
         return TK_EINVAL;
     return backend_result(st, st->ops->jti_revoked_since(st->be, since_ms, now_ms, jtis, n),
                           "jti_revoked_since");
+}
+
+int tk_store_jti_issue(tk_store_t *st, const char *jti, const char *sub, int64_t expires_at,
+                       int64_t now_ms)
+{
+    if (st == NULL || jti == NULL || jti[0] == '\0' || strlen(jti) > TK_STORE_ID_MAX ||
+        sub == NULL || sub[0] == '\0' || strlen(sub) > TK_STORE_TEXT_MAX)
+        return st ? fail(st, TK_EINVAL, "jti_issue", "bad argument") : TK_EINVAL;
+    return backend_result(st, st->ops->jti_issue(st->be, jti, sub, expires_at, now_ms),
+                          "jti_issue");
+}
+
+int tk_store_jti_revoke_subject(tk_store_t *st, const char *sub, int64_t now_ms, size_t *count)
+{
+    if (count != NULL)
+        *count = 0;
+    if (st == NULL || sub == NULL || sub[0] == '\0' || count == NULL)
+        return st ? fail(st, TK_EINVAL, "jti_revoke_subject", "bad argument") : TK_EINVAL;
+    return backend_result(st, st->ops->jti_revoke_subject(st->be, sub, now_ms, count),
+                          "jti_revoke_subject");
 }
 
 int tk_store_apikey_revoked_since(tk_store_t *st, int64_t since_ms, char ***ids, size_t *n)

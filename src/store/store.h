@@ -39,7 +39,7 @@
 
 #include "core/core.h"
 
-#define TK_STORE_SCHEMA_VERSION 6 /* the newest schema this binary knows */
+#define TK_STORE_SCHEMA_VERSION 7 /* the newest schema this binary knows */
 #define TK_APIKEY_ID_MAX 32       /* longest API key public id, NUL excluded */
 #define TK_STORE_ID_MAX 64        /* longest user / organization id */
 #define TK_STORE_TEXT_MAX 4096    /* longest other text field, in bytes */
@@ -220,6 +220,8 @@ typedef struct tk_store_ops {
     int (*apikey_revoked_since)(void *be, int64_t since_ms, char ***ids, size_t *n);
     int (*jti_revoke)(void *be, const char *jti, int64_t expires_at, int64_t now_ms);
     int (*jti_revoked_since)(void *be, int64_t since_ms, int64_t now_ms, char ***jtis, size_t *n);
+    int (*jti_issue)(void *be, const char *jti, const char *sub, int64_t expires_at, int64_t now_ms);
+    int (*jti_revoke_subject)(void *be, const char *sub, int64_t now_ms, size_t *count);
     int (*pin_observe)(void *be, const char *server, const char *tool, const char *hash,
                        int64_t now_ms, int approve_new, tk_pin_t *out);
     int (*pin_list)(void *be, const char *server, int64_t changed_since, tk_pin_t **out, size_t *n);
@@ -367,6 +369,14 @@ int tk_store_jti_revoke(tk_store_t *st, const char *jti, int64_t expires_at, int
  * (free with tk_store_ids_free). */
 int tk_store_jti_revoked_since(tk_store_t *st, int64_t since_ms, int64_t now_ms, char ***jtis,
                                size_t *n) TK_WUR;
+/* A JWT this gateway issued (its id, subject and expiry in ms; never the
+ * token), so that tk_store_jti_revoke_subject can revoke it later. */
+int tk_store_jti_issue(tk_store_t *st, const char *jti, const char *sub, int64_t expires_at,
+                       int64_t now_ms) TK_WUR;
+/* Revoke every unexpired issued JWT of sub (a user disabled or deleted);
+ * *count receives how many were newly revoked. */
+int tk_store_jti_revoke_subject(tk_store_t *st, const char *sub, int64_t now_ms,
+                                size_t *count) TK_WUR;
 
 /* Tool-definition pins. server is a configured server name (1..64 bytes),
  * tool an upstream tool name (1..TK_PIN_TOOL_MAX bytes), hash 64 lowercase

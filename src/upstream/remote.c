@@ -21,6 +21,7 @@
 
 #define MOD "remote"
 #define SESSION_ID_MAX 256
+#define EASY_POOL_MAX 64 /* idle easy handles kept per upstream */
 
 typedef struct xfer xfer_t;
 
@@ -60,6 +61,8 @@ struct tk_remote {
     struct evdns_base *dns;  /* asynchronous lookups: the loop never blocks on DNS */
     struct evdns_getaddrinfo_request *dns_req;
     int resolving;
+    CURL *pool[EASY_POOL_MAX]; /* idle easy handles of this upstream, reset */
+    size_t npool;
 };
 
 static void check_done(tk_remote_t *r);
@@ -123,6 +126,39 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
+/* ---- easy handles ---- */
+
+/* A handle for a new transfer: an idle one of this upstream (reset to the
+ * defaults when it was put back; every option is set again per transfer,
+ * the SSRF pin included), or a new one. Connections live in the multi
+ * handle's cache either way, so keep-alive to the upstream does not depend
+ * on this; it saves curl_easy_init and curl_easy_cleanup per request. */
+static CURL *easy_get(tk_remote_t *r)
+{
+    return r->npool > 0 ? r->pool[--r->npool] : curl_easy_init();
+}
+
+/* Put a handle that is in no multi handle back, or free it if the pool is
+ * full. Handles never move between upstreams: each tk_remote_t has its own
+ * pool, emptied whenever it reconnects (easy_pool_clear). */
+static void easy_put(tk_remote_t *r, CURL *e)
+{
+    if (e == NULL)
+        return;
+    if (r->npool == EASY_POOL_MAX) {
+        curl_easy_cleanup(e);
+        return;
+    }
+    curl_easy_reset(e); /* drops every option: URL, pin, headers, body, callbacks */
+    r->pool[r->npool++] = e;
+}
+
+static void easy_pool_clear(tk_remote_t *r)
+{
+    while (r->npool > 0)
+        curl_easy_cleanup(r->pool[--r->npool]);
+}
+
 /* ---- transfers ---- */
 
 static void xfer_free(xfer_t *x)
@@ -132,7 +168,7 @@ static void xfer_free(xfer_t *x)
         x->r->stream = NULL;
     if (x->added)
         curl_multi_remove_handle(x->r->multi, x->easy);
-    curl_easy_cleanup(x->easy);
+    easy_put(x->r, x->easy);
     curl_slist_free_all(x->hdrs);
     free(x->body);
     evbuffer_free(x->buf);
@@ -264,7 +300,7 @@ static xfer_t *xfer_new(tk_remote_t *r, const char *url, int is_stream)
     x->is_stream = is_stream;
     x->buf = evbuffer_new();
     tk_sse_init(&x->sse_p, r->max);
-    x->easy = curl_easy_init();
+    x->easy = easy_get(r);
     CURL *e = x->easy;
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
@@ -549,6 +585,7 @@ void tk_remote_reset(tk_remote_t *r, int delete_session)
     r->resolving = 0;
     while ((x = LIST_FIRST(&r->xfers)) != NULL)
         xfer_free(x);
+    easy_pool_clear(r); /* nothing of this connection is reused after it */
     if (delete_session && r->session[0] && r->conf->transport == TK_TRANSPORT_HTTP) {
         /* best effort, bounded, synchronous: only at shutdown or idle stop */
         CURL *e = curl_easy_init();

@@ -31,9 +31,9 @@ function freePort() {
   });
 }
 
-async function startProvider(clientId, secret, redirect, alg) {
+async function startProvider(clientId, secret, redirect, alg, issuerPath = '') {
   const proc = spawn(NODE22, [path.join(ROOT, 'tests', 'fixtures', 'oidc-provider.mjs'), '0', clientId, secret,
-    redirect, alg], { stdio: ['ignore', 'pipe', 'pipe'] });
+    redirect, alg, issuerPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   proc.stderr.on('data', (d) => { err += d; });
   const line = await Promise.race([
@@ -59,8 +59,18 @@ async function signInAt(page, gwUrl, login) {
   await page.waitForLoadState('load');
 }
 
-for (const alg of ['RS256', 'ES256']) {
-  describe(`OpenID Connect sign-in (${alg})`, { skip }, () => {
+// Issuers as real providers spell them: a bare origin (Google), one ending
+// in '/' (Auth0: discovery drops the slash, ID tokens keep it), one with a
+// path (Keycloak realms). The full set of cases runs on the first two.
+const variants = [
+  { alg: 'RS256', issuerPath: '', full: true },
+  { alg: 'ES256', issuerPath: '', full: true },
+  { alg: 'RS256', issuerPath: '/', full: false },
+  { alg: 'ES256', issuerPath: '/realms/tumiki', full: false },
+];
+
+for (const { alg, issuerPath, full } of variants) {
+  describe(`OpenID Connect sign-in (${alg}, issuer "<origin>${issuerPath}")`, { skip }, () => {
     let gw;
     let provider;
     let browser;
@@ -70,7 +80,8 @@ for (const alg of ['RS256', 'ES256']) {
       const { chromium } = await import('playwright-core');
       const port = await freePort();
       const redirect = `http://127.0.0.1:${port}/auth/oidc/callback`;
-      provider = await startProvider('tumiki-dashboard', secret, redirect, alg);
+      provider = await startProvider('tumiki-dashboard', secret, redirect, alg, issuerPath);
+      assert.ok(provider.issuer.endsWith(issuerPath));
       process.env.TK_OIDC_SECRET = secret; // for the CLI below, which reads the same config
       gw = await startGateway({
         env: { TK_OIDC_SECRET: secret },
@@ -109,7 +120,7 @@ for (const alg of ['RS256', 'ES256']) {
       assert.ok(gw.logs().some((l) => /linked to its single sign-on identity/.test(l.msg)));
     });
 
-    test('an identity with no user is refused and gets no session', async () => {
+    test('an identity with no user is refused and gets no session', { skip: !full }, async () => {
       const context = await browser.newContext();
       const page = await context.newPage();
       page.setDefaultTimeout(15000);
@@ -121,7 +132,7 @@ for (const alg of ['RS256', 'ES256']) {
       await context.close();
     });
 
-    test('a callback without the pre-login cookie, or with a wrong state, is refused', async () => {
+    test('a callback without the pre-login cookie, or with a wrong state, is refused', { skip: !full }, async () => {
       const r1 = await rawRequest(`${gw.url}/auth/oidc/callback?code=abc&state=xyz`, { method: 'GET' });
       assert.equal(r1.status, 303);
       assert.equal(r1.headers.location, '/?sso=failed');
@@ -144,7 +155,8 @@ for (const alg of ['RS256', 'ES256']) {
     });
 
     test('the client secret never reaches the log', () => {
-      assert.ok(gw.stderr().includes('single sign-on refused'), 'the log was captured');
+      if (full) assert.ok(gw.stderr().includes('single sign-on refused'), 'the log was captured');
+      assert.ok(gw.stderr().length > 0, 'the log was captured');
       assert.ok(!gw.stderr().includes(secret));
     });
   });

@@ -8,6 +8,7 @@
 // security headers; failed authentication is logged without the credential.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
@@ -93,6 +94,47 @@ describe('isolation and hygiene', () => {
     const evil = await rawRequest(gw.mcpUrl(), { method: 'OPTIONS', headers: { Origin: 'https://evil.example' } });
     assert.equal(evil.status, 403);
     assert.equal(evil.headers['access-control-allow-origin'], undefined);
+  });
+
+  test('security headers once on every response of a keep-alive connection, libevent\'s own included', async () => {
+    const sock = net.connect(Number(new URL(gw.url).port), '127.0.0.1');
+    let got = '';
+    let closed = false;
+    sock.on('data', (d) => { got += d; });
+    sock.on('close', () => { closed = true; });
+    sock.on('error', () => {});
+    await new Promise((r, j) => { sock.once('connect', r); sock.once('error', j); });
+    const count = (re) => (got.match(re) || []).length;
+    const get = 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
+    try {
+      sock.write(get);
+      await waitFor(() => count(/HTTP\/1\.1 200 /gm) === 1, { what: 'first response' });
+      sock.write(get); // the output buffer has been written once now
+      await waitFor(() => count(/HTTP\/1\.1 200 /gm) === 2, { what: 'second response' });
+      // 100 Continue (one piece, made by libevent), then its final answer
+      const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' });
+      sock.write(`POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
+        `Expect: 100-continue\r\nContent-Length: ${body.length}\r\n\r\n`);
+      await waitFor(() => count(/HTTP\/1\.1 100 /gm) === 1, { what: '100 Continue' });
+      sock.write(body);
+      await waitFor(() => count(/HTTP\/1\.1 401 /gm) === 1, { what: '401' });
+      // libevent's own 400 (headers over 16 KiB) on the same connection
+      sock.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'b'.repeat(20000)}\r\n\r\n`);
+      await waitFor(() => count(/HTTP\/1\.1 400 /gm) === 1 && /\r\n\r\n/.test(got.slice(got.lastIndexOf('HTTP/1.1 400'))),
+        { what: '400' });
+    } finally {
+      sock.destroy();
+    }
+    assert.ok(closed || sock.destroyed);
+    const heads = got.split(/(?=HTTP\/1\.1 \d{3} )/).map((r) => r.slice(0, r.indexOf('\r\n\r\n')));
+    assert.deepEqual(heads.map((h) => h.slice(9, 12)), ['200', '200', '100', '401', '400']);
+    for (const h of heads) {
+      for (const line of ['X-Content-Type-Options: nosniff', 'X-Frame-Options: DENY', 'Referrer-Policy: no-referrer',
+        "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'", 'Cache-Control: no-store']) {
+        assert.equal(h.split('\r\n').filter((l) => l === line).length, 1, `${line} once in:\n${h}`);
+      }
+      assert.ok(h.split('\r\n')[1].startsWith('X-Content-Type-Options'), 'right after the status line');
+    }
   });
 
   test('failed authentication is logged without the credential', async () => {

@@ -4,7 +4,8 @@
 // HS512, RS256 with the secret as a "public key"), wrong issuer/audience,
 // over-12-hour, jti-less and tampered tokens are refused; `tumiki jwt
 // revoke` puts a jti on the list and the running gateway refuses it within a
-// second; a signing key under 256 bits stops the gateway from starting.
+// second, and so does disabling or deleting the user a token was issued to
+// (through the admin API); a signing key under 256 bits stops the gateway from starting.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
@@ -83,6 +84,42 @@ describe('JWT', () => {
       assert.equal(r.status, 401, `${name}: HTTP ${r.status}`);
     }
     assert.ok(!gw.stderr().includes(sg), 'a token signature reached the log');
+  });
+
+  test('disabling or deleting a user revokes the JWTs issued to them within a second', async () => {
+    const api = (method, p, body) => fetch(`${gw.url}/api/v1${p}`, { method,
+      headers: { Authorization: `Bearer ${gw.token}`, 'Content-Type': 'application/json' },
+      body: body && JSON.stringify(body) });
+    const issue = async (sub) => {
+      const r = await jwtCmd('issue', '--sub', sub, '--endpoint', '*');
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout.trim();
+    };
+    const refusedWithin = async (tok, ms) => {
+      const t0 = Date.now();
+      let status = 200;
+      while (status === 200 && Date.now() - t0 < 3000) {
+        status = (await tryTok(tok)).status;
+        if (status === 200) await sleep(50);
+      }
+      assert.equal(status, 401);
+      assert.ok(Date.now() - t0 <= ms, `still accepted ${Date.now() - t0} ms later`);
+    };
+    for (const id of ['ujwtdis', 'ujwtdel'])
+      assert.equal((await api('POST', '/users', { id, email: `${id}@example.com`, role: 'member' })).status, 201);
+    const [d1, d2, other] = [await issue('ujwtdis'), await issue('ujwtdis'), await issue('ujwtdel')];
+    for (const t of [d1, d2, other]) assert.equal((await tryTok(t)).status, 200);
+    assert.equal((await api('PATCH', '/users/ujwtdis', { disabled: true })).status, 200);
+    await refusedWithin(d1, 1000);
+    assert.equal((await tryTok(d2)).status, 401, 'every token of the subject');
+    assert.equal((await tryTok(other)).status, 200, 'another subject\'s token is untouched');
+    assert.ok(gw.logs().some((l) => /user ujwtdis: 2 issued JWTs revoked/.test(l.msg)));
+    // re-enabling does not revive the revoked tokens; a new one works
+    assert.equal((await api('PATCH', '/users/ujwtdis', { disabled: false })).status, 200);
+    assert.equal((await tryTok(d1)).status, 401);
+    assert.equal((await tryTok(await issue('ujwtdis'))).status, 200);
+    assert.equal((await api('DELETE', '/users/ujwtdel')).status, 204);
+    await refusedWithin(other, 1000);
   });
 
   test('a revoked token is refused within a second', async () => {

@@ -52,6 +52,36 @@ describe('rate limits', () => {
     await gw.stop();
   });
 
+  test('several limits: the headers describe the most restrictive, not the last checked', async () => {
+    // per key 5/min (checked first), endpoint 100/min (checked last)
+    const gw = await startGateway({ config: {
+      rate_limits: { per_key: '5/min' },
+      mcpServers: { echo: servers.echo('echo') },
+      endpoints: { default: { servers: ['echo'], rate_limit: '100/min' } },
+    } });
+    const s = await rawInitialize(gw); // 2 tokens from each bucket
+    const r = await rawRequest(gw.mcpUrl(), { headers: mcpHeaders(gw, { session: s }), body: ping(1) });
+    assert.equal(r.status, 200);
+    // each header once (node would join duplicates as "5, 100")
+    assert.equal(r.headers['ratelimit-limit'], '5');
+    assert.equal(r.headers['ratelimit-remaining'], '2');
+    assert.match(r.headers['ratelimit-reset'], /^[0-9]+$/);
+    const reset = Number(r.headers['ratelimit-reset']);
+    assert.ok(reset >= 1 && reset <= 60, `RateLimit-Reset ${reset}`);
+    // the key's bucket runs out first: its limit and Retry-After on the 429
+    const codes = [];
+    let last;
+    for (let i = 0; i < 4; i++) {
+      last = await rawRequest(gw.mcpUrl(), { headers: mcpHeaders(gw, { session: s }), body: ping(i + 2) });
+      codes.push(last.status);
+    }
+    assert.deepEqual(codes, [200, 200, 429, 429]);
+    assert.equal(last.headers['ratelimit-limit'], '5');
+    assert.equal(last.headers['ratelimit-remaining'], '0');
+    assert.ok(Number(last.headers['retry-after']) >= 1);
+    await gw.stop();
+  });
+
   test('failed authentication is limited per address; forwarding headers do not reset it', async () => {
     const gw = await startGateway({ config: { rate_limits: { per_key: '1000/min', per_ip_unauthenticated: '10/min' } } });
     const codes = [];

@@ -51,7 +51,7 @@ async function stopRemote(r) {
 function recordingProxy(targetPort) {
   const seen = [];
   const server = http.createServer((req, res) => {
-    seen.push({ method: req.method, headers: req.headers });
+    seen.push({ method: req.method, headers: req.headers, conn: req.socket.remotePort });
     const up = http.request({ host: '127.0.0.1', port: targetPort, path: req.url, method: req.method,
       headers: req.headers }, (r) => { res.writeHead(r.statusCode, r.headers); r.pipe(res); });
     up.on('error', () => { res.writeHead(502); res.end(); });
@@ -107,6 +107,26 @@ describe('remote upstreams (Streamable HTTP and legacy SSE)', () => {
     for (const p of posts) assert.equal(p.headers['x-api-key'], API_KEY);
     assert.ok(posts.slice(1).every((p) => p.headers['mcp-session-id']), 'session id after initialize');
     assert.ok(!gw.stderr().includes(API_KEY), 'the header value must not be logged');
+  });
+
+  test('sequential calls reuse a kept-alive connection; every request carries the headers', async () => {
+    const before = proxy.seen.length;
+    const n = 12;
+    for (let i = 0; i < n; i++) {
+      const r = await client.callTool({ name: 'keyed__echo', arguments: { message: `again ${i}` } });
+      assert.equal(textOf(r), `Echo: again ${i}`);
+    }
+    const posts = proxy.seen.slice(before).filter((s) => s.method === 'POST');
+    assert.ok(posts.length >= n, `${posts.length} POSTs`); // the calls, and any notification sent meanwhile
+    for (const p of posts) {
+      assert.equal(p.headers['x-api-key'], API_KEY);
+      assert.ok(p.headers['mcp-session-id']);
+    }
+    const conns = new Set(posts.map((p) => p.conn));
+    assert.ok(conns.size <= 2, `${posts.length} sequential POSTs over ${conns.size} connections`);
+    // a server reached by name: still pinned and answered on every call
+    for (let i = 0; i < 3; i++)
+      assert.equal(textOf(await client.callTool({ name: 'named__echo', arguments: { message: `n${i}` } })), `Echo: n${i}`);
   });
 
   test('tools of both remote servers are listed, namespaced', async () => {

@@ -617,7 +617,8 @@ static void test_monitoring(void **state)
     assert_null(strstr(err, "s3cr3t"));
     setenv("TK_TEST_HOOK_KEY", "short-key-s3cr3t", 1);
     expect_err("{\"alerts\": {\"secret_env\": \"TK_TEST_HOOK_KEY\"}}",
-               "alerts.secret_env: the webhook signing key must be at least 32 bytes; it has 16");
+               "alerts.secret_env: the webhook signing key must be 32 to 4096 bytes (at least 256 "
+               "bits); it has 16");
     assert_null(strstr(err, "s3cr3t"));
     setenv("TK_TEST_HOOK_KEY", TOKEN, 1);
     /* a loopback webhook needs an explicit outbound allow (SSRF guard) */
@@ -931,7 +932,8 @@ static void test_audit_section(void **state)
                "audit.log_arguments: expected true or false");
     setenv("TK_TEST_AUDIT_KEY", "short-secret-value", 1);
     expect_err("{\"audit\": {\"hmac_key_env\": \"TK_TEST_AUDIT_KEY\"}}",
-               "audit.hmac_key_env: the audit HMAC key must be 32 to 256 bytes; it has 18");
+               "audit.hmac_key_env: the audit HMAC key must be 32 to 256 bytes (at least 256 bits); "
+               "it has 18");
     assert_null(strstr(err, "short-secret-value"));
     expect_err("{\"audit\": {\"hmac_key_env\": \"TK_TEST_AUDIT_UNSET\"}}",
                "audit.hmac_key_env: environment variable \"TK_TEST_AUDIT_UNSET\" is not set");
@@ -939,6 +941,9 @@ static void test_audit_section(void **state)
     expect_err("{\"audit\": {\"hmac_key_env\": \"TK_TEST_AUDIT_KEY\","
                " \"hmac_key_file\": \"/nonexistent\"}}",
                "audit.hmac_key_file: give only one of");
+    expect_err("{\"audit\": {\"hmac_key_env\": 5}}", "audit.hmac_key_env: expected a non-empty string");
+    expect_err("{\"alerts\": {\"secret_env\": \"TK_TEST_AUDIT_KEY\", \"secret_file\": \"/x\"}}",
+               "alerts.secret_file: give only one of \"secret_env\" and \"secret_file\"");
     unsetenv("TK_TEST_AUDIT_KEY");
 }
 

@@ -227,6 +227,7 @@ static void test_upgrade_from_v1(void **state)
                  "DROP TABLE server_secrets;" /* migration 6 */
                  "DROP TABLE servers;"
                  "DROP TABLE endpoints;"
+                 "DROP TABLE issued_tokens;" /* migration 7 */
                  "DELETE FROM schema_migrations WHERE version > 1;"
                  "INSERT INTO revoked_tokens (jti, expires_at) VALUES ('old', 9000000000000)");
     sqlite3_close(db);
@@ -266,6 +267,41 @@ static void test_jti_revocation(void **state)
     assert_int_equal(n, 2);
     tk_store_ids_free(ids, n);
     tk_store_close(st);
+}
+
+/* Issued JWTs revoked by subject: only the subject's unexpired tokens,
+ * once; expired records are dropped at the next issue. */
+static void test_jti_revoke_subject(void **state)
+{
+    fixture_t *f = *state;
+    tk_store_t *st = open_store(f);
+    assert_int_equal(tk_store_jti_issue(st, "a1", "u-alice", 9000, 1000), TK_OK);
+    assert_int_equal(tk_store_jti_issue(st, "a2", "u-alice", 2500, 1000), TK_OK);
+    assert_int_equal(tk_store_jti_issue(st, "b1", "u-bob'; --", 9000, 1000), TK_OK);
+    assert_int_equal(tk_store_jti_issue(st, "a1", "u-alice", 9000, 1000), TK_EINVAL); /* dup */
+    assert_int_equal(tk_store_jti_issue(st, "", "u-alice", 9000, 1000), TK_EINVAL);
+    assert_int_equal(tk_store_jti_issue(st, "a3", "", 9000, 1000), TK_EINVAL);
+    size_t count = 99;
+    assert_int_equal(tk_store_jti_revoke_subject(st, "u-alice", 3000, &count), TK_OK);
+    assert_int_equal(count, 1); /* a2 expired at 2500 */
+    assert_int_equal(tk_store_jti_revoke_subject(st, "u-alice", 3500, &count), TK_OK);
+    assert_int_equal(count, 0); /* already on the list */
+    assert_int_equal(tk_store_jti_revoke_subject(st, "nobody", 3500, &count), TK_OK);
+    assert_int_equal(count, 0);
+    char **ids = NULL;
+    size_t n = 0;
+    assert_int_equal(tk_store_jti_revoked_since(st, 0, 3000, &ids, &n), TK_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(ids[0], "a1");
+    tk_store_ids_free(ids, n);
+    assert_int_equal(tk_store_jti_revoke_subject(st, "u-bob'; --", 4000, &count), TK_OK);
+    assert_int_equal(count, 1);
+    /* an issue after everything expired drops the old records */
+    assert_int_equal(tk_store_jti_issue(st, "c1", "u-carol", 20000, 10000), TK_OK);
+    tk_store_close(st);
+    sqlite3 *db = raw_open(f);
+    assert_int_equal(raw_int(db, "SELECT COUNT(*) FROM issued_tokens"), 1);
+    sqlite3_close(db);
 }
 
 static void test_newer_version_refused(void **state)
@@ -825,6 +861,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reopen_migrates_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_from_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_jti_revocation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_jti_revoke_subject, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_database_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_bad_paths, setup, teardown),

@@ -5,7 +5,8 @@
  * secrets, get, update (secrets replaced, id kept), delete (secrets go with
  * the server), duplicate names refused, missing rows TK_ENOENT, size limits,
  * SQL metacharacters as data, an endpoint's stored tool selection dropped
- * with it; and no plaintext secret value anywhere in the database files
+ * with it; a database that recorded a later migration but not this one
+ * (numbered on another branch) still gets it; and no plaintext secret value anywhere in the database files
  * (main file and WAL) after values were sealed with the vault.
  */
 #include <setjmp.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "core/core.h"
 #include "db_dir.h"
@@ -245,12 +247,36 @@ static void endpoints_round_trip(void **state)
     tk_store_close(st);
 }
 
+static void migration_landing_late(void **state)
+{
+    db_dir_t *d = *state;
+    tk_store_close(open_store(d));
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(d->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TABLE server_secrets; DROP TABLE servers; DROP TABLE endpoints;"
+                                  "DELETE FROM schema_migrations WHERE version = 6;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    tk_store_t *st = open_store(d);
+    tk_server_row_t *all = NULL;
+    size_t n = 9;
+    assert_int_equal(tk_store_server_list(st, &all, &n), TK_OK); /* the table is back */
+    assert_int_equal(n, 0);
+    int64_t v = 0;
+    assert_int_equal(tk_store_schema_version(st, &v), TK_OK);
+    assert_int_equal(v, TK_STORE_SCHEMA_VERSION);
+    tk_store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(servers_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(server_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(endpoints_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(migration_landing_late, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
