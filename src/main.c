@@ -56,6 +56,17 @@ static void usage(FILE *f)
           "  endpoint list|show SLUG --config FILE\n"
           "  endpoint tools SLUG --config FILE [--allow a,b] [--deny c]\n"
           "        store an endpoint's tool selection (glob patterns)\n"
+          "  endpoint create SLUG --config FILE --servers a,b [--allow p] [--deny q]\n"
+          "           [--no-namespace]\n"
+          "  endpoint delete SLUG --config FILE\n"
+          "        endpoints kept in the store (as POST/DELETE /api/v1/endpoints)\n"
+          "  server add NAME --config FILE (--command CMD [--arg A]... [--cwd DIR] |\n"
+          "           --url URL [--transport http|sse]) [--env NAME=@FILE]...\n"
+          "           [--env-from-env NAME=VAR]... [--header NAME=@FILE]...\n"
+          "           [--header-from-env NAME=VAR]... [--timeout-ms N]\n"
+          "  server add --config FILE --json -   (the server object on standard input)\n"
+          "  server list|show NAME|remove NAME --config FILE\n"
+          "        upstream servers kept in the store, secret values encrypted (vault)\n"
           "  jwt issue --config FILE --sub NAME --endpoint SLUG|* [--ttl-hours N<=12]\n"
           "        sign an HS256 token with the config's jwt key\n"
           "  jwt revoke --config FILE TOKEN\n"
@@ -399,10 +410,14 @@ static int key_create(tk_config_t *cfg, tk_store_t *st, tk_audit_t *au, const ch
         fputs("tumiki key: --scopes takes \"mcp\", \"admin\" or \"mcp admin\"\n", stderr);
         return 2;
     }
-    if (strcmp(endpoint, "*") != 0 && tk_config_find_endpoint(cfg, endpoint) == NULL) {
+    tk_endpoint_row_t made;
+    memset(&made, 0, sizeof(made));
+    if (strcmp(endpoint, "*") != 0 && tk_config_find_endpoint(cfg, endpoint) == NULL &&
+        tk_store_endpoint_get(st, endpoint, &made) != TK_OK) { /* nor made through the API */
         fprintf(stderr, "tumiki: %s: no endpoint \"%s\"\n", cfg->path, endpoint);
         return 1;
     }
+    tk_endpoint_row_clear(&made);
     char key[TK_APIKEY_LEN + 1], id[TK_APIKEY_ID_LEN + 1], hash[TK_APIKEY_HASH_MAX];
     if (tk_apikey_generate(key, id) != TK_OK ||
         tk_apikey_hash(key + 4 + TK_APIKEY_ID_LEN, hash, sizeof(hash)) != TK_OK) {
@@ -810,6 +825,8 @@ int main(int argc, char **argv)
         return stdout_ok(tk_cli_user(argc - 2, argv + 2));
     if (!strcmp(cmd, "endpoint"))
         return stdout_ok(tk_cli_endpoint(argc - 2, argv + 2));
+    if (!strcmp(cmd, "server"))
+        return stdout_ok(tk_cli_server(argc - 2, argv + 2));
     if (!strcmp(cmd, "tools"))
         return cmd_tools(argc - 2, argv + 2);
     if (!strcmp(cmd, "audit"))

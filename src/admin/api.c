@@ -8,6 +8,7 @@
  * connection may run on another thread (server.threads > 1).
  */
 #include "admin/api.h"
+#include "admin/api_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -33,21 +34,6 @@
 #define PATTERN_MAX_LEN 128
 #define PATTERNS_MAX 64
 
-typedef enum route {
-    R_ME,
-    R_USERS,
-    R_USER,
-    R_MEMBERS,
-    R_MEMBER,
-    R_KEYS,
-    R_KEY,
-    R_ENDPOINTS,
-    R_ENDPOINT,
-    R_ENDPOINT_TOOLS,
-    R_SERVERS,
-    R_COUNT
-} route_t;
-
 /* Methods each route answers, as an evhttp_cmd_type mask, and its Allow. */
 static const struct {
     const char *name;
@@ -62,39 +48,14 @@ static const struct {
     [R_MEMBER] = {"member", EVHTTP_REQ_DELETE, "DELETE"},
     [R_KEYS] = {"keys", EVHTTP_REQ_GET | EVHTTP_REQ_POST, "GET, POST"},
     [R_KEY] = {"key", EVHTTP_REQ_DELETE, "DELETE"},
-    [R_ENDPOINTS] = {"endpoints", EVHTTP_REQ_GET, "GET"},
-    [R_ENDPOINT] = {"endpoint", EVHTTP_REQ_GET, "GET"},
+    [R_ENDPOINTS] = {"endpoints", EVHTTP_REQ_GET | EVHTTP_REQ_POST, "GET, POST"},
+    [R_ENDPOINT] = {"endpoint", EVHTTP_REQ_GET | EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE,
+                    "GET, PATCH, DELETE"},
     [R_ENDPOINT_TOOLS] = {"endpoint-tools", EVHTTP_REQ_PUT, "PUT"},
-    [R_SERVERS] = {"servers", EVHTTP_REQ_GET, "GET"},
+    [R_SERVERS] = {"servers", EVHTTP_REQ_GET | EVHTTP_REQ_POST, "GET, POST"},
+    [R_SERVER] = {"server", EVHTTP_REQ_GET | EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE,
+                  "GET, PATCH, DELETE"},
 };
-
-struct tk_admin {
-    const tk_config_t *cfg;
-    tk_gateway_t *gw;
-    tk_admin_forget_fn forget;
-    void *forget_arg;
-    tk_store_worker_t *worker;
-    int closing;
-};
-
-typedef struct job {
-    tk_admin_t *admin;
-    tk_hreq_t *r; /* ended exactly once, in job_done (output after a disconnect is dropped) */
-    route_t route;
-    enum evhttp_cmd_type cmd;
-    char p1[TK_STORE_ID_MAX + 1]; /* path parameters */
-    char p2[TK_STORE_ID_MAX + 1];
-    json_t *body; /* the request's JSON object, or NULL */
-    tk_caller_t caller;
-    /* filled on the worker */
-    tk_store_t *st;
-    int super; /* bootstrap token */
-    int ran;
-    int status;
-    json_t *reply;  /* response body, or NULL for 204 */
-    json_t *filter; /* tool selection to apply to the gateway, or NULL */
-    json_t *gone;   /* ids of keys revoked, or of a user deleted or disabled, or NULL */
-} job_t;
 
 /* ---- replies ---- */
 
@@ -329,6 +290,33 @@ static tk_role_t role_in(job_t *j, const char *org)
 static int authorize(job_t *j, const char *org, tk_action_t act, int own)
 {
     return tk_rbac_allowed(role_in(j, org), act, own) ? 0 : forbidden(j);
+}
+
+int tk_admin_fail(job_t *j, int status, const char *code, const char *message)
+{
+    return fail(j, status, code, message);
+}
+
+int tk_admin_ok(job_t *j, int status, json_t *body)
+{
+    return ok(j, status, body);
+}
+
+int tk_admin_store_fail(job_t *j, int rc)
+{
+    return store_fail(j, rc);
+}
+
+int tk_admin_authorize(job_t *j, tk_action_t act, int own)
+{
+    return authorize(j, TK_ADMIN_ORG, act, own);
+}
+
+const char *tk_admin_actor_id(const job_t *j)
+{
+    if (j->actor != NULL)
+        return j->actor;
+    return j->super ? "bootstrap" : j->caller.user;
 }
 
 /* ---- JSON views ---- */
@@ -674,8 +662,12 @@ static int key_fields(job_t *j, uint64_t *days)
         return -1;
     const char *ep = body_str(j, "endpoint"), *name = body_str(j, "name");
     const char *scopes = body_str(j, "scopes");
-    if (strcmp(ep, "*") != 0 && tk_config_find_endpoint(j->admin->cfg, ep) == NULL)
-        return fail(j, 400, "invalid_field", "endpoint must be a configured endpoint or \"*\"");
+    int managed = 0;
+    if (strcmp(ep, "*") != 0 && tk_config_find_endpoint(j->admin->cfg, ep) == NULL &&
+        (managed = tk_admin_managed_endpoint(j, ep, NULL)) <= 0)
+        return managed < 0 ? -1
+                           : fail(j, 400, "invalid_field",
+                                  "endpoint must be a configured endpoint or \"*\"");
     if (name != NULL && strlen(name) > NAME_MAX_LEN)
         return fail(j, 400, "invalid_field", "name must be at most 200 bytes");
     if (scopes != NULL && !tk_scopes_valid(scopes))
@@ -738,16 +730,11 @@ static int h_key_delete(job_t *j)
     return ok(j, 204, NULL);
 }
 
-/* One endpoint: its servers and its tool selection (stored, or config's). */
-static json_t *endpoint_json(const tk_config_t *cfg, const tk_endpoint_conf_t *ep,
-                             const tk_tool_filter_t *f, size_t nf)
+json_t *tk_admin_stored_tools(const char *slug, const tk_tool_filter_t *f, size_t nf)
 {
-    json_t *srvs = json_array();
-    for (size_t i = 0; i < ep->nservers; i++)
-        json_array_append_new(srvs, json_string(cfg->servers[ep->servers[i]].name));
     json_t *tools = NULL;
     for (size_t i = 0; i < nf && tools == NULL; i++) {
-        if (strcmp(f[i].endpoint, ep->slug) != 0)
+        if (strcmp(f[i].endpoint, slug) != 0)
             continue;
         json_t *allow = json_loads(f[i].allow, 0, NULL), *deny = json_loads(f[i].deny, 0, NULL);
         if (json_is_array(allow) && json_is_array(deny))
@@ -755,37 +742,60 @@ static json_t *endpoint_json(const tk_config_t *cfg, const tk_endpoint_conf_t *e
         json_decref(allow);
         json_decref(deny);
     }
+    return tools;
+}
+
+/* One endpoint: its servers and its tool selection (stored, or config's). */
+static json_t *endpoint_json(const tk_config_t *cfg, const tk_endpoint_conf_t *ep,
+                             const tk_tool_filter_t *f, size_t nf)
+{
+    json_t *srvs = json_array();
+    for (size_t i = 0; i < ep->nservers; i++)
+        json_array_append_new(srvs, json_string(cfg->servers[ep->servers[i]].name));
+    json_t *tools = tk_admin_stored_tools(ep->slug, f, nf);
     if (tools == NULL)
         tools = json_pack("{s:o, s:o, s:s}", "allow", string_array(ep->tool_allow, ep->nallow),
                           "deny", string_array(ep->tool_deny, ep->ndeny), "source", "config");
-    return json_pack("{s:s, s:o, s:o, s:b}", "slug", ep->slug, "servers", srvs, "tools", tools,
-                     "namespace", ep->namespace_names);
+    return json_pack("{s:s, s:o, s:o, s:b, s:s}", "slug", ep->slug, "servers", srvs, "tools",
+                     tools, "namespace", ep->namespace_names, "source", "config");
 }
 
 static int h_endpoints(job_t *j)
 {
     const tk_config_t *cfg = j->admin->cfg;
     const tk_endpoint_conf_t *one = NULL;
+    if (j->cmd == EVHTTP_REQ_POST || j->cmd == EVHTTP_REQ_PATCH || j->cmd == EVHTTP_REQ_DELETE)
+        return tk_admin_h_endpoint_write(j);
     if (authorize(j, TK_ADMIN_ORG, TK_ACT_READ, 0) != 0)
         return -1;
-    if (j->route == R_ENDPOINT && (one = tk_config_find_endpoint(cfg, j->p1)) == NULL)
-        return fail(j, 404, "not_found", "no such endpoint");
+    if (j->route == R_ENDPOINT)
+        one = tk_config_find_endpoint(cfg, j->p1);
     tk_tool_filter_t *f = NULL;
-    size_t nf = 0;
+    size_t nf = 0, found = 0;
     int rc = tk_store_tool_filter_list(j->st, &f, &nf);
     if (rc != TK_OK)
         return store_fail(j, rc);
-    json_t *out;
-    if (one != NULL) {
-        out = endpoint_json(cfg, one, f, nf);
-    } else {
-        json_t *a = json_array();
-        for (size_t i = 0; i < cfg->nendpoints; i++)
+    json_t *a = json_array();
+    for (size_t i = 0; i < cfg->nendpoints; i++)
+        if (j->route == R_ENDPOINTS || one == &cfg->endpoints[i])
             json_array_append_new(a, endpoint_json(cfg, &cfg->endpoints[i], f, nf));
-        out = json_pack("{s:o}", "endpoints", a);
-    }
+    if (one == NULL)
+        rc = tk_admin_managed_endpoints(j, a, j->route == R_ENDPOINT ? j->p1 : NULL, f, nf, &found);
     tk_tool_filter_list_free(f, nf);
-    return ok(j, 200, out);
+    if (rc != 0) {
+        json_decref(a);
+        return -1;
+    }
+    if (j->route == R_ENDPOINT && one == NULL && found == 0) {
+        json_decref(a);
+        return fail(j, 404, "not_found", "no such endpoint");
+    }
+    if (j->route == R_ENDPOINT) {
+        json_t *out = json_incref(json_array_get(a, 0));
+        json_decref(a);
+        return ok(j, 200, out);
+    }
+    return ok(j, 200, json_pack("{s:o}", "endpoints", a));
 }
 
 int tk_admin_patterns_valid(const json_t *a)
@@ -852,10 +862,14 @@ static int h_endpoint_tools(job_t *j)
     if (!tk_admin_patterns_valid(allow) || !tk_admin_patterns_valid(deny))
         return fail(j, 400, "invalid_field",
                     "allow and deny take at most 64 strings of 1..128 printable characters");
-    if (authorize(j, TK_ADMIN_ORG, TK_ACT_ENDPOINT_WRITE, 0) != 0)
+    char owner[129] = "";
+    int managed = 0;
+    if (tk_config_find_endpoint(j->admin->cfg, j->p1) == NULL &&
+        (managed = tk_admin_managed_endpoint(j, j->p1, owner)) <= 0)
+        return managed < 0 ? -1 : fail(j, 404, "not_found", "no such endpoint");
+    int own = managed && owner[0] != '\0' && strcmp(owner, tk_admin_actor_id(j)) == 0;
+    if (authorize(j, TK_ADMIN_ORG, TK_ACT_ENDPOINT_WRITE, own) != 0)
         return -1;
-    if (tk_config_find_endpoint(j->admin->cfg, j->p1) == NULL)
-        return fail(j, 404, "not_found", "no such endpoint");
     int rc = tk_admin_store_tools(j->st, j->p1, allow, deny);
     if (rc != TK_OK)
         return store_fail(j, rc);
@@ -873,18 +887,23 @@ static json_t *kv_names(const tk_kv_t *kv, size_t n)
 static int h_servers(job_t *j)
 {
     static const char *const transports[] = {"stdio", "http", "sse"};
+    if (j->cmd != EVHTTP_REQ_GET || j->route == R_SERVER)
+        return j->route == R_SERVER ? tk_admin_h_server(j) : tk_admin_h_servers(j);
     if (authorize(j, TK_ADMIN_ORG, TK_ACT_READ, 0) != 0)
         return -1;
     const tk_config_t *cfg = j->admin->cfg;
     json_t *a = json_array();
     for (size_t i = 0; i < cfg->nservers; i++) {
         const tk_server_conf_t *s = &cfg->servers[i];
-        json_array_append_new(a, json_pack("{s:s, s:s, s:b, s:o, s:o}", "name", s->name,
-                                           "transport", transports[s->transport], "disabled",
-                                           s->disabled, "env_names", kv_names(s->env, s->nenv),
-                                           "header_names", kv_names(s->headers, s->nheaders)));
+        json_array_append_new(
+            a, json_pack("{s:s, s:s, s:b, s:o, s:o, s:s}", "name", s->name, "transport",
+                         transports[s->transport], "disabled", s->disabled, "env_names",
+                         kv_names(s->env, s->nenv), "header_names",
+                         kv_names(s->headers, s->nheaders), "source", "config"));
     }
-    return ok(j, 200, json_pack("{s:o}", "servers", a));
+    if (tk_admin_ok(j, 200, json_pack("{s:o}", "servers", a)) != 0 || tk_admin_h_servers(j) != 0)
+        return -1;
+    return 0;
 }
 
 static int h_users(job_t *j)
@@ -910,6 +929,7 @@ static int (*const handlers[R_COUNT])(job_t *j) = {
     [R_ENDPOINT] = h_endpoints,
     [R_ENDPOINT_TOOLS] = h_endpoint_tools,
     [R_SERVERS] = h_servers,
+    [R_SERVER] = h_servers,
 };
 
 static void job_work(tk_store_t *st, void *arg)
@@ -934,6 +954,7 @@ static void job_free(job_t *j)
     json_decref(j->reply);
     json_decref(j->filter);
     json_decref(j->gone);
+    tk_admin_live_free(j->live);
     free(j);
 }
 
@@ -980,6 +1001,12 @@ static void audit_admin(const job_t *j)
         tk_snprintf(target, sizeof(target), "key:%s", made != NULL ? made : j->p1);
     else if (j->route == R_ENDPOINT || j->route == R_ENDPOINT_TOOLS)
         tk_snprintf(target, sizeof(target), "endpoint:%s", j->p1);
+    else if (j->route == R_SERVER)
+        tk_snprintf(target, sizeof(target), "server:%s", j->p1);
+    else if ((j->route == R_SERVERS || j->route == R_ENDPOINTS) && j->status == 201)
+        tk_snprintf(target, sizeof(target), "%s:%s", j->route == R_SERVERS ? "server" : "endpoint",
+                    json_string_value(json_object_get(j->reply, j->route == R_SERVERS ? "name"
+                                                                                     : "slug")));
     const char *ip = tk_hreq_peer(j->r);
     tk_audit_event_t ev = {.actor = actor,
                            .action = action,
@@ -1013,14 +1040,17 @@ static void job_done(void *arg)
         if (j->admin->forget != NULL)
             j->admin->forget(j->admin->forget_arg, json_string_value(v));
     }
-    if (j->status == 200 && j->route == R_SERVERS) {
-        json_t *s;
-        json_array_foreach(json_object_get(j->reply, "servers"), i, s)
+    tk_admin_live_apply(j);
+    if ((j->status == 200 || j->status == 201) && (j->route == R_SERVERS || j->route == R_SERVER)) {
+        json_t *s, *one = j->route == R_SERVER || j->status == 201 ? json_pack("[O]", j->reply)
+                                                                  : NULL;
+        json_array_foreach(one != NULL ? one : json_object_get(j->reply, "servers"), i, s)
         {
             const char *name = json_string_value(json_object_get(s, "name"));
             json_object_set_new(s, "status",
                                 json_string(tk_gateway_server_status(j->admin->gw, name)));
         }
+        json_decref(one);
     }
     char who[200];
     caller_desc(&j->caller, who, sizeof(who));
@@ -1037,16 +1067,20 @@ int tk_admin_path(const char *path)
     return strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0;
 }
 
+enum seg { SEG_ID, SEG_KEY, SEG_SERVER };
+
 /* Copy one path segment (up to '/' or the end) into out if it is a valid
- * id (or, with key != 0, an API key id); returns the rest, or NULL. */
-static const char *segment(const char *p, char *out, size_t outlen, int key)
+ * id, API key id or server name (kind); returns the rest, or NULL. */
+static const char *segment(const char *p, char *out, size_t outlen, int kind)
 {
+    char why[8];
     size_t n = strcspn(p, "/");
     if (n == 0 || n >= outlen)
         return NULL;
     tk_snprintf(out, outlen, "%.*s", (int)n, p);
-    if (key ? strspn(out, "0123456789abcdef") != n || n != TK_APIKEY_ID_LEN
-            : !tk_admin_valid_id(out))
+    if (kind == SEG_KEY ? strspn(out, "0123456789abcdef") != n || n != TK_APIKEY_ID_LEN
+        : kind == SEG_SERVER ? tk_config_check_name(out, 0, why, sizeof(why)) != TK_OK
+                             : !tk_admin_valid_id(out))
         return NULL;
     return p + n;
 }
@@ -1058,23 +1092,23 @@ static int match(job_t *j, const char *p)
         const char *prefix;
         route_t whole, item;
         int key;
-    } tab[] = {{"/users", R_USERS, R_USER, 0},
-               {"/keys", R_KEYS, R_KEY, 1},
-               {"/endpoints", R_ENDPOINTS, R_ENDPOINT, 0},
-               {"/servers", R_SERVERS, R_COUNT, 0}};
+    } tab[] = {{"/users", R_USERS, R_USER, SEG_ID},
+               {"/keys", R_KEYS, R_KEY, SEG_KEY},
+               {"/endpoints", R_ENDPOINTS, R_ENDPOINT, SEG_ID},
+               {"/servers", R_SERVERS, R_SERVER, SEG_SERVER}};
     if (strcmp(p, "/me") == 0) {
         j->route = R_ME;
         return 0;
     }
     if (strncmp(p, "/orgs/", 6) == 0) {
-        const char *r = segment(p + 6, j->p1, sizeof(j->p1), 0);
+        const char *r = segment(p + 6, j->p1, sizeof(j->p1), SEG_ID);
         if (r == NULL || strncmp(r, "/members", 8) != 0)
             return -1;
         r += 8;
         j->route = *r == '\0' ? R_MEMBERS : R_MEMBER;
         if (*r == '\0')
             return 0;
-        r = *r == '/' ? segment(r + 1, j->p2, sizeof(j->p2), 0) : NULL;
+        r = *r == '/' ? segment(r + 1, j->p2, sizeof(j->p2), SEG_ID) : NULL;
         return r != NULL && *r == '\0' ? 0 : -1;
     }
     for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
@@ -1196,6 +1230,8 @@ int tk_admin_create(struct event_base *base, const tk_config_t *cfg, tk_gateway_
     if (rc != TK_OK)
         tk_snprintf(err, errlen, "cannot create the default organization: %s",
                     tk_store_last_error(st));
+    if (rc == TK_OK && (rc = tk_vault_open_config(cfg, 1, &a->vault, err, errlen)) == TK_OK)
+        tk_admin_load_managed(a, st); /* before the tool selections, which may name them */
     if (rc == TK_OK)
         rc = load_filters(a, st, err, errlen);
     tk_store_close(st);
@@ -1216,5 +1252,36 @@ void tk_admin_destroy(tk_admin_t *a)
         return;
     a->closing = 1;
     tk_store_worker_destroy(a->worker);
+    tk_vault_destroy(a->vault);
     free(a);
+}
+
+/* ---- the command line ---- */
+
+int tk_admin_run_local(const tk_config_t *cfg, tk_store_t *st, enum evhttp_cmd_type cmd,
+                       const char *path, json_t *body, json_t **reply, char *err, size_t errlen)
+{
+    tk_admin_t a = {.cfg = cfg};
+    job_t j = {.admin = &a, .cmd = cmd, .st = st, .super = 1, .ran = 1, .actor = "cli"};
+    j.caller.kind = TK_CALLER_BOOTSTRAP;
+    *reply = NULL;
+    if (strlen(path) >= TK_ADMIN_PATH_MAX || match(&j, path) != 0 ||
+        (routes[j.route].methods & (int)cmd) == 0) {
+        tk_snprintf(err, errlen, "no such object");
+        return 404;
+    }
+    if (tk_vault_open_config(cfg, 1, &a.vault, err, errlen) != TK_OK)
+        return 500;
+    j.body = json_incref(body);
+    (void)handlers[j.route](&j);
+    *reply = j.reply;
+    j.reply = NULL;
+    json_decref(j.body);
+    json_decref(j.filter);
+    json_decref(j.gone);
+    tk_admin_live_free(j.live);
+    tk_vault_destroy(a.vault);
+    const char *msg = json_string_value(json_object_get(json_object_get(*reply, "error"), "message"));
+    tk_snprintf(err, errlen, "%s", msg != NULL ? msg : "");
+    return j.status;
 }

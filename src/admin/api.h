@@ -101,6 +101,16 @@ int tk_admin_patterns_valid(const json_t *a);
  * TK_ESTATE: the id or e-mail is taken; other TK_E*: the store failed. */
 int tk_admin_user_add(tk_store_t *st, const char *id, const char *email, const char *role,
                       tk_user_t *out) TK_WUR;
+/* Run one admin API request as the operator (the command line), on store
+ * st without a running gateway: path as after "/api/v1" ("/servers",
+ * "/endpoints/SLUG"), body borrowed (may be NULL). Returns the HTTP status
+ * the API would answer; *reply is its JSON body (NULL for none; decref it)
+ * and err its error message (""). What is made is recorded as made by
+ * "cli"; a running gateway sees it at its next start. */
+int tk_admin_run_local(const tk_config_t *cfg, tk_store_t *st, enum evhttp_cmd_type cmd,
+                       const char *path, json_t *body, json_t **reply, char *err,
+                       size_t errlen) TK_WUR;
+
 /* Store endpoint slug's tool selection (applied by a gateway at its next
  * start, or at once through the API). */
 int tk_admin_store_tools(tk_store_t *st, const char *slug, const json_t *allow,

@@ -69,18 +69,29 @@ static int parse_opts(const char *cmd, int argc, char **argv, opts_t *o)
             *flags[f].slot = argv[++i];
         } else if (strcmp(argv[i], "--password-stdin") == 0) {
             o->password_stdin = 1;
-        } else if (o->arg == NULL && argv[i][0] != '-') {
-            o->arg = argv[i];
-        } else {
-            (void)fprintf(stderr, "tumiki %s: unknown or incomplete option \"%s\"\n", cmd, argv[i]);
+        } else if (tk_cli_positional(cmd, argv[i], &o->arg) != 0) {
             return 2;
         }
     }
-    if (o->config == NULL) {
-        (void)fprintf(stderr, "tumiki %s: --config FILE is required\n", cmd);
-        return 2;
+    return tk_cli_need_config(cmd, o->config);
+}
+
+int tk_cli_positional(const char *cmd, const char *a, const char **slot)
+{
+    if (*slot == NULL && a[0] != '-') {
+        *slot = a;
+        return 0;
     }
-    return 0;
+    (void)fprintf(stderr, "tumiki %s: unknown or incomplete option \"%s\"\n", cmd, a);
+    return 2;
+}
+
+int tk_cli_need_config(const char *cmd, const char *config)
+{
+    if (config != NULL)
+        return 0;
+    (void)fprintf(stderr, "tumiki %s: --config FILE is required\n", cmd);
+    return 2;
 }
 
 /* --password-stdin: one line from stdin into pw (TK_PASSWORD_MAX + 3
@@ -312,6 +323,8 @@ static int endpoint_cmd(tk_config_t *cfg, tk_store_t *st, const char *sub, const
 int tk_cli_endpoint(int argc, char **argv)
 {
     static const char *const subs[] = {"list", "show", "tools", NULL};
+    if (argc > 0 && (strcmp(argv[0], "create") == 0 || strcmp(argv[0], "delete") == 0))
+        return tk_cli_endpoint_change(argc, argv);
     return cli_run("endpoint", "tumiki endpoint list|show SLUG|tools SLUG --config FILE", subs,
                    argc, argv, endpoint_cmd);
 }

@@ -19,6 +19,7 @@ static const struct {
     [TK_ACT_KEY_CREATE] = {TK_ROLE_COUNT, TK_ROLE_MEMBER},
     [TK_ACT_KEY_REVOKE] = {TK_ROLE_ADMIN, TK_ROLE_MEMBER},
     [TK_ACT_ENDPOINT_WRITE] = {TK_ROLE_ADMIN, TK_ROLE_MEMBER},
+    [TK_ACT_SERVER_WRITE] = {TK_ROLE_ADMIN, TK_ROLE_MEMBER},
 };
 
 int tk_rbac_allowed(tk_role_t role, tk_action_t act, int is_owner)

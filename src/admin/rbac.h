@@ -28,7 +28,8 @@ typedef enum tk_action {
     TK_ACT_KEY_READ,       /* list API keys */
     TK_ACT_KEY_CREATE,     /* create an API key (always owned by the caller) */
     TK_ACT_KEY_REVOKE,     /* revoke an API key */
-    TK_ACT_ENDPOINT_WRITE, /* change an endpoint (tool selection) */
+    TK_ACT_ENDPOINT_WRITE, /* create, change, delete an endpoint (and its tool selection) */
+    TK_ACT_SERVER_WRITE,   /* create, change, delete an upstream server */
     TK_ACT_COUNT
 } tk_action_t;
 

@@ -28,6 +28,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "core/keyfile.h"
 #include "core/mailbox.h"
 #include "core/mask.h"
 
@@ -1066,30 +1067,8 @@ static int load_or_make_key(const char *data_dir, unsigned char *key, size_t *ke
                             size_t errlen)
 {
     char *path = tk_asprintf("%s/audit.key", data_dir);
-    int rc = TK_OK;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd >= 0) {
-        ssize_t n = read(fd, key, 256);
-        close(fd);
-        if (n < TK_AUDIT_KEY_MIN) {
-            tk_snprintf(err, errlen, "audit: %s is shorter than 32 bytes", path);
-            rc = TK_EINVAL;
-        }
-        *keylen = n > 0 ? (size_t)n : 0;
-    } else if (errno == ENOENT) {
-        rc = tk_random_bytes(key, 32);
-        fd = rc == TK_OK ? open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
-        if (fd < 0 || write(fd, key, 32) != 32 || fsync(fd) != 0) {
-            tk_snprintf(err, errlen, "audit: cannot create %s: %s", path, strerror(errno));
-            rc = TK_EIO;
-        }
-        if (fd >= 0)
-            close(fd);
-        *keylen = 32;
-    } else {
-        tk_snprintf(err, errlen, "audit: cannot read %s: %s", path, strerror(errno));
-        rc = TK_EIO;
-    }
+    int rc = tk_keyfile_load_or_make(path, key, 256, TK_AUDIT_KEY_MIN, keylen, "audit", err,
+                                     errlen);
     free(path);
     return rc;
 }

@@ -27,6 +27,7 @@
 #define TK_TOKEN_FILE_MAX ((size_t)64 << 10)
 #define TK_JWT_KEY_MIN 32 /* bytes: 256 bits, as auth/jwt.h TK_JWT_MIN_KEY */
 #define TK_AUDIT_KEY_MIN_BYTES 32 /* as audit/audit.h TK_AUDIT_KEY_MIN */
+#define TK_VAULT_KEY_MIN_BYTES 32 /* as vault/vault.h TK_VAULT_KEY_MIN */
 #define TK_TOKEN_MAX 4096
 #define PATH_LEN 512 /* key paths longer than this are truncated in messages */
 
@@ -38,6 +39,9 @@ typedef struct ctx {
     char *err;
     size_t errlen;
     tk_config_t *cfg; /* the config being built (NULL while importing) */
+    char **ep_names;  /* parsing one endpoint alone: its server names, unresolved */
+    size_t nep_names;
+    int names_only;   /* ... and that is what parse_ep_servers collects */
 } ctx_t;
 
 typedef struct field field_t;
@@ -952,6 +956,16 @@ static int parse_audit(ctx_t *c, const char *path, json_t *v, void *base)
                        NFIELDS(audit_fields), base);
 }
 
+/* "vault": {"key_env": NAME} or {"key_file": PATH}: the master key of the
+ * secret vault (src/vault), 32..256 bytes; without it the vault makes
+ * <data_dir>/vault.key on first use. */
+static int parse_vault(ctx_t *c, const char *path, json_t *v, void *base)
+{
+    static const key_spec_t ks = {"key_", "the vault key", TK_VAULT_KEY_MIN_BYTES, 256};
+    tk_config_t *cfg = base;
+    return parse_keyed(c, path, v, &ks, &cfg->vault_key, &cfg->vault_keylen, NULL, 0, base);
+}
+
 static int jwt_member(ctx_t *c, const char *path, const char *p, const char *key, const char *s,
                       void *base)
 {
@@ -1141,15 +1155,18 @@ static int parse_srv_pinning(ctx_t *c, const char *path, json_t *v, void *base)
 
 /* Servers without their own pinning keys take the global ones (which may
  * come after mcpServers in the file, so this runs once everything is read). */
+static void inherit_one(const tk_config_t *cfg, tk_pin_policy_t *p)
+{
+    if (p->mode < 0)
+        p->mode = cfg->pinning.mode;
+    if (p->tofu < 0)
+        p->tofu = cfg->pinning.tofu;
+}
+
 static void inherit_pinning(tk_config_t *cfg)
 {
-    for (size_t i = 0; i < cfg->nservers; i++) {
-        tk_pin_policy_t *p = &cfg->servers[i].pinning;
-        if (p->mode < 0)
-            p->mode = cfg->pinning.mode;
-        if (p->tofu < 0)
-            p->tofu = cfg->pinning.tofu;
-    }
+    for (size_t i = 0; i < cfg->nservers; i++)
+        inherit_one(cfg, &cfg->servers[i].pinning);
 }
 
 /* ---- servers ----------------------------------------------------------- */
@@ -1305,12 +1322,26 @@ static int parse_ep_servers(ctx_t *c, const char *path, json_t *v, void *base)
 
     if (!json_is_array(v))
         return fail(c, TK_EINVAL, path, "expected an array of server names");
+    if (json_array_size(v) > TK_MAX_SERVERS * 2)
+        return fail(c, TK_ELIMIT, path, "too many servers");
     e->servers = tk_calloc(json_array_size(v), sizeof(*e->servers));
+    if (c->names_only)
+        c->ep_names = tk_calloc(json_array_size(v) + 1, sizeof(char *));
     for (size_t i = 0; i < json_array_size(v); i++) {
         json_t *name = json_array_get(v, i);
         path_index(p, path, i);
         if (!json_is_string(name))
             return fail(c, TK_EINVAL, p, "expected a string");
+        if (c->names_only) {
+            const char *n = json_string_value(name);
+            for (size_t j = 0; j < c->nep_names; j++)
+                if (strcmp(c->ep_names[j], n) == 0)
+                    return fail(c, TK_EINVAL, p, "server \"%s\" is listed twice", n);
+            if (check_server_name(n) != NULL)
+                return fail(c, TK_EINVAL, p, "unknown server \"%s\"", n);
+            c->ep_names[c->nep_names++] = tk_strdup(n);
+            continue;
+        }
         const tk_server_conf_t *s = tk_config_find_server(c->cfg, json_string_value(name));
         if (s == NULL)
             return fail(c, TK_EINVAL, p, "unknown server \"%s\"", json_string_value(name));
@@ -1425,6 +1456,7 @@ static const field_t config_fields[] = {
     {.name = "metrics", .kind = F_CUSTOM, .parse = parse_metrics},
     {.name = "alerts", .kind = F_CUSTOM, .parse = parse_alerts},
     {.name = "audit", .kind = F_CUSTOM, .parse = parse_audit},
+    {.name = "vault", .kind = F_CUSTOM, .parse = parse_vault},
     {.name = "dashboard", .kind = F_CUSTOM, .parse = parse_dashboard},
     {.name = "oidc", .kind = F_CUSTOM, .parse = parse_oidc},
     {.name = "mcpServers", .kind = F_CUSTOM, .parse = parse_servers},
@@ -1446,21 +1478,29 @@ static void lowercase_all(char **v, size_t n)
 /* Every remote server URL against the outbound policy ("save time"): a URL
  * whose host is, or resolves to, a denied address is an error. A name that
  * does not resolve now is left to the check made at every connect. */
+static int check_server_url(ctx_t *c, const tk_ssrf_policy_t *pol, const tk_server_conf_t *s,
+                            const char *path)
+{
+    char why[TK_SSRF_ERR_MAX];
+    if (s->url == NULL || s->disabled)
+        return TK_OK;
+    tk_ssrf_target_t t;
+    int rc = tk_ssrf_resolve(pol, s->url, &t, why, sizeof(why));
+    tk_ssrf_target_clear(&t);
+    if (rc == TK_EINVAL || rc == TK_ELIMIT)
+        return fail(c, TK_EINVAL, path, "%s (allow a range in outbound.allow_cidrs)", why);
+    return TK_OK;
+}
+
 static int check_outbound(ctx_t *c)
 {
     tk_config_t *cfg = c->cfg;
     char p[PATH_LEN], why[TK_SSRF_ERR_MAX];
     for (size_t i = 0; i < cfg->nservers; i++) {
-        const tk_server_conf_t *s = &cfg->servers[i];
-        if (s->url == NULL || s->disabled)
-            continue;
-        tk_ssrf_target_t t;
-        int rc = tk_ssrf_resolve(cfg->ssrf, s->url, &t, why, sizeof(why));
-        tk_ssrf_target_clear(&t);
-        if (rc == TK_EINVAL || rc == TK_ELIMIT) {
-            tk_snprintf(p, sizeof(p), "mcpServers.%s.url", s->name);
-            return fail(c, TK_EINVAL, p, "%s (allow a range in outbound.allow_cidrs)", why);
-        }
+        tk_snprintf(p, sizeof(p), "mcpServers.%s.url", cfg->servers[i].name);
+        int rc = check_server_url(c, cfg->ssrf, &cfg->servers[i], p);
+        if (rc != TK_OK)
+            return rc;
     }
     if (cfg->alerts.webhook_url != NULL) {
         tk_ssrf_target_t t;
@@ -1589,6 +1629,9 @@ void tk_config_destroy(tk_config_t *cfg)
     if (cfg->audit_key != NULL)
         OPENSSL_cleanse(cfg->audit_key, cfg->audit_keylen);
     free(cfg->audit_key);
+    if (cfg->vault_key != NULL)
+        OPENSSL_cleanse(cfg->vault_key, cfg->vault_keylen);
+    free(cfg->vault_key);
     free(cfg->audit_dir);
     free(cfg->jwt_issuer);
     free(cfg->jwt_audience);
@@ -1642,6 +1685,8 @@ int tk_config_register_masks(const tk_config_t *cfg, char *err, size_t errlen)
     if (rc == TK_OK)
         rc = mask_key(cfg->audit_key, cfg->audit_keylen);
     if (rc == TK_OK)
+        rc = mask_key(cfg->vault_key, cfg->vault_keylen);
+    if (rc == TK_OK)
         rc = mask_key(cfg->alerts.secret, cfg->alerts.secretlen);
     if (rc == TK_OK && cfg->oidc_client_secret != NULL)
         rc = tk_mask_add_secret(cfg->oidc_client_secret);
@@ -1684,6 +1729,82 @@ const tk_endpoint_conf_t *tk_config_find_endpoint(const tk_config_t *cfg, const 
             return &cfg->endpoints[i];
     }
     return NULL;
+}
+
+/* ---- one server or endpoint at a time (admin API) ----------------------- */
+
+int tk_config_parse_server(const tk_config_t *cfg, const char *label, const char *name,
+                           json_t *obj, tk_server_conf_t **out, char *err, size_t errlen)
+{
+    ctx_t c = {.file = label, .err = err, .errlen = errlen};
+    tk_server_conf_t *s = tk_calloc(1, sizeof(*s));
+    *out = NULL;
+    int rc = parse_server(&c, "", name, obj, s);
+    if (rc == TK_OK) {
+        inherit_one(cfg, &s->pinning);
+        rc = check_server_url(&c, cfg->ssrf, s, "url");
+    }
+    if (rc != TK_OK) {
+        tk_config_server_free(s);
+        return rc;
+    }
+    *out = s;
+    return TK_OK;
+}
+
+void tk_config_server_free(tk_server_conf_t *s)
+{
+    if (s == NULL)
+        return;
+    free_server(s);
+    free(s);
+}
+
+int tk_config_parse_endpoint(const char *label, const char *slug, json_t *obj,
+                             tk_endpoint_conf_t **out, char ***names, size_t *nnames, char *err,
+                             size_t errlen)
+{
+    ctx_t c = {.file = label, .err = err, .errlen = errlen, .names_only = 1};
+    tk_endpoint_conf_t *e = tk_calloc(1, sizeof(*e));
+    const char *why = check_slug(slug);
+    *out = NULL;
+    *names = NULL;
+    *nnames = 0;
+    int rc = why != NULL ? fail(&c, TK_EINVAL, "", "invalid endpoint name: %s", why) : TK_OK;
+    if (rc == TK_OK && !json_is_object(obj))
+        rc = fail(&c, TK_EINVAL, "", "expected an object");
+    if (rc == TK_OK) {
+        e->slug = tk_strdup(slug);
+        apply_defaults(endpoint_fields, NFIELDS(endpoint_fields), e);
+        rc = parse_object(&c, "", obj, endpoint_fields, NFIELDS(endpoint_fields), e);
+    }
+    if (rc != TK_OK) {
+        free_strv(c.ep_names, c.nep_names);
+        tk_config_endpoint_free(e);
+        return rc;
+    }
+    free(e->servers); /* indexes mean nothing here: the caller resolves the names */
+    e->servers = NULL;
+    *names = c.ep_names != NULL ? c.ep_names : tk_calloc(1, sizeof(char *));
+    *nnames = c.nep_names;
+    *out = e;
+    return TK_OK;
+}
+
+void tk_config_endpoint_free(tk_endpoint_conf_t *e)
+{
+    if (e == NULL)
+        return;
+    free_endpoint(e);
+    free(e);
+}
+
+int tk_config_check_name(const char *name, int slug, char *err, size_t errlen)
+{
+    const char *why = slug ? check_slug(name) : check_server_name(name);
+    if (why != NULL)
+        tk_snprintf(err, errlen, "invalid %s name: %s", slug ? "endpoint" : "server", why);
+    return why != NULL ? TK_EINVAL : TK_OK;
 }
 
 /* ---- import from other clients ----------------------------------------- */

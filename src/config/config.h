@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "core/core.h"
 #include "net/ssrf.h"
 #include "state/ratelimit.h"
@@ -154,6 +156,9 @@ typedef struct tk_config {
     uint32_t audit_fsync_interval_ms; /* default 1000; 0 = fsync every record */
     int audit_log_arguments;         /* record tool arguments (masked); default 0 */
     int audit_log_results;           /* record tool results (masked); default 0 */
+    unsigned char *vault_key; /* secret vault master key (secret) from vault.key_env /
+                                 vault.key_file; NULL: <data_dir>/vault.key, made on first use */
+    size_t vault_keylen;      /* 32..256 bytes */
     /* dashboard login ("dashboard": {...}; see docs/dashboard.md) */
     char *dash_web_dir;            /* static dashboard files; NULL: no dashboard served */
     uint32_t dash_bcrypt_cost;     /* password hashes, default 12 (4..31) */
@@ -190,6 +195,29 @@ int tk_config_register_masks(const tk_config_t *cfg, char *err, size_t errlen) T
 
 const tk_server_conf_t *tk_config_find_server(const tk_config_t *cfg, const char *name);
 const tk_endpoint_conf_t *tk_config_find_endpoint(const tk_config_t *cfg, const char *slug);
+
+/* One server object (as under "mcpServers") called name, validated by the
+ * config file's rules (name, transport, command/args/url, env and header
+ * names, timeouts) with pinning inherited from cfg and the URL checked
+ * against cfg's outbound policy. label prefixes messages ("label: key:
+ * problem"; never a secret value). *out is owned by the caller
+ * (tk_config_server_free). Needs a JSON object for obj. */
+int tk_config_parse_server(const tk_config_t *cfg, const char *label, const char *name,
+                           json_t *obj, tk_server_conf_t **out, char *err, size_t errlen) TK_WUR;
+void tk_config_server_free(tk_server_conf_t *s);
+
+/* One endpoint object (as under "endpoints") for slug, by the config file's
+ * rules; its "servers" names are returned unresolved in *names (*nnames of
+ * them; a NULL-terminated heap array of heap strings) and e->servers is
+ * NULL. Free with tk_config_endpoint_free and each name and the array. */
+int tk_config_parse_endpoint(const char *label, const char *slug, json_t *obj,
+                             tk_endpoint_conf_t **out, char ***names, size_t *nnames, char *err,
+                             size_t errlen) TK_WUR;
+void tk_config_endpoint_free(tk_endpoint_conf_t *e);
+
+/* Whether name is a valid server name (slug 0) or endpoint slug (slug 1);
+ * TK_EINVAL with the rule in err if not. */
+int tk_config_check_name(const char *name, int slug, char *err, size_t errlen) TK_WUR;
 
 /* Convert a Claude Desktop / Claude Code config (any JSON with "mcpServers")
  * into a Tumiki config written to out. Servers with invalid names are

@@ -85,7 +85,7 @@ typedef struct catalog {
 
 struct srv {
     tk_gateway_t *gw;
-    size_t index;
+    tk_server_conf_t *own_conf; /* made through the admin API: owned; NULL: the config's */
     tk_upstream_t *up;
     catalog_t cat[CAT_N];
     cat_req_t catreq[CAT_N];  /* callback args for catalogue fetches */
@@ -102,6 +102,7 @@ typedef struct route {
 struct endpoint {
     tk_gateway_t *gw;
     const tk_endpoint_conf_t *conf;
+    tk_endpoint_conf_t *own_conf; /* made through the admin API: owned (= conf); NULL: config's */
     srv_t **srvs;
     size_t nsrvs;
     /* merged catalogue per kind, rebuilt when a server's catalogue changes */
@@ -172,9 +173,10 @@ typedef struct s2c {
 struct tk_gateway {
     struct event_base *base;
     const tk_config_t *cfg;
-    srv_t *srvs;
+    srv_t **srvs;        /* config servers first (nconf_srvs, fixed), then API-made ones */
     size_t nsrvs;
-    endpoint_t *eps;
+    size_t nconf_srvs;
+    endpoint_t **eps;    /* config endpoints first, then API-made ones */
     size_t neps;
     tk_map_t *sessions; /* id -> session_t */
     tk_map_t *calls;    /* serial -> call_t */
@@ -190,6 +192,7 @@ struct tk_gateway {
     tk_pins_t *pins;  /* NULL if no server is pinned, or the pin store failed */
     unsigned pin_gen; /* bumped when a tool's approval changes */
     tk_audit_t *audit_loop; /* the trail whose completions this loop receives, or NULL */
+    int started;            /* tk_gateway_start ran: servers added later start at once */
 };
 
 static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26"};
@@ -701,7 +704,7 @@ static void catalog_settle(srv_t *sv, cat_kind_t k)
     cat->fetching = 0;
     tk_gateway_t *gw = sv->gw;
     for (size_t i = 0; i < gw->neps; i++) {
-        endpoint_t *ep = &gw->eps[i];
+        endpoint_t *ep = gw->eps[i];
         for (size_t j = 0; j < ep->nsrvs; j++) {
             if (ep->srvs[j] == sv && ep->fetching[k] > 0) {
                 ep->fetching[k]--;
@@ -1584,8 +1587,8 @@ static void handle_get(session_t *s, tk_hreq_t *req)
 static endpoint_t *find_endpoint(tk_gateway_t *gw, const char *slug)
 {
     for (size_t i = 0; i < gw->neps; i++)
-        if (!strcmp(gw->eps[i].conf->slug, slug))
-            return &gw->eps[i];
+        if (!strcmp(gw->eps[i]->conf->slug, slug))
+            return gw->eps[i];
     return NULL;
 }
 
@@ -1735,7 +1738,7 @@ static void sigchld_cb(evutil_socket_t sig, short what, void *arg)
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         for (size_t i = 0; i < gw->nsrvs; i++)
-            if (tk_upstream_child_exited(gw->srvs[i].up, (int)pid, status))
+            if (tk_upstream_child_exited(gw->srvs[i]->up, (int)pid, status))
                 break;
     }
 }
@@ -1774,9 +1777,9 @@ static void pins_changed(void *arg, const char *server)
     tk_gateway_t *gw = arg;
     gw->pin_gen++;
     for (size_t i = 0; i < gw->nsrvs; i++) {
-        if (strcmp(tk_upstream_name(gw->srvs[i].up), server) == 0) {
+        if (strcmp(tk_upstream_name(gw->srvs[i]->up), server) == 0) {
             json_t *n = tk_rpc_notification("notifications/tools/list_changed", NULL);
-            fan_out(&gw->srvs[i], n, -1, NULL);
+            fan_out(gw->srvs[i], n, -1, NULL);
             json_decref(n);
         }
     }
@@ -1786,7 +1789,7 @@ static void pins_start(tk_gateway_t *gw)
 {
     size_t pinned = 0;
     for (size_t i = 0; i < gw->nsrvs; i++)
-        pinned += gw->srvs[i].pin->mode != TK_PIN_OFF;
+        pinned += gw->srvs[i]->pin->mode != TK_PIN_OFF;
     if (pinned == 0)
         return;
     char err[512];
@@ -1798,6 +1801,76 @@ static void pins_start(tk_gateway_t *gw)
                  "tool-definition pinning has no store (%s): tools of pinned servers are "
                  "withheld until it works",
                  err);
+}
+
+/* A server's runtime state for conf (borrowed; the caller sets own_conf
+ * when the gateway owns it). */
+static srv_t *srv_new(tk_gateway_t *gw, const tk_server_conf_t *conf)
+{
+    srv_t *sv = tk_calloc(1, sizeof(*sv));
+    sv->gw = gw;
+    TAILQ_INIT(&sv->calls);
+    tk_upstream_events_t ev = {on_up_notification, on_up_request, on_up_ready, on_up_down, sv};
+    sv->up = tk_upstream_create(gw->base, conf, gw->cfg->max_message_bytes, &ev, gw->cfg->ssrf);
+    sv->pin = &conf->pinning;
+    return sv;
+}
+
+static void srv_start(srv_t *sv)
+{
+    if (tk_upstream_start(sv->up) != TK_OK) {
+        atomic_store(&sv->settled, 1);
+        tk_warn(MOD, "server %s did not start; will retry", tk_upstream_name(sv->up));
+    }
+}
+
+/* Kill the server's processes and free it (its calls must be gone). */
+static void srv_free(srv_t *sv)
+{
+    tk_upstream_destroy(sv->up);
+    for (int k = 0; k < CAT_N; k++) {
+        json_decref(sv->cat[k].items);
+        json_decref(sv->cat[k].accum);
+    }
+    tk_config_server_free(sv->own_conf);
+    free(sv);
+}
+
+/* An endpoint for conf (borrowed) with room for cap servers. */
+static endpoint_t *endpoint_new(tk_gateway_t *gw, const tk_endpoint_conf_t *conf, size_t cap)
+{
+    endpoint_t *ep = tk_calloc(1, sizeof(*ep));
+    ep->gw = gw;
+    ep->conf = conf;
+    ep->srvs = tk_calloc(cap + 1, sizeof(srv_t *));
+    for (int k = 0; k < CAT_N; k++)
+        ep->built_gen[k] = tk_calloc(cap + 1, sizeof(unsigned));
+    return ep;
+}
+
+static void endpoint_free(endpoint_t *ep)
+{
+    for (int k = 0; k < CAT_N; k++) {
+        json_decref(ep->merged[k]);
+        free(ep->merged_text[k]);
+        if (ep->routes[k]) {
+            routes_clear(ep->routes[k]);
+            tk_map_destroy(ep->routes[k]);
+        }
+        free(ep->built_gen[k]);
+        if (k == CAT_TOOLS)
+            tk_map_destroy(ep->pin_blocked);
+        waiter_t *w = ep->waiters[k];
+        while (w) {
+            waiter_t *next = w->next;
+            free(w);
+            w = next;
+        }
+    }
+    json_decref(ep->tool_filter);
+    free(ep->srvs);
+    tk_config_endpoint_free(ep->own_conf);
+    free(ep);
 }
 
 tk_gateway_t *tk_gateway_create(struct event_base *base, const tk_config_t *cfg)
@@ -1813,36 +1886,24 @@ tk_gateway_t *tk_gateway_create(struct event_base *base, const tk_config_t *cfg)
     if (tk_random_bytes(rid, sizeof(rid)) != TK_OK)
         memset(rid, 0, sizeof(rid));
     tk_hex_encode(rid, sizeof(rid), gw->rid_prefix);
-    gw->srvs = tk_calloc(cfg->nservers, sizeof(srv_t));
+    gw->srvs = tk_calloc(TK_GATEWAY_MAX_SERVERS, sizeof(srv_t *));
     size_t *srv_of = tk_calloc(cfg->nservers, sizeof(size_t)); /* conf index -> srv index + 1 */
     for (size_t i = 0; i < cfg->nservers; i++) {
-        const tk_server_conf_t *sc = &cfg->servers[i];
-        if (sc->disabled)
+        if (cfg->servers[i].disabled)
             continue;
-        srv_t *sv = &gw->srvs[gw->nsrvs];
-        sv->gw = gw;
-        sv->index = gw->nsrvs;
-        TAILQ_INIT(&sv->calls);
-        tk_upstream_events_t ev = {on_up_notification, on_up_request, on_up_ready, on_up_down,
-                                   sv};
-        sv->up = tk_upstream_create(base, sc, cfg->max_message_bytes, &ev, cfg->ssrf);
-        sv->pin = &sc->pinning;
+        gw->srvs[gw->nsrvs] = srv_new(gw, &cfg->servers[i]);
         srv_of[i] = ++gw->nsrvs;
     }
-    gw->eps = tk_calloc(cfg->nendpoints, sizeof(endpoint_t));
-    gw->neps = cfg->nendpoints;
+    gw->nconf_srvs = gw->nsrvs;
+    gw->eps = tk_calloc(TK_GATEWAY_MAX_ENDPOINTS, sizeof(endpoint_t *));
     for (size_t i = 0; i < cfg->nendpoints; i++) {
-        endpoint_t *ep = &gw->eps[i];
-        ep->gw = gw;
-        ep->conf = &cfg->endpoints[i];
-        ep->srvs = tk_calloc(ep->conf->nservers, sizeof(srv_t *));
+        endpoint_t *ep = endpoint_new(gw, &cfg->endpoints[i], cfg->endpoints[i].nservers);
         for (size_t j = 0; j < ep->conf->nservers; j++) {
             size_t si = srv_of[ep->conf->servers[j]];
             if (si)
-                ep->srvs[ep->nsrvs++] = &gw->srvs[si - 1];
+                ep->srvs[ep->nsrvs++] = gw->srvs[si - 1];
         }
-        for (int k = 0; k < CAT_N; k++)
-            ep->built_gen[k] = tk_calloc(ep->nsrvs, sizeof(unsigned));
+        gw->eps[gw->neps++] = ep;
     }
     free(srv_of);
     pins_start(gw);
@@ -1865,10 +1926,8 @@ tk_gateway_t *tk_gateway_create(struct event_base *base, const tk_config_t *cfg)
 void tk_gateway_start(tk_gateway_t *gw)
 {
     for (size_t i = 0; i < gw->nsrvs; i++)
-        if (tk_upstream_start(gw->srvs[i].up) != TK_OK) {
-            atomic_store(&gw->srvs[i].settled, 1);
-            tk_warn(MOD, "server %s did not start; will retry", tk_upstream_name(gw->srvs[i].up));
-        }
+        srv_start(gw->srvs[i]);
+    gw->started = 1;
 }
 
 void tk_gateway_set_monitoring(tk_gateway_t *gw, tk_metrics_t *metrics, tk_alerts_t *alerts)
@@ -1877,18 +1936,18 @@ void tk_gateway_set_monitoring(tk_gateway_t *gw, tk_metrics_t *metrics, tk_alert
     gw->alerts = alerts;
     tk_pins_set_alerts(gw->pins, alerts);
     for (size_t i = 0; i < gw->nsrvs; i++)
-        tk_metrics_upstream_init(metrics, tk_upstream_name(gw->srvs[i].up));
+        tk_metrics_upstream_init(metrics, tk_upstream_name(gw->srvs[i]->up));
     for (size_t i = 0; i < gw->neps; i++)
-        tk_metrics_sessions(metrics, gw->eps[i].conf->slug, 0);
+        tk_metrics_sessions(metrics, gw->eps[i]->conf->slug, 0);
 }
 
 size_t tk_gateway_pending_servers(const tk_gateway_t *gw, json_t *names)
 {
     size_t n = 0;
-    for (size_t i = 0; i < gw->nsrvs; i++)
-        if (!atomic_load(&gw->srvs[i].settled)) {
+    for (size_t i = 0; i < gw->nconf_srvs; i++) /* fixed since create: safe off the loop */
+        if (!atomic_load(&gw->srvs[i]->settled)) {
             json_array_append_new(names,
-                                  json_sprintf("upstream:%s", tk_upstream_name(gw->srvs[i].up)));
+                                  json_sprintf("upstream:%s", tk_upstream_name(gw->srvs[i]->up)));
             n++;
         }
     return n;
@@ -1912,37 +1971,12 @@ void tk_gateway_destroy(tk_gateway_t *gw)
     for (size_t i = 0; i < n; i++)
         session_destroy(all[i]);
     free(all);
-    for (size_t i = 0; i < gw->neps; i++) {
-        endpoint_t *ep = &gw->eps[i];
-        for (int k = 0; k < CAT_N; k++) {
-            json_decref(ep->merged[k]);
-            free(ep->merged_text[k]);
-            if (ep->routes[k]) {
-                routes_clear(ep->routes[k]);
-                tk_map_destroy(ep->routes[k]);
-            }
-            free(ep->built_gen[k]);
-            if (k == CAT_TOOLS)
-                tk_map_destroy(ep->pin_blocked);
-            waiter_t *w = ep->waiters[k];
-            while (w) {
-                waiter_t *next = w->next;
-                free(w);
-                w = next;
-            }
-        }
-        json_decref(ep->tool_filter);
-        free(ep->srvs);
-    }
+    for (size_t i = 0; i < gw->neps; i++)
+        endpoint_free(gw->eps[i]);
     free(gw->eps);
     tk_pins_destroy(gw->pins);
-    for (size_t i = 0; i < gw->nsrvs; i++) {
-        tk_upstream_destroy(gw->srvs[i].up);
-        for (int k = 0; k < CAT_N; k++) {
-            json_decref(gw->srvs[i].cat[k].items);
-            json_decref(gw->srvs[i].cat[k].accum);
-        }
-    }
+    for (size_t i = 0; i < gw->nsrvs; i++)
+        srv_free(gw->srvs[i]);
     free(gw->srvs);
     it = 0;
     while (tk_map_next(gw->s2c, &it, NULL, NULL, &val)) {
@@ -1992,10 +2026,281 @@ const char *tk_gateway_server_status(const tk_gateway_t *gw, const char *name)
 {
     static const char *const names[] = {"idle", "starting", "ready", "backoff", "stopping"};
     for (size_t i = 0; i < gw->nsrvs; i++) {
-        if (strcmp(tk_upstream_name(gw->srvs[i].up), name) != 0)
+        if (strcmp(tk_upstream_name(gw->srvs[i]->up), name) != 0)
             continue;
-        tk_upstream_state_t st = tk_upstream_state(gw->srvs[i].up);
+        tk_upstream_state_t st = tk_upstream_state(gw->srvs[i]->up);
         return (size_t)st < sizeof(names) / sizeof(names[0]) ? names[st] : "unknown";
     }
     return "disabled";
+}
+
+/* ---- servers and endpoints made through the admin API ---- */
+
+/* The values of m for which match(value, arg) holds, in a fresh array of
+ * *n (free it): collected first, so the caller may then delete them. */
+static void **map_select(tk_map_t *m, int (*match)(const void *val, const void *arg),
+                         const void *arg, size_t *n)
+{
+    size_t it = 0;
+    void *val;
+    void **out = tk_calloc(tk_map_count(m) + 1, sizeof(*out));
+    *n = 0;
+    while (tk_map_next(m, &it, NULL, NULL, &val))
+        if (match(val, arg))
+            out[(*n)++] = val;
+    return out;
+}
+
+static int s2c_of_srv(const void *val, const void *sv)
+{
+    return ((const s2c_t *)val)->srv == sv;
+}
+
+static int session_of_ep(const void *val, const void *ep)
+{
+    return ((const session_t *)val)->ep == ep;
+}
+
+static srv_t *find_srv(tk_gateway_t *gw, const char *name)
+{
+    for (size_t i = 0; i < gw->nsrvs; i++)
+        if (strcmp(tk_upstream_name(gw->srvs[i]->up), name) == 0)
+            return gw->srvs[i];
+    return NULL;
+}
+
+/* Tell ep's sessions that its lists changed. */
+static void endpoint_lists_changed(endpoint_t *ep)
+{
+    static const char *const what[] = {"notifications/tools/list_changed",
+                                       "notifications/prompts/list_changed",
+                                       "notifications/resources/list_changed"};
+    size_t n;
+    session_t **ss = (session_t **)map_select(ep->gw->sessions, session_of_ep, ep, &n);
+    for (size_t i = 0; i < sizeof(what) / sizeof(what[0]); i++) {
+        json_t *msg = tk_rpc_notification(what[i], NULL);
+        for (size_t k = 0; k < n; k++)
+            session_push(ss[k], msg);
+        json_decref(msg);
+    }
+    free(ss);
+}
+
+/* Rebuild ep's merged lists and routes now (no route may point at a server
+ * that is going away). */
+static void endpoint_rebuild(endpoint_t *ep)
+{
+    for (int k = 0; k < CAT_N; k++) {
+        json_decref(ep->merged[k]);
+        ep->merged[k] = NULL;
+        endpoint_merge(ep, (cat_kind_t)k);
+    }
+}
+
+/* In every endpoint, replace server old by new (NULL: drop it); catalogue
+ * waits that counted on old are settled. */
+static void endpoints_swap_srv(tk_gateway_t *gw, srv_t *old, srv_t *new)
+{
+    for (size_t i = 0; i < gw->neps; i++) {
+        endpoint_t *ep = gw->eps[i];
+        size_t j = 0;
+        while (j < ep->nsrvs && ep->srvs[j] != old)
+            j++;
+        if (j == ep->nsrvs)
+            continue;
+        if (new != NULL) {
+            ep->srvs[j] = new;
+        } else {
+            ep->nsrvs--;
+            memmove(&ep->srvs[j], &ep->srvs[j + 1], (ep->nsrvs - j) * sizeof(srv_t *));
+        }
+        endpoint_rebuild(ep);
+        for (int k = 0; k < CAT_N; k++)
+            if (old->cat[k].fetching && ep->fetching[k] > 0 && --ep->fetching[k] == 0)
+                endpoint_catalog_done(ep, (cat_kind_t)k);
+        endpoint_lists_changed(ep);
+    }
+}
+
+/* Take sv out of service: fail its calls in flight, drop what servers asked
+ * of clients, kill its processes, free it. It is already out of every
+ * endpoint and of gw->srvs. */
+static void srv_retire(tk_gateway_t *gw, srv_t *sv)
+{
+    call_t *c;
+    while ((c = TAILQ_FIRST(&sv->calls)) != NULL) {
+        tk_upstream_cancel(sv->up, c->handle, "server removed");
+        note_call_end(c, sv, "error", 1);
+        TAILQ_REMOVE(&sv->calls, c, ulink);
+        c->srv = NULL;
+        json_t *m = tk_rpc_error(c->id, TK_RPC_INTERNAL_ERROR, "the upstream server was removed");
+        call_finish(c, m);
+        json_decref(m);
+    }
+    size_t n;
+    s2c_t **dead = (s2c_t **)map_select(gw->s2c, s2c_of_srv, sv, &n);
+    for (size_t i = 0; i < n; i++) {
+        tk_map_sdel(gw->s2c, dead[i]->key);
+        json_decref(dead[i]->up_id);
+        free(dead[i]);
+    }
+    free(dead);
+    tk_metrics_upstream_up(gw->metrics, tk_upstream_name(sv->up), 0);
+    srv_free(sv);
+}
+
+int tk_gateway_add_server(tk_gateway_t *gw, tk_server_conf_t *conf)
+{
+    if (find_srv(gw, conf->name) != NULL || tk_config_find_server(gw->cfg, conf->name) != NULL) {
+        tk_config_server_free(conf);
+        return TK_EINVAL;
+    }
+    if (gw->nsrvs >= TK_GATEWAY_MAX_SERVERS) {
+        tk_config_server_free(conf);
+        return TK_ELIMIT;
+    }
+    srv_t *sv = srv_new(gw, conf);
+    sv->own_conf = conf;
+    gw->srvs[gw->nsrvs++] = sv;
+    if (gw->pins == NULL && conf->pinning.mode != TK_PIN_OFF)
+        pins_start(gw);
+    tk_metrics_upstream_init(gw->metrics, conf->name);
+    if (gw->started)
+        srv_start(sv);
+    tk_info(MOD, "server %s added", conf->name);
+    return TK_OK;
+}
+
+int tk_gateway_replace_server(tk_gateway_t *gw, tk_server_conf_t *conf)
+{
+    srv_t *old = find_srv(gw, conf->name);
+    size_t i = 0;
+    while (i < gw->nsrvs && gw->srvs[i] != old)
+        i++;
+    if (old == NULL || old->own_conf == NULL || i < gw->nconf_srvs) {
+        tk_config_server_free(conf);
+        return old == NULL ? TK_ENOENT : TK_ESTATE;
+    }
+    srv_t *sv = srv_new(gw, conf);
+    sv->own_conf = conf;
+    gw->srvs[i] = sv;
+    endpoints_swap_srv(gw, old, sv);
+    srv_retire(gw, old);
+    if (gw->started)
+        srv_start(sv);
+    tk_info(MOD, "server %s changed", conf->name);
+    return TK_OK;
+}
+
+int tk_gateway_remove_server(tk_gateway_t *gw, const char *name)
+{
+    size_t i = gw->nconf_srvs;
+    while (i < gw->nsrvs && strcmp(tk_upstream_name(gw->srvs[i]->up), name) != 0)
+        i++;
+    if (i == gw->nsrvs)
+        return find_srv(gw, name) != NULL ? TK_ESTATE : TK_ENOENT;
+    srv_t *sv = gw->srvs[i];
+    gw->nsrvs--;
+    memmove(&gw->srvs[i], &gw->srvs[i + 1], (gw->nsrvs - i) * sizeof(srv_t *));
+    endpoints_swap_srv(gw, sv, NULL);
+    tk_info(MOD, "server %s removed", name);
+    srv_retire(gw, sv);
+    return TK_OK;
+}
+
+/* The servers called servers[0..n) (a fresh array), or NULL if one is
+ * unknown. */
+static srv_t **resolve_srvs(tk_gateway_t *gw, char *const *servers, size_t n)
+{
+    srv_t **out = tk_calloc(n + 1, sizeof(*out));
+    for (size_t j = 0; j < n; j++) {
+        if ((out[j] = find_srv(gw, servers[j])) == NULL) {
+            free(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+int tk_gateway_add_endpoint(tk_gateway_t *gw, tk_endpoint_conf_t *conf, char *const *servers,
+                            size_t nservers)
+{
+    int rc = find_endpoint(gw, conf->slug) != NULL     ? TK_EINVAL
+             : gw->neps >= TK_GATEWAY_MAX_ENDPOINTS ? TK_ELIMIT
+                                                      : TK_OK;
+    srv_t **srvs = rc == TK_OK ? resolve_srvs(gw, servers, nservers) : NULL;
+    if (srvs == NULL) {
+        tk_config_endpoint_free(conf);
+        return rc != TK_OK ? rc : TK_ENOENT;
+    }
+    endpoint_t *ep = endpoint_new(gw, conf, nservers);
+    ep->own_conf = conf;
+    memcpy(ep->srvs, srvs, nservers * sizeof(*srvs));
+    ep->nsrvs = nservers;
+    free(srvs);
+    gw->eps[gw->neps++] = ep;
+    tk_metrics_sessions(gw->metrics, conf->slug, 0);
+    tk_info(MOD, "endpoint %s added", conf->slug);
+    return TK_OK;
+}
+
+int tk_gateway_remove_endpoint(tk_gateway_t *gw, const char *slug)
+{
+    size_t i = 0;
+    while (i < gw->neps && strcmp(gw->eps[i]->conf->slug, slug) != 0)
+        i++;
+    if (i == gw->neps)
+        return TK_ENOENT;
+    endpoint_t *ep = gw->eps[i];
+    if (ep->own_conf == NULL)
+        return TK_ESTATE;
+    size_t n;
+    session_t **dead = (session_t **)map_select(gw->sessions, session_of_ep, ep, &n);
+    for (size_t k = 0; k < n; k++) {
+        audit_session(dead[k], NULL, "session.delete", NULL, "endpoint removed");
+        session_destroy(dead[k]);
+    }
+    free(dead);
+    gw->neps--;
+    memmove(&gw->eps[i], &gw->eps[i + 1], (gw->neps - i) * sizeof(endpoint_t *));
+    tk_info(MOD, "endpoint %s removed (%zu sessions ended)", slug, n);
+    endpoint_free(ep);
+    return TK_OK;
+}
+
+int tk_gateway_replace_endpoint(tk_gateway_t *gw, tk_endpoint_conf_t *conf, char *const *servers,
+                                size_t nservers)
+{
+    endpoint_t *ep = find_endpoint(gw, conf->slug);
+    int rc = ep == NULL ? TK_ENOENT : ep->own_conf == NULL ? TK_ESTATE : TK_OK;
+    srv_t **srvs = rc == TK_OK ? resolve_srvs(gw, servers, nservers) : NULL;
+    if (srvs == NULL) {
+        tk_config_endpoint_free(conf);
+        return rc != TK_OK ? rc : TK_ENOENT;
+    }
+    for (int k = 0; k < CAT_N; k++) {
+        free(ep->built_gen[k]);
+        ep->built_gen[k] = tk_calloc(nservers + 1, sizeof(unsigned));
+    }
+    free(ep->srvs);
+    ep->srvs = srvs;
+    ep->nsrvs = nservers;
+    tk_config_endpoint_free(ep->own_conf);
+    ep->own_conf = conf;
+    ep->conf = conf;
+    endpoint_rebuild(ep);
+    for (int k = 0; k < CAT_N; k++) {
+        if (ep->waiters[k] != NULL) { /* the wait's count no longer adds up: run them again */
+            ep->fetching[k] = 0;
+            endpoint_catalog_done(ep, (cat_kind_t)k);
+        }
+    }
+    endpoint_lists_changed(ep);
+    tk_info(MOD, "endpoint %s changed", conf->slug);
+    return TK_OK;
+}
+
+int tk_gateway_has_endpoint(const tk_gateway_t *gw, const char *slug)
+{
+    return find_endpoint((tk_gateway_t *)gw, slug) != NULL;
 }

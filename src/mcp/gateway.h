@@ -25,6 +25,11 @@
 
 typedef struct tk_gateway tk_gateway_t;
 
+/* Servers and endpoints at once: the config's plus those made through the
+ * admin API. */
+#define TK_GATEWAY_MAX_SERVERS (2 * TK_MAX_SERVERS)
+#define TK_GATEWAY_MAX_ENDPOINTS (2 * TK_MAX_ENDPOINTS)
+
 #define TK_MCP_LATEST "2025-11-25"
 
 tk_gateway_t *tk_gateway_create(struct event_base *base, const tk_config_t *cfg);
@@ -54,6 +59,32 @@ size_t tk_gateway_session_count(const tk_gateway_t *gw);
  * endpoint; TK_EINVAL: not arrays. */
 int tk_gateway_set_tool_filter(tk_gateway_t *gw, const char *slug, const json_t *allow,
                                const json_t *deny) TK_WUR;
+/* Servers and endpoints made through the admin API, changed live on the
+ * gateway's loop. The conf given is owned by the gateway from the call on,
+ * also when it fails. Config-file servers and endpoints cannot be replaced
+ * or removed (TK_ESTATE).
+ *
+ * add_server: a new upstream (started at once if the gateway was started,
+ * else by tk_gateway_start); TK_EINVAL if the name is taken, TK_ELIMIT when
+ * TK_GATEWAY_MAX_SERVERS run. replace_server: the server of that name gets
+ * a new upstream for conf, in every endpoint that lists it; its calls in
+ * flight fail and its processes are killed. remove_server: the same, and
+ * it leaves every endpoint (whose sessions get list_changed); TK_ENOENT for
+ * an unknown name. add_endpoint: /mcp/<slug> serves at once with the named
+ * servers (TK_ENOENT if one is unknown, TK_EINVAL if the slug is taken).
+ * replace_endpoint: new servers, tools, namespace (sessions stay and get
+ * list_changed). remove_endpoint: its sessions end and it answers 404. */
+int tk_gateway_add_server(tk_gateway_t *gw, tk_server_conf_t *conf) TK_WUR;
+int tk_gateway_replace_server(tk_gateway_t *gw, tk_server_conf_t *conf) TK_WUR;
+int tk_gateway_remove_server(tk_gateway_t *gw, const char *name) TK_WUR;
+int tk_gateway_add_endpoint(tk_gateway_t *gw, tk_endpoint_conf_t *conf, char *const *servers,
+                            size_t nservers) TK_WUR;
+int tk_gateway_replace_endpoint(tk_gateway_t *gw, tk_endpoint_conf_t *conf, char *const *servers,
+                                size_t nservers) TK_WUR;
+int tk_gateway_remove_endpoint(tk_gateway_t *gw, const char *slug) TK_WUR;
+/* Whether /mcp/<slug> exists (config or API). */
+int tk_gateway_has_endpoint(const tk_gateway_t *gw, const char *slug);
+
 /* A configured server's state: "idle", "starting", "ready", "backoff",
  * "stopping", or "disabled" when it is not running under the gateway. */
 const char *tk_gateway_server_status(const tk_gateway_t *gw, const char *name);

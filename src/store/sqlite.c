@@ -109,6 +109,36 @@ static const migration_t migrations[] = {
      * so e-mails are unique without regard to case too (failed_logins and
      * locked_until exist since 1; locked_until is in ms) */
     {5, "CREATE UNIQUE INDEX IF NOT EXISTS users_email_nocase ON users (email COLLATE NOCASE);"},
+    /* 6: upstream servers and endpoints made through the admin API / CLI;
+     * a server's secret values only as vault ciphertext (AES-256-GCM, tag
+     * appended) with nonce and key id; BLOB is BYTEA on PostgreSQL */
+    {6, "CREATE TABLE servers ("
+        "  id TEXT NOT NULL PRIMARY KEY,"
+        "  org_id TEXT NOT NULL REFERENCES organizations (id),"
+        "  name TEXT NOT NULL UNIQUE,"
+        "  transport TEXT NOT NULL CHECK (transport IN ('stdio', 'http', 'sse')),"
+        "  spec TEXT NOT NULL,"
+        "  created_by TEXT,"
+        "  created_at INTEGER NOT NULL,"
+        "  updated_at INTEGER NOT NULL"
+        ");"
+        "CREATE TABLE server_secrets ("
+        "  server_id TEXT NOT NULL REFERENCES servers (id) ON DELETE CASCADE,"
+        "  kind TEXT NOT NULL CHECK (kind IN ('env', 'header')),"
+        "  name TEXT NOT NULL,"
+        "  ciphertext BLOB NOT NULL,"
+        "  nonce BLOB NOT NULL,"
+        "  key_id TEXT NOT NULL,"
+        "  PRIMARY KEY (server_id, kind, name)"
+        ");"
+        "CREATE TABLE endpoints ("
+        "  slug TEXT NOT NULL PRIMARY KEY,"
+        "  org_id TEXT NOT NULL REFERENCES organizations (id),"
+        "  spec TEXT NOT NULL,"
+        "  created_by TEXT,"
+        "  created_at INTEGER NOT NULL,"
+        "  updated_at INTEGER NOT NULL"
+        ");"},
     /* 7: the JWTs this gateway issued (no token, only its id, subject and
      * expiry), so that disabling or deleting a user revokes theirs */
     {7, "CREATE TABLE issued_tokens ("
@@ -162,6 +192,18 @@ typedef enum stmt_id {
     S_SET_PASSWORD,
     S_OIDC_GET,
     S_OIDC_LINK,
+    S_SRV_INSERT,
+    S_SRV_UPDATE,
+    S_SRV_LIST,
+    S_SRV_DELETE,
+    S_SEC_CLEAR,
+    S_SEC_INSERT,
+    S_SEC_LIST,
+    S_EP_INSERT,
+    S_EP_UPDATE,
+    S_EP_LIST,
+    S_EP_DELETE,
+    S_FILTER_DELETE,
     S_COUNT
 } stmt_id_t;
 
@@ -247,6 +289,25 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_OIDC_GET] = "SELECT id, email, password_hash, disabled, failed_logins,"
                    " COALESCE(locked_until, 0) FROM users WHERE oidc_subject = ?1",
     [S_OIDC_LINK] = "UPDATE users SET oidc_subject = ?2 WHERE id = ?1 AND oidc_subject IS NULL",
+    [S_SRV_INSERT] = "INSERT INTO servers (id, org_id, name, transport, spec, created_by,"
+                     " created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [S_SRV_UPDATE] = "UPDATE servers SET transport = ?3, spec = ?4, updated_at = ?5"
+                     " WHERE id = ?1 AND name = ?2",
+    [S_SRV_LIST] = "SELECT id, org_id, name, transport, spec, created_by, created_at, updated_at"
+                   " FROM servers ORDER BY name",
+    [S_SRV_DELETE] = "DELETE FROM servers WHERE name = ?1",
+    [S_SEC_CLEAR] = "DELETE FROM server_secrets WHERE server_id = ?1",
+    [S_SEC_INSERT] = "INSERT INTO server_secrets (server_id, kind, name, ciphertext, nonce, key_id)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_SEC_LIST] = "SELECT server_id, kind, name, ciphertext, nonce, key_id FROM server_secrets"
+                   " ORDER BY server_id, kind, name",
+    [S_EP_INSERT] = "INSERT INTO endpoints (slug, org_id, spec, created_by, created_at, updated_at)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_EP_UPDATE] = "UPDATE endpoints SET spec = ?3, updated_at = ?6 WHERE slug = ?1",
+    [S_EP_LIST] = "SELECT slug, org_id, spec, created_by, created_at, updated_at FROM endpoints"
+                  " ORDER BY slug",
+    [S_EP_DELETE] = "DELETE FROM endpoints WHERE slug = ?1",
+    [S_FILTER_DELETE] = "DELETE FROM endpoint_tool_filters WHERE endpoint = ?1",
 };
 
 typedef struct sqlite_be {
@@ -1189,6 +1250,233 @@ static int op_tool_filter_list(void *arg, tk_tool_filter_t **out, size_t *n)
                      (void **)out, n);
 }
 
+/* ---- servers and endpoints made through the admin API ---- */
+
+/* Run fn(be, arg) inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK on failure). */
+static int in_transaction(sqlite_be_t *be, int (*fn)(sqlite_be_t *be, const void *arg),
+                          const void *arg)
+{
+    int src = sqlite3_exec(be->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (src != SQLITE_OK)
+        return db_fail(be, src);
+    int rc = fn(be, arg);
+    if (rc == 0 && (src = sqlite3_exec(be->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
+        rc = db_fail(be, src);
+    if (rc != 0)
+        sqlite3_exec(be->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static int put_secret(sqlite_be_t *be, const char *server_id, const tk_secret_row_t *sec)
+{
+    const char *v[] = {server_id, sec->kind, sec->name};
+    int rc;
+    sqlite3_stmt *s = bound(be, S_SEC_INSERT, 3, v, &rc);
+    if (s == NULL)
+        return rc;
+    int src = sqlite3_bind_blob(s, 4, sec->ct, (int)sec->ctlen, SQLITE_STATIC);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_blob(s, 5, sec->nonce, TK_STORE_NONCE_LEN, SQLITE_STATIC);
+    if (src == SQLITE_OK)
+        src = bind_text(s, 6, sec->key_id);
+    return run_bound(be, s, src, NULL);
+}
+
+typedef struct srv_put {
+    const tk_server_row_t *row;
+    int create;
+} srv_put_t;
+
+static int server_put_tx(sqlite_be_t *be, const void *arg)
+{
+    const srv_put_t *p = arg;
+    const tk_server_row_t *r = p->row;
+    int rc, changes = 0;
+    if (p->create) {
+        const char *v[] = {r->id, r->org, r->name, r->transport, r->spec, r->created_by};
+        sqlite3_stmt *s = bound(be, S_SRV_INSERT, 6, v, &rc);
+        if (s == NULL)
+            return rc;
+        int src = sqlite3_bind_int64(s, 7, r->created_at);
+        if (src == SQLITE_OK)
+            src = sqlite3_bind_int64(s, 8, r->updated_at);
+        rc = run_bound(be, s, src, NULL);
+    } else {
+        const char *v[] = {r->id, r->name, r->transport, r->spec};
+        sqlite3_stmt *s = bound(be, S_SRV_UPDATE, 4, v, &rc);
+        if (s == NULL)
+            return rc;
+        rc = run_bound(be, s, sqlite3_bind_int64(s, 5, r->updated_at), &changes);
+        if (rc == 0 && changes == 0)
+            rc = be_fail(be, TK_ENOENT, "no such server");
+        if (rc == 0) {
+            const char *id[] = {r->id};
+            rc = write_bound(be, S_SEC_CLEAR, 1, id, NULL, NULL);
+        }
+    }
+    for (size_t i = 0; i < r->nsecrets && rc == 0; i++)
+        rc = put_secret(be, r->id, &r->secrets[i]);
+    return rc;
+}
+
+static int op_server_put(void *arg, const tk_server_row_t *row, int create)
+{
+    srv_put_t p = {row, create};
+    return in_transaction(arg, server_put_tx, &p);
+}
+
+static int row_to_server(sqlite_be_t *be, sqlite3_stmt *s, void *el)
+{
+    tk_server_row_t *r = el;
+    int rc = col_id(be, s, 0, r->id, TK_STORE_ID_MAX);
+    if (rc == 0)
+        rc = col_id(be, s, 1, r->org, TK_STORE_ID_MAX);
+    if (rc == 0)
+        rc = col_text(s, 2, &r->name);
+    if (rc == 0)
+        rc = col_text(s, 3, &r->transport);
+    if (rc == 0)
+        rc = col_text(s, 4, &r->spec);
+    if (rc == 0)
+        rc = col_text(s, 5, &r->created_by);
+    if (rc == 0 && (r->name == NULL || r->transport == NULL || r->spec == NULL))
+        rc = be_fail(be, TK_EIO, "malformed servers row");
+    r->created_at = sqlite3_column_int64(s, 6);
+    r->updated_at = sqlite3_column_int64(s, 7);
+    if (rc != 0)
+        tk_server_row_clear(r);
+    return rc;
+}
+
+static void clear_server(void *el)
+{
+    tk_server_row_clear(el);
+}
+
+/* Append the secret in the current S_SEC_LIST row to its server in list. */
+static int attach_secret(sqlite_be_t *be, sqlite3_stmt *s, tk_server_row_t *list, size_t n)
+{
+    const char *sid = (const char *)sqlite3_column_text(s, 0);
+    const char *kind = (const char *)sqlite3_column_text(s, 1);
+    const void *ct = sqlite3_column_blob(s, 3);
+    int ctlen = sqlite3_column_bytes(s, 3);
+    const void *nonce = sqlite3_column_blob(s, 4);
+    const char *key_id = (const char *)sqlite3_column_text(s, 5);
+    if (sid == NULL || kind == NULL || strlen(kind) >= 8 || ct == NULL || ctlen <= 0 ||
+        nonce == NULL || sqlite3_column_bytes(s, 4) != TK_STORE_NONCE_LEN || key_id == NULL ||
+        strlen(key_id) > TK_STORE_KEY_ID_MAX)
+        return be_fail(be, TK_EIO, "malformed server_secrets row");
+    for (size_t i = 0; i < n; i++) {
+        tk_server_row_t *r = &list[i];
+        if (strcmp(r->id, sid) != 0)
+            continue;
+        r->secrets = tk_realloc(r->secrets, (r->nsecrets + 1) * sizeof(*r->secrets));
+        tk_secret_row_t *sec = &r->secrets[r->nsecrets++];
+        memset(sec, 0, sizeof(*sec));
+        tk_snprintf(sec->kind, sizeof(sec->kind), "%s", kind);
+        tk_snprintf(sec->key_id, sizeof(sec->key_id), "%s", key_id);
+        memcpy(sec->nonce, nonce, TK_STORE_NONCE_LEN);
+        sec->ct = tk_malloc((size_t)ctlen);
+        memcpy(sec->ct, ct, (size_t)ctlen);
+        sec->ctlen = (size_t)ctlen;
+        return col_text(s, 2, &sec->name);
+    }
+    return 0; /* a server's secrets are deleted with it; none can be orphaned */
+}
+
+static int op_server_list(void *arg, tk_server_row_t **out, size_t *n)
+{
+    sqlite_be_t *be = arg;
+    int rc = query_all(be, S_SRV_LIST, 0, NULL, sizeof(**out), row_to_server, clear_server,
+                       (void **)out, n);
+    sqlite3_stmt *s = rc == 0 ? stmt(be, S_SEC_LIST, &rc) : NULL;
+    if (s == NULL) {
+        tk_server_row_list_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return rc;
+    }
+    int src;
+    while (rc == 0 && (src = sqlite3_step(s)) == SQLITE_ROW)
+        rc = attach_secret(be, s, *out, *n);
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = db_fail(be, src);
+    stmt_done(s);
+    if (rc != 0) {
+        tk_server_row_list_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+static int op_server_delete(void *arg, const char *name)
+{
+    const char *v[] = {name};
+    return write_bound(arg, S_SRV_DELETE, 1, v, NULL, "no such server");
+}
+
+static int op_endpoint_put(void *arg, const tk_endpoint_row_t *row, int create)
+{
+    sqlite_be_t *be = arg;
+    const char *v[] = {row->slug, row->org, row->spec, row->created_by};
+    int rc, changes = 0;
+    sqlite3_stmt *s = bound(be, create ? S_EP_INSERT : S_EP_UPDATE, 4, v, &rc);
+    if (s == NULL)
+        return rc;
+    int src = sqlite3_bind_int64(s, 5, row->created_at);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(s, 6, row->updated_at);
+    rc = run_bound(be, s, src, &changes);
+    if (rc == 0 && changes == 0)
+        rc = be_fail(be, TK_ENOENT, "no such endpoint");
+    return rc;
+}
+
+static int row_to_endpoint(sqlite_be_t *be, sqlite3_stmt *s, void *el)
+{
+    tk_endpoint_row_t *r = el;
+    int rc = col_text(s, 0, &r->slug);
+    if (rc == 0)
+        rc = col_id(be, s, 1, r->org, TK_STORE_ID_MAX);
+    if (rc == 0)
+        rc = col_text(s, 2, &r->spec);
+    if (rc == 0)
+        rc = col_text(s, 3, &r->created_by);
+    if (rc == 0 && (r->slug == NULL || r->spec == NULL))
+        rc = be_fail(be, TK_EIO, "malformed endpoints row");
+    r->created_at = sqlite3_column_int64(s, 4);
+    r->updated_at = sqlite3_column_int64(s, 5);
+    if (rc != 0)
+        tk_endpoint_row_clear(r);
+    return rc;
+}
+
+static void clear_endpoint(void *el)
+{
+    tk_endpoint_row_clear(el);
+}
+
+static int op_endpoint_list(void *arg, tk_endpoint_row_t **out, size_t *n)
+{
+    return query_all(arg, S_EP_LIST, 0, NULL, sizeof(**out), row_to_endpoint, clear_endpoint,
+                     (void **)out, n);
+}
+
+static int endpoint_delete_tx(sqlite_be_t *be, const void *arg)
+{
+    const char *v[] = {arg};
+    int rc = write_bound(be, S_EP_DELETE, 1, v, NULL, "no such endpoint");
+    if (rc == 0)
+        rc = write_bound(be, S_FILTER_DELETE, 1, v, NULL, NULL);
+    return rc;
+}
+
+static int op_endpoint_delete(void *arg, const char *slug)
+{
+    return in_transaction(arg, endpoint_delete_tx, slug);
+}
+
 static const char *op_last_error(void *arg)
 {
     return ((sqlite_be_t *)arg)->err;
@@ -1337,6 +1625,12 @@ static const tk_store_ops_t sqlite_ops = {
     .member_delete = op_member_delete,
     .tool_filter_set = op_tool_filter_set,
     .tool_filter_list = op_tool_filter_list,
+    .server_put = op_server_put,
+    .server_list = op_server_list,
+    .server_delete = op_server_delete,
+    .endpoint_put = op_endpoint_put,
+    .endpoint_list = op_endpoint_list,
+    .endpoint_delete = op_endpoint_delete,
     .last_error = op_last_error,
     .close = op_close,
 };
@@ -1457,6 +1751,23 @@ static int record_migration(sqlite3 *db, int64_t version, char *err, size_t errl
     return src == SQLITE_DONE ? 0 : map_rc(src);
 }
 
+/* Whether migration `version` is recorded as applied. */
+static int migration_done(sqlite3 *db, int64_t version, int *done, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = NULL;
+    int src = sqlite3_prepare_v2(db, "SELECT 1 FROM schema_migrations WHERE version = ?1", -1, &s,
+                                 NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(s, 1, version);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(s);
+    *done = src == SQLITE_ROW;
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        tk_snprintf(err, errlen, "reading migrations: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(s);
+    return src == SQLITE_ROW || src == SQLITE_DONE ? 0 : map_rc(src);
+}
+
 /* Inside the open transaction: bring the schema up to date. */
 static int apply_migrations(sqlite3 *db, char *err, size_t errlen)
 {
@@ -1479,7 +1790,10 @@ static int apply_migrations(sqlite3 *db, char *err, size_t errlen)
         return TK_ESTATE;
     }
     for (size_t i = 0; i < N_MIGRATIONS && rc == 0; i++) {
-        if (migrations[i].version <= cur)
+        /* by recorded version, not "above the newest": migrations numbered
+         * on separate branches may land in either order */
+        int done = 0;
+        if ((rc = migration_done(db, migrations[i].version, &done, err, errlen)) != 0 || done)
             continue;
         rc = exec_sql(db, migrations[i].sql, err, errlen);
         if (rc == 0)

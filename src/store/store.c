@@ -675,3 +675,201 @@ int tk_store_tool_filter_list(tk_store_t *st, tk_tool_filter_t **out, size_t *n)
         return TK_EINVAL;
     return backend_result(st, st->ops->tool_filter_list(st->be, out, n), "tool_filter_list");
 }
+
+/* ---- servers and endpoints made through the admin API ---- */
+
+void tk_server_row_clear(tk_server_row_t *r)
+{
+    if (r == NULL)
+        return;
+    free(r->name);
+    free(r->transport);
+    free(r->spec);
+    free(r->created_by);
+    for (size_t i = 0; i < r->nsecrets; i++) {
+        free(r->secrets[i].name);
+        free(r->secrets[i].ct);
+    }
+    free(r->secrets);
+    memset(r, 0, sizeof(*r));
+}
+
+void tk_server_row_list_free(tk_server_row_t *list, size_t n)
+{
+    for (size_t i = 0; list != NULL && i < n; i++)
+        tk_server_row_clear(&list[i]);
+    free(list);
+}
+
+void tk_endpoint_row_clear(tk_endpoint_row_t *r)
+{
+    if (r == NULL)
+        return;
+    free(r->slug);
+    free(r->spec);
+    free(r->created_by);
+    memset(r, 0, sizeof(*r));
+}
+
+void tk_endpoint_row_list_free(tk_endpoint_row_t *list, size_t n)
+{
+    for (size_t i = 0; list != NULL && i < n; i++)
+        tk_endpoint_row_clear(&list[i]);
+    free(list);
+}
+
+/* The rule a row breaks, or NULL: names, spec and times (*rc: the TK_E*). */
+static const char *check_row(const char *org, const char *name, const char *spec,
+                             const char *created_by, int64_t created_at, int64_t updated_at,
+                             int *rc)
+{
+    *rc = TK_EINVAL;
+    if (check_text(org, TK_STORE_ID_MAX) != 0 || created_at < 0 || updated_at < 0)
+        return "organization id must be 1..64 bytes and times >= 0";
+    if ((*rc = check_text(name, TK_STORE_NAME_MAX)) != 0)
+        return "name must be 1..64 bytes";
+    if ((*rc = check_text(spec, TK_STORE_SPEC_MAX)) != 0)
+        return "spec must be 1..65536 bytes";
+    if ((*rc = check_opt_text(created_by, TK_STORE_TEXT_MAX)) != 0)
+        return "created_by must be at most 4096 bytes";
+    return NULL;
+}
+
+static const char *check_secrets(const tk_server_row_t *r, int *rc)
+{
+    *rc = TK_ELIMIT;
+    if (r->nsecrets > TK_STORE_SECRETS_MAX)
+        return "too many secrets";
+    for (size_t i = 0; i < r->nsecrets; i++) {
+        const tk_secret_row_t *s = &r->secrets[i];
+        *rc = TK_EINVAL;
+        if (strcmp(s->kind, "env") != 0 && strcmp(s->kind, "header") != 0)
+            return "secret kind must be env or header";
+        if ((*rc = check_text(s->name, TK_STORE_TEXT_MAX)) != 0)
+            return "secret name must be 1..4096 bytes";
+        *rc = s->ct == NULL || s->ctlen == 0 ? TK_EINVAL : TK_ELIMIT;
+        if (s->ct == NULL || s->ctlen == 0 || s->ctlen > TK_STORE_SEALED_MAX)
+            return "sealed value must be 1..65552 bytes";
+        if ((*rc = check_text(s->key_id, TK_STORE_KEY_ID_MAX)) != 0)
+            return "key id must be 1..32 bytes";
+    }
+    return NULL;
+}
+
+int tk_store_server_put(tk_store_t *st, const tk_server_row_t *row, int create)
+{
+    static const char op[] = "server_put";
+    int rc;
+    if (st == NULL || row == NULL)
+        return TK_EINVAL;
+    const char *why = check_row(row->org, row->name, row->spec, row->created_by, row->created_at,
+                                row->updated_at, &rc);
+    if (why == NULL && check_text(row->id, TK_STORE_ID_MAX) != 0)
+        why = "id must be 1..64 bytes";
+    if (why == NULL && check_text(row->transport, 8) != 0)
+        why = "transport must be 1..8 bytes";
+    if (why == NULL)
+        why = check_secrets(row, &rc);
+    if (why != NULL)
+        return fail(st, rc, op, why);
+    return backend_result(st, st->ops->server_put(st->be, row, create != 0), op);
+}
+
+int tk_store_server_list(tk_store_t *st, tk_server_row_t **out, size_t *n)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (n != NULL)
+        *n = 0;
+    if (st == NULL || out == NULL || n == NULL)
+        return TK_EINVAL;
+    return backend_result(st, st->ops->server_list(st->be, out, n), "server_list");
+}
+
+int tk_store_server_get(tk_store_t *st, const char *name, tk_server_row_t *out)
+{
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    if (name == NULL || out == NULL)
+        return TK_EINVAL;
+    tk_server_row_t *all;
+    size_t n;
+    int rc = tk_store_server_list(st, &all, &n);
+    if (rc != TK_OK)
+        return rc;
+    rc = fail(st, TK_ENOENT, "server_get", "no such server");
+    for (size_t i = 0; i < n && rc != TK_OK; i++) {
+        if (strcmp(all[i].name, name) == 0) {
+            *out = all[i];
+            memset(&all[i], 0, sizeof(all[i]));
+            rc = TK_OK;
+        }
+    }
+    tk_server_row_list_free(all, n);
+    return rc;
+}
+
+int tk_store_server_delete(tk_store_t *st, const char *name)
+{
+    if (st == NULL || name == NULL)
+        return TK_EINVAL;
+    if (lookup_id(name, TK_STORE_NAME_MAX) != 0)
+        return fail(st, TK_ENOENT, "server_delete", "no such server");
+    return backend_result(st, st->ops->server_delete(st->be, name), "server_delete");
+}
+
+int tk_store_endpoint_put(tk_store_t *st, const tk_endpoint_row_t *row, int create)
+{
+    static const char op[] = "endpoint_put";
+    int rc;
+    if (st == NULL || row == NULL)
+        return TK_EINVAL;
+    const char *why = check_row(row->org, row->slug, row->spec, row->created_by, row->created_at,
+                                row->updated_at, &rc);
+    if (why != NULL)
+        return fail(st, rc, op, why);
+    return backend_result(st, st->ops->endpoint_put(st->be, row, create != 0), op);
+}
+
+int tk_store_endpoint_list(tk_store_t *st, tk_endpoint_row_t **out, size_t *n)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (n != NULL)
+        *n = 0;
+    if (st == NULL || out == NULL || n == NULL)
+        return TK_EINVAL;
+    return backend_result(st, st->ops->endpoint_list(st->be, out, n), "endpoint_list");
+}
+
+int tk_store_endpoint_get(tk_store_t *st, const char *slug, tk_endpoint_row_t *out)
+{
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    if (slug == NULL || out == NULL)
+        return TK_EINVAL;
+    tk_endpoint_row_t *all;
+    size_t n;
+    int rc = tk_store_endpoint_list(st, &all, &n);
+    if (rc != TK_OK)
+        return rc;
+    rc = fail(st, TK_ENOENT, "endpoint_get", "no such endpoint");
+    for (size_t i = 0; i < n && rc != TK_OK; i++) {
+        if (strcmp(all[i].slug, slug) == 0) {
+            *out = all[i];
+            memset(&all[i], 0, sizeof(all[i]));
+            rc = TK_OK;
+        }
+    }
+    tk_endpoint_row_list_free(all, n);
+    return rc;
+}
+
+int tk_store_endpoint_delete(tk_store_t *st, const char *slug)
+{
+    if (st == NULL || slug == NULL)
+        return TK_EINVAL;
+    if (lookup_id(slug, TK_STORE_NAME_MAX) != 0)
+        return fail(st, TK_ENOENT, "endpoint_delete", "no such endpoint");
+    return backend_result(st, st->ops->endpoint_delete(st->be, slug), "endpoint_delete");
+}

@@ -2,7 +2,8 @@
 /*
  * Store: the durable database behind Tumiki (organizations, users,
  * memberships, API keys, revoked token ids, tool-definition pins, per-endpoint
- * tool selections), reached through one
+ * tool selections, upstream servers and endpoints made through the admin
+ * API with their sealed secrets), reached through one
  * backend-neutral handle. A backend is a table of function pointers
  * (tk_store_ops_t) wrapped by tk_store_create(); SQLite is the default today
  * (tk_store_open_sqlite), PostgreSQL can be added beside it. The schema is
@@ -44,6 +45,12 @@
 #define TK_STORE_TEXT_MAX 4096    /* longest other text field, in bytes */
 #define TK_PIN_HASH_LEN 64        /* a pinned definition hash: SHA-256 in lowercase hex */
 #define TK_PIN_TOOL_MAX 256       /* longest pinnable tool name, in bytes */
+#define TK_STORE_SPEC_MAX 65536   /* longest server / endpoint spec (JSON text), bytes */
+#define TK_STORE_NAME_MAX 64      /* longest server name or endpoint slug, bytes */
+#define TK_STORE_SECRETS_MAX 128  /* sealed secrets of one server */
+#define TK_STORE_SEALED_MAX 65552 /* longest ciphertext (value + tag), bytes */
+#define TK_STORE_NONCE_LEN 12     /* nonce of a sealed secret */
+#define TK_STORE_KEY_ID_MAX 32    /* longest key id of a sealed secret */
 
 /* One API key row. `id` is the public id (the part of the presented key
  * before the secret); `hash` the bcrypt hash of the whole key; `endpoint` an
@@ -129,6 +136,51 @@ void tk_pin_clear(tk_pin_t *p);
 /* Clear and free an array of pins (NULL is fine). */
 void tk_pin_list_free(tk_pin_t *list, size_t n);
 
+/* One sealed secret of a server (an env or header value): the vault's
+ * ciphertext (tag appended), nonce and key id; the store never sees the
+ * value. kind is "env" or "header"; name the variable or header name. */
+typedef struct tk_secret_row {
+    char kind[8];
+    char *name;
+    unsigned char *ct;
+    size_t ctlen;
+    unsigned char nonce[TK_STORE_NONCE_LEN];
+    char key_id[TK_STORE_KEY_ID_MAX + 1];
+} tk_secret_row_t;
+
+/* An upstream server made through the admin API. spec is its settings as a
+ * JSON object text (the config file's server object without the secret
+ * values: command, args, cwd, url, timeouts ...); transport "stdio", "http"
+ * or "sse". created_by is a user id or "bootstrap"/"cli" (may be NULL). */
+typedef struct tk_server_row {
+    char id[TK_STORE_ID_MAX + 1];
+    char org[TK_STORE_ID_MAX + 1];
+    char *name;
+    char *transport;
+    char *spec;
+    char *created_by;
+    int64_t created_at;
+    int64_t updated_at;
+    tk_secret_row_t *secrets;
+    size_t nsecrets;
+} tk_server_row_t;
+
+/* An endpoint made through the admin API: spec is its settings as a JSON
+ * object text (servers, tools, namespace, rate_limit). */
+typedef struct tk_endpoint_row {
+    char org[TK_STORE_ID_MAX + 1];
+    char *slug;
+    char *spec;
+    char *created_by;
+    int64_t created_at;
+    int64_t updated_at;
+} tk_endpoint_row_t;
+
+void tk_server_row_clear(tk_server_row_t *r);
+void tk_server_row_list_free(tk_server_row_t *list, size_t n);
+void tk_endpoint_row_clear(tk_endpoint_row_t *r);
+void tk_endpoint_row_list_free(tk_endpoint_row_t *list, size_t n);
+
 typedef struct tk_store tk_store_t;
 
 /* Backend interface, for backend implementations. `be` is the state given to
@@ -177,6 +229,12 @@ typedef struct tk_store_ops {
                        const char *expect, int64_t now_ms, size_t *changed);
     int (*pin_revoke)(void *be, const char *server, const char *tool, int64_t now_ms,
                       size_t *changed);
+    int (*server_put)(void *be, const tk_server_row_t *row, int create);
+    int (*server_list)(void *be, tk_server_row_t **out, size_t *n);
+    int (*server_delete)(void *be, const char *name);
+    int (*endpoint_put)(void *be, const tk_endpoint_row_t *row, int create);
+    int (*endpoint_list)(void *be, tk_endpoint_row_t **out, size_t *n);
+    int (*endpoint_delete)(void *be, const char *slug);
     const char *(*last_error)(void *be);
     void (*close)(void *be);
 } tk_store_ops_t;
@@ -355,5 +413,28 @@ int tk_store_pin_approve(tk_store_t *st, const char *server, const char *tool, c
  * pending again until approved. Same counting and TK_ENOENT as approve. */
 int tk_store_pin_revoke(tk_store_t *st, const char *server, const char *tool, int64_t now_ms,
                         size_t *changed) TK_WUR;
+
+/* Servers made through the admin API. put with create inserts row (id,
+ * org, name, transport, spec, created_* set by the caller) and its secrets;
+ * TK_EINVAL if the id or name exists. put without create replaces the
+ * transport, spec, updated_at and every secret of the server with row's id
+ * and name; TK_ENOENT if there is none. Each put is one transaction. list:
+ * every server with its secrets, ordered by name (free with
+ * tk_server_row_list_free). get: the server called name, TK_ENOENT if none
+ * (clear with tk_server_row_clear). delete: the server and its secrets;
+ * TK_ENOENT if none. Names 1..TK_STORE_NAME_MAX bytes, spec at most
+ * TK_STORE_SPEC_MAX, at most TK_STORE_SECRETS_MAX secrets of at most
+ * TK_STORE_SEALED_MAX bytes (TK_ELIMIT otherwise). */
+int tk_store_server_put(tk_store_t *st, const tk_server_row_t *row, int create) TK_WUR;
+int tk_store_server_list(tk_store_t *st, tk_server_row_t **out, size_t *n) TK_WUR;
+int tk_store_server_get(tk_store_t *st, const char *name, tk_server_row_t *out) TK_WUR;
+int tk_store_server_delete(tk_store_t *st, const char *name) TK_WUR;
+
+/* Endpoints made through the admin API, as servers (keyed by slug). delete
+ * also drops the endpoint's stored tool selection. */
+int tk_store_endpoint_put(tk_store_t *st, const tk_endpoint_row_t *row, int create) TK_WUR;
+int tk_store_endpoint_list(tk_store_t *st, tk_endpoint_row_t **out, size_t *n) TK_WUR;
+int tk_store_endpoint_get(tk_store_t *st, const char *slug, tk_endpoint_row_t *out) TK_WUR;
+int tk_store_endpoint_delete(tk_store_t *st, const char *slug) TK_WUR;
 
 #endif

@@ -764,7 +764,16 @@ static int spawn_child(tk_upstream_t *up)
     if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC) || pipe2(perr, O_CLOEXEC))
         goto out;
     pid_t parent = getpid();
+    /* All signals blocked across fork: until child_exec has put the default
+     * handlers back, a signal for the child (a stop right after start) must
+     * not run the gateway's handlers, which would write into the event
+     * loop's signal pipe that the child shares and stop the gateway. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     pid_t pid = fork();
+    if (pid != 0)
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (pid < 0)
         goto out;
     if (pid == 0)

@@ -10,7 +10,9 @@
  * table is monotonic (a higher role, or owning the object, never loses a
  * permission); an accepted id uses only [a-z0-9_-]; an accepted e-mail has
  * no control characters or spaces; the pattern check never crashes on any
- * JSON.
+ * JSON; an endpoint body for POST /api/v1/endpoints (the JSON, with the
+ * role/id string as slug) is accepted only with a valid slug and valid
+ * server names, and everything it returns is freed.
  */
 #include <string.h>
 
@@ -18,6 +20,7 @@
 
 #include "admin/api.h"
 #include "admin/rbac.h"
+#include "config/config.h"
 #include "fuzz.h"
 
 #define MAX_PART 4096
@@ -71,6 +74,25 @@ static void check_roles(const char *s)
             FUZZ_CHECK(*p > 0x20 && *p != 0x7f);
 }
 
+static void check_endpoint(const char *slug, json_t *body)
+{
+    tk_endpoint_conf_t *ep = NULL;
+    char **names = NULL, err[600], why[200];
+    size_t n = 0;
+    if (tk_config_parse_endpoint("body", slug, body, &ep, &names, &n, err, sizeof(err)) != TK_OK) {
+        FUZZ_CHECK(ep == NULL && names == NULL && n == 0);
+        return;
+    }
+    FUZZ_CHECK(tk_config_check_name(slug, 1, why, sizeof(why)) == TK_OK);
+    FUZZ_CHECK(strcmp(ep->slug, slug) == 0 && ep->servers == NULL);
+    for (size_t i = 0; i < n; i++) {
+        FUZZ_CHECK(tk_config_check_name(names[i], 0, why, sizeof(why)) == TK_OK);
+        free(names[i]);
+    }
+    free(names);
+    tk_config_endpoint_free(ep);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 4 * MAX_PART)
@@ -81,6 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_roles(parts[1]);
     json_t *j = json_loads(parts[3], JSON_DECODE_ANY, NULL);
     (void)tk_admin_patterns_valid(j);
+    check_endpoint(parts[1], j);
     json_decref(j);
     free(buf);
     return 0;

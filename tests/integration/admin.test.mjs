@@ -15,7 +15,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { auditRecords, cleanup, connect, mcpHeaders, rawRequest, runTumiki, servers, sleep, startGateway, textOf, waitFor } from './lib.mjs';
+import { auditRecords, cleanup, connect, mcpHeaders, rawRequest, runTumiki, servers, sleep, startGateway, textOf,
+  TK_ECHO_BIN, waitFor } from './lib.mjs';
 
 const initBody = { jsonrpc: '2.0', id: 1, method: 'initialize',
   params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'a', version: '1' } } };
@@ -66,6 +67,19 @@ describe('admin API and RBAC', () => {
     secrets.push(k);
     return k;
   }
+  /** A server / endpoint made through the API by the bootstrap token. */
+  async function makeServer() {
+    const name = uniq('s');
+    const r = await api('POST', '/servers', { body: { name, command: TK_ECHO_BIN, args: ['--name', name] } });
+    assert.equal(r.status, 201, r.text);
+    return name;
+  }
+  async function makeEndpoint() {
+    const slug = uniq('e');
+    const r = await api('POST', '/endpoints', { body: { slug, servers: ['echo'] } });
+    assert.equal(r.status, 201, r.text);
+    return slug;
+  }
   const tryMcp = (k, slug = 'default') => rawRequest(gw.mcpUrl(slug), {
     headers: { ...mcpHeaders(gw), Authorization: `Bearer ${k}` }, body: initBody, untilId: 1 });
 
@@ -115,6 +129,19 @@ describe('admin API and RBAC', () => {
     { m: 'GET', p: '/endpoints/default', want: OK4(200) },
     { m: 'PUT', p: '/endpoints/other/tools', body: { allow: [], deny: [] }, want: ADMINS(200) },
     { m: 'GET', p: '/servers', want: OK4(200) },
+    { m: 'GET', p: '/servers/echo', want: OK4(200) },
+    { m: 'POST', p: '/servers', setup: async () => ({ body: { name: uniq('s'), command: TK_ECHO_BIN } }),
+      want: [201, 201, 201, 403, 403, 403, 401] },
+    { m: 'PATCH', name: 'PATCH /servers/{another user\'s}', setup: async () => ({ p: `/servers/${await makeServer()}`,
+      body: { timeout_ms: 5000 } }), want: ADMINS(200) },
+    { m: 'DELETE', name: 'DELETE /servers/{another user\'s}', setup: async () => ({ p: `/servers/${await makeServer()}` }),
+      want: ADMINS(204) },
+    { m: 'POST', p: '/endpoints', setup: async () => ({ body: { slug: uniq('e'), servers: ['echo'] } }),
+      want: [201, 201, 201, 403, 403, 403, 401] },
+    { m: 'PATCH', name: 'PATCH /endpoints/{another user\'s}', setup: async () => ({ p: `/endpoints/${await makeEndpoint()}`,
+      body: { servers: ['echo'] } }), want: ADMINS(200) },
+    { m: 'DELETE', name: 'DELETE /endpoints/{another user\'s}', setup: async () => ({ p: `/endpoints/${await makeEndpoint()}` }),
+      want: ADMINS(204) },
   ];
 
   test('role matrix: every route x method x caller gets the exact status', async () => {

@@ -46,4 +46,23 @@ static inline void db_dir_remove(const db_dir_t *d)
     rmdir(d->dir);
 }
 
+/* cmocka setup/teardown bodies: a fresh directory as *state, removed after. */
+static inline int db_dir_setup(void **state, const char *prefix)
+{
+    db_dir_t *d = tk_calloc(1, sizeof(*d));
+    if (db_dir_make(d, prefix) != 0) {
+        free(d);
+        return -1;
+    }
+    *state = d;
+    return 0;
+}
+
+static inline int db_dir_teardown(void **state)
+{
+    db_dir_remove(*state);
+    free(*state);
+    return 0;
+}
+
 #endif

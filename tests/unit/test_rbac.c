@@ -24,6 +24,7 @@ static const int expected[TK_ACT_COUNT][TK_ROLE_COUNT][2] = {
     [TK_ACT_KEY_CREATE] = {{0, 0}, {0, 0}, {0, 1}, {0, 1}, {0, 1}},
     [TK_ACT_KEY_REVOKE] = {{0, 0}, {0, 0}, {0, 1}, {1, 1}, {1, 1}},
     [TK_ACT_ENDPOINT_WRITE] = {{0, 0}, {0, 0}, {0, 1}, {1, 1}, {1, 1}},
+    [TK_ACT_SERVER_WRITE] = {{0, 0}, {0, 0}, {0, 1}, {1, 1}, {1, 1}},
 };
 
 static void test_table_exhaustive(void **state)

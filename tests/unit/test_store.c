@@ -224,6 +224,9 @@ static void test_upgrade_from_v1(void **state)
                  "ALTER TABLE revoked_tokens DROP COLUMN revoked_at;"
                  "ALTER TABLE users DROP COLUMN disabled;"
                  "DROP TABLE endpoint_tool_filters;"
+                 "DROP TABLE server_secrets;" /* migration 6 */
+                 "DROP TABLE servers;"
+                 "DROP TABLE endpoints;"
                  "DROP TABLE issued_tokens;" /* migration 7 */
                  "DELETE FROM schema_migrations WHERE version > 1;"
                  "INSERT INTO revoked_tokens (jti, expires_at) VALUES ('old', 9000000000000)");
