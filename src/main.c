@@ -25,6 +25,7 @@
 #include "auth/apikey.h"
 #include "auth/jwt.h"
 #include "config/config.h"
+#include "core/cliopt.h"
 #include "core/core.h"
 #include "http/server.h"
 #include "mcp/gateway.h"
@@ -193,20 +194,10 @@ static int write_ready_file(const char *path, const tk_config_t *cfg, int port)
 static int cmd_serve(int argc, char **argv)
 {
     const char *config = NULL, *ready = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--config") && i + 1 < argc)
-            config = argv[++i];
-        else if (!strcmp(argv[i], "--ready-file") && i + 1 < argc)
-            ready = argv[++i];
-        else {
-            fprintf(stderr, "tumiki serve: unknown or incomplete option \"%s\"\n", argv[i]);
-            return 2;
-        }
-    }
-    if (config == NULL) {
-        fputs("tumiki serve: --config FILE is required\n", stderr);
+    const tk_cli_flag_t flags[] = {{"--config", &config, NULL}, {"--ready-file", &ready, NULL}};
+    if (tk_cli_flags("serve", argc, argv, flags, TK_CLI_NFLAGS(flags), NULL) != 0 ||
+        tk_cli_need_config("serve", config) != 0)
         return 2;
-    }
     char err[1024];
     tk_config_t *cfg = NULL;
     if (tk_config_load_file(config, &cfg, err, sizeof(err)) != TK_OK) {
@@ -482,30 +473,16 @@ static int key_list(tk_store_t *st)
 static int cmd_key(int argc, char **argv)
 {
     const char *sub = argc > 0 ? argv[0] : "", *config = NULL, *endpoint = NULL, *name = NULL;
-    const char *id = NULL, *owner = NULL, *scopes = NULL;
+    const char *id = NULL, *owner = NULL, *scopes = NULL, *expires = NULL;
     uint64_t days = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--config") && i + 1 < argc)
-            config = argv[++i];
-        else if (!strcmp(argv[i], "--endpoint") && i + 1 < argc)
-            endpoint = argv[++i];
-        else if (!strcmp(argv[i], "--name") && i + 1 < argc)
-            name = argv[++i];
-        else if (!strcmp(argv[i], "--owner") && i + 1 < argc)
-            owner = argv[++i];
-        else if (!strcmp(argv[i], "--scopes") && i + 1 < argc)
-            scopes = argv[++i];
-        else if (!strcmp(argv[i], "--expires-days") && i + 1 < argc) {
-            if (tk_parse_uint(argv[++i], 1, 36500, &days) != TK_OK) {
-                fputs("tumiki key: --expires-days takes 1 to 36500\n", stderr);
-                return 2;
-            }
-        } else if (id == NULL && argv[i][0] != '-')
-            id = argv[i];
-        else {
-            fprintf(stderr, "tumiki key: unknown or incomplete option \"%s\"\n", argv[i]);
-            return 2;
-        }
+    const tk_cli_flag_t flags[] = {{"--config", &config, NULL}, {"--endpoint", &endpoint, NULL},
+                                   {"--name", &name, NULL},     {"--owner", &owner, NULL},
+                                   {"--scopes", &scopes, NULL}, {"--expires-days", &expires, NULL}};
+    if (tk_cli_flags("key", argc - 1, argv + 1, flags, TK_CLI_NFLAGS(flags), &id) != 0)
+        return 2;
+    if (expires != NULL && tk_parse_uint(expires, 1, 36500, &days) != TK_OK) {
+        fputs("tumiki key: --expires-days takes 1 to 36500\n", stderr);
+        return 2;
     }
     int create = !strcmp(sub, "create"), list = !strcmp(sub, "list");
     int revoke = !strcmp(sub, "revoke");
@@ -559,26 +536,17 @@ static int record_issued(const tk_jwt_keys_t *keys, tk_store_t *st, const char *
 static int cmd_jwt(int argc, char **argv)
 {
     const char *sub_cmd = argc > 0 ? argv[0] : "", *config = NULL, *sub = NULL;
-    const char *endpoint = NULL, *token = NULL;
+    const char *endpoint = NULL, *token = NULL, *ttl = NULL;
     uint64_t hours = 12;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--config") && i + 1 < argc)
-            config = argv[++i];
-        else if (!strcmp(argv[i], "--sub") && i + 1 < argc)
-            sub = argv[++i];
-        else if (!strcmp(argv[i], "--endpoint") && i + 1 < argc)
-            endpoint = argv[++i];
-        else if (!strcmp(argv[i], "--ttl-hours") && i + 1 < argc) {
-            if (tk_parse_uint(argv[++i], 1, 12, &hours) != TK_OK) {
-                fputs("tumiki jwt: --ttl-hours takes 1 to 12\n", stderr);
-                return 2;
-            }
-        } else if (token == NULL && argv[i][0] != '-')
-            token = argv[i];
-        else {
-            fprintf(stderr, "tumiki jwt: unknown or incomplete option \"%s\"\n", argv[i]);
-            return 2;
-        }
+    const tk_cli_flag_t flags[] = {{"--config", &config, NULL},
+                                   {"--sub", &sub, NULL},
+                                   {"--endpoint", &endpoint, NULL},
+                                   {"--ttl-hours", &ttl, NULL}};
+    if (tk_cli_flags("jwt", argc - 1, argv + 1, flags, TK_CLI_NFLAGS(flags), &token) != 0)
+        return 2;
+    if (ttl != NULL && tk_parse_uint(ttl, 1, 12, &hours) != TK_OK) {
+        fputs("tumiki jwt: --ttl-hours takes 1 to 12\n", stderr);
+        return 2;
     }
     int issue = !strcmp(sub_cmd, "issue"), revoke = !strcmp(sub_cmd, "revoke");
     if (config == NULL || (!issue && !revoke) || (issue && (sub == NULL || endpoint == NULL)) ||
@@ -720,22 +688,11 @@ static int cmd_tools(int argc, char **argv)
     const char *sub = argc > 0 ? argv[0] : "", *config = NULL, *server = NULL, *tool = NULL;
     const char *expect = NULL;
     int all = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--config") && i + 1 < argc)
-            config = argv[++i];
-        else if (!strcmp(argv[i], "--server") && i + 1 < argc)
-            server = argv[++i];
-        else if (!strcmp(argv[i], "--tool") && i + 1 < argc)
-            tool = argv[++i];
-        else if (!strcmp(argv[i], "--expect") && i + 1 < argc)
-            expect = argv[++i];
-        else if (!strcmp(argv[i], "--all"))
-            all = 1;
-        else {
-            fprintf(stderr, "tumiki tools: unknown or incomplete option \"%s\"\n", argv[i]);
-            return 2;
-        }
-    }
+    const tk_cli_flag_t flags[] = {{"--config", &config, NULL}, {"--server", &server, NULL},
+                                   {"--tool", &tool, NULL},     {"--expect", &expect, NULL},
+                                   {"--all", NULL, &all}};
+    if (tk_cli_flags("tools", argc - 1, argv + 1, flags, TK_CLI_NFLAGS(flags), NULL) != 0)
+        return 2;
     int list = !strcmp(sub, "list"), approve = !strcmp(sub, "approve");
     int change = approve || !strcmp(sub, "revoke");
     if (config == NULL || (!list && !change) ||
@@ -769,18 +726,10 @@ static int cmd_account(int argc, char **argv)
 {
     const char *sub = argc > 0 ? argv[0] : "", *config = NULL, *email = NULL;
     int pw_stdin = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--config") && i + 1 < argc)
-            config = argv[++i];
-        else if (!strcmp(argv[i], "--password-stdin"))
-            pw_stdin = 1;
-        else if (email == NULL && argv[i][0] != '-')
-            email = argv[i];
-        else {
-            fprintf(stderr, "tumiki account: unknown or incomplete option \"%s\"\n", argv[i]);
-            return 2;
-        }
-    }
+    const tk_cli_flag_t flags[] = {{"--config", &config, NULL},
+                                   {"--password-stdin", NULL, &pw_stdin}};
+    if (tk_cli_flags("account", argc - 1, argv + 1, flags, TK_CLI_NFLAGS(flags), &email) != 0)
+        return 2;
     int unlock = !strcmp(sub, "unlock");
     if (config == NULL || email == NULL ||
         (!unlock && strcmp(sub, "password") != 0) ||

@@ -55,43 +55,14 @@ typedef struct opts {
 static int parse_opts(const char *cmd, int argc, char **argv, opts_t *o)
 {
     memset(o, 0, sizeof(*o));
-    const struct {
-        const char *flag;
-        const char **slot;
-    } flags[] = {{"--config", &o->config}, {"--email", &o->email}, {"--id", &o->id},
-                 {"--role", &o->role},     {"--allow", &o->allow}, {"--deny", &o->deny}};
-    const size_t nflags = sizeof(flags) / sizeof(flags[0]);
-    for (int i = 1; i < argc; i++) {
-        size_t f = 0;
-        while (f < nflags && strcmp(argv[i], flags[f].flag) != 0)
-            f++;
-        if (f < nflags && i + 1 < argc) {
-            *flags[f].slot = argv[++i];
-        } else if (strcmp(argv[i], "--password-stdin") == 0) {
-            o->password_stdin = 1;
-        } else if (tk_cli_positional(cmd, argv[i], &o->arg) != 0) {
-            return 2;
-        }
-    }
-    return tk_cli_need_config(cmd, o->config);
-}
-
-int tk_cli_positional(const char *cmd, const char *a, const char **slot)
-{
-    if (*slot == NULL && a[0] != '-') {
-        *slot = a;
-        return 0;
-    }
-    (void)fprintf(stderr, "tumiki %s: unknown or incomplete option \"%s\"\n", cmd, a);
-    return 2;
-}
-
-int tk_cli_need_config(const char *cmd, const char *config)
-{
-    if (config != NULL)
-        return 0;
-    (void)fprintf(stderr, "tumiki %s: --config FILE is required\n", cmd);
-    return 2;
+    const tk_cli_flag_t flags[] = {
+        {"--config", &o->config, NULL}, {"--email", &o->email, NULL},
+        {"--id", &o->id, NULL},         {"--role", &o->role, NULL},
+        {"--allow", &o->allow, NULL},   {"--deny", &o->deny, NULL},
+        {"--password-stdin", NULL, &o->password_stdin}};
+    int rc = tk_cli_flags(cmd, argc - 1, argv + 1, flags, TK_CLI_NFLAGS(flags),
+                          &o->arg);
+    return rc != 0 ? rc : tk_cli_need_config(cmd, o->config);
 }
 
 /* --password-stdin: one line from stdin into pw (TK_PASSWORD_MAX + 3

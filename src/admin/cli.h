@@ -9,6 +9,7 @@
 #define TK_ADMIN_CLI_H
 
 #include "config/config.h"
+#include "core/cliopt.h"
 #include "store/store.h"
 
 /* Load config FILE and open its store (data_dir/tumiki.db, created with the
@@ -19,11 +20,6 @@ int tk_cli_open_store(const char *config, tk_config_t **cfg, tk_store_t **st);
 int tk_cli_user(int argc, char **argv);
 /* argv[0] is the subcommand ("list", "show", "tools", "create", "delete"). */
 int tk_cli_endpoint(int argc, char **argv);
-/* Shared by the parsers: take argv word a as the one positional argument
- * (*slot still NULL, not an option) or report it as unknown; 0 or 2. */
-int tk_cli_positional(const char *cmd, const char *a, const char **slot);
-/* 0 if config (--config FILE) was given, else 2 with the reason printed. */
-int tk_cli_need_config(const char *cmd, const char *config);
 
 /* `tumiki server add|list|show|remove` (argv[0] the subcommand). */
 int tk_cli_server(int argc, char **argv);

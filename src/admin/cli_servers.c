@@ -125,8 +125,14 @@ static int server_flag(sopts_t *o, const char *flag, const char *val)
         o->json = val;
     else if (strcmp(flag, "--arg") == 0)
         add_arg(o, val);
-    else if (strcmp(flag, "--timeout-ms") == 0)
-        json_object_set_new(o->body, "timeout_ms", json_integer(strtoll(val, NULL, 10)));
+    else if (strcmp(flag, "--timeout-ms") == 0) {
+        uint64_t ms;
+        if (tk_parse_uint(val, 1, UINT32_MAX, &ms) != TK_OK) {
+            (void)fprintf(stderr, "tumiki server: --timeout-ms takes a positive number\n");
+            return 2;
+        }
+        json_object_set_new(o->body, "timeout_ms", json_integer((json_int_t)ms));
+    }
     else if (strcmp(flag, "--env") == 0 || strcmp(flag, "--env-from-env") == 0)
         return add_value(o, "env", val, flag[5] != '\0', 0);
     else if (strcmp(flag, "--header") == 0 || strcmp(flag, "--header-from-env") == 0)

@@ -16,6 +16,7 @@
 
 #include <openssl/crypto.h>
 
+#include "core/cliopt.h"
 #include "core/mask.h"
 
 #define BURST_WINDOW_S 60 /* auth failures from one address within ... */
@@ -83,30 +84,12 @@ static int parse_args(int argc, char **argv, cli_opts_t *o)
 {
     memset(o, 0, sizeof(*o));
     o->format = "jsonl";
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        int more = i + 1 < argc;
-        if (!strcmp(a, "--config") && more)
-            o->config = argv[++i];
-        else if (!strcmp(a, "--format") && more)
-            o->format = argv[++i];
-        else if (!strcmp(a, "--from") && more)
-            o->from = argv[++i];
-        else if (!strcmp(a, "--to") && more)
-            o->to = argv[++i];
-        else if (!strcmp(a, "-o") && more)
-            o->out = argv[++i];
-        else if (!strcmp(a, "--json"))
-            o->json = 1;
-        else {
-            fprintf(stderr, "tumiki audit: unknown or incomplete option \"%s\"\n", a);
-            return TK_EINVAL;
-        }
-    }
-    if (o->config == NULL) {
-        (void)fputs("tumiki audit: --config FILE is required\n", stderr);
+    const tk_cli_flag_t flags[] = {{"--config", &o->config, NULL}, {"--format", &o->format, NULL},
+                                   {"--from", &o->from, NULL},     {"--to", &o->to, NULL},
+                                   {"-o", &o->out, NULL},          {"--json", NULL, &o->json}};
+    if (tk_cli_flags("audit", argc, argv, flags, TK_CLI_NFLAGS(flags), NULL) != 0 ||
+        tk_cli_need_config("audit", o->config) != 0)
         return TK_EINVAL;
-    }
     if ((o->from && parse_when(o->from, 0, o->from_ts, sizeof(o->from_ts)) != TK_OK) ||
         (o->to && parse_when(o->to, 1, o->to_ts, sizeof(o->to_ts)) != TK_OK)) {
         (void)fputs("tumiki audit: --from/--to take YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[.mmm]Z\n", stderr);

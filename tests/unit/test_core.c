@@ -22,7 +22,40 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "core/cliopt.h"
 #include "core/core.h"
+
+/* Command-line flags: values, switches, one operand, and the usage errors
+ * (a value flag at the end, an unknown option, a second operand). */
+static void test_cli_flags(void **state)
+{
+    (void)state;
+    const char *config = NULL, *name = NULL, *op = NULL;
+    int all = 0;
+    const tk_cli_flag_t flags[] = {
+        {"--config", &config, NULL}, {"--name", &name, NULL}, {"--all", NULL, &all}};
+    char a0[] = "--all", a1[] = "--config", a2[] = "c.json", a3[] = "id1", a4[] = "--name",
+         a5[] = "--nope", a6[] = "x";
+    char *ok[] = {a0, a1, a2, a3, a4, a0};
+    assert_int_equal(tk_cli_flags("t", 6, ok, flags, TK_CLI_NFLAGS(flags), &op), 0);
+    assert_string_equal(config, "c.json");
+    assert_string_equal(op, "id1");
+    assert_string_equal(name, "--all"); /* a value may look like an option */
+    assert_int_equal(all, 1);
+    char *dangling[] = {a1};
+    config = op = NULL;
+    assert_int_equal(tk_cli_flags("t", 1, dangling, flags, TK_CLI_NFLAGS(flags), &op), 2);
+    assert_null(config);
+    char *unknown[] = {a5, a6};
+    assert_int_equal(tk_cli_flags("t", 2, unknown, flags, TK_CLI_NFLAGS(flags), &op), 2);
+    char *two[] = {a3, a6};
+    op = NULL;
+    assert_int_equal(tk_cli_flags("t", 2, two, flags, TK_CLI_NFLAGS(flags), &op), 2);
+    char *none[] = {a6};
+    assert_int_equal(tk_cli_flags("t", 1, none, flags, TK_CLI_NFLAGS(flags), NULL), 2);
+    assert_int_equal(tk_cli_need_config("t", NULL), 2);
+    assert_int_equal(tk_cli_need_config("t", "c.json"), 0);
+}
 
 static void test_parse_uint(void **state)
 {
@@ -489,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_log_escaping),
         cmocka_unit_test(test_log_escape_overflow_keeps_terminator),
         cmocka_unit_test(test_log_level_filter),
+        cmocka_unit_test(test_cli_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
