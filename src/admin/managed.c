@@ -187,6 +187,9 @@ static json_t *endpoint_json(const tk_endpoint_row_t *row, const tk_tool_filter_
                             "namespace",
                             ns == NULL || json_is_true(ns), "source", "api", "created_by",
                             row->created_by, "created_at", (json_int_t)row->created_at);
+    json_t *rate = json_object_get(spec, "rate_limit");
+    if (json_is_string(rate))
+        json_object_set(out, "rate_limit", rate);
     json_decref(spec);
     return out;
 }
@@ -528,10 +531,6 @@ static int check_server(job_t *j, const char *name)
 static int parse_endpoint(job_t *j, const char *slug, json_t *spec, tk_admin_live_t *l)
 {
     char err[ERR_LEN];
-    if (json_object_get(spec, "rate_limit") != NULL)
-        return tk_admin_fail(j, 400, "invalid_field",
-                             "\"rate_limit\" is not taken yet for endpoints made through the "
-                             "API (the per-key limit applies)");
     if (!json_is_array(json_object_get(spec, "servers")))
         return tk_admin_fail(j, 400, "missing_field",
                              "field \"servers\" is required (an array of server names)");

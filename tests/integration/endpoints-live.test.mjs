@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: Apache-2.0
+// Endpoints made through the admin API are first-class on the HTTP side
+// (src/state/epreg.c, read by every HTTP thread): their RFC 9728
+// protected-resource document exists while they do and names their URL, a
+// 401 on them points at it, the HTTP metrics label them by slug, and their
+// own rate_limit applies (also after a PATCH changes it). Run with
+// TUMIKI_TEST_THREADS=2 as well (ctest integration_threads2).
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import { cleanup, mcpHeaders, rawInitialize, rawRequest, servers, startGateway } from './lib.mjs';
+
+const ping = (id) => ({ jsonrpc: '2.0', id, method: 'ping' });
+const PRM = '/.well-known/oauth-protected-resource/mcp/';
+
+describe('API-made endpoints on the HTTP side', () => {
+  let gw;
+
+  async function api(method, p, body) {
+    const h = { Authorization: `Bearer ${gw.token}` };
+    if (body !== undefined) h['Content-Type'] = 'application/json';
+    const r = await fetch(`${gw.url}/api/v1${p}`, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await r.text();
+    return { status: r.status, json: text ? JSON.parse(text) : null, text };
+  }
+  const metric = async (key) => {
+    const r = await rawRequest(`${gw.url}/metrics`, { method: 'GET', headers: { Authorization: `Bearer ${gw.token}` } });
+    assert.equal(r.status, 200, r.text);
+    const line = r.text.split('\n').find((l) => l.startsWith(`${key} `));
+    return line ? Number(line.split(' ')[1]) : 0;
+  };
+  // fresh connections, so that with several HTTP threads each request may
+  // land on another thread
+  const prm = (slug) => rawRequest(`${gw.url}${PRM}${slug}`, { method: 'GET' });
+
+  before(async () => {
+    gw = await startGateway({ config: {
+      mcpServers: { echo: servers.echo('echo') },
+      endpoints: { default: { servers: ['echo'] } },
+    } });
+  });
+  after(cleanup);
+
+  test('the protected-resource document exists while the endpoint does', async () => {
+    assert.equal((await prm('live')).status, 404, 'no document before the endpoint exists');
+    const c = await api('POST', '/endpoints', { slug: 'live', servers: ['echo'] });
+    assert.equal(c.status, 201, c.text);
+    for (let i = 0; i < 8; i++) {
+      const r = await prm('live');
+      assert.equal(r.status, 200, r.text);
+      assert.equal(JSON.parse(r.text).resource, `${gw.url}/mcp/live`);
+    }
+    // a 401 on it points at that document
+    const u = await rawRequest(gw.mcpUrl('live'), { headers: mcpHeaders({ token: 'wrong' }), body: ping(1) });
+    assert.equal(u.status, 401);
+    const m = /resource_metadata="([^"]+)"/.exec(u.headers['www-authenticate']);
+    assert.ok(m, u.headers['www-authenticate']);
+    assert.equal(m[1], `${gw.url}${PRM}live`);
+    assert.equal((await rawRequest(m[1], { method: 'GET' })).status, 200);
+
+    assert.equal((await api('DELETE', '/endpoints/live')).status, 204);
+    for (let i = 0; i < 8; i++)
+      assert.equal((await prm('live')).status, 404, 'the document goes with the endpoint');
+    assert.equal((await prm('default')).status, 200, 'the config endpoint keeps its document');
+  });
+
+  test('HTTP metrics label an API-made endpoint by its slug', async () => {
+    assert.equal((await api('POST', '/endpoints', { slug: 'counted', servers: ['echo'] })).status, 201);
+    const key = 'tumiki_http_requests_total{endpoint="counted",code="401"}';
+    const other = 'tumiki_http_requests_total{endpoint="_other",code="401"}';
+    const before0 = await metric(key);
+    const otherBefore = await metric(other);
+    for (let i = 0; i < 3; i++)
+      assert.equal((await rawRequest(gw.mcpUrl('counted'), { headers: mcpHeaders({ token: 'wrong' }), body: ping(i) })).status, 401);
+    assert.equal(await metric(key) - before0, 3);
+    assert.equal(await metric(other) - otherBefore, 0, 'not counted under _other');
+  });
+
+  test('an API-made endpoint\'s rate_limit applies, and a PATCH changes it', async () => {
+    const c = await api('POST', '/endpoints', { slug: 'small', servers: ['echo'], rate_limit: '5/min' });
+    assert.equal(c.status, 201, c.text);
+    assert.equal(c.json.rate_limit, '5/min');
+    const s = await rawInitialize(gw, 'small'); // 2 of 5
+    const codes = [];
+    for (let i = 0; i < 5; i++)
+      codes.push((await rawRequest(gw.mcpUrl('small'), { headers: mcpHeaders(gw, { session: s }), body: ping(i) })).status);
+    assert.deepEqual(codes, [200, 200, 200, 429, 429]);
+    // other endpoints are not limited by it
+    const d = await rawInitialize(gw, 'default');
+    assert.equal((await rawRequest(gw.mcpUrl('default'), { headers: mcpHeaders(gw, { session: d }), body: ping(9) })).status, 200);
+
+    // a bad limit is refused with the config file's rule
+    const bad = await api('PATCH', '/endpoints/small', { rate_limit: '5/fortnight' });
+    assert.equal(bad.status, 400, bad.text);
+    assert.equal(bad.json.error.code, 'invalid_field');
+    assert.match(bad.json.error.message, /^body: /);
+
+    // removing it lifts the limit at once
+    const p = await api('PATCH', '/endpoints/small', { rate_limit: null });
+    assert.equal(p.status, 200, p.text);
+    for (let i = 0; i < 5; i++)
+      assert.equal((await rawRequest(gw.mcpUrl('small'), { headers: mcpHeaders(gw, { session: s }), body: ping(20 + i) })).status, 200);
+    // and setting one again applies
+    assert.equal((await api('PATCH', '/endpoints/small', { rate_limit: '1/min' })).status, 200);
+    const after1 = [];
+    for (let i = 0; i < 3; i++)
+      after1.push((await rawRequest(gw.mcpUrl('small'), { headers: mcpHeaders(gw, { session: s }), body: ping(30 + i) })).status);
+    assert.ok(after1.includes(429), after1.join(','));
+  });
+});
