@@ -39,6 +39,7 @@ struct tk_admin_live {
     tk_endpoint_conf_t *ep;
     char **names; /* the endpoint's servers */
     size_t nnames;
+    struct tk_admin_live *next; /* applied after this one */
 };
 
 static const char *const transports[] = {"stdio", "http", "sse"};
@@ -46,22 +47,40 @@ static const char *const kinds[] = {"env", "header"};
 
 void tk_admin_live_free(tk_admin_live_t *l)
 {
-    if (l == NULL)
-        return;
-    tk_config_server_free(l->srv);
-    tk_config_endpoint_free(l->ep);
-    tk_store_ids_free(l->names, l->nnames);
-    free(l);
+    while (l != NULL) {
+        tk_admin_live_t *next = l->next;
+        tk_config_server_free(l->srv);
+        tk_config_endpoint_free(l->ep);
+        tk_store_ids_free(l->names, l->nnames);
+        free(l);
+        l = next;
+    }
 }
 
-static tk_admin_live_t *live_new(job_t *j, live_kind_t kind, const char *name)
+static tk_admin_live_t *live_make(live_kind_t kind, const char *name)
 {
     tk_admin_live_t *l = tk_calloc(1, sizeof(*l));
     l->kind = kind;
     tk_snprintf(l->name, sizeof(l->name), "%s", name);
-    tk_admin_live_free(j->live);
-    j->live = l;
     return l;
+}
+
+/* The job's change (replacing any before). */
+static tk_admin_live_t *live_new(job_t *j, live_kind_t kind, const char *name)
+{
+    tk_admin_live_free(j->live);
+    j->live = live_make(kind, name);
+    return j->live;
+}
+
+/* One more change, applied after the job's others. */
+static tk_admin_live_t *live_append(job_t *j, live_kind_t kind, const char *name)
+{
+    tk_admin_live_t **at = &j->live;
+    while (*at != NULL)
+        at = &(*at)->next;
+    *at = live_make(kind, name);
+    return *at;
 }
 
 /* ---- secrets ---- */
@@ -162,10 +181,20 @@ static json_t *secret_names(const tk_server_row_t *row, const char *kind)
     return a;
 }
 
+/* Whether a stored server spec says "disabled": true. */
+static int spec_disabled(const char *stored)
+{
+    json_t *spec = json_loads(stored != NULL ? stored : "", 0, NULL);
+    int off = json_is_true(json_object_get(spec, "disabled"));
+    json_decref(spec);
+    return off;
+}
+
 static json_t *server_json(const tk_server_row_t *row)
 {
     return json_pack("{s:s, s:s, s:b, s:o, s:o, s:s, s:s?, s:I, s:I}", "name", row->name,
-                     "transport", row->transport, "disabled", 0, "env_names",
+                     "transport", row->transport, "disabled", spec_disabled(row->spec),
+                     "env_names",
                      secret_names(row, "env"), "header_names", secret_names(row, "header"),
                      "source", "api", "created_by", row->created_by, "created_at",
                      (json_int_t)row->created_at, "updated_at", (json_int_t)row->updated_at);
@@ -254,10 +283,6 @@ static int parse_server(job_t *j, const char *name, json_t *spec, tk_server_conf
 {
     char err[ERR_LEN];
     *out = NULL;
-    if (json_object_get(spec, "disabled") != NULL)
-        return tk_admin_fail(j, 400, "invalid_field",
-                             "\"disabled\" is not taken for servers made through the API "
-                             "(delete the server instead)");
     if (tk_config_parse_server(j->admin->cfg, "body", name, spec, out, err, sizeof(err)) != TK_OK)
         return tk_admin_fail(j, 400, "invalid_field", err);
     return 0;
@@ -372,11 +397,50 @@ static int target_server(job_t *j, tk_server_row_t *row)
     return 0;
 }
 
+static int spec_lists(const json_t *spec, const char *name)
+{
+    size_t k;
+    json_t *v;
+    json_array_foreach(json_object_get(spec, "servers"), k, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Queue a replacement of every API-made endpoint that lists server name,
+ * after the server's own change: a server enabled again rejoins them. */
+static void relist_endpoints(job_t *j, const char *name)
+{
+    tk_endpoint_row_t *eps = NULL;
+    size_t n = 0;
+    char err[ERR_LEN];
+    if (tk_store_endpoint_list(j->st, &eps, &n) != TK_OK) {
+        tk_warn(MOD, "server %s: its endpoints are not refreshed (store: %s)", name,
+                tk_store_last_error(j->st));
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *spec = json_loads(eps[i].spec, 0, NULL);
+        if (json_is_object(spec) && spec_lists(spec, name)) {
+            tk_admin_live_t *l = live_append(j, LIVE_EP_REPLACE, eps[i].slug);
+            if (tk_config_parse_endpoint("stored endpoint", eps[i].slug, spec, &l->ep, &l->names,
+                                         &l->nnames, err, sizeof(err)) != TK_OK)
+                tk_warn(MOD, "endpoint %s: stored settings are invalid; not refreshed",
+                        eps[i].slug);
+        }
+        json_decref(spec);
+    }
+    tk_endpoint_row_list_free(eps, n);
+}
+
 static int server_change(job_t *j)
 {
     tk_server_row_t row;
     if (check_same_name(j, "name", j->p1) != 0 || target_server(j, &row) != 0)
         return -1;
+    int was_off = spec_disabled(row.spec);
     json_t *spec = merged_spec(row.spec, j->body, "name");
     tk_server_conf_t *conf = NULL;
     int rc = open_secrets(j->admin->vault, &row, spec, j->body);
@@ -395,8 +459,11 @@ static int server_change(job_t *j)
     wipe_values(spec);
     json_decref(spec);
     if (rc == 0) {
+        int on_again = was_off && !conf->disabled;
         live_new(j, LIVE_SRV_REPLACE, j->p1)->srv = conf;
         conf = NULL;
+        if (on_again)
+            relist_endpoints(j, j->p1);
         tk_info(MOD, "server %s changed", j->p1);
         rc = tk_admin_ok(j, 200, server_json(&row));
     }
@@ -695,40 +762,83 @@ int tk_admin_managed_endpoint(job_t *j, const char *slug, char *owner)
 
 /* ---- the gateway ---- */
 
-void tk_admin_live_apply(job_t *j)
+static int running(tk_gateway_t *gw, const char *name)
 {
-    tk_admin_live_t *l = j->live;
-    tk_gateway_t *gw = j->admin->gw;
-    if (l == NULL || j->status / 100 != 2)
-        return;
-    int rc = TK_OK;
+    return strcmp(tk_gateway_server_status(gw, name), "disabled") != 0;
+}
+
+/* Keep of names[0..*n) the servers the gateway runs (a disabled one is
+ * left out of its endpoints until it is enabled again). */
+static void keep_running(tk_gateway_t *gw, const char *slug, char **names, size_t *n)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (!running(gw, names[i])) {
+            tk_info(MOD, "endpoint %s: server %s is not running here; left out", slug, names[i]);
+            free(names[i]);
+            continue;
+        }
+        names[kept++] = names[i];
+    }
+    *n = kept;
+}
+
+/* A server's new settings: replaced, started (enabled again) or stopped
+ * (disabled). The gateway takes conf. */
+static int apply_server(tk_gateway_t *gw, tk_server_conf_t *conf)
+{
+    int on = running(gw, conf->name);
+    if (conf->disabled) {
+        char name[TK_STORE_NAME_MAX + 1];
+        tk_snprintf(name, sizeof(name), "%s", conf->name);
+        tk_config_server_free(conf);
+        return on ? tk_gateway_remove_server(gw, name) : TK_OK;
+    }
+    return on ? tk_gateway_replace_server(gw, conf) : tk_gateway_add_server(gw, conf);
+}
+
+static int apply_one(tk_gateway_t *gw, tk_admin_live_t *l)
+{
     if (l->srv != NULL)
         mask_values(l->srv);
+    if (l->names != NULL)
+        keep_running(gw, l->name, l->names, &l->nnames);
     switch (l->kind) {
     case LIVE_SRV_ADD:
-        rc = tk_gateway_add_server(gw, l->srv);
-        break;
+        if (l->srv->disabled) {
+            tk_config_server_free(l->srv);
+            return TK_OK; /* stored, not started */
+        }
+        return tk_gateway_add_server(gw, l->srv);
     case LIVE_SRV_REPLACE:
-        rc = tk_gateway_replace_server(gw, l->srv);
-        break;
-    case LIVE_SRV_REMOVE:
-        rc = tk_gateway_remove_server(gw, l->name);
-        break;
-    case LIVE_EP_ADD:
-        rc = tk_gateway_add_endpoint(gw, l->ep, l->names, l->nnames);
-        break;
-    case LIVE_EP_REPLACE:
-        rc = tk_gateway_replace_endpoint(gw, l->ep, l->names, l->nnames);
-        break;
-    case LIVE_EP_REMOVE:
-        rc = tk_gateway_remove_endpoint(gw, l->name);
-        break;
+        return apply_server(gw, l->srv);
+    case LIVE_SRV_REMOVE: {
+        int rc = tk_gateway_remove_server(gw, l->name);
+        return rc == TK_ENOENT ? TK_OK : rc; /* a disabled one was not running */
     }
-    l->srv = NULL; /* the gateway owns them now */
-    l->ep = NULL;
-    if (rc != TK_OK)
-        tk_warn(MOD, "%s: change stored but not applied to the running gateway (%s)", l->name,
-                tk_strerror(rc));
+    case LIVE_EP_ADD:
+        return tk_gateway_add_endpoint(gw, l->ep, l->names, l->nnames);
+    case LIVE_EP_REPLACE:
+        return l->ep == NULL ? TK_EINVAL
+                             : tk_gateway_replace_endpoint(gw, l->ep, l->names, l->nnames);
+    case LIVE_EP_REMOVE:
+        return tk_gateway_remove_endpoint(gw, l->name);
+    }
+    return TK_EINVAL;
+}
+
+void tk_admin_live_apply(job_t *j)
+{
+    if (j->status / 100 != 2)
+        return;
+    for (tk_admin_live_t *l = j->live; l != NULL; l = l->next) {
+        int rc = apply_one(j->admin->gw, l);
+        l->srv = NULL; /* the gateway owns them now */
+        l->ep = NULL;
+        if (rc != TK_OK)
+            tk_warn(MOD, "%s: change stored but not applied to the running gateway (%s)",
+                    l->name, tk_strerror(rc));
+    }
 }
 
 /* One stored server into the gateway; 0, or -1 (logged, skipped). */
@@ -753,6 +863,11 @@ static int load_server(tk_admin_t *a, const tk_server_row_t *row)
     if (rc != TK_OK)
         return -1;
     mask_values(conf);
+    if (conf->disabled) {
+        tk_info(MOD, "server %s is disabled; not started", row->name);
+        tk_config_server_free(conf);
+        return 0;
+    }
     rc = tk_gateway_add_server(a->gw, conf);
     if (rc != TK_OK)
         tk_error(MOD, "server %s: cannot be added (%s; a config server of this name?); skipped",
@@ -766,7 +881,7 @@ static void load_endpoint(tk_admin_t *a, const tk_endpoint_row_t *row)
     json_t *spec = json_loads(row->spec, 0, NULL);
     tk_endpoint_conf_t *ep = NULL;
     char **names = NULL, err[ERR_LEN];
-    size_t n = 0, kept = 0;
+    size_t n = 0;
     if (!json_is_object(spec) || tk_config_parse_endpoint("stored endpoint", row->slug, spec, &ep,
                                                           &names, &n, err, sizeof(err)) != TK_OK) {
         tk_error(MOD, "endpoint %s: stored settings are invalid; skipped", row->slug);
@@ -774,19 +889,11 @@ static void load_endpoint(tk_admin_t *a, const tk_endpoint_row_t *row)
         return;
     }
     json_decref(spec);
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(tk_gateway_server_status(a->gw, names[i]), "disabled") == 0) {
-            tk_warn(MOD, "endpoint %s: server %s is not running here; left out", row->slug,
-                    names[i]);
-            free(names[i]);
-            continue;
-        }
-        names[kept++] = names[i];
-    }
-    int rc = tk_gateway_add_endpoint(a->gw, ep, names, kept);
+    keep_running(a->gw, row->slug, names, &n);
+    int rc = tk_gateway_add_endpoint(a->gw, ep, names, n);
     if (rc != TK_OK)
         tk_error(MOD, "endpoint %s: cannot be added (%s); skipped", row->slug, tk_strerror(rc));
-    tk_store_ids_free(names, kept);
+    tk_store_ids_free(names, n);
 }
 
 void tk_admin_load_managed(tk_admin_t *a, tk_store_t *st)

@@ -3,12 +3,16 @@
 // (src/state/epreg.c, read by every HTTP thread): their RFC 9728
 // protected-resource document exists while they do and names their URL, a
 // 401 on them points at it, the HTTP metrics label them by slug, and their
-// own rate_limit applies (also after a PATCH changes it). Run with
+// own rate_limit applies (also after a PATCH changes it). A server made
+// with "disabled": true is stored but not started and adds no tools to the
+// endpoints that list it; enabling it starts it and its tools appear there,
+// disabling it again stops its process and its tools vanish. Run with
 // TUMIKI_TEST_THREADS=2 as well (ctest integration_threads2).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { cleanup, mcpHeaders, rawInitialize, rawRequest, servers, startGateway } from './lib.mjs';
+import { cleanup, connect, listAll, mcpHeaders, pidOf, procState, rawInitialize, rawRequest, servers, startGateway,
+  TK_ECHO_BIN, waitFor } from './lib.mjs';
 
 const ping = (id) => ({ jsonrpc: '2.0', id, method: 'ping' });
 const PRM = '/.well-known/oauth-protected-resource/mcp/';
@@ -106,5 +110,43 @@ describe('API-made endpoints on the HTTP side', () => {
     for (let i = 0; i < 3; i++)
       after1.push((await rawRequest(gw.mcpUrl('small'), { headers: mcpHeaders(gw, { session: s }), body: ping(30 + i) })).status);
     assert.ok(after1.includes(429), after1.join(','));
+  });
+
+  test('a disabled API-made server is not started; enabling and disabling apply live', async () => {
+    const srv = { name: 'sleepy', command: TK_ECHO_BIN, args: ['--name', 'sleepy'], disabled: true };
+    const c = await api('POST', '/servers', srv);
+    assert.equal(c.status, 201, c.text);
+    assert.equal(c.json.disabled, true);
+    const e = await api('POST', '/endpoints', { slug: 'mixed', servers: ['echo', 'sleepy'] });
+    assert.equal(e.status, 201, e.text);
+    const g = await api('GET', '/servers/sleepy');
+    assert.equal(g.json.disabled, true);
+    const listed = (await api('GET', '/servers')).json.servers.find((x) => x.name === 'sleepy');
+    assert.equal(listed.status, 'disabled');
+
+    const client = await connect(gw, { slug: 'mixed' });
+    try {
+      const names = async () => (await listAll(client, 'tools')).map((t) => t.name);
+      assert.ok((await names()).includes('echo__echo'));
+      assert.ok(!(await names()).some((n) => n.startsWith('sleepy__')), 'no tools of a disabled server');
+
+      const on = await api('PATCH', '/servers/sleepy', { disabled: false });
+      assert.equal(on.status, 200, on.text);
+      assert.equal(on.json.disabled, false);
+      await waitFor(async () => (await names()).includes('sleepy__pid'), { what: 'tools of the enabled server', timeoutMs: 5000 });
+      const pid = pidOf(await client.callTool({ name: 'sleepy__pid', arguments: {} }));
+      assert.ok(procState(pid) !== null, 'the child runs');
+
+      const off = await api('PATCH', '/servers/sleepy', { disabled: true });
+      assert.equal(off.status, 200, off.text);
+      assert.ok(!(await names()).some((n) => n.startsWith('sleepy__')), 'its tools vanish');
+      await waitFor(() => procState(pid) === null || procState(pid) === 'Z', { what: 'child gone', timeoutMs: 5000 });
+      const r = await client.callTool({ name: 'sleepy__pid', arguments: {} }).catch((err) => ({ isError: true, err }));
+      assert.ok(r.isError, 'a disabled server\'s tool cannot be called');
+    } finally {
+      await client.close();
+    }
+    assert.equal((await api('DELETE', '/servers/sleepy')).status, 204, 'a disabled server can be deleted');
+    assert.equal((await api('GET', '/servers/sleepy')).status, 404);
   });
 });

@@ -180,7 +180,7 @@ describe('servers and endpoints through the admin API', () => {
       [400, { ...echoServer('unknownfield', {}), bogus: 1 }],
       [400, { ...echoServer('badenv', { 'A=B': SECRET }) }],
       [400, { name: 'both', command: TK_ECHO_BIN, url: 'https://example.com/mcp' }],
-      [400, { ...echoServer('dis', {}), disabled: true }],
+      [400, { ...echoServer('dis', {}), disabled: 'yes' }],
       [400, { command: TK_ECHO_BIN }],
       [400, { ...echoServer('hdr', {}), headers: { Authorization: HEADER_SECRET } }],
     ];
