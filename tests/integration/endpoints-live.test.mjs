@@ -6,12 +6,14 @@
 // own rate_limit applies (also after a PATCH changes it). A server made
 // with "disabled": true is stored but not started and adds no tools to the
 // endpoints that list it; enabling it starts it and its tools appear there,
-// disabling it again stops its process and its tools vanish. Run with
+// disabling it again stops its process and its tools vanish. `tumiki
+// endpoint list|show` show API-made endpoints beside the config's, with
+// their source. Run with
 // TUMIKI_TEST_THREADS=2 as well (ctest integration_threads2).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { cleanup, connect, listAll, mcpHeaders, pidOf, procState, rawInitialize, rawRequest, servers, startGateway,
+import { cleanup, connect, listAll, mcpHeaders, pidOf, procState, rawInitialize, rawRequest, runTumiki, servers, startGateway,
   TK_ECHO_BIN, waitFor } from './lib.mjs';
 
 const ping = (id) => ({ jsonrpc: '2.0', id, method: 'ping' });
@@ -148,5 +150,28 @@ describe('API-made endpoints on the HTTP side', () => {
     }
     assert.equal((await api('DELETE', '/servers/sleepy')).status, 204, 'a disabled server can be deleted');
     assert.equal((await api('GET', '/servers/sleepy')).status, 404);
+  });
+
+  test('tumiki endpoint list|show include API-made endpoints, with their source', async () => {
+    const c = await api('POST', '/endpoints', { slug: 'shown', servers: ['echo'], rate_limit: '7/min', tools: { deny: ['echo__pid'] } });
+    assert.equal(c.status, 201, c.text);
+    const tumiki = (...args) => runTumiki([...args, '--config', gw.configPath], { cwd: gw.dir });
+    let r = await tumiki('endpoint', 'list');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^default \(config\)\n {2}servers: echo\n/m);
+    assert.match(r.stdout, /^shown \(api\)\n {2}servers: echo\n/m);
+    r = await tumiki('endpoint', 'show', 'shown');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^shown \(api\)\n/);
+    assert.match(r.stdout, /deny: \["echo__pid"\]/);
+    assert.match(r.stdout, /rate_limit: 7\/min/);
+    assert.ok(!r.stdout.includes('default'), 'show prints one endpoint');
+    r = await tumiki('endpoint', 'show', 'nosuch');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /no such endpoint/);
+    // a tool selection can be stored for an API-made endpoint too
+    r = await tumiki('endpoint', 'tools', 'shown', '--deny', 'echo__echo');
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual((await api('GET', '/endpoints/shown')).json.tools, { allow: [], deny: ['echo__echo'], source: 'api' });
   });
 });
