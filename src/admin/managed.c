@@ -42,6 +42,12 @@ struct tk_admin_live {
     struct tk_admin_live *next; /* applied after this one */
 };
 
+/* A server or endpoint as the running gateway holds it. */
+typedef struct seen {
+    int64_t updated_at;
+    int off; /* a disabled server */
+} seen_t;
+
 static const char *const transports[] = {"stdio", "http", "sse"};
 static const char *const kinds[] = {"env", "header"};
 
@@ -81,6 +87,27 @@ static tk_admin_live_t *live_append(job_t *j, live_kind_t kind, const char *name
         at = &(*at)->next;
     *at = live_make(kind, name);
     return *at;
+}
+
+/* ---- what the gateway holds (for the store poll) ---- */
+
+static void seen_set(tk_map_t *m, const char *name, int64_t updated_at, int off)
+{
+    if (m == NULL)
+        return;
+    seen_t *s = tk_map_sget(m, name);
+    if (s == NULL) {
+        s = tk_calloc(1, sizeof(*s));
+        tk_map_sput(m, name, s);
+    }
+    s->updated_at = updated_at;
+    s->off = off;
+}
+
+static void seen_del(tk_map_t *m, const char *name)
+{
+    if (m != NULL)
+        free(tk_map_sdel(m, name));
 }
 
 /* ---- secrets ---- */
@@ -370,6 +397,7 @@ static int server_create(job_t *j)
     wipe_values(spec);
     json_decref(spec);
     if (rc == 0) {
+        seen_set(j->admin->seen_srv, name, row.updated_at, conf->disabled);
         live_new(j, LIVE_SRV_ADD, name)->srv = conf;
         conf = NULL;
         tk_info(MOD, "server %s created", name);
@@ -409,13 +437,27 @@ static int spec_lists(const json_t *spec, const char *name)
     return 0;
 }
 
+/* A stored endpoint's settings into l->ep and l->names; 0, or -1 (logged). */
+static int endpoint_conf_of(const tk_endpoint_row_t *row, tk_admin_live_t *l)
+{
+    json_t *spec = json_loads(row->spec, 0, NULL);
+    char err[ERR_LEN];
+    int rc = json_is_object(spec) ? tk_config_parse_endpoint("stored endpoint", row->slug, spec,
+                                                             &l->ep, &l->names, &l->nnames, err,
+                                                             sizeof(err))
+                                  : TK_EINVAL;
+    json_decref(spec);
+    if (rc != TK_OK)
+        tk_error(MOD, "endpoint %s: stored settings are invalid; skipped", row->slug);
+    return rc == TK_OK ? 0 : -1;
+}
+
 /* Queue a replacement of every API-made endpoint that lists server name,
  * after the server's own change: a server enabled again rejoins them. */
 static void relist_endpoints(job_t *j, const char *name)
 {
     tk_endpoint_row_t *eps = NULL;
     size_t n = 0;
-    char err[ERR_LEN];
     if (tk_store_endpoint_list(j->st, &eps, &n) != TK_OK) {
         tk_warn(MOD, "server %s: its endpoints are not refreshed (store: %s)", name,
                 tk_store_last_error(j->st));
@@ -423,13 +465,8 @@ static void relist_endpoints(job_t *j, const char *name)
     }
     for (size_t i = 0; i < n; i++) {
         json_t *spec = json_loads(eps[i].spec, 0, NULL);
-        if (json_is_object(spec) && spec_lists(spec, name)) {
-            tk_admin_live_t *l = live_append(j, LIVE_EP_REPLACE, eps[i].slug);
-            if (tk_config_parse_endpoint("stored endpoint", eps[i].slug, spec, &l->ep, &l->names,
-                                         &l->nnames, err, sizeof(err)) != TK_OK)
-                tk_warn(MOD, "endpoint %s: stored settings are invalid; not refreshed",
-                        eps[i].slug);
-        }
+        if (json_is_object(spec) && spec_lists(spec, name))
+            (void)endpoint_conf_of(&eps[i], live_append(j, LIVE_EP_REPLACE, eps[i].slug));
         json_decref(spec);
     }
     tk_endpoint_row_list_free(eps, n);
@@ -460,6 +497,7 @@ static int server_change(job_t *j)
     json_decref(spec);
     if (rc == 0) {
         int on_again = was_off && !conf->disabled;
+        seen_set(j->admin->seen_srv, j->p1, row.updated_at, conf->disabled);
         live_new(j, LIVE_SRV_REPLACE, j->p1)->srv = conf;
         conf = NULL;
         if (on_again)
@@ -497,6 +535,8 @@ static int drop_from_endpoints(job_t *j, const char *name)
             eps[i].spec = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
             eps[i].updated_at = tk_wall_ms();
             rc = tk_store_endpoint_put(j->st, &eps[i], 0);
+            if (rc == TK_OK) /* the gateway drops the server from it itself */
+                seen_set(j->admin->seen_ep, eps[i].slug, eps[i].updated_at, 0);
         }
         json_decref(spec);
     }
@@ -511,6 +551,8 @@ static int server_delete(job_t *j)
         return -1;
     tk_server_row_clear(&row);
     int rc = tk_store_server_delete(j->st, j->p1);
+    if (rc == TK_OK)
+        seen_del(j->admin->seen_srv, j->p1);
     if (rc == TK_OK)
         rc = drop_from_endpoints(j, j->p1);
     if (rc != TK_OK)
@@ -639,6 +681,7 @@ static int endpoint_create(job_t *j)
     else if (src != TK_OK)
         rc = tk_admin_store_fail(j, src);
     if (rc == 0) {
+        seen_set(j->admin->seen_ep, slug, row.updated_at, 0);
         tk_info(MOD, "endpoint %s created", slug);
         rc = tk_admin_ok(j, 201, endpoint_json(&row, NULL, 0));
     }
@@ -694,6 +737,8 @@ static int endpoint_change(job_t *j)
         rc = src == TK_ENOENT ? tk_admin_fail(j, 404, "not_found", "no such endpoint")
                               : tk_admin_store_fail(j, src);
     if (rc == 0)
+        seen_set(j->admin->seen_ep, j->p1, row.updated_at, 0);
+    if (rc == 0)
         rc = patch_tools(j);
     if (rc == 0) {
         tk_info(MOD, "endpoint %s changed", j->p1);
@@ -713,6 +758,7 @@ static int endpoint_delete(job_t *j)
     if (rc != TK_OK)
         return rc == TK_ENOENT ? tk_admin_fail(j, 404, "not_found", "no such endpoint")
                                : tk_admin_store_fail(j, rc);
+    seen_del(j->admin->seen_ep, j->p1);
     live_new(j, LIVE_EP_REMOVE, j->p1);
     tk_info(MOD, "endpoint %s deleted", j->p1);
     return tk_admin_ok(j, 204, NULL);
@@ -819,8 +865,11 @@ static int apply_one(tk_gateway_t *gw, tk_admin_live_t *l)
     case LIVE_EP_ADD:
         return tk_gateway_add_endpoint(gw, l->ep, l->names, l->nnames);
     case LIVE_EP_REPLACE:
-        return l->ep == NULL ? TK_EINVAL
-                             : tk_gateway_replace_endpoint(gw, l->ep, l->names, l->nnames);
+        if (l->ep == NULL)
+            return TK_EINVAL;
+        return tk_gateway_has_endpoint(gw, l->name)
+                   ? tk_gateway_replace_endpoint(gw, l->ep, l->names, l->nnames)
+                   : tk_gateway_add_endpoint(gw, l->ep, l->names, l->nnames);
     case LIVE_EP_REMOVE:
         return tk_gateway_remove_endpoint(gw, l->name);
     }
@@ -841,8 +890,9 @@ void tk_admin_live_apply(job_t *j)
     }
 }
 
-/* One stored server into the gateway; 0, or -1 (logged, skipped). */
-static int load_server(tk_admin_t *a, const tk_server_row_t *row)
+/* A stored server's settings with its values opened into *conf; 0, or -1
+ * (logged). */
+static int server_conf_of(tk_admin_t *a, const tk_server_row_t *row, tk_server_conf_t **out)
 {
     json_t *spec = json_loads(row->spec, 0, NULL);
     tk_server_conf_t *conf = NULL;
@@ -860,7 +910,15 @@ static int load_server(tk_admin_t *a, const tk_server_row_t *row)
         tk_error(MOD, "server %s: %s; skipped", row->name, err);
     wipe_values(spec);
     json_decref(spec);
-    if (rc != TK_OK)
+    *out = conf;
+    return rc == TK_OK ? 0 : -1;
+}
+
+/* One stored server into the gateway; 0, or -1 (logged, skipped). */
+static int load_server(tk_admin_t *a, const tk_server_row_t *row)
+{
+    tk_server_conf_t *conf = NULL;
+    if (server_conf_of(a, row, &conf) != 0)
         return -1;
     mask_values(conf);
     if (conf->disabled) {
@@ -868,7 +926,7 @@ static int load_server(tk_admin_t *a, const tk_server_row_t *row)
         tk_config_server_free(conf);
         return 0;
     }
-    rc = tk_gateway_add_server(a->gw, conf);
+    int rc = tk_gateway_add_server(a->gw, conf);
     if (rc != TK_OK)
         tk_error(MOD, "server %s: cannot be added (%s; a config server of this name?); skipped",
                  row->name, tk_strerror(rc));
@@ -878,22 +936,14 @@ static int load_server(tk_admin_t *a, const tk_server_row_t *row)
 /* One stored endpoint into the gateway, with the servers that exist. */
 static void load_endpoint(tk_admin_t *a, const tk_endpoint_row_t *row)
 {
-    json_t *spec = json_loads(row->spec, 0, NULL);
-    tk_endpoint_conf_t *ep = NULL;
-    char **names = NULL, err[ERR_LEN];
-    size_t n = 0;
-    if (!json_is_object(spec) || tk_config_parse_endpoint("stored endpoint", row->slug, spec, &ep,
-                                                          &names, &n, err, sizeof(err)) != TK_OK) {
-        tk_error(MOD, "endpoint %s: stored settings are invalid; skipped", row->slug);
-        json_decref(spec);
+    tk_admin_live_t l = {0};
+    if (endpoint_conf_of(row, &l) != 0)
         return;
-    }
-    json_decref(spec);
-    keep_running(a->gw, row->slug, names, &n);
-    int rc = tk_gateway_add_endpoint(a->gw, ep, names, n);
+    keep_running(a->gw, row->slug, l.names, &l.nnames);
+    int rc = tk_gateway_add_endpoint(a->gw, l.ep, l.names, l.nnames);
     if (rc != TK_OK)
         tk_error(MOD, "endpoint %s: cannot be added (%s); skipped", row->slug, tk_strerror(rc));
-    tk_store_ids_free(names, n);
+    tk_store_ids_free(l.names, l.nnames);
 }
 
 void tk_admin_load_managed(tk_admin_t *a, tk_store_t *st)
@@ -908,13 +958,143 @@ void tk_admin_load_managed(tk_admin_t *a, tk_store_t *st)
         tk_server_row_list_free(srv, ns);
         return;
     }
-    for (size_t i = 0; i < ns; i++)
+    a->seen_srv = a->seen_srv != NULL ? a->seen_srv : tk_map_create();
+    a->seen_ep = a->seen_ep != NULL ? a->seen_ep : tk_map_create();
+    for (size_t i = 0; i < ns; i++) {
         ok += load_server(a, &srv[i]) == 0;
-    for (size_t i = 0; i < ne; i++)
+        seen_set(a->seen_srv, srv[i].name, srv[i].updated_at, spec_disabled(srv[i].spec));
+    }
+    for (size_t i = 0; i < ne; i++) {
         load_endpoint(a, &eps[i]);
+        seen_set(a->seen_ep, eps[i].slug, eps[i].updated_at, 0);
+    }
     if (ns + ne > 0)
         tk_info(MOD, "loaded %zu of %zu servers and %zu endpoints made through the API", ok, ns,
                 ne);
     tk_server_row_list_free(srv, ns);
     tk_endpoint_row_list_free(eps, ne);
+}
+
+/* ---- changes made by another process ---- */
+
+/* The names in seen that rows[0..n) (servers or endpoints) no longer hold,
+ * in a fresh NULL-terminated array. */
+static char **seen_gone(tk_map_t *seen, const tk_server_row_t *srv, const tk_endpoint_row_t *eps,
+                        size_t n)
+{
+    tk_map_t *now = tk_map_create();
+    for (size_t i = 0; i < n; i++)
+        tk_map_sput(now, srv != NULL ? srv[i].name : eps[i].slug, now);
+    char **gone = tk_calloc(tk_map_count(seen) + 1, sizeof(*gone));
+    size_t it = 0, k = 0;
+    const char *name;
+    while (tk_map_next(seen, &it, NULL, &name, NULL))
+        if (tk_map_sget(now, name) == NULL)
+            gone[k++] = tk_strdup(name);
+    tk_map_destroy(now);
+    return gone;
+}
+
+/* Servers added or changed: queued on j (before the endpoints). */
+static void poll_servers(job_t *j, const tk_server_row_t *rows, size_t n)
+{
+    tk_admin_t *a = j->admin;
+    for (size_t i = 0; i < n; i++) {
+        const seen_t *s = tk_map_sget(a->seen_srv, rows[i].name);
+        if (s != NULL && s->updated_at == rows[i].updated_at)
+            continue;
+        int was_off = s == NULL || s->off;
+        tk_server_conf_t *conf = NULL;
+        int off = spec_disabled(rows[i].spec);
+        seen_set(a->seen_srv, rows[i].name, rows[i].updated_at, off);
+        if (server_conf_of(a, &rows[i], &conf) != 0)
+            continue;
+        tk_info(MOD, "server %s %s in the store; applying", rows[i].name,
+                s == NULL ? "added" : "changed");
+        live_append(j, s == NULL ? LIVE_SRV_ADD : LIVE_SRV_REPLACE, rows[i].name)->srv = conf;
+        if (s != NULL && was_off && !off)
+            relist_endpoints(j, rows[i].name);
+    }
+}
+
+static void poll_endpoints(job_t *j, const tk_endpoint_row_t *rows, size_t n)
+{
+    tk_admin_t *a = j->admin;
+    for (size_t i = 0; i < n; i++) {
+        const seen_t *s = tk_map_sget(a->seen_ep, rows[i].slug);
+        if (s != NULL && s->updated_at == rows[i].updated_at)
+            continue;
+        tk_info(MOD, "endpoint %s %s in the store; applying", rows[i].slug,
+                s == NULL ? "added" : "changed");
+        live_kind_t kind = s == NULL ? LIVE_EP_ADD : LIVE_EP_REPLACE;
+        seen_set(a->seen_ep, rows[i].slug, rows[i].updated_at, 0);
+        tk_admin_live_t *l = live_append(j, kind, rows[i].slug);
+        if (endpoint_conf_of(&rows[i], l) != 0)
+            l->kind = LIVE_EP_REPLACE; /* ep NULL: nothing applied (logged) */
+    }
+}
+
+/* Removals of what seen holds and rows no longer do, queued on j. */
+static void poll_removed(job_t *j, tk_map_t *seen, char **gone, live_kind_t kind)
+{
+    for (size_t i = 0; gone[i] != NULL; i++) {
+        tk_info(MOD, "%s %s removed from the store; applying",
+                kind == LIVE_SRV_REMOVE ? "server" : "endpoint", gone[i]);
+        seen_del(seen, gone[i]);
+        live_append(j, kind, gone[i]);
+        free(gone[i]);
+    }
+    free(gone);
+}
+
+static void poll_done(void *arg)
+{
+    job_t *j = arg;
+    if (!j->admin->closing)
+        tk_admin_live_apply(j);
+    tk_admin_live_free(j->live);
+    free(j);
+}
+
+void tk_admin_poll_managed(tk_store_worker_t *w, tk_store_t *st, void *admin)
+{
+    tk_admin_t *a = admin;
+    tk_server_row_t *srv = NULL;
+    tk_endpoint_row_t *eps = NULL;
+    size_t ns = 0, ne = 0;
+    if (st == NULL || a->seen_srv == NULL)
+        return;
+    if (tk_store_server_list(st, &srv, &ns) != TK_OK ||
+        tk_store_endpoint_list(st, &eps, &ne) != TK_OK) {
+        tk_server_row_list_free(srv, ns);
+        return; /* tried again at the next tick */
+    }
+    job_t *j = tk_calloc(1, sizeof(*j));
+    j->admin = a;
+    j->status = 200;
+    /* servers first, so that endpoints can name them; removals last */
+    poll_servers(j, srv, ns);
+    poll_endpoints(j, eps, ne);
+    poll_removed(j, a->seen_ep, seen_gone(a->seen_ep, NULL, eps, ne), LIVE_EP_REMOVE);
+    poll_removed(j, a->seen_srv, seen_gone(a->seen_srv, srv, NULL, ns), LIVE_SRV_REMOVE);
+    tk_server_row_list_free(srv, ns);
+    tk_endpoint_row_list_free(eps, ne);
+    if (j->live == NULL) {
+        free(j);
+        return;
+    }
+    tk_store_worker_post(w, poll_done, j);
+}
+
+void tk_admin_managed_free(tk_admin_t *a)
+{
+    tk_map_t *maps[] = {a->seen_srv, a->seen_ep};
+    for (size_t k = 0; k < 2; k++) {
+        size_t it = 0;
+        void *val;
+        while (maps[k] != NULL && tk_map_next(maps[k], &it, NULL, NULL, &val))
+            free(val);
+        tk_map_destroy(maps[k]);
+    }
+    a->seen_srv = a->seen_ep = NULL;
 }

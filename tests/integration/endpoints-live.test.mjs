@@ -8,10 +8,15 @@
 // endpoints that list it; enabling it starts it and its tools appear there,
 // disabling it again stops its process and its tools vanish. `tumiki
 // endpoint list|show` show API-made endpoints beside the config's, with
-// their source. Run with
+// their source. Servers and endpoints added or removed with the command
+// line (which writes the store) reach the running gateway within 2 s, and
+// the gateway's poll of the store leaves what the API applied alone (no
+// restart of its process). Run with
 // TUMIKI_TEST_THREADS=2 as well (ctest integration_threads2).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 import { cleanup, connect, listAll, mcpHeaders, pidOf, procState, rawInitialize, rawRequest, runTumiki, servers, startGateway,
   TK_ECHO_BIN, waitFor } from './lib.mjs';
@@ -173,5 +178,65 @@ describe('API-made endpoints on the HTTP side', () => {
     r = await tumiki('endpoint', 'tools', 'shown', '--deny', 'echo__echo');
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual((await api('GET', '/endpoints/shown')).json.tools, { allow: [], deny: ['echo__echo'], source: 'api' });
+  });
+
+  test('command-line changes reach the running gateway within 2 s', async () => {
+    const tumiki = (...args) => runTumiki([...args, '--config', gw.configPath], { cwd: gw.dir });
+    let r = await tumiki('server', 'add', 'clisrv', '--command', TK_ECHO_BIN, '--arg', '--name', '--arg', 'clisrv');
+    assert.equal(r.code, 0, r.stderr);
+    r = await tumiki('endpoint', 'create', 'cliep', '--servers', 'clisrv,echo');
+    assert.equal(r.code, 0, r.stderr);
+    const t0 = Date.now();
+    let client = null;
+    let pid = 0;
+    await waitFor(async () => {
+      try {
+        client = await connect(gw, { slug: 'cliep' });
+        pid = pidOf(await client.callTool({ name: 'clisrv__pid', arguments: {} }));
+        return true;
+      } catch {
+        await client?.close().catch(() => {});
+        client = null;
+        return false;
+      }
+    }, { what: 'a tool of the CLI-made server on the CLI-made endpoint', timeoutMs: 2000, intervalMs: 100 });
+    const took = Date.now() - t0;
+    try {
+      assert.ok(took < 2000, `took ${took} ms`);
+      assert.equal((await prm('cliep')).status, 200, 'first-class on the HTTP side too');
+      // a change made by the API is not applied a second time by the poll
+      assert.equal((await api('PATCH', '/endpoints/cliep', { namespace: true })).status, 200);
+      await sleep(1200);
+      assert.equal(pidOf(await client.callTool({ name: 'clisrv__pid', arguments: {} })), pid, 'not restarted');
+    } finally {
+      await client.close();
+    }
+    r = await tumiki('endpoint', 'delete', 'cliep');
+    assert.equal(r.code, 0, r.stderr);
+    const status = async () => (await rawRequest(gw.mcpUrl('cliep'), { headers: mcpHeaders(gw), body: ping(1) })).status;
+    await waitFor(async () => (await status()) === 404, { what: '404 after endpoint delete', timeoutMs: 2000, intervalMs: 100 });
+    r = await tumiki('server', 'remove', 'clisrv');
+    assert.equal(r.code, 0, r.stderr);
+    await waitFor(() => procState(pid) === null || procState(pid) === 'Z', { what: 'the removed server stops', timeoutMs: 2000, intervalMs: 100 });
+    const listed = (await api('GET', '/servers')).json.servers.map((x) => x.name);
+    assert.ok(!listed.includes('clisrv'), listed.join(','));
+  });
+
+  test('an API-made server is not restarted by the store poll', async () => {
+    assert.equal((await api('POST', '/servers', { name: 'steady', command: TK_ECHO_BIN, args: ['--name', 'steady'] })).status, 201);
+    assert.equal((await api('POST', '/endpoints', { slug: 'steady', servers: ['steady'] })).status, 201);
+    const client = await connect(gw, { slug: 'steady' });
+    try {
+      const pid = pidOf(await client.callTool({ name: 'steady__pid', arguments: {} }));
+      assert.equal((await api('PATCH', '/servers/steady', { args: ['--name', 'steady'] })).status, 200);
+      await waitFor(async () => {
+        try { return pidOf(await client.callTool({ name: 'steady__pid', arguments: {} })) !== pid; } catch { return false; }
+      }, { what: 'the PATCHed server restarted once', timeoutMs: 5000 });
+      const pid2 = pidOf(await client.callTool({ name: 'steady__pid', arguments: {} }));
+      await sleep(1200); // more than two polls
+      assert.equal(pidOf(await client.callTool({ name: 'steady__pid', arguments: {} })), pid2);
+    } finally {
+      await client.close();
+    }
   });
 });
