@@ -14,6 +14,7 @@
 // restart of its process). Run with
 // TUMIKI_TEST_THREADS=2 as well (ctest integration_threads2).
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -235,6 +236,32 @@ describe('API-made endpoints on the HTTP side', () => {
       const pid2 = pidOf(await client.callTool({ name: 'steady__pid', arguments: {} }));
       await sleep(1200); // more than two polls
       assert.equal(pidOf(await client.callTool({ name: 'steady__pid', arguments: {} })), pid2);
+    } finally {
+      await client.close();
+    }
+  });
+
+  // last: it stops the gateway
+  test('after a restart a disabled server stays stopped and its endpoint serves without it', async () => {
+    assert.equal((await api('POST', '/servers', { name: 'dormant', command: TK_ECHO_BIN, args: ['--name', 'dormant'], disabled: true })).status, 201);
+    assert.equal((await api('POST', '/endpoints', { slug: 'after', servers: ['dormant', 'echo'], rate_limit: '1000/min' })).status, 201);
+    await gw.stop();
+    gw = await startGateway({ config: {
+      mcpServers: { echo: servers.echo('echo') },
+      endpoints: { default: { servers: ['echo'] } },
+      data_dir: path.join(gw.dir, 'data'),
+    } });
+    assert.equal((await api('GET', '/servers/dormant')).json.disabled, true);
+    const listed = (await api('GET', '/servers')).json.servers.find((x) => x.name === 'dormant');
+    assert.equal(listed.status, 'disabled');
+    assert.equal((await prm('after')).status, 200, 'a stored endpoint has its document after a restart');
+    const client = await connect(gw, { slug: 'after' });
+    try {
+      const names = async () => (await listAll(client, 'tools')).map((t) => t.name);
+      assert.ok((await names()).includes('echo__echo'));
+      assert.ok(!(await names()).some((n) => n.startsWith('dormant__')));
+      assert.equal((await api('PATCH', '/servers/dormant', { disabled: false })).status, 200);
+      await waitFor(async () => (await names()).includes('dormant__pid'), { what: 'tools after enabling', timeoutMs: 5000 });
     } finally {
       await client.close();
     }
