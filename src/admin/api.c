@@ -1212,6 +1212,10 @@ static int load_filters(tk_admin_t *a, tk_store_t *st, char *err, size_t errlen)
     return TK_OK;
 }
 
+/* How often the store is read for servers and endpoints that the command
+ * line added, changed or removed (tk_admin_poll_managed). */
+#define MANAGED_POLL_MS 500
+
 int tk_admin_create(struct event_base *base, const tk_config_t *cfg, tk_gateway_t *gw,
                     tk_admin_forget_fn forget, void *forget_arg, const char *db_path,
                     tk_admin_t **out, char *err, size_t errlen)
@@ -1236,7 +1240,8 @@ int tk_admin_create(struct event_base *base, const tk_config_t *cfg, tk_gateway_
         rc = load_filters(a, st, err, errlen);
     tk_store_close(st);
     if (rc == TK_OK &&
-        (a->worker = tk_store_worker_create(base, db_path, NULL, NULL, 0, err, errlen)) == NULL)
+        (a->worker = tk_store_worker_create(base, db_path, tk_admin_poll_managed, a,
+                                            MANAGED_POLL_MS, err, errlen)) == NULL)
         rc = TK_EIO;
     if (rc != TK_OK) {
         tk_admin_destroy(a);
@@ -1252,6 +1257,7 @@ void tk_admin_destroy(tk_admin_t *a)
         return;
     a->closing = 1;
     tk_store_worker_destroy(a->worker);
+    tk_admin_managed_free(a);
     tk_vault_destroy(a->vault);
     free(a);
 }

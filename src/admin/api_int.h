@@ -12,6 +12,7 @@
 
 #include "admin/api.h"
 #include "admin/rbac.h"
+#include "core/map.h"
 #include "store/worker.h"
 #include "vault/vault.h"
 
@@ -38,6 +39,11 @@ struct tk_admin {
     void *forget_arg;
     tk_store_worker_t *worker;
     tk_vault_t *vault; /* seals the secrets of servers made through the API */
+    /* What the running gateway holds of the API-made servers and endpoints:
+     * name -> seen_t (managed.c), touched on the store worker only (and
+     * before it starts); NULL for the command line. */
+    tk_map_t *seen_srv;
+    tk_map_t *seen_ep;
     int closing;
 };
 
@@ -99,5 +105,10 @@ void tk_admin_live_free(tk_admin_live_t *l);
 /* At start: load the API-made servers and endpoints from st into the
  * gateway (a row that cannot be read or decrypted is logged and skipped). */
 void tk_admin_load_managed(tk_admin_t *a, tk_store_t *st);
+/* Store worker tick: apply what another process (the command line) added,
+ * changed or removed in the store since the last look. */
+void tk_admin_poll_managed(tk_store_worker_t *w, tk_store_t *st, void *admin);
+/* Free the seen maps. */
+void tk_admin_managed_free(tk_admin_t *a);
 
 #endif

@@ -215,32 +215,33 @@ static void print_patterns(const char *label, json_t *a)
     free(s);
 }
 
-/* One endpoint: servers and tool selection (stored, else the config's). */
-static void endpoint_show(const tk_config_t *cfg, const tk_endpoint_conf_t *ep,
-                          const tk_tool_filter_t *f, size_t nf)
+/* One endpoint as GET /api/v1/endpoints shows it: where it comes from,
+ * its servers, its tool selection and where that comes from. */
+static void endpoint_show(const json_t *ep)
 {
-    (void)printf("%s\n  servers:", ep->slug);
-    for (size_t i = 0; i < ep->nservers; i++)
-        (void)printf(" %s", cfg->servers[ep->servers[i]].name);
-    (void)printf("\n");
-    for (size_t i = 0; i < nf; i++) {
-        if (strcmp(f[i].endpoint, ep->slug) == 0) {
-            (void)printf("  tools (stored): allow %s deny %s\n", f[i].allow, f[i].deny);
-            return;
-        }
+    const json_t *tools = json_object_get(ep, "tools"), *rate = json_object_get(ep, "rate_limit");
+    (void)printf("%s (%s)\n  servers:", json_string_value(json_object_get(ep, "slug")),
+                 json_string_value(json_object_get(ep, "source")));
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(ep, "servers"), i, v)
+    {
+        (void)printf(" %s", json_string_value(v));
     }
-    json_t *allow = json_array(), *deny = json_array();
-    for (size_t i = 0; i < ep->nallow; i++)
-        json_array_append_new(allow, json_string(ep->tool_allow[i]));
-    for (size_t i = 0; i < ep->ndeny; i++)
-        json_array_append_new(deny, json_string(ep->tool_deny[i]));
-    print_patterns("tools (config) allow", allow);
-    print_patterns("tools (config) deny", deny);
-    json_decref(allow);
-    json_decref(deny);
+    (void)printf("\n");
+    const char *src = json_string_value(json_object_get(tools, "source"));
+    char label[64];
+    tk_snprintf(label, sizeof(label), "tools (%s) allow",
+                src != NULL && strcmp(src, "api") == 0 ? "stored" : "config");
+    print_patterns(label, json_object_get(tools, "allow"));
+    tk_snprintf(label, sizeof(label), "tools (%s) deny",
+                src != NULL && strcmp(src, "api") == 0 ? "stored" : "config");
+    print_patterns(label, json_object_get(tools, "deny"));
+    if (json_is_string(rate))
+        (void)printf("  rate_limit: %s\n", json_string_value(rate));
 }
 
-static int endpoint_tools(const tk_config_t *cfg, tk_store_t *st, const tk_endpoint_conf_t *ep,
+static int endpoint_tools(const tk_config_t *cfg, tk_store_t *st, const char *slug,
                           const opts_t *o)
 {
     json_t *allow = split_list(o->allow), *deny = split_list(o->deny);
@@ -251,43 +252,65 @@ static int endpoint_tools(const tk_config_t *cfg, tk_store_t *st, const tk_endpo
             "of 1..128 printable characters\n",
             stderr);
         rc = 2;
-    } else if (tk_admin_store_tools(st, ep->slug, allow, deny) != TK_OK) {
+    } else if (tk_admin_store_tools(st, slug, allow, deny) != TK_OK) {
         (void)fprintf(stderr, "tumiki: cannot store the tool selection: %s\n",
                       tk_store_last_error(st));
         rc = 1;
     } else {
         json_t *d = json_pack("{s:O, s:O}", "allow", allow, "deny", deny);
-        rc = tk_audit_cli_record(cfg, "endpoint.tools", ep->slug, ep->slug, "ok", d);
+        rc = tk_audit_cli_record(cfg, "endpoint.tools", slug, slug, "ok", d);
         json_decref(d);
         (void)printf("endpoint %s: tool selection stored (a running gateway applies it at its next "
                      "start; PUT /api/v1/endpoints/%s/tools applies it at once)\n",
-                     ep->slug, ep->slug);
+                     slug, slug);
     }
     json_decref(allow);
     json_decref(deny);
     return rc;
 }
 
+/* Whether slug is an endpoint: the config's or one made through the API. */
+static int endpoint_exists(const tk_config_t *cfg, tk_store_t *st, const char *slug)
+{
+    if (tk_config_find_endpoint(cfg, slug) != NULL)
+        return 1;
+    tk_endpoint_row_t row;
+    if (tk_store_endpoint_get(st, slug, &row) != TK_OK)
+        return 0;
+    tk_endpoint_row_clear(&row);
+    return 1;
+}
+
 static int endpoint_cmd(tk_config_t *cfg, tk_store_t *st, const char *sub, const opts_t *o)
 {
-    int list = !strcmp(sub, "list"), tools = !strcmp(sub, "tools");
-    const tk_endpoint_conf_t *ep = NULL;
-    if (!list && (o->arg == NULL || (ep = tk_config_find_endpoint(cfg, o->arg)) == NULL)) {
+    int list = !strcmp(sub, "list");
+    if (!list && (o->arg == NULL || !endpoint_exists(cfg, st, o->arg))) {
         (void)fprintf(stderr, "tumiki: %s: no such endpoint\n", o->config);
         return 1;
     }
-    if (tools && ep != NULL)
-        return endpoint_tools(cfg, st, ep, o);
-    tk_tool_filter_t *f = NULL;
-    size_t nf = 0;
-    if (tk_store_tool_filter_list(st, &f, &nf) != TK_OK) {
-        (void)fputs("tumiki: cannot read tool selections\n", stderr);
+    if (!strcmp(sub, "tools"))
+        return endpoint_tools(cfg, st, o->arg, o);
+    /* the API's own view (config and API-made endpoints, with their source) */
+    char path[TK_SLUG_MAX + 16], err[600];
+    tk_snprintf(path, sizeof(path), "/endpoints%s%s", list ? "" : "/", list ? "" : o->arg);
+    json_t *reply = NULL;
+    int status = tk_admin_run_local(cfg, st, EVHTTP_REQ_GET, path, NULL, &reply, err, sizeof(err));
+    if (status != 200) {
+        (void)fprintf(stderr, "tumiki: %s\n", err[0] ? err : "cannot read the endpoints");
+        json_decref(reply);
         return 1;
     }
-    for (size_t i = 0; i < cfg->nendpoints; i++)
-        if (list || &cfg->endpoints[i] == ep)
-            endpoint_show(cfg, &cfg->endpoints[i], f, nf);
-    tk_tool_filter_list_free(f, nf);
+    if (list) {
+        size_t i;
+        json_t *ep;
+        json_array_foreach(json_object_get(reply, "endpoints"), i, ep)
+        {
+            endpoint_show(ep);
+        }
+    } else {
+        endpoint_show(reply);
+    }
+    json_decref(reply);
     return 0;
 }
 

@@ -221,8 +221,7 @@ static int run(const tk_config_t *cfg, tk_store_t *st, enum evhttp_cmd_type cmd,
     if (action != NULL && ok) {
         if (tk_audit_cli_record(cfg, action, target, NULL, "ok", NULL) != 0)
             return 1;
-        (void)printf("%s: done (a running gateway applies it at its next start; the admin API "
-                     "applies changes at once)\n",
+        (void)printf("%s: done (a running gateway on this store applies it within a second)\n",
                      target);
     }
     return ok ? 0 : status == 404 ? 1 : status / 100 == 4 ? 2 : 1;

@@ -39,29 +39,75 @@ struct tk_admin_live {
     tk_endpoint_conf_t *ep;
     char **names; /* the endpoint's servers */
     size_t nnames;
+    struct tk_admin_live *next; /* applied after this one */
 };
+
+/* A server or endpoint as the running gateway holds it. */
+typedef struct seen {
+    int64_t updated_at;
+    int off; /* a disabled server */
+} seen_t;
 
 static const char *const transports[] = {"stdio", "http", "sse"};
 static const char *const kinds[] = {"env", "header"};
 
 void tk_admin_live_free(tk_admin_live_t *l)
 {
-    if (l == NULL)
-        return;
-    tk_config_server_free(l->srv);
-    tk_config_endpoint_free(l->ep);
-    tk_store_ids_free(l->names, l->nnames);
-    free(l);
+    while (l != NULL) {
+        tk_admin_live_t *next = l->next;
+        tk_config_server_free(l->srv);
+        tk_config_endpoint_free(l->ep);
+        tk_store_ids_free(l->names, l->nnames);
+        free(l);
+        l = next;
+    }
 }
 
-static tk_admin_live_t *live_new(job_t *j, live_kind_t kind, const char *name)
+static tk_admin_live_t *live_make(live_kind_t kind, const char *name)
 {
     tk_admin_live_t *l = tk_calloc(1, sizeof(*l));
     l->kind = kind;
     tk_snprintf(l->name, sizeof(l->name), "%s", name);
-    tk_admin_live_free(j->live);
-    j->live = l;
     return l;
+}
+
+/* The job's change (replacing any before). */
+static tk_admin_live_t *live_new(job_t *j, live_kind_t kind, const char *name)
+{
+    tk_admin_live_free(j->live);
+    j->live = live_make(kind, name);
+    return j->live;
+}
+
+/* One more change, applied after the job's others. */
+static tk_admin_live_t *live_append(job_t *j, live_kind_t kind, const char *name)
+{
+    tk_admin_live_t **at = &j->live;
+    while (*at != NULL)
+        at = &(*at)->next;
+    *at = live_make(kind, name);
+    return *at;
+}
+
+/* ---- what the gateway holds (for the store poll) ---- */
+
+static void seen_set(tk_map_t *m, const char *name, int64_t updated_at, int off)
+{
+    if (m == NULL)
+        return;
+    seen_t *s = tk_map_sget(m, name);
+    if (s == NULL) {
+        s = tk_calloc(1, sizeof(*s));
+        tk_map_sput(m, name, s);
+    }
+    s->updated_at = updated_at;
+    s->off = off;
+}
+
+static void seen_del(tk_map_t *m, const char *name)
+{
+    if (m != NULL)
+        free(tk_map_sdel(m, name));
 }
 
 /* ---- secrets ---- */
@@ -162,10 +208,20 @@ static json_t *secret_names(const tk_server_row_t *row, const char *kind)
     return a;
 }
 
+/* Whether a stored server spec says "disabled": true. */
+static int spec_disabled(const char *stored)
+{
+    json_t *spec = json_loads(stored != NULL ? stored : "", 0, NULL);
+    int off = json_is_true(json_object_get(spec, "disabled"));
+    json_decref(spec);
+    return off;
+}
+
 static json_t *server_json(const tk_server_row_t *row)
 {
     return json_pack("{s:s, s:s, s:b, s:o, s:o, s:s, s:s?, s:I, s:I}", "name", row->name,
-                     "transport", row->transport, "disabled", 0, "env_names",
+                     "transport", row->transport, "disabled", spec_disabled(row->spec),
+                     "env_names",
                      secret_names(row, "env"), "header_names", secret_names(row, "header"),
                      "source", "api", "created_by", row->created_by, "created_at",
                      (json_int_t)row->created_at, "updated_at", (json_int_t)row->updated_at);
@@ -187,6 +243,9 @@ static json_t *endpoint_json(const tk_endpoint_row_t *row, const tk_tool_filter_
                             "namespace",
                             ns == NULL || json_is_true(ns), "source", "api", "created_by",
                             row->created_by, "created_at", (json_int_t)row->created_at);
+    json_t *rate = json_object_get(spec, "rate_limit");
+    if (json_is_string(rate))
+        json_object_set(out, "rate_limit", rate);
     json_decref(spec);
     return out;
 }
@@ -251,10 +310,6 @@ static int parse_server(job_t *j, const char *name, json_t *spec, tk_server_conf
 {
     char err[ERR_LEN];
     *out = NULL;
-    if (json_object_get(spec, "disabled") != NULL)
-        return tk_admin_fail(j, 400, "invalid_field",
-                             "\"disabled\" is not taken for servers made through the API "
-                             "(delete the server instead)");
     if (tk_config_parse_server(j->admin->cfg, "body", name, spec, out, err, sizeof(err)) != TK_OK)
         return tk_admin_fail(j, 400, "invalid_field", err);
     return 0;
@@ -342,6 +397,7 @@ static int server_create(job_t *j)
     wipe_values(spec);
     json_decref(spec);
     if (rc == 0) {
+        seen_set(j->admin->seen_srv, name, row.updated_at, conf->disabled);
         live_new(j, LIVE_SRV_ADD, name)->srv = conf;
         conf = NULL;
         tk_info(MOD, "server %s created", name);
@@ -369,11 +425,59 @@ static int target_server(job_t *j, tk_server_row_t *row)
     return 0;
 }
 
+static int spec_lists(const json_t *spec, const char *name)
+{
+    size_t k;
+    json_t *v;
+    json_array_foreach(json_object_get(spec, "servers"), k, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* A stored endpoint's settings into l->ep and l->names; 0, or -1 (logged). */
+static int endpoint_conf_of(const tk_endpoint_row_t *row, tk_admin_live_t *l)
+{
+    json_t *spec = json_loads(row->spec, 0, NULL);
+    char err[ERR_LEN];
+    int rc = json_is_object(spec) ? tk_config_parse_endpoint("stored endpoint", row->slug, spec,
+                                                             &l->ep, &l->names, &l->nnames, err,
+                                                             sizeof(err))
+                                  : TK_EINVAL;
+    json_decref(spec);
+    if (rc != TK_OK)
+        tk_error(MOD, "endpoint %s: stored settings are invalid; skipped", row->slug);
+    return rc == TK_OK ? 0 : -1;
+}
+
+/* Queue a replacement of every API-made endpoint that lists server name,
+ * after the server's own change: a server enabled again rejoins them. */
+static void relist_endpoints(job_t *j, const char *name)
+{
+    tk_endpoint_row_t *eps = NULL;
+    size_t n = 0;
+    if (tk_store_endpoint_list(j->st, &eps, &n) != TK_OK) {
+        tk_warn(MOD, "server %s: its endpoints are not refreshed (store: %s)", name,
+                tk_store_last_error(j->st));
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *spec = json_loads(eps[i].spec, 0, NULL);
+        if (json_is_object(spec) && spec_lists(spec, name))
+            (void)endpoint_conf_of(&eps[i], live_append(j, LIVE_EP_REPLACE, eps[i].slug));
+        json_decref(spec);
+    }
+    tk_endpoint_row_list_free(eps, n);
+}
+
 static int server_change(job_t *j)
 {
     tk_server_row_t row;
     if (check_same_name(j, "name", j->p1) != 0 || target_server(j, &row) != 0)
         return -1;
+    int was_off = spec_disabled(row.spec);
     json_t *spec = merged_spec(row.spec, j->body, "name");
     tk_server_conf_t *conf = NULL;
     int rc = open_secrets(j->admin->vault, &row, spec, j->body);
@@ -392,8 +496,12 @@ static int server_change(job_t *j)
     wipe_values(spec);
     json_decref(spec);
     if (rc == 0) {
+        int on_again = was_off && !conf->disabled;
+        seen_set(j->admin->seen_srv, j->p1, row.updated_at, conf->disabled);
         live_new(j, LIVE_SRV_REPLACE, j->p1)->srv = conf;
         conf = NULL;
+        if (on_again)
+            relist_endpoints(j, j->p1);
         tk_info(MOD, "server %s changed", j->p1);
         rc = tk_admin_ok(j, 200, server_json(&row));
     }
@@ -427,6 +535,8 @@ static int drop_from_endpoints(job_t *j, const char *name)
             eps[i].spec = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
             eps[i].updated_at = tk_wall_ms();
             rc = tk_store_endpoint_put(j->st, &eps[i], 0);
+            if (rc == TK_OK) /* the gateway drops the server from it itself */
+                seen_set(j->admin->seen_ep, eps[i].slug, eps[i].updated_at, 0);
         }
         json_decref(spec);
     }
@@ -441,6 +551,8 @@ static int server_delete(job_t *j)
         return -1;
     tk_server_row_clear(&row);
     int rc = tk_store_server_delete(j->st, j->p1);
+    if (rc == TK_OK)
+        seen_del(j->admin->seen_srv, j->p1);
     if (rc == TK_OK)
         rc = drop_from_endpoints(j, j->p1);
     if (rc != TK_OK)
@@ -528,10 +640,6 @@ static int check_server(job_t *j, const char *name)
 static int parse_endpoint(job_t *j, const char *slug, json_t *spec, tk_admin_live_t *l)
 {
     char err[ERR_LEN];
-    if (json_object_get(spec, "rate_limit") != NULL)
-        return tk_admin_fail(j, 400, "invalid_field",
-                             "\"rate_limit\" is not taken yet for endpoints made through the "
-                             "API (the per-key limit applies)");
     if (!json_is_array(json_object_get(spec, "servers")))
         return tk_admin_fail(j, 400, "missing_field",
                              "field \"servers\" is required (an array of server names)");
@@ -573,6 +681,7 @@ static int endpoint_create(job_t *j)
     else if (src != TK_OK)
         rc = tk_admin_store_fail(j, src);
     if (rc == 0) {
+        seen_set(j->admin->seen_ep, slug, row.updated_at, 0);
         tk_info(MOD, "endpoint %s created", slug);
         rc = tk_admin_ok(j, 201, endpoint_json(&row, NULL, 0));
     }
@@ -628,6 +737,8 @@ static int endpoint_change(job_t *j)
         rc = src == TK_ENOENT ? tk_admin_fail(j, 404, "not_found", "no such endpoint")
                               : tk_admin_store_fail(j, src);
     if (rc == 0)
+        seen_set(j->admin->seen_ep, j->p1, row.updated_at, 0);
+    if (rc == 0)
         rc = patch_tools(j);
     if (rc == 0) {
         tk_info(MOD, "endpoint %s changed", j->p1);
@@ -647,6 +758,7 @@ static int endpoint_delete(job_t *j)
     if (rc != TK_OK)
         return rc == TK_ENOENT ? tk_admin_fail(j, 404, "not_found", "no such endpoint")
                                : tk_admin_store_fail(j, rc);
+    seen_del(j->admin->seen_ep, j->p1);
     live_new(j, LIVE_EP_REMOVE, j->p1);
     tk_info(MOD, "endpoint %s deleted", j->p1);
     return tk_admin_ok(j, 204, NULL);
@@ -696,44 +808,91 @@ int tk_admin_managed_endpoint(job_t *j, const char *slug, char *owner)
 
 /* ---- the gateway ---- */
 
-void tk_admin_live_apply(job_t *j)
+static int running(tk_gateway_t *gw, const char *name)
 {
-    tk_admin_live_t *l = j->live;
-    tk_gateway_t *gw = j->admin->gw;
-    if (l == NULL || j->status / 100 != 2)
-        return;
-    int rc = TK_OK;
-    if (l->srv != NULL)
-        mask_values(l->srv);
-    switch (l->kind) {
-    case LIVE_SRV_ADD:
-        rc = tk_gateway_add_server(gw, l->srv);
-        break;
-    case LIVE_SRV_REPLACE:
-        rc = tk_gateway_replace_server(gw, l->srv);
-        break;
-    case LIVE_SRV_REMOVE:
-        rc = tk_gateway_remove_server(gw, l->name);
-        break;
-    case LIVE_EP_ADD:
-        rc = tk_gateway_add_endpoint(gw, l->ep, l->names, l->nnames);
-        break;
-    case LIVE_EP_REPLACE:
-        rc = tk_gateway_replace_endpoint(gw, l->ep, l->names, l->nnames);
-        break;
-    case LIVE_EP_REMOVE:
-        rc = tk_gateway_remove_endpoint(gw, l->name);
-        break;
-    }
-    l->srv = NULL; /* the gateway owns them now */
-    l->ep = NULL;
-    if (rc != TK_OK)
-        tk_warn(MOD, "%s: change stored but not applied to the running gateway (%s)", l->name,
-                tk_strerror(rc));
+    return strcmp(tk_gateway_server_status(gw, name), "disabled") != 0;
 }
 
-/* One stored server into the gateway; 0, or -1 (logged, skipped). */
-static int load_server(tk_admin_t *a, const tk_server_row_t *row)
+/* Keep of names[0..*n) the servers the gateway runs (a disabled one is
+ * left out of its endpoints until it is enabled again). */
+static void keep_running(tk_gateway_t *gw, const char *slug, char **names, size_t *n)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (!running(gw, names[i])) {
+            tk_info(MOD, "endpoint %s: server %s is not running here; left out", slug, names[i]);
+            free(names[i]);
+            continue;
+        }
+        names[kept++] = names[i];
+    }
+    *n = kept;
+}
+
+/* A server's new settings: replaced, started (enabled again) or stopped
+ * (disabled). The gateway takes conf. */
+static int apply_server(tk_gateway_t *gw, tk_server_conf_t *conf)
+{
+    int on = running(gw, conf->name);
+    if (conf->disabled) {
+        char name[TK_STORE_NAME_MAX + 1];
+        tk_snprintf(name, sizeof(name), "%s", conf->name);
+        tk_config_server_free(conf);
+        return on ? tk_gateway_remove_server(gw, name) : TK_OK;
+    }
+    return on ? tk_gateway_replace_server(gw, conf) : tk_gateway_add_server(gw, conf);
+}
+
+static int apply_one(tk_gateway_t *gw, tk_admin_live_t *l)
+{
+    if (l->srv != NULL)
+        mask_values(l->srv);
+    if (l->names != NULL)
+        keep_running(gw, l->name, l->names, &l->nnames);
+    switch (l->kind) {
+    case LIVE_SRV_ADD:
+        if (l->srv->disabled) {
+            tk_config_server_free(l->srv);
+            return TK_OK; /* stored, not started */
+        }
+        return tk_gateway_add_server(gw, l->srv);
+    case LIVE_SRV_REPLACE:
+        return apply_server(gw, l->srv);
+    case LIVE_SRV_REMOVE: {
+        int rc = tk_gateway_remove_server(gw, l->name);
+        return rc == TK_ENOENT ? TK_OK : rc; /* a disabled one was not running */
+    }
+    case LIVE_EP_ADD:
+        return tk_gateway_add_endpoint(gw, l->ep, l->names, l->nnames);
+    case LIVE_EP_REPLACE:
+        if (l->ep == NULL)
+            return TK_EINVAL;
+        return tk_gateway_has_endpoint(gw, l->name)
+                   ? tk_gateway_replace_endpoint(gw, l->ep, l->names, l->nnames)
+                   : tk_gateway_add_endpoint(gw, l->ep, l->names, l->nnames);
+    case LIVE_EP_REMOVE:
+        return tk_gateway_remove_endpoint(gw, l->name);
+    }
+    return TK_EINVAL;
+}
+
+void tk_admin_live_apply(job_t *j)
+{
+    if (j->status / 100 != 2)
+        return;
+    for (tk_admin_live_t *l = j->live; l != NULL; l = l->next) {
+        int rc = apply_one(j->admin->gw, l);
+        l->srv = NULL; /* the gateway owns them now */
+        l->ep = NULL;
+        if (rc != TK_OK)
+            tk_warn(MOD, "%s: change stored but not applied to the running gateway (%s)",
+                    l->name, tk_strerror(rc));
+    }
+}
+
+/* A stored server's settings with its values opened into *conf; 0, or -1
+ * (logged). */
+static int server_conf_of(tk_admin_t *a, const tk_server_row_t *row, tk_server_conf_t **out)
 {
     json_t *spec = json_loads(row->spec, 0, NULL);
     tk_server_conf_t *conf = NULL;
@@ -751,10 +910,23 @@ static int load_server(tk_admin_t *a, const tk_server_row_t *row)
         tk_error(MOD, "server %s: %s; skipped", row->name, err);
     wipe_values(spec);
     json_decref(spec);
-    if (rc != TK_OK)
+    *out = conf;
+    return rc == TK_OK ? 0 : -1;
+}
+
+/* One stored server into the gateway; 0, or -1 (logged, skipped). */
+static int load_server(tk_admin_t *a, const tk_server_row_t *row)
+{
+    tk_server_conf_t *conf = NULL;
+    if (server_conf_of(a, row, &conf) != 0)
         return -1;
     mask_values(conf);
-    rc = tk_gateway_add_server(a->gw, conf);
+    if (conf->disabled) {
+        tk_info(MOD, "server %s is disabled; not started", row->name);
+        tk_config_server_free(conf);
+        return 0;
+    }
+    int rc = tk_gateway_add_server(a->gw, conf);
     if (rc != TK_OK)
         tk_error(MOD, "server %s: cannot be added (%s; a config server of this name?); skipped",
                  row->name, tk_strerror(rc));
@@ -764,30 +936,14 @@ static int load_server(tk_admin_t *a, const tk_server_row_t *row)
 /* One stored endpoint into the gateway, with the servers that exist. */
 static void load_endpoint(tk_admin_t *a, const tk_endpoint_row_t *row)
 {
-    json_t *spec = json_loads(row->spec, 0, NULL);
-    tk_endpoint_conf_t *ep = NULL;
-    char **names = NULL, err[ERR_LEN];
-    size_t n = 0, kept = 0;
-    if (!json_is_object(spec) || tk_config_parse_endpoint("stored endpoint", row->slug, spec, &ep,
-                                                          &names, &n, err, sizeof(err)) != TK_OK) {
-        tk_error(MOD, "endpoint %s: stored settings are invalid; skipped", row->slug);
-        json_decref(spec);
+    tk_admin_live_t l = {0};
+    if (endpoint_conf_of(row, &l) != 0)
         return;
-    }
-    json_decref(spec);
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(tk_gateway_server_status(a->gw, names[i]), "disabled") == 0) {
-            tk_warn(MOD, "endpoint %s: server %s is not running here; left out", row->slug,
-                    names[i]);
-            free(names[i]);
-            continue;
-        }
-        names[kept++] = names[i];
-    }
-    int rc = tk_gateway_add_endpoint(a->gw, ep, names, kept);
+    keep_running(a->gw, row->slug, l.names, &l.nnames);
+    int rc = tk_gateway_add_endpoint(a->gw, l.ep, l.names, l.nnames);
     if (rc != TK_OK)
         tk_error(MOD, "endpoint %s: cannot be added (%s); skipped", row->slug, tk_strerror(rc));
-    tk_store_ids_free(names, kept);
+    tk_store_ids_free(l.names, l.nnames);
 }
 
 void tk_admin_load_managed(tk_admin_t *a, tk_store_t *st)
@@ -802,13 +958,143 @@ void tk_admin_load_managed(tk_admin_t *a, tk_store_t *st)
         tk_server_row_list_free(srv, ns);
         return;
     }
-    for (size_t i = 0; i < ns; i++)
+    a->seen_srv = a->seen_srv != NULL ? a->seen_srv : tk_map_create();
+    a->seen_ep = a->seen_ep != NULL ? a->seen_ep : tk_map_create();
+    for (size_t i = 0; i < ns; i++) {
         ok += load_server(a, &srv[i]) == 0;
-    for (size_t i = 0; i < ne; i++)
+        seen_set(a->seen_srv, srv[i].name, srv[i].updated_at, spec_disabled(srv[i].spec));
+    }
+    for (size_t i = 0; i < ne; i++) {
         load_endpoint(a, &eps[i]);
+        seen_set(a->seen_ep, eps[i].slug, eps[i].updated_at, 0);
+    }
     if (ns + ne > 0)
         tk_info(MOD, "loaded %zu of %zu servers and %zu endpoints made through the API", ok, ns,
                 ne);
     tk_server_row_list_free(srv, ns);
     tk_endpoint_row_list_free(eps, ne);
+}
+
+/* ---- changes made by another process ---- */
+
+/* The names in seen that rows[0..n) (servers or endpoints) no longer hold,
+ * in a fresh NULL-terminated array. */
+static char **seen_gone(tk_map_t *seen, const tk_server_row_t *srv, const tk_endpoint_row_t *eps,
+                        size_t n)
+{
+    tk_map_t *now = tk_map_create();
+    for (size_t i = 0; i < n; i++)
+        tk_map_sput(now, srv != NULL ? srv[i].name : eps[i].slug, now);
+    char **gone = tk_calloc(tk_map_count(seen) + 1, sizeof(*gone));
+    size_t it = 0, k = 0;
+    const char *name;
+    while (tk_map_next(seen, &it, NULL, &name, NULL))
+        if (tk_map_sget(now, name) == NULL)
+            gone[k++] = tk_strdup(name);
+    tk_map_destroy(now);
+    return gone;
+}
+
+/* Servers added or changed: queued on j (before the endpoints). */
+static void poll_servers(job_t *j, const tk_server_row_t *rows, size_t n)
+{
+    tk_admin_t *a = j->admin;
+    for (size_t i = 0; i < n; i++) {
+        const seen_t *s = tk_map_sget(a->seen_srv, rows[i].name);
+        if (s != NULL && s->updated_at == rows[i].updated_at)
+            continue;
+        int was_off = s == NULL || s->off;
+        tk_server_conf_t *conf = NULL;
+        int off = spec_disabled(rows[i].spec);
+        seen_set(a->seen_srv, rows[i].name, rows[i].updated_at, off);
+        if (server_conf_of(a, &rows[i], &conf) != 0)
+            continue;
+        tk_info(MOD, "server %s %s in the store; applying", rows[i].name,
+                s == NULL ? "added" : "changed");
+        live_append(j, s == NULL ? LIVE_SRV_ADD : LIVE_SRV_REPLACE, rows[i].name)->srv = conf;
+        if (s != NULL && was_off && !off)
+            relist_endpoints(j, rows[i].name);
+    }
+}
+
+static void poll_endpoints(job_t *j, const tk_endpoint_row_t *rows, size_t n)
+{
+    tk_admin_t *a = j->admin;
+    for (size_t i = 0; i < n; i++) {
+        const seen_t *s = tk_map_sget(a->seen_ep, rows[i].slug);
+        if (s != NULL && s->updated_at == rows[i].updated_at)
+            continue;
+        tk_info(MOD, "endpoint %s %s in the store; applying", rows[i].slug,
+                s == NULL ? "added" : "changed");
+        live_kind_t kind = s == NULL ? LIVE_EP_ADD : LIVE_EP_REPLACE;
+        seen_set(a->seen_ep, rows[i].slug, rows[i].updated_at, 0);
+        tk_admin_live_t *l = live_append(j, kind, rows[i].slug);
+        if (endpoint_conf_of(&rows[i], l) != 0)
+            l->kind = LIVE_EP_REPLACE; /* ep NULL: nothing applied (logged) */
+    }
+}
+
+/* Removals of what seen holds and rows no longer do, queued on j. */
+static void poll_removed(job_t *j, tk_map_t *seen, char **gone, live_kind_t kind)
+{
+    for (size_t i = 0; gone[i] != NULL; i++) {
+        tk_info(MOD, "%s %s removed from the store; applying",
+                kind == LIVE_SRV_REMOVE ? "server" : "endpoint", gone[i]);
+        seen_del(seen, gone[i]);
+        live_append(j, kind, gone[i]);
+        free(gone[i]);
+    }
+    free(gone);
+}
+
+static void poll_done(void *arg)
+{
+    job_t *j = arg;
+    if (!j->admin->closing)
+        tk_admin_live_apply(j);
+    tk_admin_live_free(j->live);
+    free(j);
+}
+
+void tk_admin_poll_managed(tk_store_worker_t *w, tk_store_t *st, void *admin)
+{
+    tk_admin_t *a = admin;
+    tk_server_row_t *srv = NULL;
+    tk_endpoint_row_t *eps = NULL;
+    size_t ns = 0, ne = 0;
+    if (st == NULL || a->seen_srv == NULL)
+        return;
+    if (tk_store_server_list(st, &srv, &ns) != TK_OK ||
+        tk_store_endpoint_list(st, &eps, &ne) != TK_OK) {
+        tk_server_row_list_free(srv, ns);
+        return; /* tried again at the next tick */
+    }
+    job_t *j = tk_calloc(1, sizeof(*j));
+    j->admin = a;
+    j->status = 200;
+    /* servers first, so that endpoints can name them; removals last */
+    poll_servers(j, srv, ns);
+    poll_endpoints(j, eps, ne);
+    poll_removed(j, a->seen_ep, seen_gone(a->seen_ep, NULL, eps, ne), LIVE_EP_REMOVE);
+    poll_removed(j, a->seen_srv, seen_gone(a->seen_srv, srv, NULL, ns), LIVE_SRV_REMOVE);
+    tk_server_row_list_free(srv, ns);
+    tk_endpoint_row_list_free(eps, ne);
+    if (j->live == NULL) {
+        free(j);
+        return;
+    }
+    tk_store_worker_post(w, poll_done, j);
+}
+
+void tk_admin_managed_free(tk_admin_t *a)
+{
+    tk_map_t *maps[] = {a->seen_srv, a->seen_ep};
+    for (size_t k = 0; k < 2; k++) {
+        size_t it = 0;
+        void *val;
+        while (maps[k] != NULL && tk_map_next(maps[k], &it, NULL, NULL, &val))
+            free(val);
+        tk_map_destroy(maps[k]);
+    }
+    a->seen_srv = a->seen_ep = NULL;
 }

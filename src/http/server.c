@@ -99,6 +99,7 @@ struct tk_http_server {
     int port;
     atomic_size_t nconns;
     tk_ratelimit_t *rl;    /* per key, per endpoint, per address */
+    tk_epreg_t *eps;       /* the endpoints served now (the gateway's; locked inside) */
     tk_metrics_t *metrics; /* borrowed, may be NULL */
     tk_alerts_t *alerts;   /* borrowed, may be NULL */
     tk_admin_t *admin;     /* /api/v1, on the core loop */
@@ -606,10 +607,10 @@ static void serve_authorized(worker_t *w, struct evhttp_request *req, const char
     rate_check_t checks[2] = {{ratekey, &srv->cfg->rate_per_key}};
     size_t n = 1;
     char epkey[TK_SLUG_MAX + 4];
-    const tk_endpoint_conf_t *ep = tk_config_find_endpoint(srv->cfg, slug);
-    if (ep != NULL && ep->rate.count > 0) {
+    tk_rate_t ep_rate; /* a copy: the endpoint may change or go meanwhile */
+    if (slug[0] != '\0' && tk_epreg_get(srv->eps, slug, &ep_rate) && ep_rate.count > 0) {
         join2(epkey, sizeof(epkey), "ep:", slug, strlen(slug));
-        checks[n++] = (rate_check_t){epkey, &ep->rate};
+        checks[n++] = (rate_check_t){epkey, &ep_rate};
     }
     if (!rates_ok(w, req, checks, n))
         return;
@@ -870,8 +871,8 @@ static int mcp_slug(const char *path, char *slug, size_t len)
     return 0;
 }
 
-/* The endpoint label of a finished request: the slug of a configured
- * endpoint, the path of a fixed route, or "_other" (clients cannot grow it). */
+/* The endpoint label of a finished request: the slug of an endpoint served
+ * now (the config's or one made through the API), the path of a fixed route, or "_other" (clients cannot grow it). */
 static void route_label(const tk_http_server_t *srv, struct evhttp_request *req, char *out,
                         size_t len)
 {
@@ -887,7 +888,7 @@ static void route_label(const tk_http_server_t *srv, struct evhttp_request *req,
             return;
         }
     char slug[TK_SLUG_MAX + 1];
-    if (mcp_slug(path, slug, sizeof(slug)) == 0 && tk_config_find_endpoint(srv->cfg, slug))
+    if (mcp_slug(path, slug, sizeof(slug)) == 0 && tk_epreg_get(srv->eps, slug, NULL))
         join2(out, len, "", slug, strlen(slug));
 }
 
@@ -1197,7 +1198,7 @@ static void on_request(struct evhttp_request *req, void *arg)
             return;
         const char *rest = path + sizeof(prm) - 1;
         if (mcp_slug(*rest ? rest : "/mcp", prm_slug, sizeof(prm_slug)) != 0 ||
-            tk_config_find_endpoint(srv->cfg, prm_slug) == NULL) {
+            !tk_epreg_get(srv->eps, prm_slug, NULL)) {
             reply_error(req, 404, "Not Found", "Not Found");
             return;
         }
@@ -1469,6 +1470,7 @@ int tk_http_server_create(struct event_base *base, const tk_config_t *cfg, tk_ga
     srv->base = base;
     srv->cfg = cfg;
     srv->gw = gw;
+    srv->eps = tk_gateway_endpoints(gw);
     pthread_mutex_init(&srv->tls_mu, NULL);
     atomic_init(&srv->nconns, 0);
     srv->rl = tk_ratelimit_local_create(cfg->rate_max_keys);

@@ -178,6 +178,7 @@ struct tk_gateway {
     size_t nconf_srvs;
     endpoint_t **eps;    /* config endpoints first, then API-made ones */
     size_t neps;
+    tk_epreg_t *epreg;   /* eps' slugs and rate limits, for the HTTP threads */
     tk_map_t *sessions; /* id -> session_t */
     tk_map_t *calls;    /* serial -> call_t */
     tk_map_t *progress; /* our token -> call_t */
@@ -1906,6 +1907,9 @@ tk_gateway_t *tk_gateway_create(struct event_base *base, const tk_config_t *cfg)
         gw->eps[gw->neps++] = ep;
     }
     free(srv_of);
+    gw->epreg = tk_epreg_create();
+    for (size_t i = 0; i < gw->neps; i++)
+        tk_epreg_put(gw->epreg, gw->eps[i]->conf->slug, &gw->eps[i]->conf->rate);
     pins_start(gw);
     gw->sigchld = evsignal_new(base, SIGCHLD, sigchld_cb, gw);
     evsignal_add(gw->sigchld, NULL);
@@ -1992,6 +1996,7 @@ void tk_gateway_destroy(tk_gateway_t *gw)
     /* every queued record is written and its parked reply settled (their
      * connections were closed with the HTTP server) */
     tk_audit_detach_loop(gw->audit_loop);
+    tk_epreg_destroy(gw->epreg);
     free(gw);
 }
 
@@ -2239,6 +2244,7 @@ int tk_gateway_add_endpoint(tk_gateway_t *gw, tk_endpoint_conf_t *conf, char *co
     ep->nsrvs = nservers;
     free(srvs);
     gw->eps[gw->neps++] = ep;
+    tk_epreg_put(gw->epreg, conf->slug, &conf->rate);
     tk_metrics_sessions(gw->metrics, conf->slug, 0);
     tk_info(MOD, "endpoint %s added", conf->slug);
     return TK_OK;
@@ -2263,6 +2269,7 @@ int tk_gateway_remove_endpoint(tk_gateway_t *gw, const char *slug)
     free(dead);
     gw->neps--;
     memmove(&gw->eps[i], &gw->eps[i + 1], (gw->neps - i) * sizeof(endpoint_t *));
+    tk_epreg_del(gw->epreg, slug);
     tk_info(MOD, "endpoint %s removed (%zu sessions ended)", slug, n);
     endpoint_free(ep);
     return TK_OK;
@@ -2288,6 +2295,7 @@ int tk_gateway_replace_endpoint(tk_gateway_t *gw, tk_endpoint_conf_t *conf, char
     tk_config_endpoint_free(ep->own_conf);
     ep->own_conf = conf;
     ep->conf = conf;
+    tk_epreg_put(gw->epreg, conf->slug, &conf->rate);
     endpoint_rebuild(ep);
     for (int k = 0; k < CAT_N; k++) {
         if (ep->waiters[k] != NULL) { /* the wait's count no longer adds up: run them again */
@@ -2298,6 +2306,11 @@ int tk_gateway_replace_endpoint(tk_gateway_t *gw, tk_endpoint_conf_t *conf, char
     endpoint_lists_changed(ep);
     tk_info(MOD, "endpoint %s changed", conf->slug);
     return TK_OK;
+}
+
+tk_epreg_t *tk_gateway_endpoints(const tk_gateway_t *gw)
+{
+    return gw->epreg;
 }
 
 int tk_gateway_has_endpoint(const tk_gateway_t *gw, const char *slug)

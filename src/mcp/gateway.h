@@ -22,6 +22,7 @@
 #include "http/hreq.h"
 #include "metrics/alerts.h"
 #include "metrics/metrics.h"
+#include "state/epreg.h"
 
 typedef struct tk_gateway tk_gateway_t;
 
@@ -84,6 +85,9 @@ int tk_gateway_replace_endpoint(tk_gateway_t *gw, tk_endpoint_conf_t *conf, char
 int tk_gateway_remove_endpoint(tk_gateway_t *gw, const char *slug) TK_WUR;
 /* Whether /mcp/<slug> exists (config or API). */
 int tk_gateway_has_endpoint(const tk_gateway_t *gw, const char *slug);
+/* The registry of the endpoints served now (state/epreg.h), kept by the
+ * add/replace/remove functions above; safe to read from any thread. */
+tk_epreg_t *tk_gateway_endpoints(const tk_gateway_t *gw);
 
 /* A configured server's state: "idle", "starting", "ready", "backoff",
  * "stopping", or "disabled" when it is not running under the gateway. */

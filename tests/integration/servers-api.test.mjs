@@ -180,7 +180,7 @@ describe('servers and endpoints through the admin API', () => {
       [400, { ...echoServer('unknownfield', {}), bogus: 1 }],
       [400, { ...echoServer('badenv', { 'A=B': SECRET }) }],
       [400, { name: 'both', command: TK_ECHO_BIN, url: 'https://example.com/mcp' }],
-      [400, { ...echoServer('dis', {}), disabled: true }],
+      [400, { ...echoServer('dis', {}), disabled: 'yes' }],
       [400, { command: TK_ECHO_BIN }],
       [400, { ...echoServer('hdr', {}), headers: { Authorization: HEADER_SECRET } }],
     ];
@@ -198,7 +198,7 @@ describe('servers and endpoints through the admin API', () => {
     assert.equal(big.status, 413);
     assert.equal((await api('POST', '/servers', { raw: '{"name": ' })).status, 400);
     for (const [body, code] of [[{ slug: 'Bad_Slug', servers: [] }, 400], [{ slug: 'nosrv', servers: ['ghost'] }, 400],
-      [{ slug: 'rl', servers: [], rate_limit: '10/min' }, 400], [{ slug: 'noservers' }, 400],
+      [{ slug: 'rl', servers: [], rate_limit: 'lots' }, 400], [{ slug: 'noservers' }, 400],
       [{ servers: [] }, 400], [{ slug: 'extra', servers: [], what: 1 }, 400]]) {
       const r = await api('POST', '/endpoints', { body });
       assert.equal(r.status, code, `${JSON.stringify(body)}: ${r.text}`);
