@@ -246,8 +246,10 @@ measure() {
     fi
 }
 
-# ---- profiling (BENCH_PROFILE=perf|callgrind; points named by PROF) ---------
-# perf: `perf record -g` attached to the process for the run. callgrind: the
+# ---- profiling (BENCH_PROFILE=perf|perfstat|callgrind; points named by PROF) ---------
+# perf: `perf record -g` attached to the process for the run; perfstat:
+# `perf stat --per-thread` (system calls, context switches, migrations, CPU
+# time) attached for the run. callgrind: the
 # gateway runs under valgrind with instrumentation off (GW_WRAP, set by
 # run.sh); it is switched on for the run and dumped after it. Reports go to
 # reports/bench/profile-<PROF>.txt (callgrind: the raw dump to
@@ -258,6 +260,12 @@ profile_start() {
     perf)
         perf record -q -F 999 -g -p "$1" -o "$TMP/perf.data" -- sleep "$DURATION" \
             >"$TMP/perf.log" 2>&1 &
+        PROF_PID=$!
+        PIDS+=("$PROF_PID")
+        ;;
+    perfstat)
+        perf stat --per-thread -e raw_syscalls:sys_enter,context-switches,cpu-migrations,task-clock \
+            -p "$1" -o "$REPORT_DIR/profile-$PROF.txt" -- sleep "$DURATION" >"$TMP/perf.log" 2>&1 &
         PROF_PID=$!
         PIDS+=("$PROF_PID")
         ;;
@@ -272,10 +280,18 @@ profile_stop() {
         perf report -i "$TMP/perf.data" --stdio --no-children --sort dso,symbol \
             --percent-limit 0.7 -g none 2>/dev/null | grep -v '^$' | head -n 80 >"$rep" || true
         ;;
+    perfstat) wait "$PROF_PID" || note "perf stat failed: $(tail -n 3 "$TMP/perf.log")" ;;
     callgrind)
         callgrind_control -i off "$1" >/dev/null
         callgrind_control -d "$PROF" "$1" >/dev/null
         local dump
+        if [[ ${BENCH_CALLGRIND_THREADS:-0} == 1 ]]; then # every thread's dump, then cleared
+            for dump in "$TMP/callgrind.out.$1".*; do
+                [[ -f $dump ]] && mv "$dump" "$REPORT_DIR/callgrind-$PROF-${dump##*-}.out"
+            done
+            note "profile: $REPORT_DIR/callgrind-$PROF-*.out (one per thread)"
+            return 0
+        fi
         dump=$(ls -t "$TMP/callgrind.out.$1".* 2>/dev/null | head -n 1) || true
         [[ -n $dump ]] || { note "callgrind wrote no dump for $PROF"; return 0; }
         cp "$dump" "$REPORT_DIR/callgrind-$PROF.out" # for callgrind_annotate/kcachegrind

@@ -566,11 +566,11 @@ static void sub_release(sub_t *s)
 }
 
 /* On the writer thread, outside the locks: mask and encode s's event into
- * its room, then let go of the copies. */
+ * its room. The copies are let go on the loop (deliver), where they were
+ * made, so that malloc's per-thread caches keep serving the loop. */
 static void sub_encode(sub_t *s)
 {
     encode_fields(&s->e, s->room, s->cap, &s->ev, 1);
-    sub_release(s);
 }
 
 /* Runs on the attached loop: hand the outcome to its owner. */
@@ -578,6 +578,7 @@ static void deliver(void *arg, tk_mail_t *m)
 {
     sub_t *s = (sub_t *)m;
     (void)arg;
+    sub_release(s);
     s->done(s->arg, s->rc);
     free(s);
 }

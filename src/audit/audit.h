@@ -130,10 +130,11 @@ void tk_audit_detach_loop(tk_audit_t *a);
 int tk_audit_submit(tk_audit_t *a, const tk_audit_event_t *ev, tk_audit_done_fn done,
                     void *arg) TK_WUR;
 /* The same without copying the detail: on TK_OK the caller's reference to
- * ev->detail passes to the writer thread, which masks it in place and
- * frees it, so it must be a value made for this record that shares no
- * member with any other (build it from copies: json_deep_copy, json_string).
- * On any other result the detail is still the caller's. */
+ * ev->detail passes to the trail (the writer thread masks it in place; it
+ * is freed on the loop before done runs), so it must be a value made for
+ * this record that shares no member with any other (build it from copies:
+ * json_deep_copy, json_string). On any other result the detail is still
+ * the caller's. */
 int tk_audit_submit_take(tk_audit_t *a, const tk_audit_event_t *ev, tk_audit_done_fn done,
                          void *arg) TK_WUR;
 
