@@ -514,12 +514,11 @@ struct sub {
     tk_audit_done_fn done;
     void *arg;
     int rc;
-    char action[32];      /* for the log line if it fails */
     tk_audit_event_t ev;  /* strings point into strs; ev.detail is owned */
     char *strs;           /* the strings: the end of room, or the heap */
     size_t cap;           /* room left for the line in front of them */
     enc_t e;
-    char room[1000 - 248];
+    char room[1000 - 216];
 };
 _Static_assert(sizeof(struct sub) <= 1000, "a submission outgrew malloc's small sizes");
 
@@ -685,7 +684,7 @@ static void batch_account(tk_audit_t *a, sub_t **v, size_t n, int err)
         bad++;
         big += v[i]->rc == TK_ELIMIT;
         if (action == NULL)
-            action = v[i]->action;
+            action = v[i]->ev.action ? v[i]->ev.action : "unknown"; /* freed on the loop */
         v[i]->rc = TK_EIO;
     }
     if (bad == 0) {
@@ -807,7 +806,6 @@ static int submit(tk_audit_t *a, const tk_audit_event_t *ev, tk_audit_done_fn do
     s->arg = arg;
     s->rc = TK_OK;
     s->ev = *ev;
-    tk_snprintf(s->action, sizeof(s->action), "%s", ev->action ? ev->action : "unknown");
     sub_copy_strings(s);
     pthread_mutex_lock(&a->qmu);
     if (!a->accepting) {

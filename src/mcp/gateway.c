@@ -320,6 +320,25 @@ static const char *audit_result(call_t *c, json_t *msg, int status)
     return "error";
 }
 
+/* "<prefix>-<serial>" into out (len >= 36), without printf: once per call. */
+static void audit_request_id(const tk_gateway_t *gw, uint64_t serial, char *out, size_t len)
+{
+    char num[24];
+    size_t i = sizeof(num), n = strnlen(gw->rid_prefix, sizeof(gw->rid_prefix));
+    do {
+        num[--i] = (char)('0' + serial % 10);
+        serial /= 10;
+    } while (serial != 0);
+    if (n + 1 + sizeof(num) - i >= len) {
+        out[0] = '\0';
+        return;
+    }
+    memcpy(out, gw->rid_prefix, n);
+    out[n] = '-';
+    memcpy(out + n + 1, num + i, sizeof(num) - i);
+    out[n + 1 + sizeof(num) - i] = '\0';
+}
+
 /* Record an audited call. With done, the record is queued (the loop does
  * not wait for the write) and AUDIT_QUEUED returned: done(arg, rc) then
  * runs on this loop in a later iteration. Without done, or when the trail
@@ -334,7 +353,7 @@ static int audit_call(call_t *c, json_t *msg, int status, const char *result,
     if (a == NULL)
         return TK_OK;
     const char *ip = c->req ? tk_hreq_peer(c->req) : NULL;
-    tk_snprintf(rid, sizeof(rid), "%s-%llu", c->gw->rid_prefix, (unsigned long long)c->serial);
+    audit_request_id(c->gw, c->serial, rid, sizeof(rid));
     /* the detail is made of copies only: the writer thread takes it over */
     json_t *d = json_object(), *v;
     json_object_set_new_nocheck(d, "rpc_id", c->id ? json_deep_copy(c->id) : json_null());
