@@ -6,10 +6,9 @@
  * crash), under a mutex (threads) and flock on audit.lock (processes). A
  * worker thread batches fsync, writes the aggregated rate-limit rejections,
  * retries after a failed write and runs the retention purge. Asynchronous
- * appends (tk_audit_submit) are copied by the caller, queued, and masked,
- * encoded and written in batches by a writer thread, one write(2) per
- * batch; their completions go back to the submitting loop through a
- * mailbox.
+ * appends (tk_audit_submit) are encoded by the caller, queued, and written
+ * in batches by a writer thread, one write(2) per batch; their completions
+ * go back to the submitting loop through a mailbox.
  */
 #include "audit/audit_int.h"
 
@@ -180,7 +179,7 @@ static int detail_cb(const char *p, size_t n, void *arg)
 /* The masked detail in jansson's compact, key-sorted form; a detail that
  * masking cannot change is dumped as it is, without the copy. Larger than
  * TK_AUDIT_DETAIL_MAX: {"bytes":N,"truncated":true}. */
-static void put_detail(tk_audit_buf_t *b, json_t *d, int owned)
+static void put_detail(tk_audit_buf_t *b, json_t *d)
 {
     tk_audit_buf_add(b, ",\"detail\":", 10);
     if (d == NULL || !json_is_object(d)) {
@@ -189,13 +188,9 @@ static void put_detail(tk_audit_buf_t *b, json_t *d, int owned)
     }
     json_t *copy = NULL;
     if (tk_mask_json_may_change(d)) {
-        if (owned) {
-            tk_mask_json(d);
-        } else {
-            copy = json_deep_copy(d);
-            tk_mask_json(copy);
-            d = copy;
-        }
+        copy = json_deep_copy(d);
+        tk_mask_json(copy);
+        d = copy;
     }
     size_t at = b->len;
     if (d != NULL && tk_audit_buf_detail(b, d) == TK_OK && b->len - at <= TK_AUDIT_DETAIL_MAX) {
@@ -231,9 +226,8 @@ typedef struct enc {
 } enc_t;
 
 /* Everything from "actor" to "detail", masked, after HEAD_ROOM bytes, into
- * room (cap bytes) or the heap past that. Runs outside the locks. With
- * owned, ev->detail belongs to the caller alone and is masked in place. */
-static void encode_fields(enc_t *e, char *room, size_t cap, const tk_audit_event_t *ev, int owned)
+ * room (cap bytes) or the heap past that. Runs outside the locks. */
+static void encode_fields(enc_t *e, char *room, size_t cap, const tk_audit_event_t *ev)
 {
     e->b = (tk_audit_buf_t){.p = room, .cap = cap};
     e->b.len = HEAD_ROOM;
@@ -256,7 +250,7 @@ static void encode_fields(enc_t *e, char *room, size_t cap, const tk_audit_event
     put_int(b, ",\"latency_us\":", ev->latency_us);
     put_field(b, ",\"ip\":", f[7], m & 128u);
     put_field(b, ",\"request_id\":", f[8], m & 256u);
-    put_detail(b, ev->detail, owned);
+    put_detail(b, ev->detail);
 }
 
 /* ---- the chain state ---- */
@@ -477,7 +471,7 @@ int tk_audit_append(tk_audit_t *a, const tk_audit_event_t *ev)
         return TK_OK;
     enc_t e;
     char room[4096];
-    encode_fields(&e, room, sizeof(room), ev, 0);
+    encode_fields(&e, room, sizeof(room), ev);
     pthread_mutex_lock(&a->mu);
     int rc = append_locked(a, &e);
     int saved = errno;
@@ -503,81 +497,26 @@ int tk_audit_emit(const tk_audit_event_t *ev)
 
 /* ---- asynchronous appends ---- */
 
-/* One submission: the event as submitted (its strings copied, its detail
- * owned), then its encoded line and its outcome on the way back. The
- * writer thread encodes it, so the submitting loop only copies. Sized so
- * that a usual tool-call record (about 450 bytes sealed) and its strings
- * fit in its room and the whole stays in malloc's small per-thread caches. */
+/* One submission: its encoded line, then its outcome on the way back.
+ * Sized so that a usual tool-call record (about 450 bytes sealed) fits in
+ * its room and the whole stays in malloc's small per-thread caches. */
 struct sub {
     tk_mail_t mail; /* first: posted to the loop's mailbox when written */
     sub_t *next;    /* in the queue */
     tk_audit_done_fn done;
     void *arg;
     int rc;
-    tk_audit_event_t ev;  /* strings point into strs; ev.detail is owned */
-    char *strs;           /* the strings: the end of room, or the heap */
-    size_t cap;           /* room left for the line in front of them */
+    char action[32]; /* for the log line if it fails */
     enc_t e;
-    char room[1000 - 216];
+    char room[1000 - 128];
 };
 _Static_assert(sizeof(struct sub) <= 1000, "a submission outgrew malloc's small sizes");
-
-/* The event's strings, copied one after another; each pointer of s->ev is
- * moved to its copy. In the room's end when they take at most half of it. */
-static void sub_copy_strings(sub_t *s)
-{
-    const char **f[] = {&s->ev.actor,  &s->ev.action, &s->ev.target,
-                        &s->ev.endpoint, &s->ev.server, &s->ev.tool,
-                        &s->ev.result, &s->ev.ip,     &s->ev.request_id};
-    size_t len[sizeof(f) / sizeof(f[0])], total = 0;
-    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-        len[i] = *f[i] ? strlen(*f[i]) + 1 : 0;
-        total += len[i];
-    }
-    s->cap = sizeof(s->room);
-    s->strs = NULL;
-    if (total == 0)
-        return;
-    if (total <= sizeof(s->room) / 2) {
-        s->cap -= total;
-        s->strs = s->room + s->cap;
-    } else {
-        s->strs = tk_malloc(total);
-    }
-    char *p = s->strs;
-    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-        if (len[i] == 0)
-            continue;
-        memcpy(p, *f[i], len[i]);
-        *f[i] = p;
-        p += len[i];
-    }
-}
-
-/* Let go of s's copies of the event. */
-static void sub_release(sub_t *s)
-{
-    if (s->strs != NULL && s->cap == sizeof(s->room))
-        free(s->strs); /* not in the room */
-    s->strs = NULL;
-    json_decref(s->ev.detail);
-    s->ev.detail = NULL;
-}
-
-/* On the writer thread, outside the locks: mask and encode s's event into
- * its room. The copies are let go on the loop (deliver), where they were
- * made, so that malloc's per-thread caches keep serving the loop. */
-static void sub_encode(sub_t *s)
-{
-    encode_fields(&s->e, s->room, s->cap, &s->ev, 1);
-}
 
 /* Runs on the attached loop: hand the outcome to its owner. */
 static void deliver(void *arg, tk_mail_t *m)
 {
     sub_t *s = (sub_t *)m;
     (void)arg;
-    sub_release(s);
     s->done(s->arg, s->rc);
     free(s);
 }
@@ -684,7 +623,7 @@ static void batch_account(tk_audit_t *a, sub_t **v, size_t n, int err)
         bad++;
         big += v[i]->rc == TK_ELIMIT;
         if (action == NULL)
-            action = v[i]->ev.action ? v[i]->ev.action : "unknown"; /* freed on the loop */
+            action = v[i]->action;
         v[i]->rc = TK_EIO;
     }
     if (bad == 0) {
@@ -706,7 +645,6 @@ static void write_list(tk_audit_t *a, sub_t *list)
     while (list != NULL) {
         size_t n = 0;
         while (list != NULL && n < BATCH_MAX) {
-            sub_encode(list);
             v[n++] = list;
             list = list->next;
         }
@@ -794,9 +732,7 @@ void tk_audit_detach_loop(tk_audit_t *a)
     a->mb = NULL;
 }
 
-/* Queue ev, its detail taken over (the reference passes to the queue)
- * only when TK_OK is returned. */
-static int submit(tk_audit_t *a, const tk_audit_event_t *ev, tk_audit_done_fn done, void *arg)
+int tk_audit_submit(tk_audit_t *a, const tk_audit_event_t *ev, tk_audit_done_fn done, void *arg)
 {
     if (a == NULL || done == NULL)
         return TK_ESTATE;
@@ -805,13 +741,15 @@ static int submit(tk_audit_t *a, const tk_audit_event_t *ev, tk_audit_done_fn do
     s->done = done;
     s->arg = arg;
     s->rc = TK_OK;
-    s->ev = *ev;
-    sub_copy_strings(s);
+    const char *act = ev->action ? ev->action : "unknown";
+    size_t alen = strnlen(act, sizeof(s->action) - 1);
+    memcpy(s->action, act, alen);
+    s->action[alen] = '\0';
+    encode_fields(&s->e, s->room, sizeof(s->room), ev);
     pthread_mutex_lock(&a->qmu);
     if (!a->accepting) {
         pthread_mutex_unlock(&a->qmu);
-        s->ev.detail = NULL; /* still the caller's */
-        sub_release(s);
+        tk_audit_buf_free(&s->e.b);
         free(s);
         return TK_ESTATE;
     }
@@ -830,26 +768,6 @@ static int submit(tk_audit_t *a, const tk_audit_event_t *ev, tk_audit_done_fn do
         event_active(a->kick, EV_TIMEOUT, 1);
     }
     return TK_OK;
-}
-
-int tk_audit_submit(tk_audit_t *a, const tk_audit_event_t *ev, tk_audit_done_fn done, void *arg)
-{
-    if (a == NULL || done == NULL)
-        return TK_ESTATE;
-    tk_audit_event_t own = *ev;
-    own.detail = ev->detail ? json_deep_copy(ev->detail) : NULL;
-    if (ev->detail != NULL && own.detail == NULL)
-        return TK_ENOMEM;
-    int rc = submit(a, &own, done, arg);
-    if (rc != TK_OK)
-        json_decref(own.detail);
-    return rc;
-}
-
-int tk_audit_submit_take(tk_audit_t *a, const tk_audit_event_t *ev, tk_audit_done_fn done,
-                         void *arg)
-{
-    return submit(a, ev, done, arg);
 }
 
 /* ---- rate-limit aggregation ---- */

@@ -98,11 +98,10 @@ int tk_audit_append(tk_audit_t *a, const tk_audit_event_t *ev) TK_WUR;
 
 /* ---- asynchronous appends (the MCP core's hot path) ----
  *
- * tk_audit_submit copies the event on the caller's thread (its strings
- * and detail are borrowed only for the call), queues it and returns at
- * once. A writer thread takes everything queued, masks and encodes each
- * record outside the locks, and under the mutex and one flock chains and
- * seals the records in submission order and writes them
+ * tk_audit_submit masks and encodes the event on the caller's thread (its
+ * strings are borrowed only for the call), queues it and returns at once.
+ * A writer thread takes everything queued, and under the mutex and one
+ * flock chains and seals the records in submission order and writes them
  * with one write(2) (one fdatasync when fsync_interval_ms is 0); then each
  * record's done(arg, rc) runs on the attached loop: rc TK_OK once the
  * record is in the file (the same crash guarantee as tk_audit_append), or
@@ -129,14 +128,6 @@ void tk_audit_detach_loop(tk_audit_t *a);
  * tk_audit_submit. */
 int tk_audit_submit(tk_audit_t *a, const tk_audit_event_t *ev, tk_audit_done_fn done,
                     void *arg) TK_WUR;
-/* The same without copying the detail: on TK_OK the caller's reference to
- * ev->detail passes to the trail (the writer thread masks it in place; it
- * is freed on the loop before done runs), so it must be a value made for
- * this record that shares no member with any other (build it from copies:
- * json_deep_copy, json_string). On any other result the detail is still
- * the caller's. */
-int tk_audit_submit_take(tk_audit_t *a, const tk_audit_event_t *ev, tk_audit_done_fn done,
-                         void *arg) TK_WUR;
 
 /* 1 when the last write succeeded (or a == NULL). */
 int tk_audit_ok(const tk_audit_t *a);

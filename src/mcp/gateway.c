@@ -348,34 +348,31 @@ static int audit_call(call_t *c, json_t *msg, int status, const char *result,
                       tk_audit_done_fn done, void *arg)
 {
     tk_audit_t *a = tk_audit_global();
-    char rid[48];
+    char ip[64], rid[48];
     c->audited = 1;
     if (a == NULL)
         return TK_OK;
-    const char *ip = c->req ? tk_hreq_peer(c->req) : NULL;
+    audit_peer(c->req, ip, sizeof(ip));
     audit_request_id(c->gw, c->serial, rid, sizeof(rid));
-    /* the detail is made of copies only: the writer thread takes it over */
-    json_t *d = json_object(), *v;
-    json_object_set_new_nocheck(d, "rpc_id", c->id ? json_deep_copy(c->id) : json_null());
-    json_object_set_new_nocheck(d, "session", json_string_nocheck(c->sess->audit_id));
-    if ((v = json_object_get(msg, "error")) != NULL)
-        json_object_set_new_nocheck(d, "error", json_deep_copy(v));
-    if (tk_audit_log_arguments(a) && (v = json_object_get(c->params, "arguments")) != NULL)
-        json_object_set_new_nocheck(d, "arguments", json_deep_copy(v));
-    if (tk_audit_log_results(a) && (v = json_object_get(msg, "result")) != NULL)
-        json_object_set_new_nocheck(d, "result", json_deep_copy(v));
+    json_t *d = json_pack("{s:O?, s:s}", "rpc_id", c->id, "session", c->sess->audit_id);
+    json_t *err = json_object_get(msg, "error");
+    if (err)
+        json_object_set(d, "error", err);
+    if (tk_audit_log_arguments(a) && json_object_get(c->params, "arguments"))
+        json_object_set(d, "arguments", json_object_get(c->params, "arguments"));
+    if (tk_audit_log_results(a) && json_object_get(msg, "result"))
+        json_object_set(d, "result", json_object_get(msg, "result"));
     tk_audit_event_t ev = {.actor = c->actor, .action = c->audit_action, .target = c->sess->audit_id,
                            .endpoint = c->sess->ep->conf->slug, .server = c->srv_name,
                            .tool = c->tool, .result = result ? result : audit_result(c, msg, status),
                            .status = status, .latency_us = (int64_t)(audit_now_us() - c->t0_us),
-                           .ip = ip && ip[0] ? ip : NULL, .request_id = rid, .detail = d};
+                           .ip = ip[0] ? ip : NULL, .request_id = rid, .detail = d};
     int rc = TK_ESTATE;
     if (done != NULL && c->gw->audit_loop == a)
-        rc = tk_audit_submit_take(a, &ev, done, arg) == TK_OK ? AUDIT_QUEUED : TK_ESTATE;
+        rc = tk_audit_submit(a, &ev, done, arg) == TK_OK ? AUDIT_QUEUED : TK_ESTATE;
     if (rc == TK_ESTATE)
         rc = tk_audit_append(a, &ev);
-    if (rc != AUDIT_QUEUED)
-        json_decref(d);
+    json_decref(d);
     return rc;
 }
 

@@ -990,10 +990,10 @@ static void test_submit_threads_and_sync(void **state)
     free(subs);
 }
 
-/* Submissions are copied when made and masked on the writer thread: the
- * caller may reuse its strings and (tk_audit_submit) change its detail at
- * once; tk_audit_submit_take's detail is masked in place; strings too long
- * for a submission's room take the heap. No secret reaches the file. */
+/* A submission borrows the event only for the call: the caller may reuse
+ * its strings and change and free its detail at once, before the writer
+ * runs; fields longer than a submission's room take the heap. Every field
+ * and the detail are masked: no secret reaches the file. */
 typedef struct take_check {
     int n;
     int tool_ok, detail_ok, borrowed_ok;
@@ -1021,7 +1021,7 @@ static int check_taken(void *arg, const tk_audit_record_t *r, const char *line, 
     return 0;
 }
 
-static void test_submit_copies_and_masks_later(void **state)
+static void test_submit_borrows_only_for_the_call(void **state)
 {
     fixture_t *f = *state;
     const char *secret = "Zq9-very-distinct-secret-77";
@@ -1032,20 +1032,21 @@ static void test_submit_copies_and_masks_later(void **state)
     tk_snprintf(s, sizeof(s), "x %s y", secret);
     tk_snprintf(rid, sizeof(rid), "r-1");
     done_slot_t slots[3] = {0};
-    /* 1: every field and the taken detail carry the secret */
+    /* 1: every field and the detail carry the secret */
     json_t *d = json_pack("{s:s, s:{s:[s]}}", "arguments", s, "nested", "k", secret);
     tk_audit_event_t ev = {.actor = s, .action = "tool.call", .target = s, .endpoint = s,
                            .server = s, .tool = s, .result = s, .ip = s, .request_id = rid,
                            .detail = d};
-    assert_int_equal(tk_audit_submit_take(a, &ev, on_done, &slots[0]), TK_OK);
-    /* 2: a tool name longer than half a submission's room */
+    assert_int_equal(tk_audit_submit(a, &ev, on_done, &slots[0]), TK_OK);
+    json_decref(d);
+    /* 2: a field longer than a submission's room */
     char *tool = tk_malloc(800);
     memset(tool, 'a', 700);
     tk_snprintf(tool + 700, 100, "%s", secret);
     char *want = tk_asprintf("%.700s%s", tool, TK_MASK);
     ev = (tk_audit_event_t){.actor = "key:k", .action = "tool.call", .tool = tool};
-    assert_int_equal(tk_audit_submit_take(a, &ev, on_done, &slots[1]), TK_OK);
-    /* 3: a borrowed detail, changed and freed right after the call */
+    assert_int_equal(tk_audit_submit(a, &ev, on_done, &slots[1]), TK_OK);
+    /* 3: a detail changed and freed right after the call */
     tk_snprintf(rid, sizeof(rid), "r-3");
     d = json_pack("{s:s}", "arguments", s);
     ev = (tk_audit_event_t){.actor = "key:k", .action = "tool.call", .request_id = rid,
@@ -1206,7 +1207,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ratelimit_aggregated, setup, teardown),
         cmocka_unit_test(test_verify_buf_garbage),
         cmocka_unit_test_setup_teardown(test_submit_threads_and_sync, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_submit_copies_and_masks_later, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_submit_borrows_only_for_the_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_submit_close_completes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_submit_too_large_fails_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_submit_write_fails, setup, teardown),
