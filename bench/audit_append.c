@@ -20,7 +20,8 @@
 
 static const unsigned char KEY[32] = "bench-key-bench-key-bench-key-12";
 
-static double run(const char *dir, uint32_t fsync_ms, int n)
+/* A fresh trail in dir (exits when it cannot be opened). */
+static tk_audit_t *open_trail(const char *dir, uint32_t fsync_ms)
 {
     tk_audit_opts_t o = {.dir = dir,
                          .key = KEY,
@@ -34,22 +35,34 @@ static double run(const char *dir, uint32_t fsync_ms, int n)
         fprintf(stderr, "%s\n", err);
         exit(1);
     }
+    return a;
+}
+
+/* The fields the gateway fills for a tool call, with detail d. */
+static tk_audit_event_t call_event(json_t *d)
+{
+    return (tk_audit_event_t){.actor = "key:abcdef0123456789",
+                              .action = "tool.call",
+                              .target = "s-0011223344556677",
+                              .endpoint = "default",
+                              .server = "echo",
+                              .tool = "echo__echo",
+                              .result = "ok",
+                              .status = 200,
+                              .latency_us = 250,
+                              .ip = "127.0.0.1",
+                              .request_id = "a1b2c3d4-1",
+                              .detail = d};
+}
+
+static double run(const char *dir, uint32_t fsync_ms, int n)
+{
+    tk_audit_t *a = open_trail(dir, fsync_ms);
     json_t *d = json_pack("{s:i, s:s}", "rpc_id", 1, "session", "s-0011223344556677");
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < n; i++) {
-        tk_audit_event_t ev = {.actor = "key:abcdef0123456789",
-                               .action = "tool.call",
-                               .target = "s-0011223344556677",
-                               .endpoint = "default",
-                               .server = "echo",
-                               .tool = "echo__echo",
-                               .result = "ok",
-                               .status = 200,
-                               .latency_us = 250,
-                               .ip = "127.0.0.1",
-                               .request_id = "a1b2c3d4-1",
-                               .detail = d};
+        tk_audit_event_t ev = call_event(d);
         if (tk_audit_append(a, &ev) != TK_OK)
             exit(1);
     }
@@ -80,18 +93,7 @@ static double cpu_ns(clockid_t c)
 static void submit_one(tk_audit_t *a, json_t *id)
 {
     json_t *d = json_pack("{s:O?, s:s}", "rpc_id", id, "session", "s-0011223344556677");
-    tk_audit_event_t ev = {.actor = "key:abcdef0123456789",
-                           .action = "tool.call",
-                           .target = "s-0011223344556677",
-                           .endpoint = "default",
-                           .server = "echo",
-                           .tool = "echo__echo",
-                           .result = "ok",
-                           .status = 200,
-                           .latency_us = 250,
-                           .ip = "127.0.0.1",
-                           .request_id = "a1b2c3d4-1",
-                           .detail = d};
+    tk_audit_event_t ev = call_event(d);
     if (tk_audit_submit(a, &ev, on_done, NULL) != TK_OK)
         exit(1);
     json_decref(d);
@@ -101,14 +103,10 @@ static void submit_one(tk_audit_t *a, json_t *id)
  * thread (*loop) and of the other threads (*rest). */
 static void run_submit(const char *dir, int n, double *loop, double *rest)
 {
-    tk_audit_opts_t o = {.dir = dir, .key = KEY, .keylen = sizeof(KEY), .retention_days = 90,
-                         .fsync_interval_ms = 1000, .worker = 1};
-    tk_audit_t *a = NULL;
-    char err[256];
+    tk_audit_t *a = open_trail(dir, 1000);
     struct event_base *base = event_base_new();
-    if (base == NULL || tk_audit_open(&o, &a, err, sizeof(err)) != TK_OK ||
-        tk_audit_attach_loop(a, base) != TK_OK) {
-        fprintf(stderr, "cannot open the trail or attach the loop\n");
+    if (base == NULL || tk_audit_attach_loop(a, base) != TK_OK) {
+        fprintf(stderr, "cannot attach a loop to the trail\n");
         exit(1);
     }
     json_t *id = json_integer(7);
