@@ -994,15 +994,15 @@ static void test_submit_threads_and_sync(void **state)
  * its strings and change and free its detail at once, before the writer
  * runs; fields longer than a submission's room take the heap. Every field
  * and the detail are masked: no secret reaches the file. */
-typedef struct take_check {
+typedef struct borrow_check {
     int n;
     int tool_ok, detail_ok, borrowed_ok;
     const char *long_tool;
-} take_check_t;
+} borrow_check_t;
 
-static int check_taken(void *arg, const tk_audit_record_t *r, const char *line, size_t len)
+static int check_borrowed(void *arg, const tk_audit_record_t *r, const char *line, size_t len)
 {
-    take_check_t *t = arg;
+    borrow_check_t *t = arg;
     (void)line;
     (void)len;
     t->n++;
@@ -1068,9 +1068,9 @@ static void test_submit_borrows_only_for_the_call(void **state)
     assert_null(strstr(buf, secret));
     assert_null(strstr(buf, "changed"));
     assert_null(strstr(buf, "zzz"));
-    take_check_t t = {.long_tool = want};
+    borrow_check_t t = {.long_tool = want};
     size_t skipped = 0;
-    assert_int_equal(tk_audit_each(f->dir, NULL, NULL, check_taken, &t, &skipped), TK_OK);
+    assert_int_equal(tk_audit_each(f->dir, NULL, NULL, check_borrowed, &t, &skipped), TK_OK);
     assert_int_equal(t.n, 3);
     assert_int_equal(skipped, 0);
     assert_true(t.detail_ok);
