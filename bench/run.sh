@@ -135,13 +135,15 @@ echo_server() { # echo_server NAME [ARGS...]: an mcpServers member for tk-echo-s
 
 case ${BENCH_PROFILE:-} in
 "") ;;
-perf) command -v perf >/dev/null || die "BENCH_PROFILE=perf: perf is not installed" ;;
+perf | perfstat) command -v perf >/dev/null || die "BENCH_PROFILE=$BENCH_PROFILE: perf is not installed" ;;
 callgrind)
     command -v valgrind >/dev/null || die "BENCH_PROFILE=callgrind: valgrind is not installed"
     GW_WRAP=(valgrind --tool=callgrind --instr-atstart=no "--callgrind-out-file=$TMP/callgrind.out.%p")
+    # BENCH_CALLGRIND_THREADS=1: one dump per thread (callgrind-<point>-<n>.out)
+    [[ ${BENCH_CALLGRIND_THREADS:-0} == 1 ]] && GW_WRAP+=(--separate-threads=yes)
     READY_TIMEOUT_S=120
     ;;
-*) die "BENCH_PROFILE must be perf or callgrind" ;;
+*) die "BENCH_PROFILE must be perf, perfstat or callgrind" ;;
 esac
 
 mkdir -p "$REPORT_DIR"

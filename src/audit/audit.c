@@ -677,6 +677,7 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
 static void *writer_main(void *arg)
 {
     tk_audit_t *a = arg;
+    (void)pthread_setname_np(pthread_self(), "tk-audit-write");
     pthread_mutex_lock(&a->qmu);
     for (;;) {
         while (a->qhead == NULL && !a->wstop)
@@ -741,7 +742,10 @@ int tk_audit_submit(tk_audit_t *a, const tk_audit_event_t *ev, tk_audit_done_fn 
     s->done = done;
     s->arg = arg;
     s->rc = TK_OK;
-    tk_snprintf(s->action, sizeof(s->action), "%s", ev->action ? ev->action : "unknown");
+    const char *act = ev->action ? ev->action : "unknown";
+    size_t alen = strnlen(act, sizeof(s->action) - 1);
+    memcpy(s->action, act, alen);
+    s->action[alen] = '\0';
     encode_fields(&s->e, s->room, sizeof(s->room), ev);
     pthread_mutex_lock(&a->qmu);
     if (!a->accepting) {
@@ -844,6 +848,7 @@ static void retry_failed(tk_audit_t *a)
 static void *worker_main(void *arg)
 {
     tk_audit_t *a = arg;
+    (void)pthread_setname_np(pthread_self(), "tk-audit");
     uint32_t tick_ms = a->fsync_ms > 0 && a->fsync_ms < 1000 ? a->fsync_ms : 1000;
     uint64_t last_rates = tk_now_ms(), last_purge = 0;
     pthread_mutex_lock(&a->wmu);

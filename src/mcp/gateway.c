@@ -324,6 +324,25 @@ static const char *audit_result(call_t *c, json_t *msg, int status)
     return "error";
 }
 
+/* "<prefix>-<serial>" into out (len >= 36), without printf: once per call. */
+static void audit_request_id(const tk_gateway_t *gw, uint64_t serial, char *out, size_t len)
+{
+    char num[24];
+    size_t i = sizeof(num), n = strnlen(gw->rid_prefix, sizeof(gw->rid_prefix));
+    do {
+        num[--i] = (char)('0' + serial % 10);
+        serial /= 10;
+    } while (serial != 0);
+    if (n + 1 + sizeof(num) - i >= len) {
+        out[0] = '\0';
+        return;
+    }
+    memcpy(out, gw->rid_prefix, n);
+    out[n] = '-';
+    memcpy(out + n + 1, num + i, sizeof(num) - i);
+    out[n + 1 + sizeof(num) - i] = '\0';
+}
+
 /* Record an audited call. With done, the record is queued (the loop does
  * not wait for the write) and AUDIT_QUEUED returned: done(arg, rc) then
  * runs on this loop in a later iteration. Without done, or when the trail
@@ -338,7 +357,7 @@ static int audit_call(call_t *c, json_t *msg, int status, const char *result,
     if (a == NULL)
         return TK_OK;
     audit_peer(c->req, ip, sizeof(ip));
-    tk_snprintf(rid, sizeof(rid), "%s-%llu", c->gw->rid_prefix, (unsigned long long)c->serial);
+    audit_request_id(c->gw, c->serial, rid, sizeof(rid));
     json_t *d = json_pack("{s:O?, s:s}", "rpc_id", c->id, "session", c->sess->audit_id);
     json_t *err = json_object_get(msg, "error");
     if (err)

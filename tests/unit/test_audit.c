@@ -990,6 +990,99 @@ static void test_submit_threads_and_sync(void **state)
     free(subs);
 }
 
+/* A submission borrows the event only for the call: the caller may reuse
+ * its strings and change and free its detail at once, before the writer
+ * runs; fields longer than a submission's room take the heap. Every field
+ * and the detail are masked: no secret reaches the file. */
+typedef struct borrow_check {
+    int n;
+    int tool_ok, detail_ok, borrowed_ok;
+    const char *long_tool;
+} borrow_check_t;
+
+static int check_borrowed(void *arg, const tk_audit_record_t *r, const char *line, size_t len)
+{
+    borrow_check_t *t = arg;
+    (void)line;
+    (void)len;
+    t->n++;
+    const char *nested = json_string_value(json_array_get(
+        json_object_get(json_object_get(r->detail, "nested"), "k"), 0));
+    if (r->seq == 1 && strcmp(r->actor, "x " TK_MASK " y") == 0 && nested &&
+        strcmp(nested, TK_MASK) == 0)
+        t->detail_ok = 1;
+    if (r->seq == 2 && strcmp(r->tool, t->long_tool) == 0)
+        t->tool_ok = 1;
+    if (r->seq == 3 &&
+        strcmp(json_string_value(json_object_get(r->detail, "arguments")), "x " TK_MASK " y") ==
+            0 &&
+        strcmp(r->request_id, "r-3") == 0)
+        t->borrowed_ok = 1;
+    return 0;
+}
+
+static void test_submit_borrows_only_for_the_call(void **state)
+{
+    fixture_t *f = *state;
+    const char *secret = "Zq9-very-distinct-secret-77";
+    assert_int_equal(tk_mask_add_secret(secret), TK_OK);
+    struct event_base *base;
+    tk_audit_t *a = open_attached(f, &base);
+    char s[64], rid[16];
+    tk_snprintf(s, sizeof(s), "x %s y", secret);
+    tk_snprintf(rid, sizeof(rid), "r-1");
+    done_slot_t slots[3] = {0};
+    /* 1: every field and the detail carry the secret */
+    json_t *d = json_pack("{s:s, s:{s:[s]}}", "arguments", s, "nested", "k", secret);
+    tk_audit_event_t ev = {.actor = s, .action = "tool.call", .target = s, .endpoint = s,
+                           .server = s, .tool = s, .result = s, .ip = s, .request_id = rid,
+                           .detail = d};
+    assert_int_equal(tk_audit_submit(a, &ev, on_done, &slots[0]), TK_OK);
+    json_decref(d);
+    /* 2: a field longer than a submission's room */
+    char *tool = tk_malloc(800);
+    memset(tool, 'a', 700);
+    tk_snprintf(tool + 700, 100, "%s", secret);
+    char *want = tk_asprintf("%.700s%s", tool, TK_MASK);
+    ev = (tk_audit_event_t){.actor = "key:k", .action = "tool.call", .tool = tool};
+    assert_int_equal(tk_audit_submit(a, &ev, on_done, &slots[1]), TK_OK);
+    /* 3: a detail changed and freed right after the call */
+    tk_snprintf(rid, sizeof(rid), "r-3");
+    d = json_pack("{s:s}", "arguments", s);
+    ev = (tk_audit_event_t){.actor = "key:k", .action = "tool.call", .request_id = rid,
+                            .detail = d};
+    assert_int_equal(tk_audit_submit(a, &ev, on_done, &slots[2]), TK_OK);
+    json_object_set_new(d, "arguments", json_string("changed"));
+    json_decref(d);
+    /* the caller's buffers are reused before the writer gets to them */
+    memset(s, 'z', sizeof(s) - 1);
+    memset(tool, 'b', 799);
+    tool[799] = '\0';
+    tk_snprintf(rid, sizeof(rid), "r-9");
+    run_until(base, slots, 3);
+    assert_slots(slots, 3, TK_OK);
+    (void)close_and_verify(f, a, base, 3);
+    char *path = segment_path(f);
+    size_t len;
+    char *buf = slurp(path, &len);
+    assert_null(strstr(buf, secret));
+    assert_null(strstr(buf, "changed"));
+    assert_null(strstr(buf, "zzz"));
+    borrow_check_t t = {.long_tool = want};
+    size_t skipped = 0;
+    assert_int_equal(tk_audit_each(f->dir, NULL, NULL, check_borrowed, &t, &skipped), TK_OK);
+    assert_int_equal(t.n, 3);
+    assert_int_equal(skipped, 0);
+    assert_true(t.detail_ok);
+    assert_true(t.tool_ok);
+    assert_true(t.borrowed_ok);
+    tk_mask_reset();
+    free(want);
+    free(tool);
+    free(buf);
+    free(path);
+}
+
 /* tk_audit_close with records still queued writes them and runs every
  * callback. */
 static void test_submit_close_completes(void **state)
@@ -1114,6 +1207,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ratelimit_aggregated, setup, teardown),
         cmocka_unit_test(test_verify_buf_garbage),
         cmocka_unit_test_setup_teardown(test_submit_threads_and_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_submit_borrows_only_for_the_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_submit_close_completes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_submit_too_large_fails_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_submit_write_fails, setup, teardown),
