@@ -776,7 +776,7 @@ static int h_endpoints(job_t *j)
     if (rc != TK_OK)
         return store_fail(j, rc);
     json_t *a = json_array();
-    for (size_t i = 0; i < cfg->nendpoints; i++)
+    for (size_t i = 0; cfg->endpoints != NULL && i < cfg->nendpoints; i++)
         if (j->route == R_ENDPOINTS || one == &cfg->endpoints[i])
             json_array_append_new(a, endpoint_json(cfg, &cfg->endpoints[i], f, nf));
     if (one == NULL)

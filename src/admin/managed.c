@@ -411,6 +411,7 @@ static int server_create(job_t *j)
 /* The API-made server of the path into *row: 404 / 409 (config) / 403. */
 static int target_server(job_t *j, tk_server_row_t *row)
 {
+    memset(row, 0, sizeof(*row));
     if (tk_config_find_server(j->admin->cfg, j->p1) != NULL)
         return in_config(j, "server");
     int rc = tk_store_server_get(j->st, j->p1, row);
@@ -692,6 +693,7 @@ static int endpoint_create(job_t *j)
 /* The API-made endpoint of the path into *row: 404 / 409 (config) / 403. */
 static int target_endpoint(job_t *j, tk_endpoint_row_t *row)
 {
+    memset(row, 0, sizeof(*row));
     if (tk_config_find_endpoint(j->admin->cfg, j->p1) != NULL)
         return in_config(j, "endpoint");
     int rc = tk_store_endpoint_get(j->st, j->p1, row);
@@ -851,13 +853,15 @@ static int apply_one(tk_gateway_t *gw, tk_admin_live_t *l)
         keep_running(gw, l->name, l->names, &l->nnames);
     switch (l->kind) {
     case LIVE_SRV_ADD:
+        if (l->srv == NULL)
+            return TK_EINVAL;
         if (l->srv->disabled) {
             tk_config_server_free(l->srv);
             return TK_OK; /* stored, not started */
         }
         return tk_gateway_add_server(gw, l->srv);
     case LIVE_SRV_REPLACE:
-        return apply_server(gw, l->srv);
+        return l->srv != NULL ? apply_server(gw, l->srv) : TK_EINVAL;
     case LIVE_SRV_REMOVE: {
         int rc = tk_gateway_remove_server(gw, l->name);
         return rc == TK_ENOENT ? TK_OK : rc; /* a disabled one was not running */

@@ -450,7 +450,7 @@ static int park_reply(call_t *c, json_t *msg, int status, const char *reason, in
         p->reason = reason;
     }
     *rc = audit_call(c, msg, status, NULL, p ? parked_done : NULL, p);
-    if (*rc != AUDIT_QUEUED) {
+    if (*rc != AUDIT_QUEUED || p == NULL) { /* queued only with p */
         if (p != NULL) {
             json_decref(p->msg);
             json_decref(p->id);
