@@ -432,7 +432,7 @@ static int append_locked(tk_audit_t *a, enc_t *e)
 {
     if (flock(a->lockfd, LOCK_EX) != 0)
         return TK_EIO;
-    int64_t ms = tk_audit_wall_ms();
+    int64_t ms = tk_wall_ms();
     int nl = 0;
     int rc = open_segment(a, (time_t)(ms / 1000));
     if (rc == TK_OK)
@@ -570,7 +570,7 @@ static int write_batch(tk_audit_t *a, sub_t **v, size_t n)
     pthread_mutex_lock(&a->mu);
     int rc = flock(a->lockfd, LOCK_EX) == 0 ? TK_OK : TK_EIO;
     int locked = rc == TK_OK, nl = 0;
-    int64_t ms = tk_audit_wall_ms();
+    int64_t ms = tk_wall_ms();
     if (rc == TK_OK)
         rc = open_segment(a, (time_t)(ms / 1000));
     if (rc == TK_OK)
@@ -924,7 +924,7 @@ static int purge_locked(tk_audit_t *a, time_t now, size_t *purged)
                 memcpy(an.mac, r.mac, sizeof(an.mac));
                 tk_snprintf(an.through, sizeof(an.through), "%.8s",
                             names[old - 1] + strlen(TK_AUDIT_SEG_PREFIX));
-                tk_audit_format_ts(tk_audit_wall_ms(), an.ts, sizeof(an.ts));
+                tk_audit_format_ts(tk_wall_ms(), an.ts, sizeof(an.ts));
                 tk_audit_record_clear(&r);
                 rc = tk_audit_anchor_write(a->dir, a->key, a->keylen, &an);
             }

@@ -100,6 +100,5 @@ int tk_audit_config_key(const tk_config_t *cfg, int create, unsigned char *key, 
 
 /* "YYYY-MM-DDTHH:MM:SS.mmmZ" for a wall-clock time in ms. */
 void tk_audit_format_ts(int64_t ms, char *out, size_t len);
-int64_t tk_audit_wall_ms(void);
 
 #endif

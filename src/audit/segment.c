@@ -84,11 +84,6 @@ void tk_audit_segment_name(time_t t, char *out, size_t len)
                 tm.tm_mon + 1, tm.tm_mday);
 }
 
-int64_t tk_audit_wall_ms(void)
-{
-    return tk_wall_ms();
-}
-
 void tk_audit_format_ts(int64_t ms, char *out, size_t len)
 {
     time_t t = (time_t)(ms / 1000);
